@@ -1,0 +1,37 @@
+"""Settings, read once at the edge from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dashboard import APP_NAME
+
+
+def default_data_dir() -> Path:
+    """Where the embedded server keeps its data when DASHBOARD_DATA_DIR is not set."""
+    # Run as root, the embedded server opens g+rx,o+rx on every parent of its data directory so that
+    # its own system user can reach it; under /var/lib the parents are already world-traversable,
+    # whereas under a home directory it would open a private /root to everyone.
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib") / APP_NAME
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the app reads from its environment."""
+
+    database_url: str | None
+    data_dir: Path
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        url = (env.get("DATABASE_URL") or "").strip() or None
+        data_dir = (env.get("DASHBOARD_DATA_DIR") or "").strip()
+        return cls(database_url=url, data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir())
