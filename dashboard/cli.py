@@ -1,0 +1,167 @@
+"""python -m dashboard: migrate, load demo data, create accounts, report usage."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+from dashboard.database import SERVICE_ROLE, DatabaseUnavailable, check_connection, create_db_engine
+from dashboard.services.errors import ServiceError
+
+_ENV_HELP = "Uses DATABASE_URL, or the embedded PostgreSQL when it is not set."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dashboard",
+        description="Admin dashboard for the api_models catalogue. " + _ENV_HELP,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    migrate = commands.add_parser("migrate", help="apply pending schema migrations", description=(
+        "Apply pending migrations (never drops or alters existing tables). " + _ENV_HELP))  # fmt: skip
+    migrate.set_defaults(handler=cmd_migrate)
+
+    demo = commands.add_parser("seed-demo", help="load demo providers, models, accounts and jobs", description=(
+        "Migrate, then fill an empty catalogue with demo providers, models, an admin and a user account "
+        "(passwords printed once) and N jobs. " + _ENV_HELP))  # fmt: skip
+    demo.add_argument("--jobs", type=_count, default=None, metavar="N", help="how many jobs (default 50,000)")
+    demo.add_argument("--jobs-only", action="store_true",
+                      help="only add N jobs to the models already in the catalogue")  # fmt: skip
+    demo.set_defaults(handler=cmd_seed_demo)
+
+    user = commands.add_parser(
+        "create-user",
+        help="create an account (password read from standard input)",
+        description="Create an account with its profile and role. The password is read "
+        "from standard input, or prompted for without echo on a terminal. " + _ENV_HELP,
+    )
+    user.add_argument("--email", required=True)
+    user.add_argument("--role", required=True, choices=("admin", "user"))
+    user.set_defaults(handler=cmd_create_user)
+
+    usage = commands.add_parser("usage", help="usage statistics per active model", description=(
+        "Jobs per active model (the seed's usage query). " + _ENV_HELP))  # fmt: skip
+    usage.add_argument("--format", choices=("table", "csv"), default="table")
+    usage.set_defaults(handler=cmd_usage)
+    return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= 100_000_000:
+        raise argparse.ArgumentTypeError("must be between 0 and 100,000,000")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args) or 0
+    except (DatabaseUnavailable, ServiceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into head & co.: not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter from failing at exit
+        return 0
+
+
+def _engine():
+    engine = create_db_engine()
+    check_connection(engine)
+    return engine
+
+
+def _migrated_engine():
+    from db.migrate import MigrationError, migrate
+
+    engine = _engine()
+    try:
+        migrate(engine)
+    except MigrationError as exc:
+        raise DatabaseUnavailable(str(exc)) from None
+    return engine
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from db.migrate import MigrationError, migrate
+
+    engine = _engine()
+    try:
+        applied = migrate(engine)
+    except MigrationError as exc:
+        raise DatabaseUnavailable(str(exc)) from None
+    print(f"applied {', '.join(applied)}" if applied else "schema is up to date")
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from db.demo import DEFAULT_JOBS, CatalogueNotEmpty, add_demo_jobs, seed_demo
+
+    engine = _migrated_engine()
+    jobs = DEFAULT_JOBS if args.jobs is None else args.jobs
+    if args.jobs_only:
+        added = add_demo_jobs(engine, jobs=jobs, progress=_progress)
+        print(f"added {added:,} jobs")
+        return 0
+    try:
+        result = seed_demo(engine, jobs=jobs, progress=_progress)
+    except CatalogueNotEmpty as exc:
+        print(f"error: {exc} (use --jobs-only to add jobs to it)", file=sys.stderr)
+        return 1
+    print(f"loaded {result.models} models and {result.jobs:,} jobs")
+    print("demo accounts (passwords are shown only now):")
+    for email, password in result.passwords.items():
+        print(f"  {email}  {password}")
+    return 0
+
+
+def _progress(done: int, total: int) -> None:
+    end = "\n" if done >= total else ""
+    print(f"\rjobs: {done:,} / {total:,}", end=end, file=sys.stderr, flush=True)
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from dashboard.services.users import create_user
+
+    password = _read_password()
+    engine = _migrated_engine()
+    user_id = create_user(engine, email=args.email, password=password, role=args.role)
+    print(f"created {args.role} {args.email.strip().lower()} ({user_id})")
+    return 0
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat it: ") != password:
+            raise ServiceError("the two passwords differ")
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    from dashboard.export import to_csv_bytes
+    from dashboard.services import ModelService
+
+    frame = ModelService(_migrated_engine(), user_id=SERVICE_ROLE).usage_stats()
+    if args.format == "csv":
+        sys.stdout.write(to_csv_bytes(frame).decode("utf-8-sig"))
+    elif frame.empty:
+        print("no active models")
+    else:
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    return 0

@@ -1,0 +1,47 @@
+"""SQLAlchemy Core descriptions of the tables we write to (never used to create them: migrations do)."""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = sa.MetaData()
+_DB = sa.FetchedValue()  # the database fills it in (defaults and triggers)
+
+api_providers = sa.Table(
+    "api_providers",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True, server_default=_DB),
+    sa.Column("name", sa.Text),
+    sa.Column("display_name", sa.Text),
+    sa.Column("base_url", sa.Text),
+    sa.Column("auth_scheme", sa.Text),
+    sa.Column("is_active", sa.Boolean),
+    sa.Column("created_at", sa.DateTime(timezone=True), server_default=_DB),
+    sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_DB),
+)
+
+api_models = sa.Table(
+    "api_models",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True, server_default=_DB),
+    sa.Column("created_at", sa.DateTime(timezone=True), server_default=_DB),
+    sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_DB),
+    sa.Column("created_by", UUID(as_uuid=True)),
+    sa.Column("provider_id", UUID(as_uuid=True)),
+    sa.Column("model_key", sa.Text),
+    sa.Column("version", sa.Text),
+    sa.Column("display_name", sa.Text),
+    sa.Column("modality", sa.Text),
+    sa.Column("task", sa.Text),
+    sa.Column("model_family", sa.Text),
+    sa.Column("endpoint_path", sa.Text),
+    sa.Column("input_defaults", JSONB),
+    sa.Column("capabilities", JSONB),
+    sa.Column("pricing", JSONB),
+    sa.Column("output_format", sa.Text),
+    sa.Column("is_active", sa.Boolean),
+    sa.Column("is_default", sa.Boolean),
+    sa.Column("priority", sa.Integer),
+)
+
+# PostgreSQL's row version: changes on every update, so it is the compare-and-swap token for edits.
+row_version = sa.literal_column("api_models.xmin::text").label("row_version")

@@ -1,0 +1,41 @@
+"""Named errors the service layer raises; pages and the CLI turn them into messages."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of every error a service raises on purpose."""
+
+
+class NotAllowed(ServiceError):
+    """The signed-in person may not do this (the database's row-level security refused it)."""
+
+
+class ModelNotFound(ServiceError):
+    """No model with that id is visible to the signed-in person."""
+
+
+class ProviderNotFound(ServiceError):
+    """No provider with that id or name."""
+
+
+class EditConflict(ServiceError):
+    """Someone else changed the model after it was read; nothing was written."""
+
+
+class ModelInUse(ServiceError):
+    """The model cannot be deleted because jobs reference it."""
+
+    def __init__(self, job_count: int):
+        self.job_count = job_count
+        super().__init__(
+            f"{job_count:,} job(s) reference this model, so it cannot be deleted; deactivate it instead"
+        )
+
+
+class InvalidModel(ServiceError):
+    """One or more fields are invalid; problems maps each field to what is wrong with it."""
+
+    def __init__(self, problems: dict[str, str]):
+        self.problems = dict(problems)
+        super().__init__("; ".join(f"{field}: {problem}" for field, problem in self.problems.items()))

@@ -1,0 +1,233 @@
+"""ModelService: the api_models catalogue as one person sees it. Every call runs as them, under RLS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from dashboard.database import SERVICE_ROLE, Actor, acting_as, create_db_engine
+from dashboard.queries import models as q
+from dashboard.queries.tables import api_models, row_version
+from dashboard.services.errors import (
+    EditConflict,
+    InvalidModel,
+    ModelInUse,
+    ModelNotFound,
+    NotAllowed,
+)
+from dashboard.services.validation import validate_model_fields
+
+Row = dict[str, Any]
+_RETURNING = (*api_models.c, row_version)
+# The profile of the person acting, or NULL when they have none (created_by is a foreign key).
+_CREATED_BY = sa.literal_column("(select p.id from profiles p where p.id = auth.uid())")
+_INSERT_DEFAULTS = {"input_defaults": {}, "capabilities": {}, "pricing": {}, "is_active": True,
+                    "is_default": False, "priority": 0}  # fmt: skip
+
+
+def as_uuid(value: UUID | str, what: str = "id") -> UUID:
+    """A UUID from text or a UUID; a clear InvalidModel for anything else."""
+    try:
+        return value if isinstance(value, UUID) else UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidModel({what: "is not a valid id"}) from None
+
+
+class ModelService:
+    """Read, route and manage models as one person.
+
+    user_id is the acting person's id; None acts as an anonymous visitor, and "service_role" as a
+    trusted backend such as a job worker (it bypasses RLS, as Supabase's service key does).
+    """
+
+    def __init__(self, db: str | Engine, *, user_id: UUID | str | None):
+        self.engine = db if isinstance(db, Engine) else create_db_engine(db)
+        self.user_id: Actor = user_id if user_id in (None, SERVICE_ROLE) else as_uuid(user_id, "user_id")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with _translate_db_errors(), acting_as(self.engine, self.user_id) as conn:
+            yield conn
+
+    def _rows(self, statement: sa.TextClause, **params: Any) -> list[Row]:
+        with self._transaction() as conn:
+            return [dict(r._mapping) for r in conn.execute(statement, params)]
+
+    # ─── The seed's common queries ──────────────────────────────────────────────────────────
+    def is_admin(self) -> bool:
+        """Whether the database says this person is an admin, now."""
+        with self._transaction() as conn:
+            return bool(conn.execute(q.IS_ADMIN).scalar())
+
+    def list_active_models(self) -> list[Row]:
+        """Active models of active providers, with provider names, by priority then name."""
+        return self._rows(q.ACTIVE_MODELS)
+
+    def list_models_for_task(self, *, modality: str, task: str) -> list[Row]:
+        """Active models for one modality and task, by priority then name."""
+        return self._rows(q.MODELS_FOR_TASK, modality=modality, task=task)
+
+    def list_default_models(self) -> list[Row]:
+        """The active default model of each modality and task, with its provider name."""
+        return self._rows(q.DEFAULT_MODELS)
+
+    def list_models_by_provider(self, provider_id: UUID | str) -> list[Row]:
+        """A provider's active models, by priority then name."""
+        return self._rows(q.MODELS_BY_PROVIDER, provider_id=as_uuid(provider_id, "provider_id"))
+
+    def usage_stats(self) -> pd.DataFrame:
+        """Jobs per active model: total, completed, failed and average quality rating."""
+        frame = pd.DataFrame(self._rows(q.USAGE_STATS), columns=q.USAGE_COLUMNS)
+        frame["avg_quality_rating"] = pd.to_numeric(frame["avg_quality_rating"], errors="coerce").astype(
+            float
+        )
+        return frame
+
+    def routing_candidates(self, *, modality: str, task: str) -> list[Row]:
+        """What job routing would choose from for a modality and task, best first."""
+        return self._rows(q.ROUTING_SELECTION, modality=modality, task=task)
+
+    def select_model(self, *, modality: str, task: str) -> Row | None:
+        """The model a job for this modality and task is routed to, or None when there is none."""
+        candidates = self.routing_candidates(modality=modality, task=task)
+        return candidates[0] if candidates else None
+
+    # ─── One model ──────────────────────────────────────────────────────────────────────────
+    def get_model(self, model_id: UUID | str) -> Row:
+        """One model with its row_version (the token to pass back when saving an edit)."""
+        with self._transaction() as conn:
+            row = conn.execute(sa.select(*_RETURNING).where(api_models.c.id == as_uuid(model_id))).first()
+        if row is None:
+            raise ModelNotFound(f"No model with id {model_id} is visible to you")
+        return dict(row._mapping)
+
+    # ─── Management (admins only: the database refuses everyone else) ──────────────────────
+    def create_model(self, fields: Mapping[str, Any]) -> Row:
+        """Add a model; if it is created as default it replaces the slot's current default."""
+        values = {**_INSERT_DEFAULTS, **validate_model_fields(fields)}
+        with self._transaction() as conn:
+            if values["is_default"]:
+                _refuse_inactive_default(values)
+                _clear_slot_default(conn, values["modality"], values["task"], keep=None)
+            row = conn.execute(
+                sa.insert(api_models).values(**values, created_by=_CREATED_BY).returning(*_RETURNING)
+            ).one()
+        return dict(row._mapping)
+
+    def update_model(
+        self, model_id: UUID | str, changes: Mapping[str, Any], *, expected_version: str | None = None
+    ) -> Row:
+        """Change some fields; with expected_version, refuse if someone saved in between."""
+        model_id = as_uuid(model_id)
+        with self._transaction() as conn:
+            current = self._lock_for_write(conn, model_id, expected_version)
+            values = validate_model_fields(
+                {"modality": current["modality"], **changes} if "input_defaults" in changes else changes,
+                partial=True,
+            )
+            values = {k: v for k, v in values.items() if k in changes}
+            after = {**current, **values}
+            if after["is_default"]:
+                if not current["is_default"]:
+                    _refuse_inactive_default(after)
+                _clear_slot_default(conn, after["modality"], after["task"], keep=model_id)
+            if not values:
+                return current
+            row = conn.execute(
+                sa.update(api_models)
+                .where(api_models.c.id == model_id)
+                .values(**values)
+                .returning(*_RETURNING)
+            ).one()
+        return dict(row._mapping)
+
+    def set_active(self, model_id: UUID | str, active: bool, *, expected_version: str | None = None) -> Row:
+        """Activate or deactivate a model (an inactive model is never routed to)."""
+        return self.update_model(model_id, {"is_active": active}, expected_version=expected_version)
+
+    def set_default(self, model_id: UUID | str) -> Row | None:
+        """Make a model the default of its modality and task; return the default it replaced, if any."""
+        model_id = as_uuid(model_id)
+        with self._transaction() as conn:
+            current = self._lock_for_write(conn, model_id, None)
+            _refuse_inactive_default(current)
+            replaced = _clear_slot_default(conn, current["modality"], current["task"], keep=model_id)
+            conn.execute(sa.update(api_models).where(api_models.c.id == model_id).values(is_default=True))
+        return replaced
+
+    def delete_model(self, model_id: UUID | str, *, expected_version: str | None = None) -> None:
+        """Delete a model; refused with ModelInUse while jobs reference it."""
+        model_id = as_uuid(model_id)
+        with self._transaction() as conn:
+            self._lock_for_write(conn, model_id, expected_version)
+            try:
+                with conn.begin_nested():
+                    conn.execute(sa.delete(api_models).where(api_models.c.id == model_id))
+            except sa.exc.IntegrityError as exc:
+                if _sqlstate(exc) != "23503":
+                    raise
+                raise ModelInUse(
+                    conn.execute(q.COUNT_JOBS_FOR_MODEL, {"id": model_id}).scalar_one()
+                ) from None
+
+    def _lock_for_write(self, conn: Connection, model_id: UUID, expected_version: str | None) -> Row:
+        """Lock the row for this transaction, or explain why it cannot be written."""
+        row = conn.execute(
+            sa.select(*_RETURNING).where(api_models.c.id == model_id).with_for_update()
+        ).first()
+        if row is None:
+            # FOR UPDATE returns only rows the UPDATE policy allows: look again to say why.
+            if not conn.execute(q.IS_ADMIN).scalar():
+                raise NotAllowed("Only admins can change models")
+            raise ModelNotFound(f"No model with id {model_id}; it may have been deleted")
+        current = dict(row._mapping)
+        if expected_version is not None and current["row_version"] != expected_version:
+            raise EditConflict(
+                f"{current['display_name']} was changed by someone else since you opened it; "
+                "review the current values and apply your edit again"
+            )
+        return current
+
+
+def _refuse_inactive_default(values: Mapping[str, Any]) -> None:
+    if not values.get("is_active", True):
+        raise InvalidModel({"is_default": "an inactive model cannot be the default; activate it first"})
+
+
+def _clear_slot_default(conn: Connection, modality: str, task: str, *, keep: UUID | None) -> Row | None:
+    """Unset the slot's default (other than keep), serialised per slot so concurrent clicks queue."""
+    conn.execute(q.LOCK_DEFAULT_SLOT, {"modality": modality, "task": task})
+    row = conn.execute(
+        q.UNSET_SLOT_DEFAULT, {"modality": modality, "task": task, "id": keep or UUID(int=0)}
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
+
+
+@contextmanager
+def _translate_db_errors() -> Iterator[None]:
+    """Turn the database's refusals into the service's named errors."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        state = _sqlstate(exc)
+        if state == "42501":
+            raise NotAllowed("Only admins can change models") from None
+        if state == "23503":
+            raise InvalidModel({"provider_id": "no such provider; pick one from the list"}) from None
+        if state == "23505":
+            raise EditConflict(
+                "Another change to the same default was saved at the same moment; try again"
+            ) from None
+        if state in ("23514", "22P02", "22023"):
+            raise InvalidModel({"model": str(exc.orig).splitlines()[0]}) from None
+        raise

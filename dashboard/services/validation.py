@@ -1,0 +1,272 @@
+"""Validation of a model's fields before they reach the database: clear, per-field problems."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from dashboard.services.errors import InvalidModel
+
+MODALITIES = ("text", "image", "video", "audio")
+BILLING_UNITS = (
+    "per_image", "per_second", "per_minute", "per_token", "per_1k_tokens", "per_1m_tokens",
+    "per_character", "per_request",
+)  # fmt: skip
+JSON_FIELDS = ("input_defaults", "capabilities", "pricing")
+REQUIRED_FIELDS = ("provider_id", "model_key", "display_name", "modality", "task")
+# Longest accepted value of each text field: long enough for real keys (a Replicate key with its
+# 64-hex version is ~110), short enough that a pasted document is refused with a message.
+TEXT_LIMITS = {
+    "model_key": 500, "display_name": 200, "modality": 10, "task": 64, "version": 100,
+    "model_family": 100, "endpoint_path": 500, "output_format": 100,
+}  # fmt: skip
+EDITABLE_FIELDS = (*TEXT_LIMITS, "provider_id", *JSON_FIELDS, "is_active", "is_default", "priority")
+MAX_JSON_BYTES = 32_768
+MAX_JSON_DEPTH = 8
+INT4 = (-(2**31), 2**31 - 1)
+
+_TASK = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_RESOLUTION = re.compile(r"^[1-9]\d{0,5}x[1-9]\d{0,5}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# input_defaults keys the platform knows: (type, minimum, maximum, modalities it applies to).
+_ALL = frozenset(MODALITIES)
+_VISUAL = frozenset({"image", "video"})
+INPUT_KEYS: dict[str, tuple[type, float | None, float | None, frozenset[str]]] = {
+    "prompt": (str, None, None, _ALL),
+    "negative_prompt": (str, None, None, _VISUAL),
+    "width": (int, 1, 16384, _VISUAL),
+    "height": (int, 1, 16384, _VISUAL),
+    "num_inference_steps": (int, 1, 1000, _VISUAL),
+    "guidance_scale": (float, 0, 100, _VISUAL),
+    "num_outputs": (int, 1, 16, _VISUAL),
+    "seed": (int, 0, 2**32 - 1, _ALL),
+    "fps": (int, 1, 240, frozenset({"video"})),
+    "num_frames": (int, 1, 10_000, frozenset({"video"})),
+    "duration": (float, 0, 3600, frozenset({"video", "audio"})),
+    "sample_rate": (int, 8000, 192_000, frozenset({"audio"})),
+    "voice": (str, None, None, frozenset({"audio"})),
+    "max_tokens": (int, 1, 10_000_000, frozenset({"text"})),
+    "temperature": (float, 0, 2, frozenset({"text", "audio"})),
+    "top_p": (float, 0, 1, frozenset({"text"})),
+}
+
+
+def validate_model_fields(fields: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """Clean and check a model's editable fields; raise InvalidModel naming every problem.
+
+    partial=True checks only the fields given (an update); otherwise required fields must be present.
+    """
+    problems: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    for name in fields:
+        if name not in EDITABLE_FIELDS:
+            problems[str(name)[:60]] = "is not a field that can be set"
+    for name in TEXT_LIMITS:
+        if name in fields:
+            _check_text(name, fields[name], problems, clean)
+    if "provider_id" in fields:
+        _check_uuid("provider_id", fields["provider_id"], problems, clean)
+    if not partial:
+        for name in REQUIRED_FIELDS:
+            if clean.get(name) is None and name not in problems:
+                problems[name] = "is required"
+    if clean.get("modality") is not None and clean["modality"] not in MODALITIES:
+        problems["modality"] = f"must be one of {', '.join(MODALITIES)}"
+    if clean.get("task") is not None and not _TASK.match(clean["task"]):
+        problems["task"] = "use lowercase letters and digits joined by '-' or '_' (e.g. image-to-video)"
+    if "priority" in fields:
+        _check_priority(fields["priority"], problems, clean)
+    for name in ("is_active", "is_default"):
+        if name in fields:
+            if isinstance(fields[name], bool):
+                clean[name] = fields[name]
+            else:
+                problems[name] = "must be true or false"
+    for name in JSON_FIELDS:
+        if name in fields:
+            _check_json_field(name, fields[name], clean.get("modality"), problems, clean)
+    if problems:
+        raise InvalidModel(problems)
+    return clean
+
+
+def parse_json_object(name: str, value: Any) -> dict[str, Any]:
+    """A JSON field as a dict, from a dict or JSON text; raise InvalidModel pointing at the problem."""
+    problems: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    _check_json_field(name, value, None, problems, clean)
+    if problems:
+        raise InvalidModel(problems)
+    return clean[name]
+
+
+def _check_text(name: str, value: Any, problems: dict[str, str], clean: dict[str, Any]) -> None:
+    if value is None:
+        clean[name] = None
+        return
+    if not isinstance(value, str):
+        problems[name] = "must be text"
+        return
+    value = value.strip()
+    if "\x00" in value or _CONTROL.search(value):
+        problems[name] = "contains control characters (such as NUL); remove them"
+    elif len(value) > TEXT_LIMITS[name]:
+        problems[name] = f"is {len(value):,} characters long; at most {TEXT_LIMITS[name]} are allowed"
+    else:
+        clean[name] = value or None
+
+
+def _check_uuid(name: str, value: Any, problems: dict[str, str], clean: dict[str, Any]) -> None:
+    try:
+        clean[name] = value if isinstance(value, UUID) else UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        problems[name] = "is not a valid id; pick a provider from the list"
+
+
+def _check_priority(value: Any, problems: dict[str, str], clean: dict[str, Any]) -> None:
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,12}\s*", value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        problems["priority"] = "must be a whole number (lower is preferred)"
+    elif not INT4[0] <= value <= INT4[1]:
+        problems["priority"] = f"must be between {INT4[0]:,} and {INT4[1]:,}"
+    else:
+        clean["priority"] = value
+
+
+def _check_json_field(
+    name: str, value: Any, modality: str | None, problems: dict[str, str], clean: dict[str, Any]
+) -> None:
+    if isinstance(value, str):
+        if len(value.encode("utf-8", "surrogatepass")) > MAX_JSON_BYTES:
+            problems[name] = f"is larger than {MAX_JSON_BYTES // 1024} KiB"
+            return
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as exc:
+            problems[name] = f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            return
+        except RecursionError:
+            problems[name] = f"is nested more than {MAX_JSON_DEPTH} levels deep"
+            return
+    if not isinstance(value, dict):
+        problems[name] = f"must be a JSON object ({{...}}), not {_json_type(value)}"
+        return
+    problem = _structural_problem(value, name, depth=1)
+    if (
+        problem is None
+        and len(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")) > MAX_JSON_BYTES
+    ):
+        problem = (name, f"is larger than {MAX_JSON_BYTES // 1024} KiB")
+    if problem is None:
+        checker = {"pricing": _pricing_problem, "capabilities": _capabilities_problem}.get(name)
+        problem = checker(value) if checker else _input_defaults_problem(value, modality)
+    if problem:
+        problems[problem[0]] = problem[1]
+    else:
+        clean[name] = value
+
+
+def _structural_problem(value: Any, path: str, depth: int) -> tuple[str, str] | None:
+    """Depth, NUL bytes, lone surrogates and non-finite numbers: what PostgreSQL's jsonb refuses or mangles."""
+    if depth > MAX_JSON_DEPTH:
+        return path, f"is nested more than {MAX_JSON_DEPTH} levels deep"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return path, "has a key that is not text"
+            problem = _string_problem(key, f"{path} key {key[:40]!r}") or _structural_problem(
+                item, f"{path}.{key}", depth + 1
+            )
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = _structural_problem(item, f"{path}[{index}]", depth + 1)
+            if problem:
+                return problem
+    elif isinstance(value, str):
+        return _string_problem(value, path)
+    elif isinstance(value, float) and not math.isfinite(value):
+        return path, "must be a finite number"
+    return None
+
+
+def _string_problem(value: str, path: str) -> tuple[str, str] | None:
+    if "\x00" in value:
+        return path, "contains a NUL character, which PostgreSQL cannot store"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return path, "contains an invalid Unicode character (a lone surrogate)"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _pricing_problem(pricing: dict[str, Any]) -> tuple[str, str] | None:
+    if not pricing:
+        return None  # not costed yet: allowed, and listed as such by the usage page
+    unit = pricing.get("billing_unit")
+    if unit not in BILLING_UNITS:
+        return "pricing.billing_unit", f"must be one of {', '.join(BILLING_UNITS)}"
+    if not _is_number(pricing.get(unit)):
+        return f"pricing.{unit}", f'must be the price per unit as a number (e.g. "{unit}": 0.0023)'
+    for key, price in pricing.items():
+        if key.startswith("per_") and (not _is_number(price) or price < 0):
+            return f"pricing.{key}", "must be a non-negative number"
+    currency = pricing.get("currency")
+    if not isinstance(currency, str) or not _CURRENCY.match(currency):
+        return "pricing.currency", "must be a three-letter currency code in capitals, e.g. USD"
+    return None
+
+
+def _capabilities_problem(capabilities: dict[str, Any]) -> tuple[str, str] | None:
+    for key, value in capabilities.items():
+        path = f"capabilities.{key}"
+        if key.startswith("supports_") and not isinstance(value, bool):
+            return path, "must be true or false"
+        if key == "max_resolution" and not (isinstance(value, str) and _RESOLUTION.match(value)):
+            return path, "must be WIDTHxHEIGHT, e.g. 1024x1024"
+        if key.startswith("max_") and key != "max_resolution" and not (_is_number(value) and value >= 0):
+            return path, "must be a non-negative number"
+    return None
+
+
+def _input_defaults_problem(defaults: dict[str, Any], modality: str | None) -> tuple[str, str] | None:
+    for key, value in defaults.items():
+        if key not in INPUT_KEYS:
+            continue
+        kind, low, high, modalities = INPUT_KEYS[key]
+        path = f"input_defaults.{key}"
+        if modality and modality not in modalities:
+            return path, f"applies to {', '.join(sorted(modalities))} models, not {modality}"
+        if kind is str:
+            if not isinstance(value, str):
+                return path, "must be text"
+            continue
+        if not _is_number(value) or (kind is int and not isinstance(value, int)):
+            return path, "must be a whole number" if kind is int else "must be a number"
+        if (low is not None and value < low) or (high is not None and value > high):
+            return path, f"must be between {low:g} and {high:g}"
+    return None
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "text"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    return "a number" if _is_number(value) else type(value).__name__

@@ -1,0 +1,211 @@
+"""Realistic, deterministic demo data: providers, models, accounts and jobs over six months."""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from dashboard.queries.tables import api_models, api_providers
+from dashboard.services.users import create_user
+from db.demo_catalogue import ERRORS, MODELS, PROVIDERS, SDXL, SDXL_BEHAVIOUR
+
+DEFAULT_JOBS = 50_000
+HISTORY_DAYS = 180
+CUSTOMERS = 40
+_CHUNK = 100_000
+_SEED = 20250830
+DEMO_ACCOUNTS = (("admin@example.com", "admin"), ("viewer@example.com", "user"))
+
+Progress = Callable[[int, int], None]
+
+
+class CatalogueNotEmpty(Exception):
+    """seed-demo only fills an empty catalogue, so it can never mix fake rows into real ones."""
+
+
+@dataclass
+class DemoResult:
+    passwords: dict[str, str] = field(default_factory=dict)
+    models: int = 0
+    jobs: int = 0
+
+
+def seed_demo(
+    engine: Engine,
+    *,
+    jobs: int = DEFAULT_JOBS,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+    bcrypt_rounds: int = 12,
+) -> DemoResult:
+    """Fill an empty catalogue with providers, models and accounts, then add jobs."""
+    with engine.connect() as conn:
+        existing = conn.execute(sa.text("select count(*) from api_models")).scalar_one()
+    if existing:
+        raise CatalogueNotEmpty(
+            f"the catalogue already has {existing} model(s); seed-demo only fills an empty one"
+        )
+    result = DemoResult()
+    for email, role in DEMO_ACCOUNTS:
+        password = secrets.token_urlsafe(12)
+        create_user(engine, email=email, password=password, role=role, rounds=bcrypt_rounds)
+        result.passwords[email] = password
+    with engine.begin() as conn:
+        admin_id = conn.execute(
+            sa.text("select id from auth.users where email = 'admin@example.com'")
+        ).scalar_one()
+        provider_ids = _insert_providers(conn)
+        result.models = _insert_models(conn, provider_ids, admin_id)
+        _insert_customers(conn)
+    result.jobs = add_demo_jobs(engine, jobs=jobs, now=now, progress=progress)
+    return result
+
+
+def _insert_providers(conn: sa.Connection) -> dict[str, UUID]:
+    rows = [dict(zip(("name", "display_name", "base_url", "auth_scheme", "is_active"), p, strict=True))
+            for p in PROVIDERS]  # fmt: skip
+    inserted = conn.execute(
+        sa.insert(api_providers).returning(api_providers.c.name, api_providers.c.id), rows
+    )
+    return {name: pid for name, pid in inserted}
+
+
+def _insert_models(conn: sa.Connection, provider_ids: dict[str, UUID], admin_id: UUID) -> int:
+    keys = (
+        "model_key",
+        "version",
+        "display_name",
+        "modality",
+        "task",
+        "model_family",
+        "endpoint_path",
+        "input_defaults",
+        "capabilities",
+        "pricing",
+        "output_format",
+        "is_active",
+        "is_default",
+        "priority",
+    )
+    conn.execute(
+        sa.insert(api_models).values(**SDXL, provider_id=provider_ids["replicate"], created_by=admin_id)
+    )
+    rows = []
+    for provider, *values, _behaviour in MODELS:
+        rows.append({"provider_id": provider_ids[provider], "created_by": admin_id,
+                     **dict(zip(keys, values, strict=True))})  # fmt: skip
+    conn.execute(sa.insert(api_models), rows)
+    return len(rows) + 1
+
+
+def _insert_customers(conn: sa.Connection) -> None:
+    """Accounts that own the demo jobs; they have no password, so nobody can sign in as them."""
+    conn.execute(sa.text("""
+        with u as (
+          insert into auth.users (email) select format('customer%s@example.com', g) from generate_series(1, :n) g
+          returning id, email)
+        insert into profiles (id, email, display_name) select id, email, split_part(email, '@', 1) from u
+    """), {"n": CUSTOMERS})  # fmt: skip
+
+
+def add_demo_jobs(
+    engine: Engine, *, jobs: int, now: datetime | None = None, progress: Progress | None = None
+) -> int:
+    """Add jobs spread over the last six months across the catalogue's models, in COPY chunks."""
+    if jobs <= 0:
+        return 0
+    now = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+    with engine.connect() as conn:
+        models = conn.execute(sa.text("select id, display_name, is_active from api_models order by id")).all()
+        users = list(conn.execute(sa.text(
+            "select id from auth.users where encrypted_password is null order by email")).scalars())  # fmt: skip
+    if not models or not users:
+        return 0
+    behaviour = _behaviour_by_name()
+    weights = np.array([behaviour.get(m.display_name, (1, 0.05, 3.8))[0] for m in models], dtype=float)
+    fail = np.array([behaviour.get(m.display_name, (1, 0.05, 3.8))[1] for m in models])
+    rating = np.array([behaviour.get(m.display_name, (1, 0.05, 3.8))[2] or np.nan for m in models])
+    inactive = np.array([not m.is_active for m in models])
+    model_ids = np.array([str(m.id) for m in models])
+    user_ids = np.array([str(u) for u in users])
+    rng = np.random.default_rng(_SEED + jobs)
+    written = 0
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor:
+            while written < jobs:
+                n = min(_CHUNK, jobs - written)
+                frame = _job_chunk(rng, n, now, weights, fail, rating, inactive, model_ids, user_ids)
+                buffer = io.StringIO()
+                frame.to_csv(buffer, header=False, index=False)
+                with cursor.copy(
+                    "copy jobs (id, user_id, api_model_id, status, quality_rating, error_message, "
+                    "created_at, updated_at, completed_at) from stdin with (format csv)"
+                ) as copy:
+                    copy.write(buffer.getvalue())
+                written += n
+                if progress:
+                    progress(written, jobs)
+        raw.commit()
+    return written
+
+
+def _behaviour_by_name() -> dict[str, tuple]:
+    table = {model[3]: model[-1] for model in MODELS}
+    table[SDXL["display_name"]] = SDXL_BEHAVIOUR
+    return table
+
+
+def _job_chunk(
+    rng: np.random.Generator,
+    n: int,
+    now: datetime,
+    weights: np.ndarray,
+    fail: np.ndarray,
+    rating: np.ndarray,
+    inactive: np.ndarray,
+    model_ids: np.ndarray,
+    user_ids: np.ndarray,
+) -> pd.DataFrame:
+    model = rng.choice(len(weights), size=n, p=weights / weights.sum())
+    # More jobs recently (a growing platform); models that are inactive now stopped 60+ days ago.
+    days_back = HISTORY_DAYS * rng.random(n) ** 1.6
+    days_back = np.where(inactive[model], 60 + (HISTORY_DAYS - 60) * rng.random(n), days_back)
+    created = pd.Timestamp(now) - pd.to_timedelta(days_back, unit="D")
+    roll = rng.random(n)
+    status = np.where(roll < fail[model], "failed", np.where(roll > 0.985, "cancelled", "completed"))
+    recent = days_back < 1 / 24
+    status = np.where(recent, np.where(rng.random(n) < 0.5, "queued", "processing"), status)
+    rated = (status == "completed") & (rng.random(n) < 0.55) & ~np.isnan(rating[model])
+    stars = np.clip(np.rint(rng.normal(np.nan_to_num(rating[model], nan=3), 0.9)), 1, 5)
+    duration = pd.to_timedelta(rng.gamma(2.0, 8.0, n), unit="s")
+    finished = np.isin(status, ["completed", "failed", "cancelled"])
+    completed_at = pd.Series(created + duration).where(finished)
+    ids = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
+    ids[:, 6] = (ids[:, 6] & 0x0F) | 0x40  # version 4
+    ids[:, 8] = (ids[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    return pd.DataFrame({
+        "id": [str(UUID(bytes=row.tobytes())) for row in ids],
+        "user_id": user_ids[rng.integers(0, len(user_ids), n)],
+        "api_model_id": model_ids[model],
+        "status": status,
+        "quality_rating": pd.array(np.where(rated, stars, np.nan), dtype="Int64"),
+        "error_message": np.where(status == "failed", np.array(ERRORS)[rng.integers(0, len(ERRORS), n)], None),
+        "created_at": created,
+        "updated_at": completed_at.fillna(pd.Series(created)),
+        "completed_at": completed_at,
+    })  # fmt: skip
+
+
+def demo_window(now: datetime) -> tuple[datetime, datetime]:
+    """The period the demo jobs cover."""
+    return now - timedelta(days=HISTORY_DAYS), now
