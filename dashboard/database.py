@@ -31,9 +31,7 @@ def to_sqlalchemy_url(url: str) -> URL:
     try:
         parsed = sa_make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError and ValueError for malformed URLs
-        raise DatabaseUnavailable(
-            f"DATABASE_URL is not a valid URL ({type(exc).__name__}); check its syntax"
-        ) from None
+        raise DatabaseUnavailable(f"DATABASE_URL is not a valid URL ({type(exc).__name__}); check its syntax") from None
     return parsed.set(drivername="postgresql+psycopg")
 
 
@@ -123,9 +121,7 @@ def acting_as(engine: Engine, user_id: Actor) -> Iterator[Connection]:
         # set_config(..., true) lasts until the end of this transaction; the pooled connection is
         # back to its login role afterwards, so nothing leaks to the next person who borrows it.
         conn.execute(
-            sa.text(
-                "select set_config('role', :role, true), set_config('request.jwt.claims', :claims, true)"
-            ),
+            sa.text("select set_config('role', :role, true), set_config('request.jwt.claims', :claims, true)"),
             {"role": role, "claims": claims},
         )
         yield conn

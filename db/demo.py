@@ -51,18 +51,14 @@ def seed_demo(
     with engine.connect() as conn:
         existing = conn.execute(sa.text("select count(*) from api_models")).scalar_one()
     if existing:
-        raise CatalogueNotEmpty(
-            f"the catalogue already has {existing} model(s); seed-demo only fills an empty one"
-        )
+        raise CatalogueNotEmpty(f"the catalogue already has {existing} model(s); seed-demo only fills an empty one")
     result = DemoResult()
     for email, role in DEMO_ACCOUNTS:
         password = secrets.token_urlsafe(12)
         create_user(engine, email=email, password=password, role=role, rounds=bcrypt_rounds)
         result.passwords[email] = password
     with engine.begin() as conn:
-        admin_id = conn.execute(
-            sa.text("select id from auth.users where email = 'admin@example.com'")
-        ).scalar_one()
+        admin_id = conn.execute(sa.text("select id from auth.users where email = 'admin@example.com'")).scalar_one()
         provider_ids = _insert_providers(conn)
         result.models = _insert_models(conn, provider_ids, admin_id)
         _insert_customers(conn)
@@ -73,9 +69,7 @@ def seed_demo(
 def _insert_providers(conn: sa.Connection) -> dict[str, UUID]:
     rows = [dict(zip(("name", "display_name", "base_url", "auth_scheme", "is_active"), p, strict=True))
             for p in PROVIDERS]  # fmt: skip
-    inserted = conn.execute(
-        sa.insert(api_providers).returning(api_providers.c.name, api_providers.c.id), rows
-    )
+    inserted = conn.execute(sa.insert(api_providers).returning(api_providers.c.name, api_providers.c.id), rows)
     return {name: pid for name, pid in inserted}
 
 
@@ -96,9 +90,7 @@ def _insert_models(conn: sa.Connection, provider_ids: dict[str, UUID], admin_id:
         "is_default",
         "priority",
     )
-    conn.execute(
-        sa.insert(api_models).values(**SDXL, provider_id=provider_ids["replicate"], created_by=admin_id)
-    )
+    conn.execute(sa.insert(api_models).values(**SDXL, provider_id=provider_ids["replicate"], created_by=admin_id))
     rows = []
     for provider, *values, _behaviour in MODELS:
         rows.append({"provider_id": provider_ids[provider], "created_by": admin_id,
@@ -117,9 +109,7 @@ def _insert_customers(conn: sa.Connection) -> None:
     """), {"n": CUSTOMERS})  # fmt: skip
 
 
-def add_demo_jobs(
-    engine: Engine, *, jobs: int, now: datetime | None = None, progress: Progress | None = None
-) -> int:
+def add_demo_jobs(engine: Engine, *, jobs: int, now: datetime | None = None, progress: Progress | None = None) -> int:
     """Add jobs spread over the last six months across the catalogue's models, in COPY chunks."""
     if jobs <= 0:
         return 0

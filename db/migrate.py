@@ -99,8 +99,4 @@ def applied_versions(engine: Engine) -> list[str]:
         exists = conn.execute(sa.text("select to_regclass('dashboard.schema_migrations')")).scalar()
         if exists is None:
             return []
-        return list(
-            conn.execute(
-                sa.text("select version from dashboard.schema_migrations order by version")
-            ).scalars()
-        )
+        return list(conn.execute(sa.text("select version from dashboard.schema_migrations order by version")).scalars())

@@ -28,9 +28,7 @@ class ModelInUse(ServiceError):
 
     def __init__(self, job_count: int):
         self.job_count = job_count
-        super().__init__(
-            f"{job_count:,} job(s) reference this model, so it cannot be deleted; deactivate it instead"
-        )
+        super().__init__(f"{job_count:,} job(s) reference this model, so it cannot be deleted; deactivate it instead")
 
 
 class InvalidModel(ServiceError):

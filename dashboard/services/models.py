@@ -84,9 +84,7 @@ class ModelService:
     def usage_stats(self) -> pd.DataFrame:
         """Jobs per active model: total, completed, failed and average quality rating."""
         frame = pd.DataFrame(self._rows(q.USAGE_STATS), columns=q.USAGE_COLUMNS)
-        frame["avg_quality_rating"] = pd.to_numeric(frame["avg_quality_rating"], errors="coerce").astype(
-            float
-        )
+        frame["avg_quality_rating"] = pd.to_numeric(frame["avg_quality_rating"], errors="coerce").astype(float)
         return frame
 
     def routing_candidates(self, *, modality: str, task: str) -> list[Row]:
@@ -140,10 +138,7 @@ class ModelService:
             if not values:
                 return current
             row = conn.execute(
-                sa.update(api_models)
-                .where(api_models.c.id == model_id)
-                .values(**values)
-                .returning(*_RETURNING)
+                sa.update(api_models).where(api_models.c.id == model_id).values(**values).returning(*_RETURNING)
             ).one()
         return dict(row._mapping)
 
@@ -172,15 +167,11 @@ class ModelService:
             except sa.exc.IntegrityError as exc:
                 if _sqlstate(exc) != "23503":
                     raise
-                raise ModelInUse(
-                    conn.execute(q.COUNT_JOBS_FOR_MODEL, {"id": model_id}).scalar_one()
-                ) from None
+                raise ModelInUse(conn.execute(q.COUNT_JOBS_FOR_MODEL, {"id": model_id}).scalar_one()) from None
 
     def _lock_for_write(self, conn: Connection, model_id: UUID, expected_version: str | None) -> Row:
         """Lock the row for this transaction, or explain why it cannot be written."""
-        row = conn.execute(
-            sa.select(*_RETURNING).where(api_models.c.id == model_id).with_for_update()
-        ).first()
+        row = conn.execute(sa.select(*_RETURNING).where(api_models.c.id == model_id).with_for_update()).first()
         if row is None:
             # FOR UPDATE returns only rows the UPDATE policy allows: look again to say why.
             if not conn.execute(q.IS_ADMIN).scalar():
@@ -203,9 +194,7 @@ def _refuse_inactive_default(values: Mapping[str, Any]) -> None:
 def _clear_slot_default(conn: Connection, modality: str, task: str, *, keep: UUID | None) -> Row | None:
     """Unset the slot's default (other than keep), serialised per slot so concurrent clicks queue."""
     conn.execute(q.LOCK_DEFAULT_SLOT, {"modality": modality, "task": task})
-    row = conn.execute(
-        q.UNSET_SLOT_DEFAULT, {"modality": modality, "task": task, "id": keep or UUID(int=0)}
-    ).first()
+    row = conn.execute(q.UNSET_SLOT_DEFAULT, {"modality": modality, "task": task, "id": keep or UUID(int=0)}).first()
     return dict(row._mapping) if row else None
 
 
@@ -225,9 +214,7 @@ def _translate_db_errors() -> Iterator[None]:
         if state == "23503":
             raise InvalidModel({"provider_id": "no such provider; pick one from the list"}) from None
         if state == "23505":
-            raise EditConflict(
-                "Another change to the same default was saved at the same moment; try again"
-            ) from None
+            raise EditConflict("Another change to the same default was saved at the same moment; try again") from None
         if state in ("23514", "22P02", "22023"):
             raise InvalidModel({"model": str(exc.orig).splitlines()[0]}) from None
         raise

@@ -13,9 +13,7 @@ from dashboard.services.errors import ServiceError
 
 ROLES = ("admin", "user")
 MIN_PASSWORD_LENGTH = 12
-_EMAIL = re.compile(
-    r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$"
-)
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
 
 _INSERT_USER = sa.text("""
 insert into auth.users (email, encrypted_password) values (:email, :hash) returning id
@@ -58,9 +56,7 @@ def create_user(engine: Engine, *, email: str, password: str, role: str, rounds:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidUser(f"the password must be at least {MIN_PASSWORD_LENGTH} characters long")
     if "\x00" in password or len(password.encode("utf-8")) > 72:
-        raise InvalidUser(
-            "the password must be at most 72 bytes and contain no NUL character (a bcrypt limit)"
-        )
+        raise InvalidUser("the password must be at most 72 bytes and contain no NUL character (a bcrypt limit)")
     with engine.begin() as conn:
         if conn.execute(_USER_EXISTS, {"email": email}).first():
             raise InvalidUser(f"an account for {email} already exists")

@@ -159,10 +159,7 @@ def _check_json_field(
         problems[name] = f"must be a JSON object ({{...}}), not {_json_type(value)}"
         return
     problem = _structural_problem(value, name, depth=1)
-    if (
-        problem is None
-        and len(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")) > MAX_JSON_BYTES
-    ):
+    if problem is None and len(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")) > MAX_JSON_BYTES:
         problem = (name, f"is larger than {MAX_JSON_BYTES // 1024} KiB")
     if problem is None:
         checker = {"pricing": _pricing_problem, "capabilities": _capabilities_problem}.get(name)
