@@ -115,7 +115,9 @@ def add_demo_jobs(engine: Engine, *, jobs: int, now: datetime | None = None, pro
         return 0
     now = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
     with engine.connect() as conn:
-        models = conn.execute(sa.text("select id, display_name, is_active from api_models order by id")).all()
+        models = conn.execute(
+            sa.text("select id, display_name, is_active from api_models order by model_key, version, id")
+        ).all()
         users = list(conn.execute(sa.text(
             "select id from auth.users where encrypted_password is null order by email")).scalars())  # fmt: skip
     if not models or not users:

@@ -124,7 +124,7 @@ class ModelService:
         """Change some fields; with expected_version, refuse if someone saved in between."""
         model_id = as_uuid(model_id)
         with self._transaction() as conn:
-            current = self._lock_for_write(conn, model_id, expected_version)
+            current = self._lock_for_write(conn, model_id, expected_version, changes=changes)
             values = validate_model_fields(
                 {"modality": current["modality"], **changes} if "input_defaults" in changes else changes,
                 partial=True,
@@ -137,9 +137,8 @@ class ModelService:
                 _clear_slot_default(conn, after["modality"], after["task"], keep=model_id)
             if not values:
                 return current
-            row = conn.execute(
-                sa.update(api_models).where(api_models.c.id == model_id).values(**values).returning(*_RETURNING)
-            ).one()
+            statement = sa.update(api_models).where(api_models.c.id == model_id).values(**values)
+            row = conn.execute(statement.returning(*_RETURNING)).one()
         return dict(row._mapping)
 
     def set_active(self, model_id: UUID | str, active: bool, *, expected_version: str | None = None) -> Row:
@@ -169,8 +168,29 @@ class ModelService:
                     raise
                 raise ModelInUse(conn.execute(q.COUNT_JOBS_FOR_MODEL, {"id": model_id}).scalar_one()) from None
 
-    def _lock_for_write(self, conn: Connection, model_id: UUID, expected_version: str | None) -> Row:
-        """Lock the row for this transaction, or explain why it cannot be written."""
+    def _lock_for_write(
+        self,
+        conn: Connection,
+        model_id: UUID,
+        expected_version: str | None,
+        *,
+        changes: Mapping[str, Any] | None = None,
+    ) -> Row:
+        """Lock the default slots the write may touch, then the row; or explain why it cannot be written.
+
+        Every writer takes slot locks before row locks, in one order, so concurrent "make default"
+        clicks queue instead of deadlocking.
+        """
+        peek = conn.execute(
+            sa.select(api_models.c.modality, api_models.c.task).where(api_models.c.id == model_id)
+        ).first()
+        slots = set()
+        if peek is not None:
+            slots.add((peek.modality, peek.task))
+            if changes:
+                slots.add((str(changes.get("modality", peek.modality)), str(changes.get("task", peek.task))))
+        for modality, task in sorted(slots):
+            conn.execute(q.LOCK_DEFAULT_SLOT, {"modality": modality, "task": task})
         row = conn.execute(sa.select(*_RETURNING).where(api_models.c.id == model_id).with_for_update()).first()
         if row is None:
             # FOR UPDATE returns only rows the UPDATE policy allows: look again to say why.
@@ -178,7 +198,9 @@ class ModelService:
                 raise NotAllowed("Only admins can change models")
             raise ModelNotFound(f"No model with id {model_id}; it may have been deleted")
         current = dict(row._mapping)
-        if expected_version is not None and current["row_version"] != expected_version:
+        if (expected_version is not None and current["row_version"] != expected_version) or (
+            (current["modality"], current["task"]) not in slots
+        ):
             raise EditConflict(
                 f"{current['display_name']} was changed by someone else since you opened it; "
                 "review the current values and apply your edit again"
@@ -193,7 +215,7 @@ def _refuse_inactive_default(values: Mapping[str, Any]) -> None:
 
 def _clear_slot_default(conn: Connection, modality: str, task: str, *, keep: UUID | None) -> Row | None:
     """Unset the slot's default (other than keep), serialised per slot so concurrent clicks queue."""
-    conn.execute(q.LOCK_DEFAULT_SLOT, {"modality": modality, "task": task})
+    conn.execute(q.LOCK_DEFAULT_SLOT, {"modality": modality, "task": task})  # re-entrant: a no-op if held
     row = conn.execute(q.UNSET_SLOT_DEFAULT, {"modality": modality, "task": task, "id": keep or UUID(int=0)}).first()
     return dict(row._mapping) if row else None
 

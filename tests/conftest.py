@@ -1,0 +1,97 @@
+"""Real PostgreSQL for every test that needs one.
+
+TEST_DATABASE_URL names a server to use (CI: the one on 127.0.0.1:5432); without it the suite starts
+the embedded server in a temporary folder. A migrated template database is built once per run and
+each test gets its own copy, so tests that commit (as the services do) cannot see each other.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from dashboard.database import create_db_engine
+from db.migrate import migrate
+
+REPO = Path(__file__).resolve().parent.parent
+SEED_DIR = Path(os.environ.get("SEED_DIR", REPO.parent / "shared" / "seed"))
+_names = itertools.count()
+
+
+def url_for_database(server_url: str, database: str) -> str:
+    return make_url(server_url).set(database=database).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A maintenance URL (database postgres) on the server the tests use."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    from db.embedded import start_embedded_server
+
+    return start_embedded_server(tmp_path_factory.mktemp("embedded-pg"))
+
+
+@pytest.fixture(scope="session")
+def admin_engine(server_url: str) -> Iterator[Engine]:
+    """Autocommit engine on the maintenance database, to create and drop test databases."""
+    engine = create_db_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def template_database(admin_engine: Engine, server_url: str) -> Iterator[str]:
+    name = f"dashboard_test_template_{os.getpid()}"
+    with admin_engine.connect() as conn:
+        conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+        conn.execute(sa.text(f'create database "{name}"'))
+    engine = create_db_engine(url_for_database(server_url, name))
+    migrate(engine)
+    engine.dispose()
+    yield name
+    with admin_engine.connect() as conn:
+        conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+
+
+@contextmanager
+def _throwaway_database(admin_engine: Engine, server_url: str, template: str | None) -> Iterator[str]:
+    name = f"dashboard_test_{os.getpid()}_{next(_names)}"
+    clause = f' template "{template}"' if template else ""
+    with admin_engine.connect() as conn:
+        conn.execute(sa.text(f'create database "{name}"{clause}'))
+    try:
+        yield url_for_database(server_url, name)
+    finally:
+        with admin_engine.connect() as conn:
+            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+
+
+@pytest.fixture
+def fresh_database(admin_engine: Engine, server_url: str) -> Iterator[str]:
+    """URL of a new, empty database (not migrated), dropped after the test."""
+    with _throwaway_database(admin_engine, server_url, None) as url:
+        yield url
+
+
+@pytest.fixture
+def db_url(admin_engine: Engine, server_url: str, template_database: str) -> Iterator[str]:
+    """URL of a migrated database of this test's own, dropped after it."""
+    with _throwaway_database(admin_engine, server_url, template_database) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on this test's migrated database, connected as the server's login role."""
+    engine = create_db_engine(db_url)
+    yield engine
+    engine.dispose()

@@ -1,0 +1,141 @@
+"""python -m dashboard, run as a person would run it: a real process against a real database."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from dashboard.cli import build_parser
+from tests.conftest import REPO
+
+COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
+
+
+def run_cli(*args, url=None, stdin="", env_extra=None):
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    if url:
+        env["DATABASE_URL"] = url
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "dashboard", *args], input=stdin, capture_output=True,
+                          text=True, cwd=REPO, env=env, timeout=120)  # fmt: skip
+
+
+def test_the_commands_are_the_ones_promised():
+    assert set(COMMANDS) >= {"migrate", "seed-demo", "create-user", "usage"}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command):
+    result = run_cli(command, "--help")
+    assert result.returncode == 0
+    assert "DATABASE_URL" in result.stdout or command == "run"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_is_documented_in_the_readme(command):
+    assert f"python -m dashboard {command}" in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_no_command_prints_help_and_fails():
+    result = run_cli()
+    assert result.returncode == 2
+    assert "COMMAND" in result.stdout
+
+
+def test_migrate_then_up_to_date(fresh_database):
+    assert run_cli("migrate", url=fresh_database).stdout.strip() == "applied 0001, 0002, 0003"
+    assert run_cli("migrate", url=fresh_database).stdout.strip() == "schema is up to date"
+
+
+def test_seed_demo_loads_everything_and_prints_passwords_once(fresh_database):
+    result = run_cli("seed-demo", "--jobs", "2000", url=fresh_database)
+    assert result.returncode == 0, result.stderr
+    assert "loaded 32 models and 2,000 jobs" in result.stdout
+    assert "admin@example.com" in result.stdout and "viewer@example.com" in result.stdout
+    assert "jobs: 2,000 / 2,000" in result.stderr
+    again = run_cli("seed-demo", "--jobs", "10", url=fresh_database)
+    assert again.returncode == 1
+    assert "already has 32 model(s)" in again.stderr and "--jobs-only" in again.stderr
+    assert run_cli("seed-demo", "--jobs-only", "--jobs", "10", url=fresh_database).stdout.strip() == "added 10 jobs"
+
+
+@pytest.mark.parametrize("jobs", ["-5", "many", "1e9", "999999999999"])
+def test_seed_demo_refuses_a_silly_job_count(jobs):
+    result = run_cli("seed-demo", "--jobs", jobs)
+    assert result.returncode == 2
+    assert "--jobs" in result.stderr
+
+
+def test_create_user_reads_the_password_from_stdin(db_url):
+    result = run_cli("create-user", "--email", " Ada@Example.COM ", "--role", "admin", url=db_url,
+                     stdin="a very long password\n")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "created admin ada@example.com" in result.stdout
+    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("""select u.encrypted_password, p.email, r.role::text from auth.users u
+            join profiles p on p.id = u.id join user_roles r on r.user_id = u.id""")).one()  # fmt: skip
+    engine.dispose()
+    assert row[0].startswith("$2b$") and row[1:] == ("ada@example.com", "admin")
+    assert "a very long password" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("email", "password", "message"), [
+    ("not-an-email", "a very long password", "not an email address"),
+    ("x@example.com", "short", "at least 12 characters"),
+    ("'; drop table auth.users; --@x.com", "a very long password", "not an email address"),
+    ("x@example.com", "nul\x00 in the password", "NUL"),
+])  # fmt: skip
+def test_create_user_refuses_bad_input_with_one_line(db_url, email, password, message):
+    result = run_cli("create-user", "--email", email, "--role", "user", url=db_url, stdin=password + "\n")
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_create_user_twice_says_it_exists(db_url):
+    run_cli("create-user", "--email", "b@example.com", "--role", "user", url=db_url, stdin="a very long password\n")
+    again = run_cli("create-user", "--email", "B@example.com", "--role", "user", url=db_url,
+                    stdin="a very long password\n")  # fmt: skip
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_usage_as_table_and_csv(fresh_database):
+    run_cli("seed-demo", "--jobs", "1000", url=fresh_database)
+    table = run_cli("usage", url=fresh_database)
+    assert table.returncode == 0 and "SDXL 1.0" in table.stdout and "total_jobs" in table.stdout
+    csv = run_cli("usage", "--format", "csv", url=fresh_database)
+    lines = csv.stdout.strip().splitlines()
+    assert (
+        lines[0] == "display_name,modality,task,provider_name,total_jobs,completed_jobs,failed_jobs,avg_quality_rating"
+    )
+    assert len(lines) == 1 + 28  # the demo has 28 active models
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("postgresql://postgres@127.0.0.1:1/postgres", "Connection refused"),
+    ("mysql://root@localhost/db", "must be a postgresql:// URL"),
+    ("postgresql://postgres@/postgres?host=/nonexistent-socket-dir", "check that the server is running"),
+    ("not a url at all", "must be a postgresql:// URL"),
+])  # fmt: skip
+def test_a_bad_url_gives_one_line_and_no_traceback(url, says):
+    result = run_cli("migrate", url=url)
+    assert result.returncode == 1
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_wrong_database_name_says_what_to_check(server_url):
+    from tests.conftest import url_for_database
+
+    result = run_cli("migrate", url=url_for_database(server_url, "no_such_database_here"))
+    assert result.returncode == 1
+    assert "check the database name" in result.stderr
+
+
+def test_a_password_in_the_url_is_never_printed():
+    result = run_cli("migrate", url="postgresql://someone:s3cret-pass@127.0.0.1:1/db")
+    assert "s3cret-pass" not in result.stderr + result.stdout

@@ -1,0 +1,173 @@
+"""Migrations: idempotent, raced safely, never destructive, and at home on a live Supabase database."""
+
+from dataclasses import replace
+
+import pytest
+import sqlalchemy as sa
+
+from dashboard.database import create_db_engine
+from db.migrate import MigrationError, applied_versions, load_migrations, migrate
+from tests.concurrency import run_together
+
+# A database laid out as a live Supabase project might be: its own columns beyond ours, its own
+# has_role and policies, rows already there.
+LIVE_PROJECT = """
+create schema if not exists auth;
+create table auth.users (id uuid primary key default gen_random_uuid(), email text, encrypted_password text,
+  aud varchar(255), phone text, created_at timestamptz default now());
+create or replace function auth.uid() returns uuid language sql stable as
+  $$ select nullif(current_setting('request.jwt.claim.sub', true), '')::uuid $$;
+create type public.app_role as enum ('admin', 'moderator', 'user');
+create table public.profiles (id uuid primary key references auth.users on delete cascade, email text,
+  display_name text, avatar_url text, created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now());
+create table public.user_roles (id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references auth.users on delete cascade, role app_role not null, unique (user_id, role));
+create function public.has_role(_user_id uuid, _role app_role) returns boolean language sql stable
+  security definer set search_path = public as
+  $$ select exists (select 1 from user_roles where user_id = _user_id and role = _role) $$;
+create table public.api_providers (id uuid primary key default gen_random_uuid(), name text not null unique,
+  display_name text not null, base_url text, auth_scheme text, is_active boolean not null default true,
+  rate_limit integer, created_at timestamptz not null default now(), updated_at timestamptz not null default now());
+create table public.api_models (
+  id uuid primary key default gen_random_uuid(), created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(), created_by uuid references profiles(id),
+  provider_id uuid not null references api_providers(id), model_key text not null, version text,
+  display_name text not null, modality text not null, task text not null, model_family text, endpoint_path text,
+  input_defaults jsonb not null default '{}', capabilities jsonb not null default '{}',
+  pricing jsonb not null default '{}', output_format text, is_active boolean not null default true,
+  is_default boolean not null default false, priority integer not null default 0, notes text);
+alter table public.api_models enable row level security;
+create table public.jobs (id uuid primary key default gen_random_uuid(), user_id uuid, api_model_id uuid
+  references api_models(id), status text not null default 'queued', quality_rating integer, prompt text,
+  result_url text, created_at timestamptz not null default now(), updated_at timestamptz not null default now());
+alter table public.jobs enable row level security;
+create policy "Owners only" on public.jobs for select to authenticated using (user_id = auth.uid());
+insert into api_providers (id, name, display_name) values ('00000000-0000-0000-0000-000000000001', 'live', 'Live');
+insert into api_models (provider_id, model_key, display_name, modality, task, notes, is_default)
+  values ('00000000-0000-0000-0000-000000000001', 'live/model', 'Live model', 'image', 'generation', 'keep me', true);
+"""
+
+_SNAPSHOT = sa.text("""
+select table_schema, table_name, column_name, data_type, is_nullable, column_default
+from information_schema.columns where table_schema in ('public', 'auth') order by 1, 2, 3
+""")
+
+
+@pytest.fixture
+def fresh_engine(fresh_database):
+    engine = create_db_engine(fresh_database)
+    yield engine
+    engine.dispose()
+
+
+def test_applying_twice_changes_nothing_the_second_time(fresh_engine):
+    assert migrate(fresh_engine) == ["0001", "0002", "0003"]
+    with fresh_engine.connect() as conn:
+        before = conn.execute(_SNAPSHOT).all()
+    assert migrate(fresh_engine) == []
+    with fresh_engine.connect() as conn:
+        assert conn.execute(_SNAPSHOT).all() == before
+    assert applied_versions(fresh_engine) == ["0001", "0002", "0003"]
+
+
+def test_every_migration_file_can_run_again_on_its_own_result(fresh_engine):
+    """Each file is written to be re-runnable, so a half-known state never breaks it."""
+    migrate(fresh_engine)
+    raw = fresh_engine.raw_connection()
+    try:
+        for migration in load_migrations():
+            raw.driver_connection.execute(migration.sql)
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def test_processes_starting_together_do_not_race(fresh_database):
+    engines = [create_db_engine(fresh_database) for _ in range(4)]
+    try:
+        results, errors = run_together(migrate, engines)
+    finally:
+        for engine in engines:
+            engine.dispose()
+    assert errors == []
+    assert sorted(results) == [[], [], [], ["0001", "0002", "0003"]]
+
+
+def test_a_failing_migration_leaves_nothing_behind(fresh_engine):
+    broken = [*load_migrations(), replace(load_migrations()[0], version="0099", name="broken",
+                                          sql="create table half_done (id int); select 1/0;")]  # fmt: skip
+    with pytest.raises(MigrationError, match="0099_broken failed and was rolled back"):
+        migrate(fresh_engine, broken)
+    with fresh_engine.connect() as conn:
+        assert conn.execute(sa.text("select to_regclass('public.half_done')")).scalar() is None
+    assert "0099" not in applied_versions(fresh_engine)
+
+
+def test_an_applied_migration_that_was_edited_is_refused(fresh_engine):
+    migrate(fresh_engine)
+    edited = [replace(m, sql=m.sql + "\n-- edited") if m.version == "0002" else m for m in load_migrations()]
+    with pytest.raises(MigrationError, match="changed after it was applied"):
+        migrate(fresh_engine, edited)
+
+
+def test_on_a_live_project_nothing_of_theirs_is_dropped_or_altered(fresh_engine):
+    with fresh_engine.begin() as conn:
+        conn.exec_driver_sql(LIVE_PROJECT)
+    with fresh_engine.connect() as conn:
+        before = conn.execute(_SNAPSHOT).all()
+        has_role_before = conn.execute(sa.text("select prosrc from pg_proc where proname = 'has_role'")).scalar()
+    migrate(fresh_engine)
+    with fresh_engine.connect() as conn:
+        after = conn.execute(_SNAPSHOT).all()
+        assert set(before) <= set(after), "a column of theirs changed or disappeared"
+        new_columns = {(r.table_schema, r.table_name) for r in set(after) - set(before)}
+        assert new_columns == set(), f"columns were added to their tables: {new_columns}"
+        assert conn.execute(sa.text("select notes from api_models")).scalar() == "keep me"
+        assert (
+            conn.execute(sa.text("select prosrc from pg_proc where proname = 'has_role'")).scalar() == has_role_before
+        )
+        jobs_policies = set(
+            conn.execute(sa.text("select policyname from pg_policies where tablename = 'jobs'")).scalars()
+        )
+        model_policies = set(conn.execute(sa.text(
+            "select policyname from pg_policies where tablename = 'api_models'")).scalars())  # fmt: skip
+    assert jobs_policies == {"Owners only"}, "their jobs policies must not be widened"
+    assert model_policies == {"Active models readable", "Admins can manage models"}
+
+
+def test_on_a_live_project_the_seed_indexes_and_default_rule_are_added(fresh_engine):
+    with fresh_engine.begin() as conn:
+        conn.exec_driver_sql(LIVE_PROJECT)
+    migrate(fresh_engine)
+    with fresh_engine.connect() as conn:
+        indexes = set(
+            conn.execute(sa.text("select indexname from pg_indexes where tablename = 'api_models'")).scalars()
+        )
+    assert {"idx_api_models_active", "idx_api_models_default", "api_models_one_default_per_slot"} <= indexes
+
+
+def test_a_live_table_with_two_defaults_in_a_slot_stops_the_migration_with_the_slot_named(fresh_engine):
+    with fresh_engine.begin() as conn:
+        conn.exec_driver_sql(LIVE_PROJECT)
+        conn.exec_driver_sql("""insert into api_models
+            (provider_id, model_key, display_name, modality, task, is_default)
+            values ('00000000-0000-0000-0000-000000000001', 'live/other', 'Other', 'image', 'generation', true)""")
+    with pytest.raises(MigrationError, match=r"more than one default for: image/generation.*Leave one default"):
+        migrate(fresh_engine)
+    with fresh_engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from api_models where is_default")).scalar() == 2
+
+
+def test_live_rows_that_break_a_new_check_keep_the_check_for_new_writes_only(fresh_engine):
+    with fresh_engine.begin() as conn:
+        conn.exec_driver_sql(LIVE_PROJECT)
+        conn.exec_driver_sql("update api_models set modality = 'Image'")
+    migrate(fresh_engine)
+    with fresh_engine.connect() as conn:
+        validated = conn.execute(sa.text(
+            "select convalidated from pg_constraint where conname = 'api_models_modality_check'")).scalar()  # fmt: skip
+        assert validated is False
+        assert conn.execute(sa.text("select modality from api_models")).scalar() == "Image"
+    with fresh_engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):
+        conn.execute(sa.text("update api_models set modality = 'Sound'"))

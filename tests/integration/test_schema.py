@@ -1,0 +1,105 @@
+"""api_models exactly as the seed says: columns, types, defaults, keys, indexes, RLS and policies."""
+
+import re
+
+import sqlalchemy as sa
+
+from tests.seed_spec import seed_columns, seed_index_statements, seed_policies
+
+_TYPES = {"uuid": "uuid", "timestamptz": "timestamp with time zone", "text": "text", "jsonb": "jsonb",
+          "boolean": "boolean", "integer": "integer"}  # fmt: skip
+
+
+def _columns(engine):
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("""
+            select column_name, data_type, is_nullable = 'YES' as nullable, column_default
+            from information_schema.columns where table_schema = 'public' and table_name = 'api_models'
+        """)).all()  # fmt: skip
+    return {r.column_name: r for r in rows}
+
+
+def test_every_seed_column_has_its_type_and_nullability(engine):
+    actual = _columns(engine)
+    expected = seed_columns()
+    assert len(expected) == 19
+    assert set(actual) == {c.name for c in expected}
+    for column in expected:
+        assert actual[column.name].data_type == _TYPES[column.type], column.name
+        assert actual[column.name].nullable == column.nullable, column.name
+
+
+def test_every_seed_default_is_the_columns_default(engine):
+    actual = _columns(engine)
+    for column in seed_columns():
+        default = actual[column.name].column_default
+        if column.default is None:
+            assert default is None or column.name == "id", column.name
+            continue
+        wanted = {"now()": "now()", "'{}'": "'{}'::jsonb", "true": "true", "false": "false", "0": "0"}[column.default]
+        assert default == wanted, column.name
+    assert actual["id"].column_default == "gen_random_uuid()"
+
+
+def test_both_foreign_keys_point_where_the_seed_says(engine):
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("""
+            select a.attname as column_name, c.confrelid::regclass::text as target
+            from pg_constraint c join pg_attribute a on a.attrelid = c.conrelid and a.attnum = any (c.conkey)
+            where c.conrelid = 'public.api_models'::regclass and c.contype = 'f'
+        """)).all()  # fmt: skip
+    assert {(r.column_name, r.target) for r in rows} == {("created_by", "profiles"), ("provider_id", "api_providers")}
+
+
+def test_the_five_recommended_indexes_exist_by_name_and_definition(engine):
+    with engine.connect() as conn:
+        actual = dict(conn.execute(sa.text(
+            "select indexname, indexdef from pg_indexes where schemaname = 'public' and tablename = 'api_models'"
+        )).all())  # fmt: skip
+    for statement in seed_index_statements():
+        name, columns = re.match(r"CREATE INDEX (\w+) ON api_models\(([^)]*)\)", statement).groups()
+        assert name in actual, name
+        assert f"({columns})" in actual[name], (name, actual[name])
+    assert "WHERE (is_default = true)" in actual["idx_api_models_default"]
+
+
+def test_rls_is_enabled_with_the_seeds_two_policies(engine):
+    with engine.connect() as conn:
+        assert conn.execute(
+            sa.text("select relrowsecurity from pg_class where oid = 'public.api_models'::regclass")
+        ).scalar()
+        policies = {r.policyname: r for r in conn.execute(sa.text(
+            "select policyname, cmd, roles::text[] as roles, qual, with_check from pg_policies "
+            "where tablename = 'api_models'"
+        ))}  # fmt: skip
+    names = [re.search(r'CREATE POLICY "([^"]+)"', p)[1] for p in seed_policies()]
+    assert sorted(policies) == sorted(names) == ["Active models readable", "Admins can manage models"]
+    readable, manage = policies["Active models readable"], policies["Admins can manage models"]
+    assert (readable.cmd, readable.roles, readable.qual) == ("SELECT", ["authenticated"], "(is_active = true)")
+    assert (manage.cmd, manage.roles) == ("ALL", ["authenticated"])
+    assert manage.qual == "has_role(auth.uid(), 'admin'::app_role)"
+
+
+def test_has_role_is_security_definer_with_a_fixed_search_path(engine):
+    with engine.connect() as conn:
+        row = conn.execute(sa.text(
+            "select prosecdef, proconfig from pg_proc "
+            "where proname = 'has_role' and pronamespace = 'public'::regnamespace"
+        )).one()  # fmt: skip
+    assert row.prosecdef
+    assert "search_path=public" in row.proconfig
+
+
+def test_jobs_has_the_columns_analytics_need(engine):
+    with engine.connect() as conn:
+        columns = set(conn.execute(sa.text(
+            "select column_name from information_schema.columns where table_name = 'jobs'")).scalars())  # fmt: skip
+    assert {"id", "api_model_id", "status", "quality_rating", "created_at", "updated_at", "user_id"} <= columns
+
+
+def test_what_the_dashboard_owns_lives_in_its_own_schema(engine):
+    with engine.connect() as conn:
+        ours = set(conn.execute(sa.text(
+            "select table_name from information_schema.tables where table_schema = 'dashboard'"
+        )).scalars())  # fmt: skip
+    assert ours == {"schema_migrations"}

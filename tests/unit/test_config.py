@@ -1,0 +1,46 @@
+"""Database URLs: what is accepted, how it is turned into the driver's form, and what messages say."""
+
+import pytest
+
+from dashboard.database import DatabaseUnavailable, connection_hint, describe, to_sqlalchemy_url
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://u:p@db.example.com:5432/app",
+    "postgres://u:p@db.example.com/app",
+    "postgresql+psycopg://u@localhost/app",
+    "postgresql://postgres:@/postgres?host=/tmp/some/socket",
+])  # fmt: skip
+def test_plain_postgres_urls_become_psycopg_urls(url):
+    assert to_sqlalchemy_url(url).drivername == "postgresql+psycopg"
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://x@y/z", "sqlite:///x.db", "db.example.com:5432", "", "postgresql+asyncpg://x"]
+)
+def test_anything_else_is_refused_with_an_example(url):
+    with pytest.raises(DatabaseUnavailable, match="postgresql://user:password@host"):
+        to_sqlalchemy_url(url)
+
+
+def test_descriptions_never_contain_the_password():
+    url = to_sqlalchemy_url("postgresql://someone:hunter2@db.example.com:6543/app")
+    assert describe(url) == "db.example.com:6543/app"
+    assert "hunter2" not in connection_hint(url, Exception("password authentication failed for user"))
+
+
+def test_a_socket_url_is_described_by_its_folder():
+    assert describe(to_sqlalchemy_url("postgresql://u@/app?host=/run/postgresql")) == "/run/postgresql/app"
+
+
+@pytest.mark.parametrize(("error", "check"), [
+    ('connection failed: FATAL:  password authentication failed for user "x"', "user name and password"),
+    ('connection failed: FATAL:  database "nope" does not exist', "database name"),
+    ('connection failed: FATAL:  role "nope" does not exist', "user name in DATABASE_URL"),
+    ("connection failed: connection timeout expired", "firewall"),
+    ("connection failed: Connection refused", "server is running"),
+])  # fmt: skip
+def test_connection_hints_say_what_to_check(error, check):
+    hint = connection_hint(to_sqlalchemy_url("postgresql://u@h/d"), Exception(error))
+    assert check in hint
+    assert "\n" not in hint
