@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
-from dashboard.database import SERVICE_ROLE, Actor, acting_as, create_db_engine
 from dashboard.queries import models as q
 from dashboard.queries.tables import api_models, row_version
-from dashboard.services.errors import (
-    EditConflict,
-    InvalidModel,
-    ModelInUse,
-    ModelNotFound,
-    NotAllowed,
-)
+from dashboard.services.base import ActingService, Row, as_uuid, sqlstate
+from dashboard.services.errors import EditConflict, InvalidModel, ModelInUse, ModelNotFound, NotAllowed
 from dashboard.services.validation import validate_model_fields
 
-Row = dict[str, Any]
 _RETURNING = (*api_models.c, row_version)
 # The profile of the person acting, or NULL when they have none (created_by is a foreign key).
 _CREATED_BY = sa.literal_column("(select p.id from profiles p where p.id = auth.uid())")
@@ -31,33 +23,8 @@ _INSERT_DEFAULTS = {"input_defaults": {}, "capabilities": {}, "pricing": {}, "is
                     "is_default": False, "priority": 0}  # fmt: skip
 
 
-def as_uuid(value: UUID | str, what: str = "id") -> UUID:
-    """A UUID from text or a UUID; a clear InvalidModel for anything else."""
-    try:
-        return value if isinstance(value, UUID) else UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        raise InvalidModel({what: "is not a valid id"}) from None
-
-
-class ModelService:
-    """Read, route and manage models as one person.
-
-    user_id is the acting person's id; None acts as an anonymous visitor, and "service_role" as a
-    trusted backend such as a job worker (it bypasses RLS, as Supabase's service key does).
-    """
-
-    def __init__(self, db: str | Engine, *, user_id: UUID | str | None):
-        self.engine = db if isinstance(db, Engine) else create_db_engine(db)
-        self.user_id: Actor = user_id if user_id in (None, SERVICE_ROLE) else as_uuid(user_id, "user_id")
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        with _translate_db_errors(), acting_as(self.engine, self.user_id) as conn:
-            yield conn
-
-    def _rows(self, statement: sa.TextClause, **params: Any) -> list[Row]:
-        with self._transaction() as conn:
-            return [dict(r._mapping) for r in conn.execute(statement, params)]
+class ModelService(ActingService):
+    """Read, route and manage models as one person (see ActingService for user_id)."""
 
     # ─── The seed's common queries ──────────────────────────────────────────────────────────
     def is_admin(self) -> bool:
@@ -164,7 +131,7 @@ class ModelService:
                 with conn.begin_nested():
                     conn.execute(sa.delete(api_models).where(api_models.c.id == model_id))
             except sa.exc.IntegrityError as exc:
-                if _sqlstate(exc) != "23503":
+                if sqlstate(exc) != "23503":
                     raise
                 raise ModelInUse(conn.execute(q.COUNT_JOBS_FOR_MODEL, {"id": model_id}).scalar_one()) from None
 
@@ -218,25 +185,3 @@ def _clear_slot_default(conn: Connection, modality: str, task: str, *, keep: UUI
     conn.execute(q.LOCK_DEFAULT_SLOT, {"modality": modality, "task": task})  # re-entrant: a no-op if held
     row = conn.execute(q.UNSET_SLOT_DEFAULT, {"modality": modality, "task": task, "id": keep or UUID(int=0)}).first()
     return dict(row._mapping) if row else None
-
-
-def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
-    return getattr(exc.orig, "sqlstate", None)
-
-
-@contextmanager
-def _translate_db_errors() -> Iterator[None]:
-    """Turn the database's refusals into the service's named errors."""
-    try:
-        yield
-    except sa.exc.DBAPIError as exc:
-        state = _sqlstate(exc)
-        if state == "42501":
-            raise NotAllowed("Only admins can change models") from None
-        if state == "23503":
-            raise InvalidModel({"provider_id": "no such provider; pick one from the list"}) from None
-        if state == "23505":
-            raise EditConflict("Another change to the same default was saved at the same moment; try again") from None
-        if state in ("23514", "22P02", "22023"):
-            raise InvalidModel({"model": str(exc.orig).splitlines()[0]}) from None
-        raise

@@ -1,0 +1,174 @@
+"""The catalogue as the pages read it: browsing with filters and paging, slots, overview and warnings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from dashboard.queries import catalogue as q
+from dashboard.queries.tables import api_models, api_providers
+from dashboard.services.base import ActingService, Row
+
+Status = Literal["active", "inactive", "all"]
+SORTS = {
+    "priority": "Priority, then name (as routing)",
+    "name": "Name",
+    "updated": "Recently updated",
+    "slot": "Modality, task, priority",
+}
+MAX_SEARCH = 200
+_m, _p = api_models, api_providers
+_ORDER = {
+    "priority": (_m.c.priority, _m.c.display_name),
+    "name": (sa.func.lower(_m.c.display_name),),
+    "updated": (_m.c.updated_at.desc(),),
+    "slot": (_m.c.modality, _m.c.task, _m.c.priority, _m.c.display_name),
+}
+_BROWSE_COLUMNS = (
+    _m.c.id, _m.c.display_name, _m.c.model_key, _m.c.version, _m.c.modality, _m.c.task, _m.c.model_family,
+    _p.c.name.label("provider_name"), _p.c.is_active.label("provider_active"), _m.c.is_active, _m.c.is_default,
+    _m.c.priority, _m.c.updated_at,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModelFilters:
+    """What the Models page filters by; every field optional."""
+
+    search: str = ""
+    modality: str | None = None
+    task: str | None = None
+    provider_id: UUID | None = None
+    status: Status = "all"
+    default_only: bool = False
+    sort: str = "priority"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One modality and task: its default and how many models can take its jobs."""
+
+    modality: str
+    task: str
+    models: int
+    active_models: int
+    candidates: int
+    default_id: UUID | None
+    default_name: str | None
+    default_active: bool
+    default_provider_active: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.modality}/{self.task}"
+
+
+@dataclass(frozen=True)
+class Warning:
+    """Something an admin should fix, with the slot it concerns."""
+
+    slot: str
+    message: str
+    severity: Literal["error", "warning"] = "warning"
+
+
+@dataclass
+class Overview:
+    counts: dict[str, int]
+    jobs_30d: int
+    failure_rate_30d: float | None
+    warnings: list[Warning] = field(default_factory=list)
+
+
+def escape_like(text: str) -> str:
+    """Text matched literally inside a LIKE pattern (backslash is the escape character)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _where(filters: ModelFilters) -> list[Any]:
+    conditions: list[Any] = []
+    search = filters.search.replace("\x00", "").strip()[:MAX_SEARCH]
+    if search:
+        pattern = f"%{escape_like(search)}%"
+        conditions.append(sa.or_(*(c.ilike(pattern, escape="\\") for c in (_m.c.display_name, _m.c.model_key,
+                                                                           _m.c.model_family))))  # fmt: skip
+    if filters.modality:
+        conditions.append(_m.c.modality == filters.modality)
+    if filters.task:
+        conditions.append(_m.c.task == filters.task)
+    if filters.provider_id:
+        conditions.append(_m.c.provider_id == filters.provider_id)
+    if filters.status != "all":
+        conditions.append(_m.c.is_active.is_(filters.status == "active"))
+    if filters.default_only:
+        conditions.append(_m.c.is_default.is_(True))
+    return conditions
+
+
+def _ordered(statement: sa.Select, filters: ModelFilters) -> sa.Select:
+    return statement.order_by(*_ORDER.get(filters.sort, _ORDER["priority"]), _m.c.id)
+
+
+def slot_warnings(slots: list[Slot]) -> list[Warning]:
+    """What needs an admin in these slots: no default, a default that cannot run, no model at all."""
+    warnings = []
+    for slot in slots:
+        if slot.active_models == 0:
+            warnings.append(
+                Warning(slot.label, f"{slot.label} has no active model: its jobs cannot be routed", "error")
+            )
+        elif slot.candidates == 0:
+            warnings.append(Warning(slot.label, f"{slot.label}: every active model is on an inactive provider, "
+                                    "so its jobs cannot be routed", "error"))  # fmt: skip
+        elif slot.default_id is None:
+            warnings.append(Warning(slot.label, f"{slot.label} has {slot.candidates} active model(s) but no default"))
+        if slot.default_id is not None and not slot.default_active:
+            warnings.append(Warning(slot.label, f"The default for {slot.label}, {slot.default_name}, is inactive"))
+        elif slot.default_id is not None and not slot.default_provider_active:
+            warnings.append(Warning(slot.label, f"The default for {slot.label}, {slot.default_name}, "
+                                    "is on an inactive provider"))  # fmt: skip
+    return warnings
+
+
+class CatalogueService(ActingService):
+    """Read-side views of the catalogue for the dashboard's pages, as one person sees them."""
+
+    def data_version(self) -> int:
+        """A number that changes whenever the catalogue changes: part of every cache key."""
+        with self._transaction() as conn:
+            return int(conn.execute(q.DATA_VERSION).scalar_one())
+
+    def browse_models(self, filters: ModelFilters, *, limit: int = 50, offset: int = 0) -> tuple[list[Row], int]:
+        """One page of models matching the filters, and how many match in all."""
+        base = sa.select(*_BROWSE_COLUMNS).select_from(_m.join(_p, _m.c.provider_id == _p.c.id))
+        base = base.where(*_where(filters))
+        with self._transaction() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(base.subquery())).scalar_one()
+            page = _ordered(base, filters).limit(max(1, min(limit, 1000))).offset(max(0, offset))
+            return [dict(r._mapping) for r in conn.execute(page)], total
+
+    def export_models(self, filters: ModelFilters) -> list[Row]:
+        """Every matching model with all its columns and its provider's name, for export."""
+        statement = sa.select(*_m.c, _p.c.name.label("provider_name")).select_from(
+            _m.join(_p, _m.c.provider_id == _p.c.id))  # fmt: skip
+        return self._rows(_ordered(statement.where(*_where(filters)), filters))
+
+    def list_tasks(self) -> list[tuple[str, str]]:
+        """Every (modality, task) pair in the catalogue."""
+        return [(r["modality"], r["task"]) for r in self._rows(q.DISTINCT_TASKS)]
+
+    def list_slots(self) -> list[Slot]:
+        """Every modality and task with its default and candidate counts."""
+        return [Slot(**row) for row in self._rows(q.SLOT_SUMMARY)]
+
+    def overview(self, *, days: int = 30) -> Overview:
+        """Counts, recent jobs and failure rate, and the warnings that need an admin."""
+        with self._transaction() as conn:
+            counts = dict(conn.execute(q.CATALOGUE_COUNTS).one()._mapping)
+            jobs = conn.execute(q.RECENT_JOBS, {"days": days}).one()
+        rate = jobs.failed / jobs.finished if jobs.finished else None
+        return Overview(counts=counts, jobs_30d=jobs.jobs, failure_rate_30d=rate,
+                        warnings=slot_warnings(self.list_slots()))  # fmt: skip

@@ -1,0 +1,165 @@
+"""Providers: list, edit, and what deactivating one does to routing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from dashboard.queries.tables import api_providers
+from dashboard.services.base import ActingService, Row, as_uuid
+from dashboard.services.errors import EditConflict, InvalidModel, NotAllowed, ProviderNotFound
+
+PROVIDER_FIELDS = ("name", "display_name", "base_url", "auth_scheme", "is_active")
+AUTH_SCHEMES = ("bearer", "api_key_header", "key", "basic", "none")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]{0,490}$", re.I)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_version = sa.literal_column("api_providers.xmin::text").label("row_version")
+
+_LIST = sa.text("""
+SELECT ap.*, ap.xmin::text AS row_version,
+       count(am.id) AS models,
+       count(am.id) FILTER (WHERE am.is_active) AS active_models
+FROM api_providers ap LEFT JOIN api_models am ON am.provider_id = ap.id
+GROUP BY ap.id ORDER BY ap.display_name, ap.name
+""")
+
+# Slots whose only routable models belong to this provider: deactivating it leaves them empty.
+_ORPHANED_SLOTS = sa.text("""
+SELECT am.modality || '/' || am.task AS slot
+FROM api_models am JOIN api_providers ap ON ap.id = am.provider_id
+WHERE am.is_active AND ap.is_active
+GROUP BY am.modality, am.task
+HAVING bool_and(am.provider_id = :id)
+ORDER BY 1
+""")
+_ACTIVE_MODELS = sa.text("SELECT count(*) FROM api_models WHERE provider_id = :id AND is_active")
+
+
+@dataclass(frozen=True)
+class RoutingImpact:
+    """What deactivating a provider takes out of routing."""
+
+    active_models: int
+    orphaned_slots: list[str]
+
+    def describe(self) -> str:
+        text = f"{self.active_models} active model(s) leave routing"
+        if self.orphaned_slots:
+            text += f"; {', '.join(self.orphaned_slots)} would be left with no model at all"
+        return text
+
+
+def validate_provider_fields(fields: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """Clean and check a provider's fields; raise InvalidModel naming every problem."""
+    problems: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    for name in fields:
+        if name not in PROVIDER_FIELDS:
+            problems[str(name)[:60]] = "is not a field that can be set"
+    texts = {name: fields[name].strip() if isinstance(fields[name], str) else fields[name]
+             for name in ("name", "display_name", "base_url", "auth_scheme") if name in fields}  # fmt: skip
+    if "name" in texts:
+        if not isinstance(texts["name"], str) or not _NAME.match(texts["name"]):
+            problems["name"] = "use lowercase letters, digits, '.', '-' or '_' (e.g. replicate), at most 63"
+        else:
+            clean["name"] = texts["name"]
+    if "display_name" in texts:
+        value = texts["display_name"]
+        if not isinstance(value, str) or not value or len(value) > 100 or _CONTROL.search(value):
+            problems["display_name"] = "is required: 1 to 100 characters, no control characters"
+        else:
+            clean["display_name"] = value
+    if "base_url" in texts:
+        value = texts["base_url"] or None
+        if value is not None and (not isinstance(value, str) or not _URL.match(value)):
+            problems["base_url"] = "must be an http:// or https:// URL, e.g. https://api.example.com/v1"
+        else:
+            clean["base_url"] = value
+    if "auth_scheme" in texts:
+        value = texts["auth_scheme"] or None
+        if value is not None and value not in AUTH_SCHEMES:
+            problems["auth_scheme"] = f"must be one of {', '.join(AUTH_SCHEMES)}"
+        else:
+            clean["auth_scheme"] = value
+    if "is_active" in fields:
+        if isinstance(fields["is_active"], bool):
+            clean["is_active"] = fields["is_active"]
+        else:
+            problems["is_active"] = "must be true or false"
+    if not partial:
+        for name in ("name", "display_name"):
+            if name not in clean and name not in problems:
+                problems[name] = "is required"
+    if problems:
+        raise InvalidModel(problems)
+    return clean
+
+
+class ProviderService(ActingService):
+    """Providers as one person sees them; only admins may change them (the database enforces it)."""
+
+    def list_providers(self) -> list[Row]:
+        """Every visible provider with how many models (and active models) it has."""
+        return self._rows(_LIST)
+
+    def get_provider(self, provider_id: UUID | str) -> Row:
+        with self._transaction() as conn:
+            row = conn.execute(
+                sa.select(*api_providers.c, _version).where(api_providers.c.id == as_uuid(provider_id))
+            ).first()
+        if row is None:
+            raise ProviderNotFound(f"No provider with id {provider_id}")
+        return dict(row._mapping)
+
+    def routing_impact(self, provider_id: UUID | str) -> RoutingImpact:
+        """What deactivating this provider would take out of routing."""
+        params = {"id": as_uuid(provider_id)}
+        with self._transaction() as conn:
+            return RoutingImpact(
+                active_models=conn.execute(_ACTIVE_MODELS, params).scalar_one(),
+                orphaned_slots=list(conn.execute(_ORPHANED_SLOTS, params).scalars()),
+            )
+
+    def create_provider(self, fields: Mapping[str, Any]) -> Row:
+        values = {"is_active": True, **validate_provider_fields(fields)}
+        with self._transaction() as conn:
+            self._refuse_duplicate_name(conn, values["name"], None)
+            row = conn.execute(sa.insert(api_providers).values(**values).returning(*api_providers.c, _version)).one()
+        return dict(row._mapping)
+
+    def update_provider(
+        self, provider_id: UUID | str, changes: Mapping[str, Any], *, expected_version: str | None = None
+    ) -> Row:
+        provider_id = as_uuid(provider_id)
+        values = validate_provider_fields(changes, partial=True)
+        with self._transaction() as conn:
+            current = conn.execute(
+                sa.select(*api_providers.c, _version).where(api_providers.c.id == provider_id).with_for_update()
+            ).first()
+            if current is None:
+                if conn.execute(sa.select(api_providers.c.id).where(api_providers.c.id == provider_id)).first():
+                    raise NotAllowed("Only admins can change providers")
+                raise ProviderNotFound(f"No provider with id {provider_id}; it may have been deleted")
+            if expected_version is not None and current.row_version != expected_version:
+                raise EditConflict(f"{current.display_name} was changed by someone else since you opened it")
+            if "name" in values:
+                self._refuse_duplicate_name(conn, values["name"], provider_id)
+            if not values:
+                return dict(current._mapping)
+            row = conn.execute(
+                sa.update(api_providers).where(api_providers.c.id == provider_id).values(**values)
+                .returning(*api_providers.c, _version)
+            ).one()  # fmt: skip
+        return dict(row._mapping)
+
+    @staticmethod
+    def _refuse_duplicate_name(conn: sa.Connection, name: str, own_id: UUID | None) -> None:
+        clash = conn.execute(sa.select(api_providers.c.id).where(api_providers.c.name == name)).scalar()
+        if clash is not None and clash != own_id:
+            raise InvalidModel({"name": f"another provider is already called {name}"})

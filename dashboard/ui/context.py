@@ -1,0 +1,76 @@
+"""The run's context: the engine (one per process), the signed-in person, and their services."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from dashboard.config import Settings
+from dashboard.database import check_connection, create_db_engine
+from dashboard.services import ModelService
+from dashboard.services.auth import Identity
+from dashboard.services.catalogue import CatalogueService
+from dashboard.services.providers import ProviderService
+
+_CONTEXT_KEY = "_dashboard_context"
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, with st.secrets' top-level values taking precedence."""
+    env = dict(os.environ)
+    try:
+        env.update({k: str(v) for k, v in st.secrets.items() if isinstance(v, str | int)})
+    except (FileNotFoundError, st.errors.StreamlitSecretNotFoundError):  # no secrets file: fine
+        pass
+    return Settings.from_env(env)
+
+
+@st.cache_resource(show_spinner="Connecting to the database…")
+def get_engine(database_url: str | None, data_dir: str) -> Engine:
+    """One pooled engine per process; a failed first connection is not cached."""
+    settings = Settings(database_url=database_url, data_dir=__import__("pathlib").Path(data_dir))
+    engine = create_db_engine(database_url, settings=settings)
+    try:
+        check_connection(engine)
+    except Exception:
+        engine.dispose()
+        raise
+    return engine
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a page needs: the engine, who is signed in, and the catalogue's data version this run."""
+
+    engine: Engine
+    identity: Identity
+    data_version: int
+    settings: Settings
+
+    @property
+    def user_key(self) -> str:
+        return str(self.identity.user_id)
+
+    @property
+    def models(self) -> ModelService:
+        return ModelService(self.engine, user_id=self.identity.user_id)
+
+    @property
+    def catalogue(self) -> CatalogueService:
+        return CatalogueService(self.engine, user_id=self.identity.user_id)
+
+    @property
+    def providers(self) -> ProviderService:
+        return ProviderService(self.engine, user_id=self.identity.user_id)
+
+
+def set_context(context: Context) -> None:
+    st.session_state[_CONTEXT_KEY] = context
+
+
+def context() -> Context:
+    """This run's context (set by the entrypoint before any page runs)."""
+    return st.session_state[_CONTEXT_KEY]

@@ -1,0 +1,77 @@
+"""The Models page's filters, kept in the URL's query parameters so a view can be shared and reloaded."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import streamlit as st
+
+from dashboard.services.catalogue import MAX_SEARCH, SORTS, ModelFilters
+from dashboard.services.validation import MODALITIES
+
+ALL = "All"
+STATUSES = {"active": "Active", "inactive": "Inactive", "all": "All"}
+PAGE_SIZES = (25, 50, 100, 200)
+
+
+def _param(name: str, allowed: list[str] | tuple[str, ...] | None = None, default: str = "") -> str:
+    """A query parameter, or default when absent or not one of the allowed values (URLs are input too)."""
+    value = st.query_params.get(name, default)
+    value = value if isinstance(value, str) else default
+    if allowed is not None and value not in allowed:
+        return default
+    return value
+
+
+def _init(key: str, value: object) -> None:
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def render_filters(*, admin: bool, tasks: list[tuple[str, str]], providers: list[dict]) -> ModelFilters:
+    """Filter widgets, initialised from the URL; return the filters and write them back to the URL."""
+    provider_names = {str(p["id"]): p["display_name"] for p in providers}
+    _init("f_search", _param("q")[:MAX_SEARCH].replace("\x00", ""))
+    _init("f_modality", _param("modality", list(MODALITIES), ALL))
+    _init("f_provider", _param("provider", list(provider_names), ALL))
+    _init("f_status", _param("status", list(STATUSES), "all") if admin else "active")
+    _init("f_default", _param("default") == "1")
+    _init("f_sort", _param("sort", list(SORTS), "priority"))
+
+    top = st.columns([3, 1.2, 1.6, 1.6])
+    search = top[0].text_input("Search", key="f_search", max_chars=MAX_SEARCH,
+                               placeholder="Name, model key or family")  # fmt: skip
+    modality = top[1].selectbox("Modality", [ALL, *MODALITIES], key="f_modality")
+    task_options = sorted({t for m, t in tasks if modality in (ALL, m)})
+    _init("f_task", _param("task", task_options, ALL))
+    if st.session_state["f_task"] not in (ALL, *task_options):
+        st.session_state["f_task"] = ALL
+    task = top[2].selectbox("Task", [ALL, *task_options], key="f_task")
+    provider = top[3].selectbox("Provider", [ALL, *provider_names], key="f_provider",
+                                format_func=lambda v: provider_names.get(v, v))  # fmt: skip
+    row = st.columns([1.6, 1.2, 2.2, 2])
+    if admin:
+        status = row[0].segmented_control("Status", list(STATUSES), key="f_status",
+                                          format_func=STATUSES.get) or "all"  # fmt: skip
+    else:
+        status = "active"
+    default_only = row[1].toggle("Defaults only", key="f_default")
+    sort = row[2].selectbox("Sort by", list(SORTS), key="f_sort", format_func=SORTS.get)
+
+    filters = ModelFilters(
+        search=search, modality=None if modality == ALL else modality, task=None if task == ALL else task,
+        provider_id=None if provider == ALL else UUID(provider), status=status, default_only=default_only, sort=sort,
+    )  # fmt: skip
+    _write_to_url(filters)
+    return filters
+
+
+def _write_to_url(filters: ModelFilters) -> None:
+    wanted = {"q": filters.search.strip(), "modality": filters.modality or "", "task": filters.task or "",
+              "provider": str(filters.provider_id or ""), "status": "" if filters.status == "all" else filters.status,
+              "default": "1" if filters.default_only else "", "sort": "" if filters.sort == "priority" else filters.sort}  # fmt: skip
+    for key, value in wanted.items():
+        if value and st.query_params.get(key) != value:
+            st.query_params[key] = value
+        elif not value and key in st.query_params:
+            del st.query_params[key]

@@ -1,0 +1,72 @@
+"""How models are shown: the table's columns, exports, and a read-only view of one model."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.export import to_csv_bytes
+from dashboard.text import md_escape
+
+Row = dict[str, Any]
+TABLE_COLUMNS = {
+    "display_name": st.column_config.TextColumn("Model", width="medium"),
+    "model_key": st.column_config.TextColumn("Model key", width="medium"),
+    "version": st.column_config.TextColumn("Version", width="small"),
+    "provider_name": st.column_config.TextColumn("Provider", width="small"),
+    "modality": st.column_config.TextColumn("Modality", width="small"),
+    "task": st.column_config.TextColumn("Task", width="small"),
+    "priority": st.column_config.NumberColumn("Priority", help="Lower is preferred", width="small"),
+    "routing": st.column_config.TextColumn("Routing", width="small"),
+    "is_default": st.column_config.CheckboxColumn("Default", width="small"),
+    "updated_at": st.column_config.DatetimeColumn("Updated", format="YYYY-MM-DD HH:mm", width="small"),
+}
+
+
+def routing_state(row: Row) -> str:
+    """Whether routing can use the model, in words."""
+    if not row["is_active"]:
+        return "inactive"
+    return "active" if row.get("provider_active", True) else "provider inactive"
+
+
+def models_frame(rows: list[Row]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=[*TABLE_COLUMNS, "id", "is_active", "provider_active", "model_family"])
+    frame["routing"] = [routing_state(r) for r in rows]
+    return frame
+
+
+def export_frame(rows: list[Row]) -> pd.DataFrame:
+    """Full rows for CSV: JSON fields as JSON text, ids and times as text."""
+    frame = pd.DataFrame(rows)
+    for column in ("input_defaults", "capabilities", "pricing"):
+        if column in frame:
+            frame[column] = [json.dumps(v, ensure_ascii=False, sort_keys=True) for v in frame[column]]
+    return frame
+
+
+def rows_to_json(rows: list[Row]) -> str:
+    """Full rows as JSON, the JSONB fields exactly as stored."""
+    return json.dumps(rows, default=str, ensure_ascii=False, indent=2)
+
+
+def csv_export(rows: list[Row]) -> bytes:
+    return to_csv_bytes(export_frame(rows))
+
+
+def render_model_details(model: Row) -> None:
+    """A read-only view of every field of one model."""
+    st.subheader(md_escape(model["display_name"]))
+    facts = {
+        "Model key": model["model_key"], "Version": model.get("version") or "—", "Family": model.get("model_family") or "—",
+        "Modality / task": f"{model['modality']} / {model['task']}", "Priority": model["priority"],
+        "Active": "yes" if model["is_active"] else "no", "Default": "yes" if model["is_default"] else "no",
+        "Endpoint": model.get("endpoint_path") or "—", "Output format": model.get("output_format") or "—",
+    }  # fmt: skip
+    st.dataframe(pd.DataFrame({"Field": list(facts), "Value": [str(v) for v in facts.values()]}), hide_index=True)
+    for name, label in (("input_defaults", "Input defaults"), ("capabilities", "Capabilities"), ("pricing", "Pricing")):
+        st.caption(label)
+        st.json(model.get(name) or {}, expanded=True)

@@ -1,0 +1,88 @@
+"""Signing in and out, the idle timeout, and who is signed in, asked of the database on every run."""
+
+from __future__ import annotations
+
+import time
+from uuid import UUID
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from dashboard.config import Settings
+from dashboard.services.auth import Identity, authenticate, load_identity, user_id_for_email
+from dashboard.text import md_escape
+from dashboard.ui.feedback import flash
+
+_USER = "_dashboard_user_id"
+_SEEN = "_dashboard_last_seen"
+
+
+def oidc_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except (FileNotFoundError, st.errors.StreamlitSecretNotFoundError):
+        return False
+
+
+def current_identity(engine: Engine, settings: Settings) -> Identity | None:
+    """Who is signed in, re-read from the database on every run so that a revoked role bites at once."""
+    user_id = st.session_state.get(_USER)
+    if user_id is None and oidc_configured() and getattr(st.user, "is_logged_in", False):
+        user_id = user_id_for_email(engine, str(st.user.get("email", "")))
+        if user_id is None:
+            st.error(md_escape(f"No account here for {st.user.get('email')}. Ask an admin to create one."))
+            st.button("Sign out", on_click=st.logout)
+            st.stop()
+        _start(user_id)
+    if user_id is None:
+        return None
+    if time.time() - st.session_state.get(_SEEN, 0) > settings.idle_minutes * 60:
+        sign_out(f"You were signed out after {settings.idle_minutes} minutes without activity.")
+        return None
+    identity = load_identity(engine, user_id)
+    if identity is None:
+        sign_out("Your account no longer exists; you have been signed out.")
+        return None
+    st.session_state[_SEEN] = time.time()
+    return identity
+
+
+def _start(user_id: UUID) -> None:
+    st.session_state[_USER] = user_id
+    st.session_state[_SEEN] = time.time()
+
+
+def sign_out(message: str = "You are signed out.") -> None:
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+    flash(message, "info")
+    if oidc_configured() and getattr(st.user, "is_logged_in", False):
+        st.logout()
+
+
+def render_sign_in(engine: Engine) -> None:
+    """The sign-in form; on success the person is remembered in this browser session."""
+    st.title("Model catalogue")
+    st.caption("Sign in to manage the models your platform routes jobs to.")
+    with st.form("sign_in", clear_on_submit=False):
+        email = st.text_input("Email", key="sign_in_email", autocomplete="email", max_chars=254)
+        password = st.text_input("Password", type="password", key="sign_in_password", max_chars=1024)
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        user_id = authenticate(engine, email=email, password=password)
+        if user_id is None:
+            st.error("Email or password is wrong.")
+        else:
+            _start(user_id)
+            st.rerun()
+    if oidc_configured():
+        st.divider()
+        st.button("Sign in with your identity provider", on_click=st.login)
+
+
+def render_account_box(identity: Identity) -> None:
+    with st.sidebar:
+        st.caption(md_escape(f"Signed in as {identity.email}" + (" · admin" if identity.is_admin else " · viewer")))
+        if st.button("Sign out", key="sign_out"):
+            sign_out()
+            st.rerun()

@@ -1,0 +1,57 @@
+"""Models: browse, filter, search and export the catalogue; open a model."""
+
+import math
+
+import streamlit as st
+
+from dashboard.ui import cached
+from dashboard.ui.context import context
+from dashboard.ui.model_filters import PAGE_SIZES, render_filters
+from dashboard.ui.model_views import TABLE_COLUMNS, csv_export, models_frame, render_model_details, rows_to_json
+
+ctx = context()
+admin = ctx.identity.is_admin
+head, action = st.columns([4, 1], vertical_alignment="bottom")
+head.title("Models")
+if admin and action.button("New model", icon=":material/add:", type="primary"):
+    st.switch_page("pages/model_editor.py", query_params={"new": "1"})
+if not admin:
+    st.info("You are viewing the active models. Only admins can change the catalogue.")
+
+filters = render_filters(admin=admin, tasks=cached.tasks(), providers=cached.providers())
+if st.session_state.get("_models_filters") != filters:
+    st.session_state["_models_filters"] = filters
+    st.session_state["models_page"] = 1
+
+size_col, page_col, info_col = st.columns([1, 1, 4], vertical_alignment="bottom")
+page_size = size_col.selectbox("Rows per page", PAGE_SIZES, index=1, key="models_page_size")
+_, total = cached.browse(filters, limit=1, offset=0)
+pages = max(1, math.ceil(total / page_size))
+st.session_state["models_page"] = min(st.session_state.get("models_page", 1), pages)
+page = page_col.number_input("Page", min_value=1, max_value=pages, step=1, key="models_page")
+rows, total = cached.browse(filters, limit=page_size, offset=(page - 1) * page_size)
+first = (page - 1) * page_size + 1
+info_col.caption(f"{first:,}–{first + len(rows) - 1:,} of {total:,} models" if rows else "")
+
+if not rows:
+    st.info("No model matches these filters. Clear the search or pick All in a filter to see more.")
+    st.stop()
+
+frame = models_frame(rows)
+event = st.dataframe(frame, column_config=TABLE_COLUMNS, column_order=list(TABLE_COLUMNS), hide_index=True,
+                     on_select="rerun", selection_mode="single-row", key="models_table", width="stretch")  # fmt: skip
+
+export_csv, export_json, _ = st.columns([1, 1, 3])
+export_csv.download_button("Export CSV", lambda: csv_export(ctx.catalogue.export_models(filters)),
+                           file_name="models.csv", mime="text/csv", icon=":material/download:", on_click="ignore")  # fmt: skip
+export_json.download_button("Export JSON", lambda: rows_to_json(ctx.catalogue.export_models(filters)),
+                            file_name="models.json", mime="application/json", on_click="ignore")  # fmt: skip
+
+selected = event.selection.rows if event and event.selection else []
+if selected:
+    model_id = str(frame.iloc[selected[0]]["id"])
+    if admin:
+        st.switch_page("pages/model_editor.py", query_params={"id": model_id})
+    render_model_details(ctx.models.get_model(model_id))
+else:
+    st.caption("Select a row to open the model" + (" in the editor." if admin else "."))

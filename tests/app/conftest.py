@@ -1,0 +1,72 @@
+"""AppTest fixtures: the real app.py on a real database of the test's own, signed in as someone."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from uuid import UUID
+
+import pytest
+import sqlalchemy as sa
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from db.demo import seed_demo
+from tests.conftest import REPO
+
+APP = str(REPO / "app.py")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_streamlit_caches() -> Iterator[None]:
+    """st.cache_data and st.cache_resource live in the process: never let one test see another's."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def demo_db(db_url: str, engine, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A database with the demo catalogue and a few hundred jobs; DATABASE_URL points at it."""
+    seed_demo(engine, jobs=300, bcrypt_rounds=4)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    return db_url
+
+
+@pytest.fixture
+def empty_db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A migrated database with nothing in it; DATABASE_URL points at it."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    return db_url
+
+
+def user_id(engine, email: str) -> UUID:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("select id from auth.users where email = :e"), {"e": email}).scalar_one()
+
+
+@pytest.fixture
+def signed_in(engine) -> Callable[..., AppTest]:
+    """signed_in("admin@example.com", page="pages/models.py"): an AppTest already signed in and run."""
+
+    def make(email: str | None = "admin@example.com", page: str | None = None, **query: str) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=30)
+        if email:
+            at.session_state["_dashboard_user_id"] = user_id(engine, email)
+            at.session_state["_dashboard_last_seen"] = time.time()
+        at.query_params.update(query)
+        at.run()
+        if page:
+            at.switch_page(page).run()
+        return at
+
+    return make
+
+
+def texts(at: AppTest) -> str:
+    """Everything the page says, for assertions on messages."""
+    parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success",
+                                  "warning", "error") for e in getattr(at, kind)]  # fmt: skip
+    return "\n".join(str(p) for p in parts)
