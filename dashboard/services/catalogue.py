@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import UUID
 
+import pandas as pd
 import sqlalchemy as sa
 
 from dashboard.queries import catalogue as q
 from dashboard.queries.tables import api_models, api_providers
 from dashboard.services.base import ActingService, Row
+from dashboard.services.validation import MODALITIES
 
 Status = Literal["active", "inactive", "all"]
 SORTS = {
@@ -172,3 +174,34 @@ class CatalogueService(ActingService):
         rate = jobs.failed / jobs.finished if jobs.finished else None
         return Overview(counts=counts, jobs_30d=jobs.jobs, failure_rate_30d=rate,
                         warnings=slot_warnings(self.list_slots()))  # fmt: skip
+
+
+def _candidates(n: int) -> str:
+    return f"{n} candidate" if n == 1 else f"{n} candidates"
+
+
+def slot_cell(slot: Slot) -> str:
+    """A slot in a few words, with a leading ⚠ when its jobs may not route as an admin expects."""
+    if slot.active_models == 0:
+        return "⚠ no active model"
+    if slot.candidates == 0:
+        return "⚠ no candidate: every provider inactive"
+    count = _candidates(slot.candidates)
+    if slot.default_id is None:
+        return f"⚠ no default · {count}"
+    if not slot.default_active:
+        return f"⚠ default inactive: {slot.default_name} · {count}"
+    if not slot.default_provider_active:
+        return f"⚠ provider inactive: {slot.default_name} · {count}"
+    skipped = slot.active_models - slot.candidates
+    return f"{slot.default_name} · {count}" + (f" (+{skipped} provider off)" if skipped else "")
+
+
+def slot_grid(slots: list[Slot]) -> pd.DataFrame:
+    """One row per task, one column per modality (text, image, video, audio); "" where no such slot exists."""
+    cells = {(s.task, s.modality): slot_cell(s) for s in slots}
+    modalities = [*MODALITIES, *sorted({s.modality for s in slots} - set(MODALITIES))]
+    rows = [
+        {"task": task, **{m: cells.get((task, m), "") for m in modalities}} for task in sorted({s.task for s in slots})
+    ]
+    return pd.DataFrame(rows, columns=["task", *modalities])

@@ -77,7 +77,7 @@ def validate_provider_fields(fields: Mapping[str, Any], *, partial: bool = False
             clean["display_name"] = value
     if "base_url" in texts:
         value = texts["base_url"] or None
-        if value is not None and (not isinstance(value, str) or not _URL.match(value)):
+        if value is not None and (not isinstance(value, str) or not _URL.match(value) or _CONTROL.search(value)):
             problems["base_url"] = "must be an http:// or https:// URL, e.g. https://api.example.com/v1"
         else:
             clean["base_url"] = value
