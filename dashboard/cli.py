@@ -47,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         "Jobs per active model (the seed's usage query). " + _ENV_HELP))  # fmt: skip
     usage.add_argument("--format", choices=("table", "csv"), default="table")
     usage.set_defaults(handler=cmd_usage)
+
+    run = commands.add_parser("run", help="start the web app", description=(
+        "Start the web app. Without DATABASE_URL: start the embedded PostgreSQL, migrate, load the demo data on "
+        "first start, make sure an admin account exists (printing a generated password once) and listen on "
+        "localhost only. With DATABASE_URL: use that server as it is. Options after 'run' go to streamlit, "
+        "e.g. python -m dashboard run --server.port 8502."))  # fmt: skip
+    run.set_defaults(handler=cmd_run)
     return parser
 
 
@@ -62,7 +69,11 @@ def _count(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "handler", None) is cmd_run:
+        args.streamlit_options = extra  # everything after "run" is streamlit's
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
@@ -165,3 +176,25 @@ def cmd_usage(args: argparse.Namespace) -> int:
     else:
         print(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from dashboard.config import Settings
+    from dashboard.starting import prepare_embedded, streamlit_command
+
+    settings = Settings.from_env()
+    embedded = settings.database_url is None
+    engine = _migrated_engine()
+    if embedded:
+        for line in prepare_embedded(engine, progress=_progress):
+            print(line)
+        if any(option.startswith("--server.address") for option in args.streamlit_options):
+            print("On the embedded database the app listens on localhost only; --server.address was ignored.")
+    engine.dispose()
+    from streamlit.web import cli as streamlit_cli
+
+    from dashboard.starting import REPO
+
+    os.chdir(REPO)  # .streamlit/config.toml and secrets.toml are read from the working folder
+    sys.argv = streamlit_command(list(args.streamlit_options), localhost_only=embedded)
+    return streamlit_cli.main()

@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from dashboard.ui import cached
+from dashboard.ui import cached, paths
 from dashboard.ui.context import context
 from dashboard.ui.model_filters import PAGE_SIZES, render_filters
 from dashboard.ui.model_views import TABLE_COLUMNS, csv_export, models_frame, render_model_details, rows_to_json
@@ -14,7 +14,7 @@ admin = ctx.identity.is_admin
 head, action = st.columns([4, 1], vertical_alignment="bottom")
 head.title("Models")
 if admin and action.button("New model", icon=":material/add:", type="primary"):
-    st.switch_page("pages/model_editor.py", query_params={"new": "1"})
+    st.switch_page(paths.EDITOR, query_params={"new": "1"})
 if not admin:
     st.info("You are viewing the active models. Only admins can change the catalogue.")
 
@@ -38,20 +38,27 @@ if not rows:
     st.stop()
 
 frame = models_frame(rows)
-event = st.dataframe(frame, column_config=TABLE_COLUMNS, column_order=list(TABLE_COLUMNS), hide_index=True,
-                     on_select="rerun", selection_mode="single-row", key="models_table", width="stretch")  # fmt: skip
+event = st.dataframe(
+    frame,
+    column_config=TABLE_COLUMNS,
+    column_order=list(TABLE_COLUMNS),
+    hide_index=True,
+    on_select="rerun",
+    selection_mode="single-row",
+    key="models_table",
+    width="stretch",
+)
 
-export_csv, export_json, _ = st.columns([1, 1, 3])
-export_csv.download_button("Export CSV", lambda: csv_export(ctx.catalogue.export_models(filters)),
-                           file_name="models.csv", mime="text/csv", icon=":material/download:", on_click="ignore")  # fmt: skip
-export_json.download_button("Export JSON", lambda: rows_to_json(ctx.catalogue.export_models(filters)),
-                            file_name="models.json", mime="application/json", on_click="ignore")  # fmt: skip
+exports = {"CSV": (csv_export, "models.csv", "text/csv"), "JSON": (rows_to_json, "models.json", "application/json")}
+for column, (kind, (render, file_name, mime)) in zip(st.columns([1, 1, 3]), exports.items(), strict=False):
+    column.download_button(f"Export {kind}", lambda render=render: render(ctx.catalogue.export_models(filters)),
+                           file_name=file_name, mime=mime, icon=":material/download:", on_click="ignore")  # fmt: skip
 
 selected = event.selection.rows if event and event.selection else []
 if selected:
     model_id = str(frame.iloc[selected[0]]["id"])
     if admin:
-        st.switch_page("pages/model_editor.py", query_params={"id": model_id})
+        st.switch_page(paths.EDITOR, query_params={"id": model_id})
     render_model_details(ctx.models.get_model(model_id))
 else:
     st.caption("Select a row to open the model" + (" in the editor." if admin else "."))

@@ -1,16 +1,25 @@
 """The dashboard's entrypoint: page config, the database, sign-in, then the pages this person may see.
 
-Run it with `python -m dashboard run` (or `streamlit run app.py`).
+Run it with `python -m dashboard run` (or `streamlit run dashboard/ui/app.py`).
 """
 
-import sqlalchemy as sa
-import streamlit as st
+import sys
+from pathlib import Path
 
-from dashboard.database import DatabaseUnavailable
-from dashboard.services.catalogue import CatalogueService
-from dashboard.ui.context import Context, get_engine, load_settings, set_context
-from dashboard.ui.feedback import database_down, show_flashes
-from dashboard.ui.session import current_identity, render_account_box, render_sign_in
+# `streamlit run dashboard/ui/app.py` puts only this folder on sys.path; the package lives two levels up.
+_REPO = str(Path(__file__).resolve().parents[2])
+if _REPO not in sys.path:
+    sys.path.insert(0, _REPO)
+
+import sqlalchemy as sa  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from dashboard.database import DatabaseUnavailable  # noqa: E402
+from dashboard.services.catalogue import CatalogueService  # noqa: E402
+from dashboard.ui import paths  # noqa: E402
+from dashboard.ui.context import Context, get_engine, load_settings, set_context  # noqa: E402
+from dashboard.ui.feedback import database_down, show_flashes  # noqa: E402
+from dashboard.ui.session import current_identity, render_account_box, render_sign_in  # noqa: E402
 
 st.set_page_config(page_title="Model catalogue", page_icon=":material/hub:", layout="wide")
 
@@ -22,24 +31,31 @@ try:
 except (DatabaseUnavailable, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
     database_down(exc)
 
+
+def pages_for(*, admin: bool) -> list:
+    """The pages a person sees, in menu order; admins get the editing pages too."""
+    pages = [
+        st.Page(paths.MODELS, title="Models", icon=":material/table_rows:", default=not admin),
+        st.Page(paths.DEFAULTS, title="Defaults", icon=":material/star:"),
+    ]
+    if admin:
+        pages.insert(0, st.Page(paths.OVERVIEW, title="Overview", icon=":material/dashboard:", default=True))
+        pages.insert(2, st.Page(paths.EDITOR, title="Model editor", icon=":material/edit:"))
+        pages.append(st.Page(paths.PROVIDERS, title="Providers", icon=":material/cloud:"))
+    return pages
+
+
 show_flashes()
 if identity is None:
+    # Every page is registered (hidden) so that a deep link such as /models?task=tts survives signing in,
+    # but none runs: only the sign-in form does.
+    st.navigation(pages_for(admin=True), position="hidden")
     render_sign_in(engine)
     st.stop()
 
 set_context(Context(engine=engine, identity=identity, data_version=version, settings=settings))
 render_account_box(identity)
-
-catalogue = [
-    st.Page("pages/models.py", title="Models", icon=":material/table_rows:", default=not identity.is_admin),
-    st.Page("pages/defaults.py", title="Defaults", icon=":material/star:"),
-]
-if identity.is_admin:
-    catalogue.insert(0, st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True))
-    catalogue.insert(2, st.Page("pages/model_editor.py", title="Model editor", icon=":material/edit:"))
-    catalogue.append(st.Page("pages/providers.py", title="Providers", icon=":material/cloud:"))
-
 try:
-    st.navigation({"Catalogue": catalogue}).run()
+    st.navigation({"Catalogue": pages_for(admin=identity.is_admin)}).run()
 except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
     database_down(exc)

@@ -86,3 +86,14 @@ def _default_models(_engine: Engine, user: str, version: int) -> list[Row]:
 @st.cache_data(ttl=60, show_spinner=False, max_entries=128)
 def _overview(_engine: Engine, user: str, version: int) -> Overview:
     return CatalogueService(_engine, user_id=user).overview()
+
+
+def models_for_task(modality: str, task: str) -> list[Row]:
+    """The active models of one slot, by priority then name (what can be made its default)."""
+    ctx = context()
+    return _models_for_task(ctx.engine, ctx.user_key, ctx.data_version, modality, task)
+
+
+@st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
+def _models_for_task(_engine: Engine, user: str, version: int, modality: str, task: str) -> list[Row]:
+    return ModelService(_engine, user_id=user).list_models_for_task(modality=modality, task=task)

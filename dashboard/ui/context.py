@@ -74,3 +74,13 @@ def set_context(context: Context) -> None:
 def context() -> Context:
     """This run's context (set by the entrypoint before any page runs)."""
     return st.session_state[_CONTEXT_KEY]
+
+
+def require_admin() -> None:
+    """Stop an admin page for anyone the database does not (or no longer) call an admin.
+
+    The navigation already hides these pages; this is the second lock, and RLS is the third.
+    """
+    if not context().identity.is_admin:
+        st.error("Only admins can use this page. If you were an admin a moment ago, your role was changed.")
+        st.stop()

@@ -39,37 +39,47 @@ def render_filters(*, admin: bool, tasks: list[tuple[str, str]], providers: list
     _init("f_sort", _param("sort", list(SORTS), "priority"))
 
     top = st.columns([3, 1.2, 1.6, 1.6])
-    search = top[0].text_input("Search", key="f_search", max_chars=MAX_SEARCH,
-                               placeholder="Name, model key or family")  # fmt: skip
+    search = top[0].text_input("Search", key="f_search", max_chars=MAX_SEARCH, placeholder="Name, model key or family")
     modality = top[1].selectbox("Modality", [ALL, *MODALITIES], key="f_modality")
     task_options = sorted({t for m, t in tasks if modality in (ALL, m)})
     _init("f_task", _param("task", task_options, ALL))
     if st.session_state["f_task"] not in (ALL, *task_options):
         st.session_state["f_task"] = ALL
     task = top[2].selectbox("Task", [ALL, *task_options], key="f_task")
-    provider = top[3].selectbox("Provider", [ALL, *provider_names], key="f_provider",
-                                format_func=lambda v: provider_names.get(v, v))  # fmt: skip
+    provider = top[3].selectbox(
+        "Provider", [ALL, *provider_names], key="f_provider", format_func=lambda v: provider_names.get(v, v)
+    )
     row = st.columns([1.6, 1.2, 2.2, 2])
     if admin:
-        status = row[0].segmented_control("Status", list(STATUSES), key="f_status",
-                                          format_func=STATUSES.get) or "all"  # fmt: skip
+        status = row[0].segmented_control("Status", list(STATUSES), key="f_status", format_func=STATUSES.get) or "all"
     else:
         status = "active"
     default_only = row[1].toggle("Defaults only", key="f_default")
     sort = row[2].selectbox("Sort by", list(SORTS), key="f_sort", format_func=SORTS.get)
 
     filters = ModelFilters(
-        search=search, modality=None if modality == ALL else modality, task=None if task == ALL else task,
-        provider_id=None if provider == ALL else UUID(provider), status=status, default_only=default_only, sort=sort,
-    )  # fmt: skip
+        search=search,
+        modality=None if modality == ALL else modality,
+        task=None if task == ALL else task,
+        provider_id=None if provider == ALL else UUID(provider),
+        status=status,
+        default_only=default_only,
+        sort=sort,
+    )
     _write_to_url(filters)
     return filters
 
 
 def _write_to_url(filters: ModelFilters) -> None:
-    wanted = {"q": filters.search.strip(), "modality": filters.modality or "", "task": filters.task or "",
-              "provider": str(filters.provider_id or ""), "status": "" if filters.status == "all" else filters.status,
-              "default": "1" if filters.default_only else "", "sort": "" if filters.sort == "priority" else filters.sort}  # fmt: skip
+    wanted = {
+        "q": filters.search.strip(),
+        "modality": filters.modality or "",
+        "task": filters.task or "",
+        "provider": str(filters.provider_id or ""),
+        "status": "" if filters.status == "all" else filters.status,
+        "default": "1" if filters.default_only else "",
+        "sort": "" if filters.sort == "priority" else filters.sort,
+    }
     for key, value in wanted.items():
         if value and st.query_params.get(key) != value:
             st.query_params[key] = value

@@ -61,11 +61,16 @@ def render_model_details(model: Row) -> None:
     """A read-only view of every field of one model."""
     st.subheader(md_escape(model["display_name"]))
     facts = {
-        "Model key": model["model_key"], "Version": model.get("version") or "—", "Family": model.get("model_family") or "—",
-        "Modality / task": f"{model['modality']} / {model['task']}", "Priority": model["priority"],
-        "Active": "yes" if model["is_active"] else "no", "Default": "yes" if model["is_default"] else "no",
-        "Endpoint": model.get("endpoint_path") or "—", "Output format": model.get("output_format") or "—",
-    }  # fmt: skip
+        "Model key": model["model_key"],
+        "Version": model.get("version") or "—",
+        "Family": model.get("model_family") or "—",
+        "Modality / task": f"{model['modality']} / {model['task']}",
+        "Priority": model["priority"],
+        "Active": "yes" if model["is_active"] else "no",
+        "Default": "yes" if model["is_default"] else "no",
+        "Endpoint": model.get("endpoint_path") or "—",
+        "Output format": model.get("output_format") or "—",
+    }
     st.dataframe(pd.DataFrame({"Field": list(facts), "Value": [str(v) for v in facts.values()]}), hide_index=True)
     for name, label in (("input_defaults", "Input defaults"), ("capabilities", "Capabilities"), ("pricing", "Pricing")):
         st.caption(label)

@@ -1,0 +1,53 @@
+"""What `python -m dashboard run` does before handing over to Streamlit."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from dashboard.services.users import create_user
+
+APP = Path(__file__).resolve().parent / "ui" / "app.py"
+REPO = APP.parent.parent.parent
+FALLBACK_ADMIN = "admin@localhost.localdomain"
+_HAS_ADMIN = sa.text("select exists (select 1 from user_roles where role = 'admin')")
+_HAS_MODELS = sa.text("select exists (select 1 from api_models)")
+
+
+def prepare_embedded(engine: Engine, *, progress: Callable[[int, int], None] | None = None) -> Iterator[str]:
+    """On the embedded database: demo data on first start, and an admin account; yield what to print."""
+    from db.demo import seed_demo
+
+    with engine.connect() as conn:
+        has_models, has_admin = conn.execute(_HAS_MODELS).scalar(), conn.execute(_HAS_ADMIN).scalar()
+    if not has_models and not has_admin:
+        result = seed_demo(engine, progress=progress)
+        yield f"Loaded the demo catalogue: {result.models} models and {result.jobs:,} jobs."
+        yield "Sign in with one of these accounts (the passwords are shown only now):"
+        for email, password in result.passwords.items():
+            yield f"  {email}  {password}"
+        return
+    if not has_admin:
+        password = secrets.token_urlsafe(12)
+        create_user(engine, email=FALLBACK_ADMIN, password=password, role="admin")
+        yield "There was no admin account, so one was created (the password is shown only now):"
+        yield f"  {FALLBACK_ADMIN}  {password}"
+
+
+def streamlit_command(options: list[str], *, localhost_only: bool) -> list[str]:
+    """argv for `streamlit run app.py`; the embedded database's app listens on localhost only."""
+    if localhost_only:
+        options = [o for i, o in enumerate(options) if not _is_address_option(options, i)]
+        options += ["--server.address", "127.0.0.1"]
+    return ["streamlit", "run", str(APP), *options]
+
+
+def _is_address_option(options: list[str], index: int) -> bool:
+    option = options[index]
+    if option.startswith("--server.address"):
+        return True
+    return index > 0 and options[index - 1] == "--server.address"

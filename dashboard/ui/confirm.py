@@ -1,0 +1,27 @@
+"""Ask before doing something that cannot be undone, or that changes routing."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.text import md_escape
+
+
+def confirmed(label: str, *, key: str, prompt: str, confirm_label: str = "Confirm", primary: bool = False,
+              disabled: bool = False) -> bool:  # fmt: skip
+    """A button that, once pressed, shows prompt with Confirm and Cancel; True on the run Confirm is pressed."""
+    pending = f"_confirm_{key}"
+    if not st.session_state.get(pending):
+        if st.button(label, key=key, type="primary" if primary else "secondary", disabled=disabled, width="stretch"):
+            st.session_state[pending] = True
+            st.rerun()
+        return False
+    st.warning(md_escape(prompt))
+    yes, no = st.columns(2)
+    if yes.button(confirm_label, key=f"{key}_yes", type="primary"):
+        st.session_state[pending] = False
+        return True
+    if no.button("Cancel", key=f"{key}_no"):
+        st.session_state[pending] = False
+        st.rerun()
+    return False

@@ -1,0 +1,55 @@
+"""A JSONB field edited as raw JSON, with its problems shown live and a key/value view beside it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.text import md_escape
+
+EXAMPLES = {
+    "input_defaults": '{"prompt": "", "width": 1024, "height": 1024}',
+    "capabilities": '{"max_resolution": "1024x1024", "supports_negative_prompts": true}',
+    "pricing": '{"per_image": 0.0023, "currency": "USD", "billing_unit": "per_image"}',
+}
+
+
+def as_text(value: dict[str, Any] | None) -> str:
+    return json.dumps(value or {}, indent=2, ensure_ascii=False)
+
+
+def flatten(value: Any, path: str = "") -> list[tuple[str, str, str]]:
+    """(key path, value as JSON, type) for every leaf, for the key/value view."""
+    if isinstance(value, dict) and value:
+        return [row for key, item in value.items() for row in flatten(item, f"{path}.{key}" if path else str(key))]
+    kind = {dict: "object", list: "array", str: "text", bool: "true/false", type(None): "null"}.get(
+        type(value), "number"
+    )
+    return [(path or "(empty)", json.dumps(value, ensure_ascii=False), kind)]
+
+
+def render_json_field(field: str, label: str, *, key: str, problems: dict[str, str]) -> None:
+    """The text area, this field's problems (pointing at the key), and the parsed keys and values."""
+    raw, view = st.columns([3, 2])
+    text = raw.text_area(label, key=key, height=240, help=f"A JSON object, e.g. {EXAMPLES[field]}")
+    mine = {path: problem for path, problem in problems.items() if path == field or path.startswith(field + ".")}
+    for path, problem in mine.items():
+        raw.error(md_escape(f"{path} {problem}"), icon=":material/error:")
+    if not mine:
+        raw.caption(":material/check_circle: Valid JSON object")
+    try:
+        parsed = json.loads(text) if text.strip() else {}
+    except (json.JSONDecodeError, RecursionError):
+        view.caption("The key/value view appears when the JSON is valid.")
+        return
+    if isinstance(parsed, dict):
+        rows = flatten(parsed)
+        view.dataframe(
+            pd.DataFrame(rows, columns=["Key", "Value", "Type"]),
+            hide_index=True,
+            width="stretch",
+            height=min(240, 38 + 35 * len(rows)),
+        )

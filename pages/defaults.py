@@ -1,0 +1,90 @@
+"""Defaults: the default model of each modality and task, the gaps, and (admins) changing a default."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.services.catalogue import slot_grid
+from dashboard.services.errors import ServiceError
+from dashboard.text import md_escape
+from dashboard.ui import cached, paths
+from dashboard.ui.context import context
+from dashboard.ui.feedback import flash, show_error
+
+DEFAULT_COLUMNS = {
+    "modality": st.column_config.TextColumn("Modality", width="small"),
+    "task": st.column_config.TextColumn("Task", width="small"),
+    "display_name": st.column_config.TextColumn("Model", width="medium"),
+    "provider_name": st.column_config.TextColumn("Provider", width="small"),
+    "priority": st.column_config.NumberColumn("Priority", help="Lower is preferred", width="small"),
+    "updated_at": st.column_config.DatetimeColumn("Updated", format="YYYY-MM-DD HH:mm", width="small"),
+}
+_PENDING = "_defaults_pending"
+
+ctx = context()
+st.title("Defaults")
+slots = {slot.label: slot for slot in cached.slots()}
+if not slots:
+    st.info("There are no models yet, so there are no defaults. Models are added on the Models page.")
+    st.page_link(paths.MODELS, label="Go to Models", icon=":material/table_rows:")
+    st.stop()
+
+st.subheader("Default models")
+st.dataframe(pd.DataFrame(cached.default_models(), columns=list(DEFAULT_COLUMNS)), column_config=DEFAULT_COLUMNS,
+             hide_index=True, width="stretch", height="content", key="defaults_table")  # fmt: skip
+
+st.subheader("Every modality and task")
+st.caption("⚠ marks a slot whose jobs may not route as intended. An empty cell is a slot no model serves.")
+grid = slot_grid(list(slots.values()))
+columns = {c: st.column_config.TextColumn(c.capitalize(), width=150 if c == "task" else "medium") for c in grid}
+gaps = grid.style.map(lambda cell: "color: #b45309; font-weight: 600" if cell.startswith("⚠") else "")
+st.dataframe(gaps, column_config=columns, hide_index=True, width="stretch", height="content", key="defaults_grid")
+
+if not ctx.identity.is_admin:
+    st.info("Only admins can change defaults.")
+    st.stop()
+
+st.subheader("Change a default")
+wanted = st.query_params.get("slot")
+if "defaults_slot" not in st.session_state and wanted in slots:
+    st.session_state["defaults_slot"] = wanted
+slot_col, model_col = st.columns(2)
+slot = slots[slot_col.selectbox("Modality and task", list(slots), key="defaults_slot")]
+active_providers = {p["id"] for p in cached.providers() if p["is_active"]}
+options = {str(m["id"]): m for m in cached.models_for_task(slot.modality, slot.task) if not m["is_default"]}
+
+
+def _label(model_id: str) -> str:
+    model = options[model_id]
+    off = "" if model["provider_id"] in active_providers else " (provider inactive: routing skips it)"
+    return f"{model['display_name']} · priority {model['priority']}{off}"
+
+
+if not options:
+    st.info(md_escape(f"{slot.label} has no other active model to make its default."))
+    st.stop()
+model = options[model_col.selectbox("New default", list(options), key=f"defaults_model_{slot.label}",
+                                    format_func=_label)]  # fmt: skip
+name = model["display_name"]
+if st.button("Make default", type="primary", icon=":material/star:"):
+    st.session_state[_PENDING] = str(model["id"])
+if st.session_state.get(_PENDING) != str(model["id"]):
+    st.stop()
+
+replacing = f", replacing {slot.default_name}" if slot.default_name else ", which has no default now"
+st.warning(md_escape(f"{name} becomes the default for {slot.label}{replacing}. Confirm to apply."))
+st.caption("Routing orders by priority first; the default wins among models of equal priority.")
+confirm, cancel, _ = st.columns([1, 1, 4])
+if cancel.button("Cancel", key="defaults_cancel"):
+    st.session_state.pop(_PENDING, None)
+    st.rerun()
+if confirm.button("Confirm", type="primary", key="defaults_confirm"):
+    st.session_state.pop(_PENDING, None)
+    try:
+        replaced = ctx.models.set_default(model["id"])
+    except ServiceError as exc:
+        show_error(exc)
+        st.stop()
+    cached.clear()
+    flash(f"{name} is now the default for {slot.label}" + (f"; it replaced {replaced['display_name']}." if replaced
+                                                            else "."))  # fmt: skip
+    st.rerun()

@@ -1,0 +1,44 @@
+"""Overview (admins): the catalogue at a glance, and the slots that need an admin's attention."""
+
+import streamlit as st
+
+from dashboard.text import md_escape
+from dashboard.ui import cached, paths
+from dashboard.ui.context import require_admin
+
+require_admin()
+st.title("Overview")
+overview = cached.overview()
+slots = {slot.label: slot for slot in cached.slots()}
+counts = overview.counts
+rate = overview.failure_rate_30d
+
+models, providers, defaults, jobs, failures = st.columns(5)
+models.metric("Active models", f"{counts['active_models']:,} of {counts['models']:,}", border=True)
+providers.metric("Active providers", f"{counts['active_providers']:,} of {counts['providers']:,}", border=True)
+defaults.metric("Defaults", f"{counts['defaults']:,} of {len(slots):,}", border=True,
+                help="Modality and task slots with an active default model")  # fmt: skip
+jobs.metric("Jobs, last 30 days", f"{overview.jobs_30d:,}", border=True)
+failures.metric("Failure rate, last 30 days", "—" if rate is None else f"{rate:.1%}", border=True,
+                help="Failed jobs as a share of finished (completed or failed) jobs")  # fmt: skip
+
+if counts["models"] == 0:
+    st.info("There are no models yet. Add the first one with New model on the Models page.")
+    st.page_link(paths.MODELS, label="Go to Models", icon=":material/table_rows:")
+    st.stop()
+
+st.subheader("Needs attention")
+if not overview.warnings:
+    st.success("Every slot has an active default and models to route to.")
+for warning in sorted(overview.warnings, key=lambda w: w.severity != "error"):
+    message, models_link, defaults_link = st.columns([5, 1.3, 1.3], vertical_alignment="center")
+    show = message.error if warning.severity == "error" else message.warning
+    show(md_escape(warning.message))
+    slot = slots.get(warning.slot)
+    if slot is None:  # the slot changed between the two cached reads: the next run catches up
+        continue
+    models_link.page_link(paths.MODELS, label="Its models", icon=":material/table_rows:",
+                          query_params={"modality": slot.modality, "task": slot.task})  # fmt: skip
+    if slot.candidates:
+        defaults_link.page_link(paths.DEFAULTS, label="Choose a default", icon=":material/star:",
+                                query_params={"slot": slot.label})  # fmt: skip
