@@ -18,11 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from dashboard.database import create_db_engine
-from db.migrate import migrate
+from db.migrate import load_migrations, migrate
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_DIR = Path(os.environ.get("SEED_DIR", REPO.parent / "shared" / "seed"))
 _names = itertools.count()
+ALL_VERSIONS = [m.version for m in load_migrations()]
 
 
 def url_for_database(server_url: str, database: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from uuid import UUID
@@ -14,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from db.demo import seed_demo
 from tests.conftest import REPO
 
-APP = str(REPO / "app.py")
+APP = str(REPO / "dashboard" / "ui" / "app.py")
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +60,7 @@ def signed_in(engine) -> Callable[..., AppTest]:
         at.query_params.update(query)
         at.run()
         if page:
-            at.switch_page(page).run()
+            at.switch_page(f"../../{page}").run()  # pages/ is two levels up from the entrypoint
         return at
 
     return make
@@ -69,4 +70,5 @@ def texts(at: AppTest) -> str:
     """Everything the page says, for assertions on messages."""
     parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success",
                                   "warning", "error") for e in getattr(at, kind)]  # fmt: skip
-    return "\n".join(str(p) for p in parts)
+    # The app escapes markdown in everything it shows from the database; read it as a person would.
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.cli import build_parser
-from tests.conftest import REPO
+from tests.conftest import ALL_VERSIONS, REPO
 
 COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
 
@@ -45,7 +45,7 @@ def test_no_command_prints_help_and_fails():
 
 
 def test_migrate_then_up_to_date(fresh_database):
-    assert run_cli("migrate", url=fresh_database).stdout.strip() == "applied 0001, 0002, 0003"
+    assert run_cli("migrate", url=fresh_database).stdout.strip() == f"applied {', '.join(ALL_VERSIONS)}"
     assert run_cli("migrate", url=fresh_database).stdout.strip() == "schema is up to date"
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from dashboard.config import Settings, default_data_dir
+from tests.conftest import ALL_VERSIONS
 from tests.integration.test_cli import run_cli
 
 
@@ -12,7 +13,7 @@ def test_no_url_means_the_embedded_server_with_data_kept_between_runs(tmp_path):
     env = {"DASHBOARD_DATA_DIR": str(tmp_path / "data")}
     first = run_cli("migrate", env_extra=env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "applied 0001, 0002, 0003"
+    assert first.stdout.strip() == f"applied {', '.join(ALL_VERSIONS)}"
     assert (tmp_path / "data" / "pgdata" / "PG_VERSION").exists()
     second = run_cli("migrate", env_extra=env)
     assert second.stdout.strip() == "schema is up to date"

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from dashboard.database import create_db_engine
 from db.migrate import MigrationError, applied_versions, load_migrations, migrate
 from tests.concurrency import run_together
+from tests.conftest import ALL_VERSIONS
 
 # A database laid out as a live Supabase project might be: its own columns beyond ours, its own
 # has_role and policies, rows already there.
@@ -62,13 +63,13 @@ def fresh_engine(fresh_database):
 
 
 def test_applying_twice_changes_nothing_the_second_time(fresh_engine):
-    assert migrate(fresh_engine) == ["0001", "0002", "0003"]
+    assert migrate(fresh_engine) == ALL_VERSIONS
     with fresh_engine.connect() as conn:
         before = conn.execute(_SNAPSHOT).all()
     assert migrate(fresh_engine) == []
     with fresh_engine.connect() as conn:
         assert conn.execute(_SNAPSHOT).all() == before
-    assert applied_versions(fresh_engine) == ["0001", "0002", "0003"]
+    assert applied_versions(fresh_engine) == ALL_VERSIONS
 
 
 def test_every_migration_file_can_run_again_on_its_own_result(fresh_engine):
@@ -91,7 +92,7 @@ def test_processes_starting_together_do_not_race(fresh_database):
         for engine in engines:
             engine.dispose()
     assert errors == []
-    assert sorted(results) == [[], [], [], ["0001", "0002", "0003"]]
+    assert sorted(results) == [[], [], [], ALL_VERSIONS]
 
 
 def test_a_failing_migration_leaves_nothing_behind(fresh_engine):

@@ -1,0 +1,70 @@
+"""Journeys in a real headless Chromium against `python -m dashboard run`."""
+
+import csv
+import io
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from tests.browser.conftest import click_first_row, go_to, sign_in, wait_idle
+
+pytestmark = pytest.mark.browser
+
+
+def test_sign_in_filter_edit_pricing_save_see_it_and_download_the_csv(browser_page, app_server, engine, tmp_path):
+    page = browser_page
+    sign_in(page, app_server, "admin@example.com", path="/models?modality=image&q=SDXL")
+    assert page.get_by_text("Signed in as admin@example.com").is_visible()
+    assert page.get_by_text("1–2 of 2 models").is_visible()  # the link's filters survived signing in
+    page.screenshot(path=str(tmp_path / "models.png"))
+
+    click_first_row(page)  # SDXL 1.0: priority 1, first by name
+    assert page.get_by_role("heading", name="SDXL 1.0").is_visible()
+    page.get_by_role("tab", name="Pricing").click()
+    pricing = page.get_by_role("textbox", name="Pricing")
+    pricing.fill('{"per_image": 0.0031, "currency": "usd", "billing_unit": "per_image"}')
+    pricing.blur()
+    wait_idle(page)
+    assert page.get_by_text("pricing.currency must be a three-letter currency code").first.is_visible()
+    assert page.get_by_role("button", name="Save", exact=True).is_disabled()
+    pricing.fill('{"per_image": 0.0031, "currency": "USD", "billing_unit": "per_image"}')
+    pricing.blur()
+    wait_idle(page)
+    page.screenshot(path=str(tmp_path / "editor-diff.png"), full_page=True)
+    page.get_by_role("button", name="Save", exact=True).click()
+    wait_idle(page)
+    assert page.get_by_text("Saved SDXL 1.0.").is_visible()
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("select pricing from api_models where display_name = 'SDXL 1.0'")).scalar_one()
+    assert stored["per_image"] == 0.0031
+
+    go_to(page, "Models")
+    page.get_by_role("textbox", name="Search").fill("SDXL 1.0")
+    page.get_by_role("textbox", name="Search").press("Enter")
+    wait_idle(page)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    data = download.value.path().read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert [r["display_name"] for r in rows] == ["SDXL 1.0"]
+    assert json.loads(rows[0]["pricing"])["per_image"] == 0.0031
+
+
+def test_a_signed_out_visitor_reaches_no_page_but_sign_in(browser_page, app_server):
+    page = browser_page
+    for path in ("/", "/models", "/model_editor", "/providers", "/overview"):
+        page.goto(app_server.url + path)
+        wait_idle(page)
+        assert page.get_by_role("button", name="Sign in").is_visible(), path
+        assert page.get_by_test_id("stSidebarNav").count() == 0, path
+        assert page.get_by_test_id("stException").count() == 0, path
+
+
+def test_a_plain_user_sees_a_read_only_catalogue(browser_page, app_server):
+    page = browser_page
+    sign_in(page, app_server, "viewer@example.com")
+    nav = page.get_by_test_id("stSidebarNav").inner_text()
+    assert "Models" in nav and "Model editor" not in nav and "Providers" not in nav
+    assert page.get_by_text("Only admins can change the catalogue").is_visible()
