@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("--role", required=True, choices=("admin", "user"))
     user.set_defaults(handler=cmd_create_user)
 
+    reset = commands.add_parser("set-password", help="give an existing account a new password (from standard input)",
+                                description="Set a new password for an existing account, e.g. when the demo "
+                                "passwords printed at the first start were missed. Read from standard input, or "
+                                "prompted for without echo on a terminal. " + _ENV_HELP)  # fmt: skip
+    reset.add_argument("--email", required=True)
+    reset.set_defaults(handler=cmd_set_password)
+
     usage = commands.add_parser("usage", help="usage statistics per active model", description=(
         "Jobs per active model (the seed's usage query). " + _ENV_HELP))  # fmt: skip
     usage.add_argument("--format", choices=("table", "csv"), default="table")
@@ -152,6 +159,15 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     engine = _migrated_engine()
     user_id = create_user(engine, email=args.email, password=password, role=args.role)
     print(f"created {args.role} {args.email.strip().lower()} ({user_id})")
+    return 0
+
+
+def cmd_set_password(args: argparse.Namespace) -> int:
+    from dashboard.services.users import set_password
+
+    password = _read_password()
+    set_password(_migrated_engine(), email=args.email, password=password)
+    print(f"new password set for {args.email.strip().lower()}")
     return 0
 
 

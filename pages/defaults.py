@@ -33,9 +33,10 @@ st.dataframe(pd.DataFrame(cached.default_models(), columns=list(DEFAULT_COLUMNS)
              hide_index=True, width="stretch", height="content", key="defaults_table")  # fmt: skip
 
 st.subheader("Every modality and task")
-st.caption("⚠ marks a slot whose jobs may not route as intended. An empty cell is a slot no model serves.")
+st.caption("Each cell: the slot's default · how many active models can take its jobs. ⚠ marks a slot whose jobs "
+           "may not route as intended; an empty cell is a slot no model serves.")  # fmt: skip
 grid = slot_grid(list(slots.values()))
-columns = {c: st.column_config.TextColumn(c.capitalize(), width=150 if c == "task" else "medium") for c in grid}
+columns = {c: st.column_config.TextColumn(c.capitalize(), width=140 if c == "task" else 215) for c in grid}
 gaps = grid.style.map(lambda cell: "color: #b45309; font-weight: 600" if cell.startswith("⚠") else "")
 st.dataframe(gaps, column_config=columns, hide_index=True, width="stretch", height="content", key="defaults_grid")
 
@@ -45,8 +46,10 @@ if not ctx.identity.is_admin:
 
 st.subheader("Change a default")
 wanted = st.query_params.get("slot")
-if "defaults_slot" not in st.session_state and wanted in slots:
-    st.session_state["defaults_slot"] = wanted
+if "defaults_slot" not in st.session_state:
+    # Start where an admin is needed: the linked slot, else the first slot with candidates but no default.
+    needy = [label for label, s in slots.items() if s.candidates and (not s.default_id or not s.default_active)]
+    st.session_state["defaults_slot"] = wanted if wanted in slots else (needy or list(slots))[0]
 slot_col, model_col = st.columns(2)
 slot = slots[slot_col.selectbox("Modality and task", list(slots), key="defaults_slot")]
 active_providers = {p["id"] for p in cached.providers() if p["is_active"]}
@@ -62,8 +65,11 @@ def _label(model_id: str) -> str:
 if not options:
     st.info(md_escape(f"{slot.label} has no other active model to make its default."))
     st.stop()
-model = options[model_col.selectbox("New default", list(options), key=f"defaults_model_{slot.label}",
-                                    format_func=_label)]  # fmt: skip
+choice = model_col.selectbox("New default", list(options), key=f"defaults_model_{slot.label}", format_func=_label,
+                             index=None, placeholder="Pick a model")  # fmt: skip
+if choice is None:
+    st.stop()
+model = options[choice]
 name = model["display_name"]
 if st.button("Make default", type="primary", icon=":material/star:"):
     st.session_state[_PENDING] = str(model["id"])
@@ -71,7 +77,9 @@ if st.session_state.get(_PENDING) != str(model["id"]):
     st.stop()
 
 replacing = f", replacing {slot.default_name}" if slot.default_name else ", which has no default now"
-st.warning(md_escape(f"{name} becomes the default for {slot.label}{replacing}. Confirm to apply."))
+st.warning(
+    md_escape(f"{name} becomes the default for {slot.label}{replacing}. Confirm to apply."), icon=":material/star:"
+)
 st.caption("Routing orders by priority first; the default wins among models of equal priority.")
 confirm, cancel, _ = st.columns([1, 1, 4])
 if cancel.button("Cancel", key="defaults_cancel"):

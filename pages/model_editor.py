@@ -53,7 +53,12 @@ with form:
     # Another key once the model was deleted underneath: the click that revealed it does not create it.
     orphaned = st.session_state.get("_editor_orphaned") == form_id and not original
     save_label, save_key = ("Save as a new model", "save_new") if orphaned else ("Save", "save")
-    if st.button(save_label, type="primary", disabled=bool(problems) or not changes, key=save_key):
+    # Never disabled: a field's last edit reaches the app when it loses focus, which is this very click, so a
+    # Save disabled for "no changes" would swallow the first click. Problems and no-ops are said instead.
+    clicked = st.button(save_label, type="primary", key=save_key)
+    if clicked and (problems or not changes):
+        st.info("Fix the problems above before saving." if problems else "Nothing to save: nothing differs.")
+    elif clicked:
         changed = {c.path.split(".")[0] for c in changes}
         try:
             if original:

@@ -47,6 +47,7 @@ event = st.dataframe(
     selection_mode="single-row",
     key="models_table",
     width="stretch",
+    height=35 * (min(len(rows), 25) + 1) + 3,  # up to 25 rows in view; the rest scroll inside the table
 )
 
 exports = {"CSV": (csv_export, "models.csv", "text/csv"), "JSON": (rows_to_json, "models.json", "application/json")}

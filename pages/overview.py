@@ -14,12 +14,13 @@ counts = overview.counts
 rate = overview.failure_rate_30d
 
 models, providers, defaults, jobs, failures = st.columns(5)
-models.metric("Active models", f"{counts['active_models']:,} of {counts['models']:,}", border=True)
-providers.metric("Active providers", f"{counts['active_providers']:,} of {counts['providers']:,}", border=True)
-defaults.metric("Defaults", f"{counts['defaults']:,} of {len(slots):,}", border=True,
+# Totals go in the labels so that the big numbers stay short enough to read in five columns.
+models.metric(f"Active models (of {counts['models']:,})", f"{counts['active_models']:,}", border=True)
+providers.metric(f"Active providers (of {counts['providers']:,})", f"{counts['active_providers']:,}", border=True)
+defaults.metric(f"Defaults (of {len(slots):,} slots)", f"{counts['defaults']:,}", border=True,
                 help="Modality and task slots with an active default model")  # fmt: skip
-jobs.metric("Jobs, last 30 days", f"{overview.jobs_30d:,}", border=True)
-failures.metric("Failure rate, last 30 days", "—" if rate is None else f"{rate:.1%}", border=True,
+jobs.metric("Jobs (30 days)", f"{overview.jobs_30d:,}", border=True)
+failures.metric("Failure rate (30 days)", "—" if rate is None else f"{rate:.1%}", border=True,
                 help="Failed jobs as a share of finished (completed or failed) jobs")  # fmt: skip
 
 if counts["models"] == 0:
@@ -33,7 +34,7 @@ if not overview.warnings:
 for warning in sorted(overview.warnings, key=lambda w: w.severity != "error"):
     message, models_link, defaults_link = st.columns([5, 1.3, 1.3], vertical_alignment="center")
     show = message.error if warning.severity == "error" else message.warning
-    show(md_escape(warning.message))
+    show(md_escape(warning.message), icon=":material/error:" if warning.severity == "error" else ":material/warning:")
     slot = slots.get(warning.slot)
     if slot is None:  # the slot changed between the two cached reads: the next run catches up
         continue

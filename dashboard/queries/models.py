@@ -95,3 +95,5 @@ RETURNING id, display_name
 """)
 
 COUNT_JOBS_FOR_MODEL = sa.text("select count(*) from jobs where api_model_id = :id")
+
+PROVIDER_STATE = sa.text("select display_name, is_active from api_providers where id = :id")

@@ -176,25 +176,20 @@ class CatalogueService(ActingService):
                         warnings=slot_warnings(self.list_slots()))  # fmt: skip
 
 
-def _candidates(n: int) -> str:
-    return f"{n} candidate" if n == 1 else f"{n} candidates"
-
-
 def slot_cell(slot: Slot) -> str:
-    """A slot in a few words, with a leading ⚠ when its jobs may not route as an admin expects."""
+    """A slot in a few words: its default and active candidates (· N), with a leading ⚠ when its jobs may
+    not route as an admin expects. Short, so that four modalities fit side by side."""
     if slot.active_models == 0:
         return "⚠ no active model"
     if slot.candidates == 0:
-        return "⚠ no candidate: every provider inactive"
-    count = _candidates(slot.candidates)
+        return "⚠ all providers off"
     if slot.default_id is None:
-        return f"⚠ no default · {count}"
+        return f"⚠ no default · {slot.candidates}"
     if not slot.default_active:
-        return f"⚠ default inactive: {slot.default_name} · {count}"
+        return f"⚠ inactive: {slot.default_name} · {slot.candidates}"
     if not slot.default_provider_active:
-        return f"⚠ provider inactive: {slot.default_name} · {count}"
-    skipped = slot.active_models - slot.candidates
-    return f"{slot.default_name} · {count}" + (f" (+{skipped} provider off)" if skipped else "")
+        return f"⚠ provider off: {slot.default_name} · {slot.candidates}"
+    return f"{slot.default_name} · {slot.candidates}"
 
 
 def slot_grid(slots: list[Slot]) -> pd.DataFrame:

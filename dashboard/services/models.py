@@ -78,7 +78,7 @@ class ModelService(ActingService):
         values = {**_INSERT_DEFAULTS, **validate_model_fields(fields)}
         with self._transaction() as conn:
             if values["is_default"]:
-                _refuse_inactive_default(values)
+                _refuse_inactive_default(conn, values)
                 _clear_slot_default(conn, values["modality"], values["task"], keep=None)
             row = conn.execute(
                 sa.insert(api_models).values(**values, created_by=_CREATED_BY).returning(*_RETURNING)
@@ -100,7 +100,7 @@ class ModelService(ActingService):
             after = {**current, **values}
             if after["is_default"]:
                 if not current["is_default"]:
-                    _refuse_inactive_default(after)
+                    _refuse_inactive_default(conn, after)
                 _clear_slot_default(conn, after["modality"], after["task"], keep=model_id)
             if not values:
                 return current
@@ -117,7 +117,7 @@ class ModelService(ActingService):
         model_id = as_uuid(model_id)
         with self._transaction() as conn:
             current = self._lock_for_write(conn, model_id, None)
-            _refuse_inactive_default(current)
+            _refuse_inactive_default(conn, current)
             replaced = _clear_slot_default(conn, current["modality"], current["task"], keep=model_id)
             conn.execute(sa.update(api_models).where(api_models.c.id == model_id).values(is_default=True))
         return replaced
@@ -175,9 +175,14 @@ class ModelService(ActingService):
         return current
 
 
-def _refuse_inactive_default(values: Mapping[str, Any]) -> None:
+def _refuse_inactive_default(conn: Connection, values: Mapping[str, Any]) -> None:
+    """A default must be able to take jobs: an active model on an active provider."""
     if not values.get("is_active", True):
         raise InvalidModel({"is_default": "an inactive model cannot be the default; activate it first"})
+    provider = conn.execute(q.PROVIDER_STATE, {"id": values["provider_id"]}).first()
+    if provider is not None and not provider.is_active:
+        raise InvalidModel({"is_default": f"its provider {provider.display_name} is inactive; "
+                            "activate the provider or pick a model of an active one"})  # fmt: skip
 
 
 def _clear_slot_default(conn: Connection, modality: str, task: str, *, keep: UUID | None) -> Row | None:

@@ -26,7 +26,7 @@ SELECT ap.*, ap.xmin::text AS row_version,
        count(am.id) AS models,
        count(am.id) FILTER (WHERE am.is_active) AS active_models
 FROM api_providers ap LEFT JOIN api_models am ON am.provider_id = ap.id
-GROUP BY ap.id ORDER BY ap.display_name, ap.name
+GROUP BY ap.id ORDER BY lower(ap.display_name), ap.name
 """)
 
 # Slots whose only routable models belong to this provider: deactivating it leaves them empty.

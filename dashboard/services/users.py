@@ -44,6 +44,27 @@ def hash_password(password: str, *, rounds: int = 12) -> str:
     return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds=rounds)).decode("ascii")
 
 
+_SET_PASSWORD = sa.text(
+    "update auth.users set encrypted_password = :hash, updated_at = now() where lower(email) = :email"
+)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidUser(f"the password must be at least {MIN_PASSWORD_LENGTH} characters long")
+    if "\x00" in password or len(password.encode("utf-8")) > 72:
+        raise InvalidUser("the password must be at most 72 bytes and contain no NUL character (a bcrypt limit)")
+
+
+def set_password(engine: Engine, *, email: str, password: str, rounds: int = 12) -> None:
+    """Give an existing account a new password (an operator's act, like create_user)."""
+    email = normalise_email(email)
+    _check_password(password)
+    with engine.begin() as conn:
+        if conn.execute(_SET_PASSWORD, {"email": email, "hash": hash_password(password, rounds=rounds)}).rowcount == 0:
+            raise InvalidUser(f"there is no account for {email}")
+
+
 def create_user(engine: Engine, *, email: str, password: str, role: str, rounds: int = 12) -> UUID:
     """Create an account with its profile and role; return its id.
 
@@ -53,10 +74,7 @@ def create_user(engine: Engine, *, email: str, password: str, role: str, rounds:
     email = normalise_email(email)
     if role not in ROLES:
         raise InvalidUser(f"role must be one of {', '.join(ROLES)}")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidUser(f"the password must be at least {MIN_PASSWORD_LENGTH} characters long")
-    if "\x00" in password or len(password.encode("utf-8")) > 72:
-        raise InvalidUser("the password must be at most 72 bytes and contain no NUL character (a bcrypt limit)")
+    _check_password(password)
     with engine.begin() as conn:
         if conn.execute(_USER_EXISTS, {"email": email}).first():
             raise InvalidUser(f"an account for {email} already exists")

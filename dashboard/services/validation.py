@@ -26,6 +26,7 @@ TEXT_LIMITS = {
 }  # fmt: skip
 EDITABLE_FIELDS = (*TEXT_LIMITS, "provider_id", *JSON_FIELDS, "is_active", "is_default", "priority")
 MAX_JSON_BYTES = 32_768
+MAX_PRICE = 1_000_000  # per unit: anything above is a typo, not a price
 MAX_JSON_DEPTH = 8
 INT4 = (-(2**31), 2**31 - 1)
 
@@ -220,6 +221,8 @@ def _pricing_problem(pricing: dict[str, Any]) -> tuple[str, str] | None:
     for key, price in pricing.items():
         if key.startswith("per_") and (not _is_number(price) or price < 0):
             return f"pricing.{key}", "must be a non-negative number"
+        if key.startswith("per_") and price > MAX_PRICE:
+            return f"pricing.{key}", f"is over {MAX_PRICE:,} per unit: check for a typo"
     currency = pricing.get("currency")
     if not isinstance(currency, str) or not _CURRENCY.match(currency):
         return "pricing.currency", "must be a three-letter currency code in capitals, e.g. USD"

@@ -16,7 +16,7 @@ def confirmed(label: str, *, key: str, prompt: str, confirm_label: str = "Confir
             st.session_state[pending] = True
             st.rerun()
         return False
-    st.warning(md_escape(prompt))
+    st.warning(md_escape(prompt), icon=":material/help:")
     yes, no = st.columns(2)
     if yes.button(confirm_label, key=f"{key}_yes", type="primary"):
         st.session_state[pending] = False

@@ -10,6 +10,10 @@ from dashboard.services.errors import InvalidModel, ModelNotFound, NotAllowed, P
 from dashboard.text import md_escape
 
 _FLASH_KEY = "_dashboard_flash"
+# An explicit icon on every alert: without one Streamlit turns a leading emoji of the text (a model called
+# "🚀 Rocket") into the alert's icon, and the name loses it.
+ICONS = {"success": ":material/check_circle:", "info": ":material/info:", "warning": ":material/warning:",
+         "error": ":material/error:"}  # fmt: skip
 Kind = Literal["success", "info", "warning", "error"]
 
 
@@ -20,7 +24,7 @@ def flash(message: str, kind: Kind = "success") -> None:
 
 def show_flashes() -> None:
     for kind, message in st.session_state.pop(_FLASH_KEY, []):
-        getattr(st, kind)(md_escape(message))
+        getattr(st, kind)(md_escape(message), icon=ICONS[kind])
 
 
 def describe_error(exc: ServiceError) -> str:
@@ -36,13 +40,13 @@ def describe_error(exc: ServiceError) -> str:
 
 def show_error(exc: ServiceError) -> None:
     # Messages quote what people typed and what the database holds: shown literally, never as markdown.
-    st.error(md_escape(describe_error(exc)))
+    st.error(md_escape(describe_error(exc)), icon=ICONS["error"])
 
 
 def database_down(exc: Exception) -> None:
     """A banner with a retry instead of a traceback; what the person typed stays in their session."""
     detail = str(exc) if exc.__class__.__name__ == "DatabaseUnavailable" else "The connection was lost."
-    st.error(md_escape(f"The database cannot be reached right now. {detail}"))
+    st.error(md_escape(f"The database cannot be reached right now. {detail}"), icon=ICONS["error"])
     st.caption("Nothing you typed is lost: press Retry once the database is back.")
     st.button("Retry", type="primary", key="retry_database")
     st.stop()

@@ -12,17 +12,17 @@ from dashboard.export import to_csv_bytes
 from dashboard.text import md_escape
 
 Row = dict[str, Any]
+# Pixel widths that fit a 1440-pixel screen with the sidebar open; the version is in the editor.
 TABLE_COLUMNS = {
-    "display_name": st.column_config.TextColumn("Model", width="medium"),
-    "model_key": st.column_config.TextColumn("Model key", width="medium"),
-    "version": st.column_config.TextColumn("Version", width="small"),
-    "provider_name": st.column_config.TextColumn("Provider", width="small"),
-    "modality": st.column_config.TextColumn("Modality", width="small"),
-    "task": st.column_config.TextColumn("Task", width="small"),
-    "priority": st.column_config.NumberColumn("Priority", help="Lower is preferred", width="small"),
-    "routing": st.column_config.TextColumn("Routing", width="small"),
-    "is_default": st.column_config.CheckboxColumn("Default", width="small"),
-    "updated_at": st.column_config.DatetimeColumn("Updated", format="YYYY-MM-DD HH:mm", width="small"),
+    "display_name": st.column_config.TextColumn("Model", width=190),
+    "model_key": st.column_config.TextColumn("Model key", width=120),
+    "provider_name": st.column_config.TextColumn("Provider", width=80),
+    "modality": st.column_config.TextColumn("Modality", width=65),
+    "task": st.column_config.TextColumn("Task", width=125),
+    "priority": st.column_config.NumberColumn("Priority", help="Lower is preferred", width=55),
+    "routing": st.column_config.TextColumn("Routing", width=95),
+    "is_default": st.column_config.CheckboxColumn("Default", width=55),
+    "updated_at": st.column_config.DatetimeColumn("Updated", format="YYYY-MM-DD HH:mm", width=115),
 }
 
 
@@ -34,7 +34,9 @@ def routing_state(row: Row) -> str:
 
 
 def models_frame(rows: list[Row]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=[*TABLE_COLUMNS, "id", "is_active", "provider_active", "model_family"])
+    frame = pd.DataFrame(
+        rows, columns=[*TABLE_COLUMNS, "id", "version", "is_active", "provider_active", "model_family"]
+    )
     frame["routing"] = [routing_state(r) for r in rows]
     return frame
 

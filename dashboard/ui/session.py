@@ -62,6 +62,12 @@ def sign_out(message: str = "You are signed out.") -> None:
 
 def render_sign_in(engine: Engine) -> None:
     """The sign-in form; on success the person is remembered in this browser session."""
+    _, middle, _ = st.columns([1, 1.4, 1])
+    with middle:
+        _render_sign_in_form(engine)
+
+
+def _render_sign_in_form(engine: Engine) -> None:
     st.title("Model catalogue")
     st.caption("Sign in to manage the models your platform routes jobs to.")
     with st.form("sign_in", clear_on_submit=False):

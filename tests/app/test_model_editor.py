@@ -36,14 +36,16 @@ def test_every_column_is_loaded_into_the_form(demo_db, signed_in):
     assert at.number_input(key="ed_priority").value == 1
     assert '"per_image": 0.0023' in at.text_area(key="ed_pricing").value
     assert "No changes yet." in texts(at)
-    assert at.button(key="save").disabled
+    at.button(key="save").click().run()
+    assert "Nothing to save" in texts(at)
 
 
 def test_broken_json_points_at_the_line_and_blocks_saving(demo_db, signed_in):
     at = _open(signed_in)
     at.text_area(key="ed_pricing").input('{\n  "per_image": 0.003,\n  "currency": }').run()
     assert "pricing is not valid JSON" in texts(at) and "line 3" in texts(at)
-    assert at.button(key="save").disabled
+    at.button(key="save").click().run()
+    assert "Fix the problems above before saving." in texts(at)
 
 
 def test_a_wrong_pricing_key_is_named(demo_db, signed_in):
@@ -92,7 +94,8 @@ def test_hostile_text_is_refused_with_a_message(demo_db, signed_in):
     at.text_input(key="ed_display_name").input("ok").run()
     at.text_area(key="ed_capabilities").input('{"a":' * 50 + "1" + "}" * 50).run()
     assert "nested more than" in texts(at)
-    assert at.button(key="save").disabled
+    at.button(key="save").click().run()
+    assert "Fix the problems above before saving." in texts(at)
 
 
 def test_markdown_in_a_name_is_shown_literally(demo_db, engine, signed_in):

@@ -36,11 +36,11 @@ def test_an_admin_sees_the_catalogues_numbers(demo_db, engine, signed_in):
     assert at.title[0].value == "Overview"
     jobs, failed, finished = _recent_jobs(engine)
     assert _metrics(at) == {
-        "Active models": "28 of 32",
-        "Active providers": "5 of 6",
-        "Defaults": "11 of 13",
-        "Jobs, last 30 days": f"{jobs:,}",
-        "Failure rate, last 30 days": f"{failed / finished:.1%}" if finished else "—",
+        "Active models (of 32)": "28",
+        "Active providers (of 6)": "5",
+        "Defaults (of 13 slots)": "11",
+        "Jobs (30 days)": f"{jobs:,}",
+        "Failure rate (30 days)": f"{failed / finished:.1%}" if finished else "—",
     }
 
 
@@ -75,8 +75,8 @@ def test_an_empty_catalogue_says_so_and_points_to_the_models_page(empty_db, engi
     make_user(engine, "admin", email="solo@example.com")
     at = signed_in("solo@example.com", page=PAGE)
     assert not at.exception
-    assert _metrics(at) == {"Active models": "0 of 0", "Active providers": "0 of 0", "Defaults": "0 of 0",
-                            "Jobs, last 30 days": "0", "Failure rate, last 30 days": "—"}  # fmt: skip
+    assert _metrics(at) == {"Active models (of 0)": "0", "Active providers (of 0)": "0", "Defaults (of 0 slots)": "0",
+                            "Jobs (30 days)": "0", "Failure rate (30 days)": "—"}  # fmt: skip
     assert "There are no models yet" in texts(at)
     assert ("Go to Models", "models", {}) in _links(at)
 

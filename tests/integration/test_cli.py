@@ -139,3 +139,20 @@ def test_a_wrong_database_name_says_what_to_check(server_url):
 def test_a_password_in_the_url_is_never_printed():
     result = run_cli("migrate", url="postgresql://someone:s3cret-pass@127.0.0.1:1/db")
     assert "s3cret-pass" not in result.stderr + result.stdout
+
+
+def test_set_password_replaces_a_missed_password(db_url):
+    from dashboard.database import create_db_engine
+    from dashboard.services.auth import authenticate
+
+    run_cli("create-user", "--email", "c@example.com", "--role", "user", url=db_url, stdin="the first password\n")
+    result = run_cli("set-password", "--email", "C@example.com", url=db_url, stdin="the second password\n")
+    assert result.returncode == 0, result.stderr
+    engine = create_db_engine(db_url)
+    try:
+        assert authenticate(engine, email="c@example.com", password="the second password") is not None
+        assert authenticate(engine, email="c@example.com", password="the first password") is None
+    finally:
+        engine.dispose()
+    unknown = run_cli("set-password", "--email", "nobody@example.com", url=db_url, stdin="the second password\n")
+    assert unknown.returncode == 1 and "no account for nobody@example.com" in unknown.stderr

@@ -193,3 +193,12 @@ def test_concurrent_make_default_clicks_leave_exactly_one_default(engine, admin,
         assert errors == []
         with engine.connect() as conn:
             assert conn.execute(sa.text("select count(*) from api_models where is_default")).scalar() == 1
+
+
+def test_a_model_of_an_inactive_provider_cannot_become_default(engine, admin):
+    dormant = make_provider(engine, is_active=False, display_name="Dormant Cloud")
+    model = admin.create_model(_fields(dormant))
+    with pytest.raises(InvalidModel, match="provider Dormant Cloud is inactive"):
+        admin.set_default(model["id"])
+    with pytest.raises(InvalidModel, match="provider Dormant Cloud is inactive"):
+        admin.update_model(model["id"], {"is_default": True})

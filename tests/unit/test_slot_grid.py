@@ -13,22 +13,22 @@ def slot(modality="image", task="generation", *, models=3, active=3, candidates=
 
 
 def test_a_healthy_slot_names_its_default_and_candidates():
-    assert slot_cell(slot(candidates=5, active=5)) == "SDXL 1.0 · 5 candidates"
-    assert slot_cell(slot(candidates=1, active=1)) == "SDXL 1.0 · 1 candidate"
+    assert slot_cell(slot(candidates=5, active=5)) == "SDXL 1.0 · 5"
+    assert slot_cell(slot(candidates=1, active=1)) == "SDXL 1.0 · 1"
 
 
 def test_models_on_an_inactive_provider_are_counted_apart():
-    assert slot_cell(slot(active=5, candidates=4)) == "SDXL 1.0 · 4 candidates (+1 provider off)"
+    assert slot_cell(slot(active=5, candidates=4)) == "SDXL 1.0 · 4"
 
 
 def test_every_gap_is_marked():
-    assert slot_cell(slot(default=None, candidates=2, active=2)) == "⚠ no default · 2 candidates"
+    assert slot_cell(slot(default=None, candidates=2, active=2)) == "⚠ no default · 2"
     assert slot_cell(slot(default=None, active=0, candidates=0)) == "⚠ no active model"
-    assert slot_cell(slot(default=None, active=2, candidates=0)) == "⚠ no candidate: every provider inactive"
+    assert slot_cell(slot(default=None, active=2, candidates=0)) == "⚠ all providers off"
     inactive = slot(default="Old", default_active=False, active=2, candidates=2)
-    assert slot_cell(inactive) == "⚠ default inactive: Old · 2 candidates"
+    assert slot_cell(inactive) == "⚠ inactive: Old · 2"
     provider_off = slot(default="X", provider_active=False, active=3, candidates=2)
-    assert slot_cell(provider_off) == "⚠ provider inactive: X · 2 candidates"
+    assert slot_cell(provider_off) == "⚠ provider off: X · 2"
 
 
 def test_rows_are_tasks_and_columns_are_modalities_in_order():
@@ -37,15 +37,15 @@ def test_rows_are_tasks_and_columns_are_modalities_in_order():
     assert list(grid.columns) == ["task", "text", "image", "video", "audio"]
     assert list(grid["task"]) == ["generation", "tts"]
     by_task = grid.set_index("task")
-    assert by_task.loc["generation", "text"] == "GPT-4o · 3 candidates"
-    assert by_task.loc["generation", "image"] == "SDXL 1.0 · 3 candidates"
+    assert by_task.loc["generation", "text"] == "GPT-4o · 3"
+    assert by_task.loc["generation", "image"] == "SDXL 1.0 · 3"
     assert by_task.loc["generation", "video"] == ""  # no such slot: empty, not NaN
-    assert by_task.loc["tts", "audio"] == "Eleven · 3 candidates"
+    assert by_task.loc["tts", "audio"] == "Eleven · 3"
 
 
 def test_names_are_kept_literally():
     hostile = "[x](javascript:alert(1)) <b>bold</b>"
-    assert slot_cell(slot(default=hostile)) == f"{hostile} · 3 candidates"
+    assert slot_cell(slot(default=hostile)) == f"{hostile} · 3"
 
 
 def test_an_empty_catalogue_gives_an_empty_grid_with_the_modality_columns():

@@ -195,3 +195,8 @@ def test_parse_json_object_names_the_field():
     with pytest.raises(InvalidModel) as caught:
         parse_json_object("pricing", "[1, 2]")
     assert caught.value.problems == {"pricing": "must be a JSON object ({...}), not an array"}
+
+
+def test_an_absurd_price_is_refused_as_a_typo():
+    pricing = {"per_image": 1e35, "currency": "USD", "billing_unit": "per_image"}
+    assert "typo" in problems(pricing=pricing)["pricing.per_image"]
