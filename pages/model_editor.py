@@ -46,6 +46,10 @@ except InvalidModel as exc:
 
 form, side = st.columns([3, 1], gap="large")
 with form:
+    if not cached.providers():
+        st.info("There is no provider yet: a model must belong to one. Add it on the Providers page first.",
+                icon=":material/info:")  # fmt: skip
+        st.page_link(paths.PROVIDERS, label="Go to Providers", icon=":material/cloud:")
     model_form.render(providers=cached.providers(), tasks=cached.tasks(), problems=problems)
     st.subheader("Changes")
     changes = field_changes(opened, clean) if clean is not None else []

@@ -124,6 +124,9 @@ def _check_text(name: str, value: Any, problems: dict[str, str], clean: dict[str
 
 
 def _check_uuid(name: str, value: Any, problems: dict[str, str], clean: dict[str, Any]) -> None:
+    if value is None or value == "":
+        clean[name] = None  # missing, not malformed: the required-field check says so
+        return
     try:
         clean[name] = value if isinstance(value, UUID) else UUID(str(value))
     except (ValueError, TypeError, AttributeError):

@@ -217,3 +217,18 @@ def test_jobs_factory_still_blocks_deletes_of_new_models(demo_db, engine, signed
     _button(at, "Delete").click().run()
     _button(at, "Delete").click().run()
     assert "job(s) reference this model" in texts(at)
+
+
+def test_on_an_empty_database_a_new_model_asks_for_a_provider_first(empty_db, engine, signed_in):
+    from tests.factories import make_user
+
+    make_user(engine, "admin", email="solo@example.com")
+    at = signed_in("solo@example.com", page=EDITOR, new="1")
+    assert not at.exception
+    assert "There is no provider yet" in texts(at)
+    at.text_input(key="ed_display_name").input("First model").run()
+    at.text_input(key="ed_model_key").input("acme/first").run()
+    at.button(key="save").click().run()
+    assert not at.exception
+    assert "provider_id is required" in texts(at)
+    assert _db(engine, "select count(*) from api_models").scalar_one() == 0
