@@ -103,25 +103,24 @@ def _engine():
     return engine
 
 
-def _migrated_engine():
+def _migrate(engine) -> list[str]:
+    """Apply pending migrations; a failure becomes the one-line error every command prints."""
     from db.migrate import MigrationError, migrate
 
-    engine = _engine()
     try:
-        migrate(engine)
+        return migrate(engine)
     except MigrationError as exc:
         raise DatabaseUnavailable(str(exc)) from None
+
+
+def _migrated_engine():
+    engine = _engine()
+    _migrate(engine)
     return engine
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from db.migrate import MigrationError, migrate
-
-    engine = _engine()
-    try:
-        applied = migrate(engine)
-    except MigrationError as exc:
-        raise DatabaseUnavailable(str(exc)) from None
+    applied = _migrate(_engine())
     print(f"applied {', '.join(applied)}" if applied else "schema is up to date")
     return 0
 

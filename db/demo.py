@@ -6,7 +6,7 @@ import io
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from uuid import UUID
 
 import numpy as np
@@ -196,8 +196,3 @@ def _job_chunk(
         "updated_at": completed_at.fillna(pd.Series(created)),
         "completed_at": completed_at,
     })  # fmt: skip
-
-
-def demo_window(now: datetime) -> tuple[datetime, datetime]:
-    """The period the demo jobs cover."""
-    return now - timedelta(days=HISTORY_DAYS), now

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 from sqlalchemy.engine import Engine
@@ -31,7 +32,7 @@ def load_settings() -> Settings:
 @st.cache_resource(show_spinner="Connecting to the database…")
 def get_engine(database_url: str | None, data_dir: str) -> Engine:
     """One pooled engine per process; a failed first connection is not cached."""
-    settings = Settings(database_url=database_url, data_dir=__import__("pathlib").Path(data_dir))
+    settings = Settings(database_url=database_url, data_dir=Path(data_dir))
     engine = create_db_engine(database_url, settings=settings)
     try:
         check_connection(engine)

@@ -6,6 +6,7 @@ from typing import Literal
 
 import streamlit as st
 
+from dashboard.database import DatabaseUnavailable
 from dashboard.services.errors import InvalidModel, ModelNotFound, NotAllowed, ProviderNotFound, ServiceError
 from dashboard.text import md_escape
 
@@ -45,7 +46,7 @@ def show_error(exc: ServiceError) -> None:
 
 def database_down(exc: Exception) -> None:
     """A banner with a retry instead of a traceback; what the person typed stays in their session."""
-    detail = str(exc) if exc.__class__.__name__ == "DatabaseUnavailable" else "The connection was lost."
+    detail = str(exc) if isinstance(exc, DatabaseUnavailable) else "The connection was lost."
     st.error(md_escape(f"The database cannot be reached right now. {detail}"), icon=ICONS["error"])
     st.caption("Nothing you typed is lost: press Retry once the database is back.")
     st.button("Retry", type="primary", key="retry_database")
