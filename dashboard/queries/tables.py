@@ -45,3 +45,15 @@ api_models = sa.Table(
 
 # PostgreSQL's row version: changes on every update, so it is the compare-and-swap token for edits.
 row_version = sa.literal_column("api_models.xmin::text").label("row_version")
+
+# The platform's jobs (read for usage; the dashboard never writes them).
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True, server_default=_DB),
+    sa.Column("user_id", UUID(as_uuid=True)),
+    sa.Column("api_model_id", UUID(as_uuid=True)),
+    sa.Column("status", sa.Text),
+    sa.Column("quality_rating", sa.SmallInteger),
+    sa.Column("created_at", sa.DateTime(timezone=True), server_default=_DB),
+)

@@ -40,8 +40,9 @@ class ActingService:
         self.user_id: Actor = user_id if user_id in (None, SERVICE_ROLE) else as_uuid(user_id, "user_id")
 
     @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        with _translate_db_errors(), acting_as(self.engine, self.user_id) as conn:
+    def _transaction(self, engine: Engine | None = None) -> Iterator[Connection]:
+        """A transaction as this person, on self.engine unless another (a read replica) is given."""
+        with _translate_db_errors(), acting_as(engine or self.engine, self.user_id) as conn:
             yield conn
 
     def _rows(self, statement: sa.Executable, **params: Any) -> list[Row]:

@@ -14,6 +14,7 @@ from dashboard.queries import models as q
 from dashboard.queries.tables import api_models, row_version
 from dashboard.services.base import ActingService, Row, as_uuid, sqlstate
 from dashboard.services.errors import EditConflict, InvalidModel, ModelInUse, ModelNotFound, NotAllowed
+from dashboard.services.usage import UsageRange, UsageService
 from dashboard.services.validation import validate_model_fields
 
 _RETURNING = (*api_models.c, row_version)
@@ -48,11 +49,13 @@ class ModelService(ActingService):
         """A provider's active models, by priority then name."""
         return self._rows(q.MODELS_BY_PROVIDER, provider_id=as_uuid(provider_id, "provider_id"))
 
-    def usage_stats(self) -> pd.DataFrame:
-        """Jobs per active model: total, completed, failed and average quality rating."""
-        frame = pd.DataFrame(self._rows(q.USAGE_STATS), columns=q.USAGE_COLUMNS)
-        frame["avg_quality_rating"] = pd.to_numeric(frame["avg_quality_rating"], errors="coerce").astype(float)
-        return frame
+    def usage_stats(self, period: UsageRange | None = None) -> pd.DataFrame:
+        """The seed's usage query: jobs per active model (total, completed, failed, average rating).
+
+        Exactly its result at this moment, read from rollups kept by trigger instead of counting
+        every job; period (a UsageRange) limits it to jobs created in that range.
+        """
+        return UsageService(self.engine, user_id=self.user_id).seed_stats(period or UsageRange())
 
     def routing_candidates(self, *, modality: str, task: str) -> list[Row]:
         """What job routing would choose from for a modality and task, best first."""

@@ -1,0 +1,187 @@
+"""Usage and failure analytics: jobs per model and per day over a date range, exact and fast.
+
+Admins (and the service role) read the rollups that migration 0005 keeps up to date by trigger;
+anyone else counts the jobs RLS shows them, one by one, exactly as the seed's query would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from uuid import UUID
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from dashboard.database import SERVICE_ROLE, create_db_engine
+from dashboard.queries import models as model_queries
+from dashboard.queries import usage as q
+from dashboard.services.base import ActingService
+
+PRESETS = {
+    "24h": "Last 24 hours",
+    "7d": "Last 7 days",
+    "30d": "Last 30 days",
+    "90d": "Last 90 days",
+    "all": "All time",
+}
+_PRESET_DAYS = {"7d": 7, "30d": 30, "90d": 90}
+STATUSES = ("completed", "failed", "cancelled", "processing", "queued")
+GROUPINGS = {"model": "Model", "provider": "Provider", "modality": "Modality", "task": "Task"}
+_GROUP_COLUMN = {"model": "display_name", "provider": "provider_name", "modality": "modality", "task": "task"}
+COUNT_COLUMNS = ("total_jobs", "completed_jobs", "failed_jobs", "other_jobs", "rated_jobs", "rating_sum")
+
+
+class InvalidRange(ValueError):
+    """A date range the usage counts cannot answer exactly (not whole hours, or backwards)."""
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise InvalidRange("give times with a time zone (UTC)")
+    return moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class UsageRange:
+    """Jobs created from start (inclusive) to end (exclusive), UTC, in whole hours; None is open."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            moment = getattr(self, name)
+            if moment is None:
+                continue
+            moment = _utc(moment)
+            if moment.minute or moment.second or moment.microsecond:
+                raise InvalidRange(f"the range's {name} must be a whole hour (UTC), not {moment:%Y-%m-%d %H:%M:%S}")
+            object.__setattr__(self, name, moment)
+        if self.start and self.end and self.start >= self.end:
+            raise InvalidRange("the range ends before it starts")
+
+    @classmethod
+    def preset(cls, name: str, *, now: datetime | None = None) -> UsageRange:
+        """24h: this hour and the 23 before it; Nd: today (UTC) and the N-1 days before; all: everything."""
+        now = _utc(now or datetime.now(UTC))
+        if name == "all":
+            return cls()
+        if name == "24h":
+            return cls(start=now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23))
+        if name in _PRESET_DAYS:
+            return cls.last_days(_PRESET_DAYS[name], now=now)
+        raise InvalidRange(f"unknown range {name!r}; choose one of {', '.join(PRESETS)}")
+
+    @classmethod
+    def last_days(cls, days: int, *, now: datetime | None = None) -> UsageRange:
+        """Today (UTC) and the days-1 whole days before it."""
+        today = datetime.combine(_utc(now or datetime.now(UTC)).date(), time(), UTC)
+        return cls(start=today - timedelta(days=days - 1))
+
+    @classmethod
+    def between_days(cls, first: date, last: date) -> UsageRange:
+        """Whole days, both included (UTC)."""
+        if last < first:
+            raise InvalidRange("the last day is before the first")
+        start = datetime.combine(first, time(), UTC)
+        return cls(start=start, end=datetime.combine(last, time(), UTC) + timedelta(days=1))
+
+    def describe(self) -> str:
+        start = f"{self.start:%Y-%m-%d %H:%M}" if self.start else "the first job"
+        end = f"{self.end:%Y-%m-%d %H:%M}" if self.end else "now"
+        return f"{start} to {end} UTC"
+
+
+@dataclass(frozen=True)
+class UsageFilters:
+    """Which models to count; every field optional. active_only matches the seed's query."""
+
+    provider_id: UUID | None = None
+    modality: str | None = None
+    task: str | None = None
+    model_id: UUID | None = None
+    active_only: bool = True
+
+    def conditions(self) -> list:
+        return q.model_conditions(
+            provider_id=self.provider_id,
+            modality=self.modality,
+            task=self.task,
+            model_id=self.model_id,
+            active_only=self.active_only,
+        )
+
+
+class UsageService(ActingService):
+    """Jobs per model and per day as one person may see them.
+
+    read_db, when given, is a read replica for the heavy reads; folding always goes to db.
+    """
+
+    def __init__(self, db: str | Engine, *, user_id: UUID | str | None, read_db: str | Engine | None = None):
+        super().__init__(db, user_id=user_id)
+        if read_db is None:
+            self.read_engine = self.engine
+        else:
+            self.read_engine = read_db if isinstance(read_db, Engine) else create_db_engine(read_db)
+
+    def by_model(
+        self, period: UsageRange = UsageRange(), filters: UsageFilters = UsageFilters(), *, exact: bool = False
+    ) -> pd.DataFrame:
+        """Per model: total, completed, failed and other jobs, failure rate, ratings; busiest first.
+
+        avg_quality_rating is a float, or with exact=True the database's Decimal (None when unrated).
+        """
+        with self._transaction(self.read_engine) as conn:
+            result = conn.execute(q.by_model(self._source(conn, period), filters.conditions()))
+            frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+        return _with_rates(frame, exact=exact)
+
+    def by_day(self, period: UsageRange = UsageRange(), filters: UsageFilters = UsageFilters()) -> pd.DataFrame:
+        """Jobs per day (UTC) and status, with ratings; days without jobs are absent."""
+        with self._transaction(self.read_engine) as conn:
+            result = conn.execute(q.by_day(self._source(conn, period), filters.conditions()))
+            frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+        frame["day"] = pd.to_datetime(frame["day"], utc=True)
+        return frame
+
+    def seed_stats(self, period: UsageRange = UsageRange()) -> pd.DataFrame:
+        """The seed's usage query's columns, rows and order (busiest first), over the range."""
+        return self.by_model(period)[model_queries.USAGE_COLUMNS]
+
+    def fold(self) -> int:
+        """Fold pending deltas into the rollups (always on the primary); returns how many were folded."""
+        with self._transaction() as conn:
+            return int(conn.execute(q.FOLD).scalar_one())
+
+    def _source(self, conn: sa.Connection, period: UsageRange) -> sa.FromClause:
+        """The rollups for admins and the service role (RLS shows them nothing else); jobs otherwise."""
+        admin = self.user_id == SERVICE_ROLE or bool(conn.execute(model_queries.IS_ADMIN).scalar())
+        return (q.rollup_source if admin else q.jobs_source)(period.start, period.end)
+
+
+def _with_rates(frame: pd.DataFrame, *, exact: bool) -> pd.DataFrame:
+    if not exact:
+        frame["avg_quality_rating"] = pd.to_numeric(frame["avg_quality_rating"], errors="coerce").astype(float)
+    frame["other_jobs"] = frame["total_jobs"] - frame["completed_jobs"] - frame["failed_jobs"]
+    total = frame["total_jobs"].where(frame["total_jobs"] > 0)
+    frame["failure_rate"] = (frame["failed_jobs"] / total).astype(float)
+    return frame
+
+
+def group_usage(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Per-model usage summed by model, provider, modality or task, with rates recomputed from counts."""
+    if by not in _GROUP_COLUMN:
+        raise ValueError(f"group by one of {', '.join(GROUPINGS)}")
+    column = _GROUP_COLUMN[by]
+    if by == "model":
+        grouped = frame[[column, "provider_name", *COUNT_COLUMNS]].copy()
+    else:
+        grouped = frame.groupby(column, as_index=False)[list(COUNT_COLUMNS)].sum()
+    total = grouped["total_jobs"].where(grouped["total_jobs"] > 0)
+    grouped["failure_rate"] = (grouped["failed_jobs"] / total).astype(float)
+    rated = grouped["rated_jobs"].where(grouped["rated_jobs"] > 0)
+    grouped["avg_quality_rating"] = (grouped["rating_sum"] / rated).astype(float)
+    return grouped.sort_values("total_jobs", ascending=False, kind="stable").reset_index(drop=True)
