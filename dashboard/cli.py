@@ -50,9 +50,28 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--email", required=True)
     reset.set_defaults(handler=cmd_set_password)
 
-    usage = commands.add_parser("usage", help="usage statistics per active model", description=(
-        "Jobs per active model (the seed's usage query). " + _ENV_HELP))  # fmt: skip
+    usage = commands.add_parser("usage", help="jobs per model, provider, modality or task over a date range",
+                                description=(
+        "Jobs per active model: without options, exactly the seed's usage query. Counts come from rollups kept "
+        "by trigger, so they are exact at this moment. Ranges are UTC. " + _ENV_HELP))  # fmt: skip
+    when = usage.add_mutually_exclusive_group()
+    when.add_argument(
+        "--range",
+        choices=("24h", "7d", "30d", "90d", "all"),
+        default="all",
+        help="jobs created in the last 24 hours, today and the 6/29/89 days before, or all (default)",
+    )
+    when.add_argument("--from", dest="first_day", type=_day, metavar="YYYY-MM-DD",
+                      help="first day of the range (with --to; both days included)")  # fmt: skip
+    usage.add_argument("--to", dest="last_day", type=_day, metavar="YYYY-MM-DD", help="last day of the range")
+    usage.add_argument("--group-by", choices=("model", "provider", "modality", "task"), default=None,
+                       help="sum per provider, modality or task, with failure rate and average rating")  # fmt: skip
+    usage.add_argument("--include-inactive", action="store_true", help="count inactive models too")
     usage.add_argument("--format", choices=("table", "csv"), default="table")
+    usage.add_argument("--fold", action="store_true", help="first fold pending job changes into the rollups")
+    usage.add_argument("--rebuild", action="store_true", help=(
+        "first recount the rollups from jobs (after a bulk load made with triggers disabled); holds writes "
+        "to jobs while it counts"))  # fmt: skip
     usage.set_defaults(handler=cmd_usage)
 
     run = commands.add_parser("run", help="start the web app", description=(
@@ -62,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. python -m dashboard run --server.port 8502."))  # fmt: skip
     run.set_defaults(handler=cmd_run)
     return parser
+
+
+def _day(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2026-11-23") from None
 
 
 def _count(text: str) -> int:
@@ -180,15 +208,39 @@ def _read_password() -> str:
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    from dashboard.export import to_csv_bytes
-    from dashboard.services import ModelService
+    import sqlalchemy as sa
 
-    frame = ModelService(_migrated_engine(), user_id=SERVICE_ROLE).usage_stats()
+    from dashboard.export import to_csv_bytes
+    from dashboard.services.usage import InvalidRange, UsageFilters, UsageRange, UsageService, group_usage
+
+    if (args.first_day is None) != (args.last_day is None):
+        raise ServiceError("give both --from and --to (or neither)")
+    try:
+        if args.first_day:
+            period = UsageRange.between_days(args.first_day, args.last_day)
+        else:
+            period = UsageRange.preset(args.range)
+    except InvalidRange as exc:
+        raise ServiceError(str(exc)) from None
+    engine = _migrated_engine()
+    if args.rebuild:
+        with engine.begin() as conn:
+            counted = conn.execute(sa.text("select dashboard.rebuild_job_usage()")).scalar_one()
+        print(f"recounted {counted:,} jobs", file=sys.stderr)
+    service = UsageService(engine, user_id=SERVICE_ROLE)
+    if args.fold:
+        print(f"folded {service.fold():,} pending changes", file=sys.stderr)
+    if args.group_by is None and not args.include_inactive:
+        frame = service.seed_stats(period)
+    else:
+        per_model = service.by_model(period, UsageFilters(active_only=not args.include_inactive))
+        frame = group_usage(per_model, args.group_by or "model")
     if args.format == "csv":
         sys.stdout.write(to_csv_bytes(frame).decode("utf-8-sig"))
     elif frame.empty:
-        print("no active models")
+        print("no models to report")
     else:
+        print(f"jobs created {period.describe()}", file=sys.stderr)
         print(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     return 0
 

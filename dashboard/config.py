@@ -29,15 +29,19 @@ class Settings:
     database_url: str | None
     data_dir: Path
     idle_minutes: int = 30
+    read_database_url: str | None = None  # a read replica for the heavy usage reads
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         url = (env.get("DATABASE_URL") or "").strip() or None
+        read_url = (env.get("DATABASE_READ_URL") or "").strip() or None
         data_dir = (env.get("DASHBOARD_DATA_DIR") or "").strip()
         idle = str(env.get("DASHBOARD_IDLE_MINUTES") or "").strip()
         return cls(
             database_url=url,
             data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
             idle_minutes=int(idle) if idle.isdigit() and 0 < int(idle) <= 24 * 60 else 30,
+            # Without a primary URL the app runs on its embedded server, which has no replica.
+            read_database_url=read_url if url else None,
         )

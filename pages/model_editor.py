@@ -11,6 +11,7 @@ from dashboard.ui.context import context, require_admin
 from dashboard.ui.editor_parts import pick_model, render_changes, source_for_new
 from dashboard.ui.feedback import flash, show_error
 from dashboard.ui.model_actions import render_actions
+from dashboard.ui.usage_view import render_model_usage
 
 require_admin()
 models = context().models
@@ -92,3 +93,4 @@ with form:
 if original:
     with side:
         render_actions(original)
+    render_model_usage(original["id"], original["display_name"])

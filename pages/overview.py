@@ -19,9 +19,10 @@ models.metric(f"Active models (of {counts['models']:,})", f"{counts['active_mode
 providers.metric(f"Active providers (of {counts['providers']:,})", f"{counts['active_providers']:,}", border=True)
 defaults.metric(f"Defaults (of {len(slots):,} slots)", f"{counts['defaults']:,}", border=True,
                 help="Modality and task slots with an active default model")  # fmt: skip
-jobs.metric("Jobs (30 days)", f"{overview.jobs_30d:,}", border=True)
+jobs.metric("Jobs (30 days)", f"{overview.jobs_30d:,}", border=True,
+            help="Jobs created today and in the 29 days before (UTC), whatever their status")  # fmt: skip
 failures.metric("Failure rate (30 days)", "—" if rate is None else f"{rate:.1%}", border=True,
-                help="Failed jobs as a share of finished (completed or failed) jobs")  # fmt: skip
+                help="Failed jobs as a share of finished (completed or failed) jobs, same 30 days")  # fmt: skip
 
 if counts["models"] == 0:
     st.info("There are no models yet. Add the first one with New model on the Models page.")

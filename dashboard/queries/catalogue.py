@@ -29,15 +29,6 @@ SELECT
     (SELECT count(*) FROM api_models WHERE is_default AND is_active) AS defaults
 """)
 
-RECENT_JOBS = sa.text("""
-SELECT
-    count(*) AS jobs,
-    count(*) FILTER (WHERE status = 'failed') AS failed,
-    count(*) FILTER (WHERE status IN ('completed', 'failed')) AS finished
-FROM jobs
-WHERE created_at >= now() - make_interval(days => :days)
-""")
-
 DATA_VERSION = sa.text("SELECT coalesce(sum(version), 0) FROM dashboard.data_version")
 
 DISTINCT_TASKS = sa.text("SELECT DISTINCT modality, task FROM api_models ORDER BY modality, task")

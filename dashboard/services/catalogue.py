@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from dashboard.queries import catalogue as q
 from dashboard.queries.tables import api_models, api_providers
 from dashboard.services.base import ActingService, Row
+from dashboard.services.usage import UsageFilters, UsageRange, UsageService
 from dashboard.services.validation import MODALITIES
 
 Status = Literal["active", "inactive", "all"]
@@ -152,6 +153,15 @@ class CatalogueService(ActingService):
             page = _ordered(base, filters).limit(max(1, min(limit, 1000))).offset(max(0, offset))
             return [dict(r._mapping) for r in conn.execute(page)], total
 
+    def model_choices(self) -> list[Row]:
+        """Every visible model's id and name (with its provider's, to tell namesakes apart), by name."""
+        statement = (
+            sa.select(_m.c.id, _m.c.display_name, _p.c.display_name.label("provider_name"))
+            .select_from(_m.join(_p, _m.c.provider_id == _p.c.id))
+            .order_by(sa.func.lower(_m.c.display_name), _p.c.display_name, _m.c.id)
+        )
+        return self._rows(statement)
+
     def export_models(self, filters: ModelFilters) -> list[Row]:
         """Every matching model with all its columns and its provider's name, for export."""
         statement = sa.select(*_m.c, _p.c.name.label("provider_name")).select_from(
@@ -170,10 +180,18 @@ class CatalogueService(ActingService):
         """Counts, recent jobs and failure rate, and the warnings that need an admin."""
         with self._transaction() as conn:
             counts = dict(conn.execute(q.CATALOGUE_COUNTS).one()._mapping)
-            jobs = conn.execute(q.RECENT_JOBS, {"days": days}).one()
-        rate = jobs.failed / jobs.finished if jobs.finished else None
-        return Overview(counts=counts, jobs_30d=jobs.jobs, failure_rate_30d=rate,
-                        warnings=slot_warnings(self.list_slots()))  # fmt: skip
+        recent = UsageService(self.engine, user_id=self.user_id).by_day(
+            UsageRange.last_days(days), UsageFilters(active_only=False)
+        )
+        per_status = recent.groupby("status")["jobs"].sum()
+        failed = int(per_status.get("failed", 0))
+        finished = failed + int(per_status.get("completed", 0))
+        return Overview(
+            counts=counts,
+            jobs_30d=int(per_status.sum()),
+            failure_rate_30d=failed / finished if finished else None,
+            warnings=slot_warnings(self.list_slots()),
+        )
 
 
 def slot_cell(slot: Slot) -> str:

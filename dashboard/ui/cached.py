@@ -47,6 +47,11 @@ def providers() -> list[Row]:
     return _providers(ctx.engine, ctx.user_key, ctx.data_version)
 
 
+def model_choices() -> list[Row]:
+    ctx = context()
+    return _model_choices(ctx.engine, ctx.user_key, ctx.data_version)
+
+
 def default_models() -> list[Row]:
     ctx = context()
     return _default_models(ctx.engine, ctx.user_key, ctx.data_version)
@@ -75,6 +80,11 @@ def _tasks(_engine: Engine, user: str, version: int) -> list[tuple[str, str]]:
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
 def _providers(_engine: Engine, user: str, version: int) -> list[Row]:
     return ProviderService(_engine, user_id=user).list_providers()
+
+
+@st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
+def _model_choices(_engine: Engine, user: str, version: int) -> list[Row]:
+    return CatalogueService(_engine, user_id=user).model_choices()
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)

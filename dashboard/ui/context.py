@@ -15,6 +15,7 @@ from dashboard.services import ModelService
 from dashboard.services.auth import Identity
 from dashboard.services.catalogue import CatalogueService
 from dashboard.services.providers import ProviderService
+from dashboard.services.usage import UsageService
 
 _CONTEXT_KEY = "_dashboard_context"
 
@@ -66,6 +67,13 @@ class Context:
     @property
     def providers(self) -> ProviderService:
         return ProviderService(self.engine, user_id=self.identity.user_id)
+
+    @property
+    def usage(self) -> UsageService:
+        """Usage reads go to the read replica when DATABASE_READ_URL names one; folding stays on the primary."""
+        replica = self.settings.read_database_url
+        read_engine = get_engine(replica, str(self.settings.data_dir)) if replica else None
+        return UsageService(self.engine, user_id=self.identity.user_id, read_db=read_engine)
 
 
 def set_context(context: Context) -> None:

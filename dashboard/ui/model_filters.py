@@ -14,7 +14,7 @@ STATUSES = {"active": "Active", "inactive": "Inactive", "all": "All"}
 PAGE_SIZES = (25, 50, 100, 200)
 
 
-def _param(name: str, allowed: list[str] | tuple[str, ...] | None = None, default: str = "") -> str:
+def url_param(name: str, allowed: list[str] | tuple[str, ...] | None = None, default: str = "") -> str:
     """A query parameter, or default when absent or not one of the allowed values (URLs are input too)."""
     value = st.query_params.get(name, default)
     value = value if isinstance(value, str) else default
@@ -23,29 +23,34 @@ def _param(name: str, allowed: list[str] | tuple[str, ...] | None = None, defaul
     return value
 
 
-def _init(key: str, value: object) -> None:
+def init_state(key: str, value: object) -> None:
     if key not in st.session_state:
         st.session_state[key] = value
+
+
+def task_select(column, modality: str, tasks: list[tuple[str, str]], *, key: str) -> str:
+    """The task filter: the tasks of the chosen modality (or all), from the URL at first, All if it left."""
+    options = sorted({t for m, t in tasks if modality in (ALL, m)})
+    init_state(key, url_param("task", options, ALL))
+    if st.session_state[key] not in (ALL, *options):
+        st.session_state[key] = ALL
+    return column.selectbox("Task", [ALL, *options], key=key)
 
 
 def render_filters(*, admin: bool, tasks: list[tuple[str, str]], providers: list[dict]) -> ModelFilters:
     """Filter widgets, initialised from the URL; return the filters and write them back to the URL."""
     provider_names = {str(p["id"]): p["display_name"] for p in providers}
-    _init("f_search", _param("q")[:MAX_SEARCH].replace("\x00", ""))
-    _init("f_modality", _param("modality", list(MODALITIES), ALL))
-    _init("f_provider", _param("provider", list(provider_names), ALL))
-    _init("f_status", _param("status", list(STATUSES), "all") if admin else "active")
-    _init("f_default", _param("default") == "1")
-    _init("f_sort", _param("sort", list(SORTS), "priority"))
+    init_state("f_search", url_param("q")[:MAX_SEARCH].replace("\x00", ""))
+    init_state("f_modality", url_param("modality", list(MODALITIES), ALL))
+    init_state("f_provider", url_param("provider", list(provider_names), ALL))
+    init_state("f_status", url_param("status", list(STATUSES), "all") if admin else "active")
+    init_state("f_default", url_param("default") == "1")
+    init_state("f_sort", url_param("sort", list(SORTS), "priority"))
 
     top = st.columns([3, 1.2, 1.6, 1.6])
     search = top[0].text_input("Search", key="f_search", max_chars=MAX_SEARCH, placeholder="Name, model key or family")
     modality = top[1].selectbox("Modality", [ALL, *MODALITIES], key="f_modality")
-    task_options = sorted({t for m, t in tasks if modality in (ALL, m)})
-    _init("f_task", _param("task", task_options, ALL))
-    if st.session_state["f_task"] not in (ALL, *task_options):
-        st.session_state["f_task"] = ALL
-    task = top[2].selectbox("Task", [ALL, *task_options], key="f_task")
+    task = task_select(top[2], modality, tasks, key="f_task")
     provider = top[3].selectbox(
         "Provider", [ALL, *provider_names], key="f_provider", format_func=lambda v: provider_names.get(v, v)
     )

@@ -27,7 +27,7 @@ def _recent_jobs(engine) -> tuple[int, int, int]:
         return conn.execute(sa.text(
             "select count(*), count(*) filter (where status = 'failed'), "
             "count(*) filter (where status in ('completed', 'failed')) "
-            "from jobs where created_at >= now() - interval '30 days'")).one()  # fmt: skip
+            "from jobs where created_at >= date_trunc('day', now(), 'UTC') - interval '29 days'")).one()  # fmt: skip
 
 
 def test_an_admin_sees_the_catalogues_numbers(demo_db, engine, signed_in):

@@ -114,6 +114,35 @@ def test_usage_as_table_and_csv(fresh_database):
     assert len(lines) == 1 + 28  # the demo has 28 active models
 
 
+def test_usage_over_a_range_grouped(fresh_database):
+    run_cli("seed-demo", "--jobs", "2000", url=fresh_database)
+    everything = run_cli("usage", "--group-by", "modality", "--format", "csv", "--fold", url=fresh_database)
+    assert everything.returncode == 0 and "folded" in everything.stderr
+    lines = everything.stdout.strip().splitlines()
+    assert lines[0].startswith("modality,total_jobs,completed_jobs,failed_jobs,other_jobs,rated_jobs")
+    assert {line.split(",")[0] for line in lines[1:]} == {"image", "video", "audio", "text"}
+    week = run_cli("usage", "--range", "7d", "--group-by", "provider", url=fresh_database)
+    assert week.returncode == 0 and "provider_name" in week.stdout and "jobs created" in week.stderr
+    old = run_cli("usage", "--from", "2001-01-01", "--to", "2001-01-31", "--include-inactive", "--rebuild",
+                  "--format", "csv", url=fresh_database)  # fmt: skip
+    assert old.returncode == 0 and "recounted 2,000 jobs" in old.stderr
+    assert {line.split(",")[4] for line in old.stdout.strip().splitlines()[1:]} == {"0"}  # total_jobs
+    assert len(old.stdout.strip().splitlines()) == 1 + 32  # inactive models too
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("--from", "2026-02-30", "--to", "2026-03-01"), "is not a day"),
+    (("--from", "2026-03-01"), "give both --from and --to"),
+    (("--from", "2026-03-02", "--to", "2026-03-01"), "the last day is before the first"),
+    (("--range", "1y"), "invalid choice"),
+    (("--range", "7d", "--from", "2026-03-01", "--to", "2026-03-02"), "not allowed with"),
+    (("--group-by", "display_name;drop"), "invalid choice"),
+])  # fmt: skip
+def test_usage_refuses_bad_ranges_in_one_line(fresh_database, args, says):
+    result = run_cli("usage", *args, url=fresh_database)
+    assert result.returncode != 0 and says in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize(("url", "says"), [
     ("postgresql://postgres@127.0.0.1:1/postgres", "Connection refused"),
     ("mysql://root@localhost/db", "must be a postgresql:// URL"),

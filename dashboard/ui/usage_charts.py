@@ -1,0 +1,180 @@
+"""Plotly figures for the Usage pages: plain functions from DataFrames to figures, tested without a browser.
+
+Each status keeps one colour in every chart. Every text that comes from the database (model,
+provider and task names) goes through plot_text(): Plotly renders a subset of HTML in labels,
+hover text and legends, so a name like "<b>x</b>" or "<a href=...>" must arrive as text.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import plotly.graph_objects as go
+
+# Colour-blind-safe (Okabe-Ito), one per status, the same in every chart.
+STATUS_COLOURS = {
+    "completed": "#009E73",
+    "failed": "#D55E00",
+    "cancelled": "#999999",
+    "processing": "#0072B2",
+    "queued": "#E69F00",
+    "other": "#999999",
+}
+STATUS_ORDER = ("completed", "failed", "cancelled", "processing", "queued")
+MAX_BARS = 25
+_FONT = "sans-serif"
+
+
+def png_config(file_name: str) -> dict:
+    """Plotly's toolbar: its camera button downloads the chart as a PNG under this file name."""
+    return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2, "filename": file_name}}
+
+
+def plot_text(value: object) -> str:
+    """Database text made safe and literal for Plotly labels, hover text and legends."""
+    return html.escape("" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value))
+
+
+def _layout(fig: go.Figure, *, title: str, height: int, **extra) -> go.Figure:
+    fig.update_layout(
+        title={"text": plot_text(title), "x": 0, "xanchor": "left"},
+        height=height,
+        margin={"l": 8, "r": 8, "t": 48, "b": 8},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
+        hoverlabel={"namelength": -1},
+        font={"family": _FONT},
+        **extra,
+    )
+    return fig
+
+
+def _bar_height(rows: int) -> int:
+    return 120 + 26 * max(rows, 1)
+
+
+def _top(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The MAX_BARS largest rows by column, largest at the top of a horizontal bar chart."""
+    return frame.nlargest(MAX_BARS, column).iloc[::-1]
+
+
+def _labels(frame: pd.DataFrame, label: str) -> list[str]:
+    # Two models may share a display name; the provider tells them apart.
+    if "provider_name" in frame and frame[label].duplicated(keep=False).any():
+        return [plot_text(f"{n} ({p})") for n, p in zip(frame[label], frame["provider_name"], strict=True)]
+    return [plot_text(n) for n in frame[label]]
+
+
+def jobs_per_group(usage: pd.DataFrame, label: str, *, title: str = "Jobs") -> go.Figure:
+    """Stacked horizontal bars: completed, failed and other jobs, busiest at the top."""
+    top = _top(usage[usage["total_jobs"] > 0], "total_jobs")
+    names = _labels(top, label)
+    fig = go.Figure()
+    for status, column in (("completed", "completed_jobs"), ("failed", "failed_jobs"), ("other", "other_jobs")):
+        fig.add_bar(
+            y=names,
+            x=top[column],
+            name=status.capitalize() if status != "other" else "Other (queued, processing, cancelled)",
+            orientation="h",
+            marker_color=STATUS_COLOURS[status],
+            customdata=top["total_jobs"],
+            hovertemplate=f"%{{y}}<br>{status}: %{{x:,}} of %{{customdata:,}} jobs<extra></extra>",
+        )
+    return _layout(fig, title=title, height=_bar_height(len(top)), barmode="stack",
+                   xaxis_title="Jobs", yaxis={"automargin": True})  # fmt: skip
+
+
+def _value_bars(top: pd.DataFrame, label: str, column: str, *, colour: str, text: list[str], customdata,
+                hover: str) -> go.Bar:  # fmt: skip
+    """One horizontal bar per row with its value written beside it."""
+    return go.Bar(y=_labels(top, label), x=top[column], orientation="h", marker_color=colour, text=text,
+                  textposition="outside", customdata=customdata, hovertemplate=hover, cliponaxis=False)  # fmt: skip
+
+
+def failure_rates(usage: pd.DataFrame, label: str, *, title: str = "Failure rate") -> go.Figure:
+    """Failure rate per group, highest at the top, with the volume behind each rate beside its bar."""
+    top = _top(usage[usage["total_jobs"] > 0], "failure_rate")
+    fig = go.Figure(_value_bars(
+        top, label, "failure_rate", colour=STATUS_COLOURS["failed"],
+        text=[f"{r:.1%} of {t:,}" for r, t in zip(top["failure_rate"], top["total_jobs"], strict=True)],
+        customdata=top[["failed_jobs", "total_jobs"]],
+        hover="%{y}<br>%{x:.2%} failed: %{customdata[0]:,} of %{customdata[1]:,} jobs<extra></extra>",
+    ))  # fmt: skip
+    peak = float(top["failure_rate"].max()) if len(top) else 0.0
+    return _layout(fig, title=title, height=_bar_height(len(top)), showlegend=False,
+                   xaxis={"title": "Failed jobs as a share of all jobs", "tickformat": ".0%",
+                          "range": [0, max(peak * 1.35, 0.01)]},
+                   yaxis={"automargin": True})  # fmt: skip
+
+
+def jobs_per_day(days: pd.DataFrame, *, title: str = "Jobs per day (UTC)") -> go.Figure:
+    """Stacked bars per day, one colour per status in the usual order."""
+    fig = go.Figure()
+    present = [s for s in STATUS_ORDER if s in set(days["status"])]
+    present += sorted(set(days["status"]) - set(STATUS_ORDER))
+    for status in present:
+        part = days[days["status"] == status]
+        fig.add_bar(
+            x=part["day"],
+            y=part["jobs"],
+            name=plot_text(status).capitalize(),
+            marker_color=STATUS_COLOURS.get(status, STATUS_COLOURS["other"]),
+            hovertemplate=f"%{{x|%a %d %b %Y}}<br>{plot_text(status)}: %{{y:,}}<extra></extra>",
+        )
+    return _layout(fig, title=title, height=360, barmode="stack", xaxis_title="Day (UTC)", yaxis_title="Jobs")
+
+
+def quality(usage: pd.DataFrame, label: str, *, title: str = "Average quality rating") -> go.Figure:
+    """Average rating (1 to 5) per group with how many jobs were rated; unrated groups left out."""
+    top = _top(usage[usage["rated_jobs"] > 0], "rated_jobs").sort_values("avg_quality_rating", kind="stable")
+    fig = go.Figure(_value_bars(
+        top, label, "avg_quality_rating", colour=STATUS_COLOURS["completed"],
+        text=[f"{r:.2f} ({n:,} rated)" for r, n in zip(top["avg_quality_rating"], top["rated_jobs"], strict=True)],
+        customdata=top["rated_jobs"], hover="%{y}<br>%{x:.2f} average from %{customdata:,} ratings<extra></extra>",
+    ))  # fmt: skip
+    return _layout(fig, title=title, height=_bar_height(len(top)), showlegend=False,
+                   xaxis={"title": "Average rating (1 to 5)", "range": [0, 6.2], "tickvals": [1, 2, 3, 4, 5]},
+                   yaxis={"automargin": True})  # fmt: skip
+
+
+def spend(costed: pd.DataFrame, *, title: str = "Estimated spend") -> go.Figure:
+    """Estimated spend per model, one colour per currency (never added across currencies)."""
+    top = _top(costed[costed["spend"] > 0], "spend")
+    fig = go.Figure()
+    for currency in sorted(set(top["currency"])):
+        part = top[top["currency"] == currency]
+        fig.add_bar(
+            y=_labels(part, "display_name"),
+            x=part["spend"],
+            name=plot_text(currency),
+            orientation="h",
+            customdata=[[plot_text(b), n] for b, n in zip(part["basis"], part["completed_jobs"], strict=True)],
+            hovertemplate=(
+                f"%{{y}}<br>%{{x:,.2f}} {plot_text(currency)}<br>%{{customdata[1]:,}} completed jobs"
+                "<br>%{customdata[0]}<extra></extra>"
+            ),
+        )
+    currencies = sorted(set(top["currency"]))
+    axis = f"Estimated spend ({plot_text(currencies[0])})" if len(currencies) == 1 else "Estimated spend"
+    return _layout(fig, title=title, height=_bar_height(len(top)), xaxis_title=axis,
+                   yaxis={"automargin": True, "categoryorder": "total ascending"})  # fmt: skip
+
+
+def model_over_time(days: pd.DataFrame, *, title: str) -> go.Figure:
+    """One model's jobs per day by status, with its daily failure rate on a second axis."""
+    fig = jobs_per_day(days, title=title)
+    totals = days.groupby("day")["jobs"].sum()
+    failed = days[days["status"] == "failed"].groupby("day")["jobs"].sum().reindex(totals.index, fill_value=0)
+    rate = (failed / totals.where(totals > 0)).fillna(0)
+    fig.add_scatter(
+        x=rate.index,
+        y=rate.values,
+        name="Failure rate",
+        yaxis="y2",
+        mode="lines",
+        line={"color": "#000000", "width": 1.5},
+        hovertemplate="%{x|%a %d %b %Y}<br>failure rate: %{y:.1%}<extra></extra>",
+    )
+    fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "tickformat": ".0%", "rangemode": "tozero",
+                              "title": "Failure rate", "showgrid": False})  # fmt: skip
+    return fig

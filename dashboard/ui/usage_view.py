@@ -1,0 +1,182 @@
+"""The Usage page's parts: filters kept in the URL, charts with their tables, and a model's own usage."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard.export import to_csv_bytes
+from dashboard.services.usage import GROUPINGS, PRESETS, InvalidRange, UsageFilters, UsageRange, UsageService
+from dashboard.services.validation import MODALITIES
+from dashboard.ui import paths, usage_charts
+from dashboard.ui.context import context
+from dashboard.ui.model_filters import ALL, init_state, task_select, url_param
+
+CUSTOM = "custom"
+RANGE_CHOICES = {**PRESETS, CUSTOM: "Custom"}
+FOLD_EVERY_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class UsageView:
+    """What the Usage page shows: a range, which models, and how to group them."""
+
+    period: UsageRange
+    filters: UsageFilters
+    group_by: str
+    label: str  # the range in words, for titles and file names
+
+
+def _date_param(name: str) -> date | None:
+    try:
+        return date.fromisoformat(url_param(name)[:10])
+    except ValueError:
+        return None
+
+
+def render_filters(*, providers: list[dict], tasks: list[tuple[str, str]], models: list[dict]) -> UsageView:
+    """Range, provider, modality, task, model, active-only and grouping; initialised from and written to the URL."""
+    provider_names = {str(p["id"]): p["display_name"] for p in providers}
+    model_names = {str(m["id"]): m["display_name"] for m in models}
+    init_state("u_range", url_param("range", list(RANGE_CHOICES), "30d"))
+    init_state("u_provider", url_param("provider", list(provider_names), ALL))
+    init_state("u_modality", url_param("modality", list(MODALITIES), ALL))
+    init_state("u_model", url_param("model", list(model_names), ALL))
+    init_state("u_active", url_param("active", ["0", "1"], "1") == "1")
+    init_state("u_group", url_param("group", list(GROUPINGS), "model"))
+    today = datetime.now(UTC).date()
+    init_state("u_days", (_date_param("from") or today - timedelta(days=29), _date_param("to") or today))
+
+    top = st.columns([3.2, 1.6, 1.2, 1.6], vertical_alignment="bottom")
+    choice = top[0].segmented_control("Range", list(RANGE_CHOICES), key="u_range", format_func=RANGE_CHOICES.get)
+    choice = choice or "30d"
+    provider = top[1].selectbox("Provider", [ALL, *provider_names], key="u_provider",
+                                format_func=lambda v: provider_names.get(v, v))  # fmt: skip
+    modality = top[2].selectbox("Modality", [ALL, *MODALITIES], key="u_modality")
+    task = task_select(top[3], modality, tasks, key="u_task")
+
+    row = st.columns([3.2, 1.6, 1.2, 1.6], vertical_alignment="bottom")
+    model = row[0].selectbox("Model", [ALL, *model_names], key="u_model", format_func=lambda v: model_names.get(v, v))
+    group_by = row[1].selectbox("Group by", list(GROUPINGS), key="u_group", format_func=GROUPINGS.get)
+    active_only = row[2].toggle("Active only", key="u_active", help="As the seed's usage query: active models only")
+    period, label = _period(choice, row[3])
+
+    filters = UsageFilters(
+        provider_id=None if provider == ALL else UUID(provider),
+        modality=None if modality == ALL else modality,
+        task=None if task == ALL else task,
+        model_id=None if model == ALL else UUID(model),
+        active_only=active_only,
+    )
+    _write_to_url(choice, period, filters, group_by)
+    return UsageView(period=period, filters=filters, group_by=group_by, label=label)
+
+
+def _period(choice: str, column) -> tuple[UsageRange, str]:
+    if choice != CUSTOM:
+        return UsageRange.preset(choice), RANGE_CHOICES[choice]
+    picked = column.date_input("Days (UTC)", key="u_days", max_value=date(2100, 1, 1), format="YYYY-MM-DD")
+    first, last = (picked[0], picked[-1]) if isinstance(picked, tuple | list) and picked else (None, None)
+    if first is None:
+        st.info("Pick the first and the last day of the range.")
+        st.stop()
+    try:
+        return UsageRange.between_days(first, last), f"{first:%Y-%m-%d} to {last:%Y-%m-%d}"
+    except InvalidRange as exc:
+        st.error(f"{exc}. Pick the first day, then the last.", icon=":material/error:")
+        st.stop()
+
+
+def _write_to_url(choice: str, period: UsageRange, filters: UsageFilters, group_by: str) -> None:
+    custom = choice == CUSTOM and period.start and period.end
+    wanted = {
+        "range": "" if choice == "30d" else choice,
+        "from": f"{period.start:%Y-%m-%d}" if custom else "",
+        "to": f"{period.end - timedelta(days=1):%Y-%m-%d}" if custom else "",
+        "provider": str(filters.provider_id or ""),
+        "modality": filters.modality or "",
+        "task": filters.task or "",
+        "model": str(filters.model_id or ""),
+        "active": "" if filters.active_only else "0",
+        "group": "" if group_by == "model" else group_by,
+    }
+    for key, value in wanted.items():
+        if value and st.query_params.get(key) != value:
+            st.query_params[key] = value
+        elif not value and key in st.query_params:
+            del st.query_params[key]
+
+
+def fold_now_and_then(service: UsageService) -> None:
+    """Fold pending job deltas into the rollups at most once a minute per app process.
+
+    Reads are exact either way; folding only keeps them fast. A failure here costs nothing.
+    """
+    clock = _fold_clock()
+    if time.monotonic() - clock["at"] < FOLD_EVERY_SECONDS:
+        return
+    clock["at"] = time.monotonic()
+    try:
+        service.fold()
+    except Exception:  # noqa: BLE001 — a read-only moment or a lost connection: the next minute retries
+        clock["at"] = 0.0
+
+
+@st.cache_resource
+def _fold_clock() -> dict[str, float]:
+    return {"at": 0.0}
+
+
+def show_chart(figure: go.Figure, table: pd.DataFrame, *, name: str, key: str) -> None:
+    """A chart (PNG from its toolbar's camera) with the CSV of the table behind it."""
+    st.plotly_chart(figure, key=f"chart_{key}", config=usage_charts.png_config(name))
+    st.download_button(f"CSV: {name}", to_csv_bytes(table), file_name=f"{name}.csv", mime="text/csv",
+                       icon=":material/download:", key=f"csv_{key}", on_click="ignore")  # fmt: skip
+
+
+def days_table(days: pd.DataFrame) -> pd.DataFrame:
+    """Jobs per day with one column per status (the table behind the per-day chart)."""
+    if days.empty:
+        return pd.DataFrame(columns=["day"])
+    wide = days.pivot_table(index="day", columns="status", values="jobs", aggfunc="sum", fill_value=0)
+    ordered = [s for s in usage_charts.STATUS_ORDER if s in wide.columns]
+    wide = wide[ordered + sorted(set(wide.columns) - set(ordered))]
+    wide["total"] = wide.sum(axis=1)
+    wide.index = wide.index.strftime("%Y-%m-%d")
+    return wide.reset_index()
+
+
+def render_model_usage(model_id: UUID | str, display_name: str) -> None:
+    """A model's own usage over time: jobs per day by status, its failure rate, and the totals."""
+    choices = {k: PRESETS[k] for k in ("7d", "30d", "90d", "all")}
+    head, pick = st.columns([3, 2], vertical_alignment="bottom")
+    head.subheader("Usage")
+    choice = pick.segmented_control(
+        "Usage range", list(choices), default="30d", format_func=choices.get,
+        key=f"model_usage_range_{model_id}", label_visibility="collapsed",
+    ) or "30d"  # fmt: skip
+    period = UsageRange.preset(choice)
+    service = context().usage
+    filters = UsageFilters(model_id=UUID(str(model_id)), active_only=False)
+    totals = service.by_model(period, filters)
+    days = service.by_day(period, filters)
+    if totals.empty or not totals.loc[0, "total_jobs"]:
+        st.caption(f"No jobs in this range ({choices[choice].lower()}).")
+    else:
+        row = totals.iloc[0]
+        tiles = st.columns(4)
+        tiles[0].metric("Jobs", f"{row.total_jobs:,}", border=True)
+        tiles[1].metric("Completed", f"{row.completed_jobs:,}", border=True)
+        tiles[2].metric("Failure rate", f"{row.failure_rate:.1%}", border=True)
+        rating = "—" if pd.isna(row.avg_quality_rating) else f"{row.avg_quality_rating:.2f}"
+        tiles[3].metric("Average rating", rating, border=True, help=f"From {row.rated_jobs:,} rated jobs")
+        figure = usage_charts.model_over_time(days, title=f"{display_name}: jobs per day (UTC)")
+        show_chart(figure, days_table(days), name=f"usage-{model_id}-{choice}", key=f"model_{model_id}")
+    st.page_link(paths.USAGE, label="Compare with other models on Usage", icon=":material/monitoring:",
+                 query_params={"model": str(model_id), "range": choice, "active": "0"})  # fmt: skip

@@ -1,0 +1,83 @@
+"""Usage (admins): which models carry the load, which fail, what they cost; exact at every click."""
+
+import streamlit as st
+
+from dashboard.export import to_csv_bytes
+from dashboard.services.spend import BILLED_STATUS, estimate_spend, totals_by_currency
+from dashboard.services.usage import GROUPINGS, group_usage
+from dashboard.ui import cached, usage_charts
+from dashboard.ui.context import context, require_admin
+from dashboard.ui.usage_view import days_table, fold_now_and_then, render_filters, show_chart
+
+require_admin()
+service = context().usage
+fold_now_and_then(service)
+st.title("Usage")
+choices = [{**m, "display_name": f"{m['display_name']} ({m['provider_name']})"} for m in cached.model_choices()]
+view = render_filters(providers=cached.providers(), tasks=cached.tasks(), models=choices)
+usage = service.by_model(view.period, view.filters)
+days = service.by_day(view.period, view.filters)
+st.caption(f"Jobs created {view.period.describe()}, counted at this moment. Days are UTC days.")
+
+if usage.empty:
+    st.info("No model matches these filters. Pick All in a filter, or turn off Active only.")
+    st.stop()
+total, failed = int(usage["total_jobs"].sum()), int(usage["failed_jobs"].sum())
+rated = int(usage["rated_jobs"].sum())
+tiles = st.columns(4)
+tiles[0].metric("Jobs", f"{total:,}", border=True)
+tiles[1].metric("Completed", f"{int(usage['completed_jobs'].sum()):,}", border=True)
+tiles[2].metric("Failure rate", f"{failed / total:.1%}" if total else "—", border=True,
+                help="Failed jobs as a share of all jobs in the range")  # fmt: skip
+tiles[3].metric("Average rating", f"{usage['rating_sum'].sum() / rated:.2f}" if rated else "—", border=True,
+                help=f"From {rated:,} rated jobs")  # fmt: skip
+if not total:
+    st.info(f"No jobs in this range ({view.label.lower()}). Try a longer range.")
+    st.stop()
+
+grouped = group_usage(usage, view.group_by)
+label = {"model": "display_name", "provider": "provider_name", "modality": "modality", "task": "task"}[view.group_by]
+noun = GROUPINGS[view.group_by].lower()
+slug = f"{view.group_by}-{view.label.lower().replace(' ', '-')}"
+load, failures = st.columns(2, gap="large")
+with load:
+    show_chart(usage_charts.jobs_per_group(grouped, label, title=f"Jobs per {noun}"), grouped,
+               name=f"jobs-per-{slug}", key="jobs")  # fmt: skip
+with failures:
+    show_chart(usage_charts.failure_rates(grouped, label, title=f"Failure rate per {noun}"), grouped,
+               name=f"failure-rate-per-{slug}", key="failures")  # fmt: skip
+show_chart(usage_charts.jobs_per_day(days), days_table(days), name=f"jobs-per-day-{slug}", key="days")
+
+ratings, money = st.columns(2, gap="large")
+with ratings:
+    if rated:
+        show_chart(usage_charts.quality(grouped, label, title=f"Average quality rating per {noun}"), grouped,
+                   name=f"quality-per-{slug}", key="quality")  # fmt: skip
+    else:
+        st.caption("No job in this range has a quality rating.")
+with money:
+    costed, not_costed = estimate_spend(usage)
+    totals = totals_by_currency(costed)
+    st.markdown("**Estimated spend**")
+    st.caption(f"{BILLED_STATUS.capitalize()} jobs × each model's price × the units one job uses. "
+               + (" · ".join(f"{v:,.2f} {k}" for k, v in sorted(totals.items())) or "Nothing costed."))  # fmt: skip
+    if not costed.empty and costed["spend"].sum() > 0:
+        show_chart(usage_charts.spend(costed, title="Estimated spend per model"), costed,
+                   name=f"spend-{slug}", key="spend")  # fmt: skip
+    if not not_costed.empty:
+        st.markdown(f"**Not costed** ({len(not_costed)} models, {int(not_costed['completed_jobs'].sum()):,} "
+                    "completed jobs left out)")  # fmt: skip
+        columns = {"display_name": "Model", "provider_name": "Provider", "reason": "Why",
+                   "completed_jobs": st.column_config.NumberColumn("Completed jobs", format="localized")}  # fmt: skip
+        st.dataframe(not_costed[list(columns)], hide_index=True, column_config=columns, width="stretch")
+
+st.subheader("The table")
+table = grouped.rename(columns={label: GROUPINGS[view.group_by]})
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    "failure_rate": st.column_config.NumberColumn("Failure rate", format="percent"),
+    "avg_quality_rating": st.column_config.NumberColumn("Average rating", format="%.2f"),
+    **{c: st.column_config.NumberColumn(c.replace("_", " ").capitalize(), format="localized")
+       for c in ("total_jobs", "completed_jobs", "failed_jobs", "other_jobs", "rated_jobs", "rating_sum")},
+})  # fmt: skip
+st.download_button("Export CSV", to_csv_bytes(table), file_name=f"usage-per-{slug}.csv", mime="text/csv",
+                   icon=":material/download:", on_click="ignore")  # fmt: skip

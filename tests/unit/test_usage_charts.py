@@ -1,0 +1,93 @@
+"""Usage charts: names are text, colours follow the status, empty inputs draw empty charts."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from dashboard.services.usage import group_usage
+from dashboard.ui import usage_charts as charts
+from dashboard.ui.usage_view import days_table
+
+HOSTILE = ["<script>alert(1)</script>", '<a href="javascript:alert(1)">x</a>', "<b>bold</b>", "a & b", "=1+1"]
+
+
+def _usage(names, provider="p"):
+    rows = []
+    for i, name in enumerate(names):
+        rows.append({"model_id": i, "display_name": name, "provider_name": provider, "modality": "image",
+                     "task": "generation", "total_jobs": 10 + i, "completed_jobs": 8, "failed_jobs": 1 + i % 2,
+                     "other_jobs": 1 + i - i % 2, "rated_jobs": 4, "rating_sum": 14, "failure_rate": 0.1,
+                     "avg_quality_rating": 3.5})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _spec(figure) -> str:
+    return json.dumps(figure.to_plotly_json(), default=str)
+
+
+@pytest.mark.parametrize("build", [
+    lambda u: charts.jobs_per_group(u, "display_name"),
+    lambda u: charts.failure_rates(u, "display_name"),
+    lambda u: charts.quality(u, "display_name"),
+])  # fmt: skip
+def test_database_text_reaches_plotly_as_literal_text(build):
+    spec = _spec(build(_usage(HOSTILE)))
+    for raw in ("<script", "<a href", "<b>"):
+        assert raw not in spec
+    assert "&lt;script&gt;" in spec and "a &amp; b" in spec
+
+
+def test_the_spend_chart_escapes_names_bases_and_currencies():
+    costed = pd.DataFrame([{"model_id": 1, "display_name": "<i>x</i>", "provider_name": "p", "completed_jobs": 3,
+                            "spend": 1.5, "currency": "<b>", "basis": "<img>"}])  # fmt: skip
+    spec = _spec(charts.spend(costed))
+    assert "<i>" not in spec and "<img>" not in spec and '"<b>"' not in spec
+
+
+def test_namesakes_are_told_apart_by_provider():
+    usage = pd.concat([_usage(["Same"], "alpha"), _usage(["Same"], "beta")], ignore_index=True)
+    labels = charts.jobs_per_group(usage, "display_name").data[0].y
+    assert set(labels) == {"Same (alpha)", "Same (beta)"}
+
+
+def test_each_status_keeps_its_colour_everywhere():
+    days = pd.DataFrame({"day": pd.to_datetime(["2026-11-01"] * 3, utc=True),
+                         "status": ["queued", "failed", "completed"], "jobs": [1, 2, 3]})  # fmt: skip
+    per_day = {t.name: t.marker.color for t in charts.jobs_per_day(days).data}
+    per_model = {t.name: t.marker.color for t in charts.jobs_per_group(_usage(["m"]), "display_name").data}
+    assert per_day["Failed"] == per_model["Failed"] == charts.STATUS_COLOURS["failed"]
+    assert per_day["Completed"] == per_model["Completed"] == charts.STATUS_COLOURS["completed"]
+    assert [t.name for t in charts.jobs_per_day(days).data] == ["Completed", "Failed", "Queued"]
+
+
+def test_only_the_busiest_bars_are_drawn():
+    usage = _usage([f"m{i}" for i in range(60)])
+    assert len(charts.jobs_per_group(usage, "display_name").data[0].y) == charts.MAX_BARS
+    assert charts.jobs_per_group(usage, "display_name").data[0].y[-1] == "m59"  # the busiest at the top
+
+
+def test_empty_inputs_draw_empty_charts():
+    empty = _usage([]).reindex(columns=_usage(["x"]).columns)
+    for figure in (charts.jobs_per_group(empty, "display_name"), charts.failure_rates(empty, "display_name"),
+                   charts.quality(empty, "display_name")):  # fmt: skip
+        assert all(len(t.y or []) == 0 for t in figure.data)
+    assert days_table(pd.DataFrame(columns=["day", "status", "jobs"])).columns.tolist() == ["day"]
+
+
+def test_the_day_table_has_a_column_per_status_and_a_total():
+    days = pd.DataFrame({"day": pd.to_datetime(["2026-11-01", "2026-11-01", "2026-11-02"], utc=True),
+                         "status": ["failed", "completed", "completed"], "jobs": [1, 5, 2]})  # fmt: skip
+    table = days_table(days)
+    assert table.columns.tolist() == ["day", "completed", "failed", "total"]
+    assert table.to_dict("records")[0] == {"day": "2026-11-01", "completed": 5, "failed": 1, "total": 6}
+
+
+def test_grouping_recomputes_rates_from_counts():
+    usage = _usage(["a", "b"])
+    usage["provider_name"] = ["x", "x"]
+    grouped = group_usage(usage, "provider")
+    assert grouped.loc[0, "total_jobs"] == 21 and grouped.loc[0, "avg_quality_rating"] == pytest.approx(3.5)
+    assert grouped.loc[0, "failure_rate"] == pytest.approx(3 / 21)
+    with pytest.raises(ValueError):
+        group_usage(usage, "display_name; drop")
