@@ -64,16 +64,18 @@ with money:
     if not costed.empty and costed["spend"].sum() > 0:
         show_chart(usage_charts.spend(costed, title="Estimated spend per model"), costed,
                    name=f"spend-{slug}", key="spend")  # fmt: skip
-    if not not_costed.empty:
-        st.markdown(f"**Not costed** ({len(not_costed)} models, {int(not_costed['completed_jobs'].sum()):,} "
-                    "completed jobs left out)")  # fmt: skip
-        columns = {"display_name": "Model", "provider_name": "Provider", "reason": "Why",
-                   "completed_jobs": st.column_config.NumberColumn("Completed jobs", format="localized")}  # fmt: skip
-        st.dataframe(not_costed[list(columns)], hide_index=True, column_config=columns, width="stretch")
+
+if not not_costed.empty:
+    st.markdown(f"**Not costed**: {len(not_costed)} models, {int(not_costed['completed_jobs'].sum()):,} completed jobs "
+                "left out of the estimate")  # fmt: skip
+    columns = {"display_name": "Model", "provider_name": "Provider", "reason": st.column_config.TextColumn("Why"),
+               "completed_jobs": st.column_config.NumberColumn("Completed jobs", format="localized")}  # fmt: skip
+    st.dataframe(not_costed[list(columns)], hide_index=True, column_config=columns, width="stretch")
 
 st.subheader("The table")
 table = grouped.rename(columns={label: GROUPINGS[view.group_by]})
 st.dataframe(table, hide_index=True, width="stretch", column_config={
+    "provider_name": "Provider",
     "failure_rate": st.column_config.NumberColumn("Failure rate", format="percent"),
     "avg_quality_rating": st.column_config.NumberColumn("Average rating", format="%.2f"),
     **{c: st.column_config.NumberColumn(c.replace("_", " ").capitalize(), format="localized")

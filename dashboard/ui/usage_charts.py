@@ -41,7 +41,7 @@ def _layout(fig: go.Figure, *, title: str, height: int, **extra) -> go.Figure:
         title={"text": plot_text(title), "x": 0, "xanchor": "left"},
         height=height,
         margin={"l": 8, "r": 8, "t": 48, "b": 8},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1, "traceorder": "normal"},
         hoverlabel={"namelength": -1},
         font={"family": _FONT},
         **extra,
@@ -103,7 +103,7 @@ def failure_rates(usage: pd.DataFrame, label: str, *, title: str = "Failure rate
     peak = float(top["failure_rate"].max()) if len(top) else 0.0
     return _layout(fig, title=title, height=_bar_height(len(top)), showlegend=False,
                    xaxis={"title": "Failed jobs as a share of all jobs", "tickformat": ".0%",
-                          "range": [0, max(peak * 1.35, 0.01)]},
+                          "range": [0, max(peak * 1.7, 0.01)]},
                    yaxis={"automargin": True})  # fmt: skip
 
 
@@ -129,11 +129,12 @@ def quality(usage: pd.DataFrame, label: str, *, title: str = "Average quality ra
     top = _top(usage[usage["rated_jobs"] > 0], "rated_jobs").sort_values("avg_quality_rating", kind="stable")
     fig = go.Figure(_value_bars(
         top, label, "avg_quality_rating", colour=STATUS_COLOURS["completed"],
-        text=[f"{r:.2f} ({n:,} rated)" for r, n in zip(top["avg_quality_rating"], top["rated_jobs"], strict=True)],
+        text=[f"{r:.2f} ({n:,})" for r, n in zip(top["avg_quality_rating"], top["rated_jobs"], strict=True)],
         customdata=top["rated_jobs"], hover="%{y}<br>%{x:.2f} average from %{customdata:,} ratings<extra></extra>",
     ))  # fmt: skip
     return _layout(fig, title=title, height=_bar_height(len(top)), showlegend=False,
-                   xaxis={"title": "Average rating (1 to 5)", "range": [0, 6.2], "tickvals": [1, 2, 3, 4, 5]},
+                   xaxis={"title": "Average rating (1 to 5; rated jobs in brackets)", "range": [0, 7],
+                          "tickvals": [1, 2, 3, 4, 5]},
                    yaxis={"automargin": True})  # fmt: skip
 
 

@@ -53,19 +53,19 @@ def render_filters(*, providers: list[dict], tasks: list[tuple[str, str]], model
     today = datetime.now(UTC).date()
     init_state("u_days", (_date_param("from") or today - timedelta(days=29), _date_param("to") or today))
 
-    top = st.columns([3.2, 1.6, 1.2, 1.6], vertical_alignment="bottom")
+    top = st.columns([5, 1.6, 1.2], vertical_alignment="bottom")
     choice = top[0].segmented_control("Range", list(RANGE_CHOICES), key="u_range", format_func=RANGE_CHOICES.get)
     choice = choice or "30d"
-    provider = top[1].selectbox("Provider", [ALL, *provider_names], key="u_provider",
-                                format_func=lambda v: provider_names.get(v, v))  # fmt: skip
-    modality = top[2].selectbox("Modality", [ALL, *MODALITIES], key="u_modality")
-    task = task_select(top[3], modality, tasks, key="u_task")
+    group_by = top[1].selectbox("Group by", list(GROUPINGS), key="u_group", format_func=GROUPINGS.get)
+    active_only = top[2].toggle("Active only", key="u_active", help="As the seed's usage query: active models only")
 
-    row = st.columns([3.2, 1.6, 1.2, 1.6], vertical_alignment="bottom")
-    model = row[0].selectbox("Model", [ALL, *model_names], key="u_model", format_func=lambda v: model_names.get(v, v))
-    group_by = row[1].selectbox("Group by", list(GROUPINGS), key="u_group", format_func=GROUPINGS.get)
-    active_only = row[2].toggle("Active only", key="u_active", help="As the seed's usage query: active models only")
-    period, label = _period(choice, row[3])
+    row = st.columns([1.6, 1.2, 1.6, 3], vertical_alignment="bottom")
+    provider = row[0].selectbox("Provider", [ALL, *provider_names], key="u_provider",
+                                format_func=lambda v: provider_names.get(v, v))  # fmt: skip
+    modality = row[1].selectbox("Modality", [ALL, *MODALITIES], key="u_modality")
+    task = task_select(row[2], modality, tasks, key="u_task")
+    model = row[3].selectbox("Model", [ALL, *model_names], key="u_model", format_func=lambda v: model_names.get(v, v))
+    period, label = _period(choice, top[0])
 
     filters = UsageFilters(
         provider_id=None if provider == ALL else UUID(provider),
@@ -155,7 +155,7 @@ def days_table(days: pd.DataFrame) -> pd.DataFrame:
 def render_model_usage(model_id: UUID | str, display_name: str) -> None:
     """A model's own usage over time: jobs per day by status, its failure rate, and the totals."""
     choices = {k: PRESETS[k] for k in ("7d", "30d", "90d", "all")}
-    head, pick = st.columns([3, 2], vertical_alignment="bottom")
+    head, pick = st.columns([1, 2], vertical_alignment="bottom")
     head.subheader("Usage")
     choice = pick.segmented_control(
         "Usage range", list(choices), default="30d", format_func=choices.get,
@@ -177,6 +177,6 @@ def render_model_usage(model_id: UUID | str, display_name: str) -> None:
         rating = "—" if pd.isna(row.avg_quality_rating) else f"{row.avg_quality_rating:.2f}"
         tiles[3].metric("Average rating", rating, border=True, help=f"From {row.rated_jobs:,} rated jobs")
         figure = usage_charts.model_over_time(days, title=f"{display_name}: jobs per day (UTC)")
-        show_chart(figure, days_table(days), name=f"usage-{model_id}-{choice}", key=f"model_{model_id}")
+        show_chart(figure, days_table(days), name=f"model-usage-{choice}-{str(model_id)[:8]}", key=f"model_{model_id}")
     st.page_link(paths.USAGE, label="Compare with other models on Usage", icon=":material/monitoring:",
                  query_params={"model": str(model_id), "range": choice, "active": "0"})  # fmt: skip

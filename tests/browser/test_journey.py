@@ -68,3 +68,19 @@ def test_a_plain_user_sees_a_read_only_catalogue(browser_page, app_server):
     nav = page.get_by_test_id("stSidebarNav").inner_text()
     assert "Models" in nav and "Model editor" not in nav and "Providers" not in nav
     assert page.get_by_text("Only admins can change the catalogue").is_visible()
+
+
+def test_an_admin_reads_usage_charts_and_downloads_one_as_png(browser_page, app_server, tmp_path):
+    page = browser_page
+    sign_in(page, app_server, "admin@example.com", path="/usage?range=all")
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
+    assert page.locator(".js-plotly-plot").count() == 5
+    assert page.get_by_text("Jobs per model").first.is_visible()
+    page.screenshot(path=str(tmp_path / "usage.png"), full_page=True)
+    chart = page.locator(".js-plotly-plot").first
+    chart.hover()
+    with page.expect_download() as download:
+        page.locator('[data-title="Download plot as a PNG"]').first.click()
+    assert download.value.suggested_filename == "jobs-per-model-all-time.png"
+    assert download.value.path().read_bytes().startswith(b"\x89PNG")
+    assert page.get_by_test_id("stException").count() == 0
