@@ -74,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
         "to jobs while it counts"))  # fmt: skip
     usage.set_defaults(handler=cmd_usage)
 
+    routing = commands.add_parser("routing", help="what job routing would pick for a modality and task", description=(
+        "The seed's routing query for a slot: the model picked, the fallback order, the models left out and why, "
+        "and warnings (no candidate, no or unusable default, ties at the top). Exits with 3 when a slot's jobs "
+        "cannot be routed. " + _ENV_HELP))  # fmt: skip
+    which = routing.add_mutually_exclusive_group(required=True)
+    which.add_argument("--modality", help="with --task: one slot")
+    which.add_argument("--all", action="store_true", help="every modality and task in the catalogue")
+    routing.add_argument("--task", help="the task, e.g. generation")
+    routing.add_argument("--format", choices=("text", "json"), default="text")
+    routing.set_defaults(handler=cmd_routing)
+
     run = commands.add_parser("run", help="start the web app", description=(
         "Start the web app. Without DATABASE_URL: start the embedded PostgreSQL, migrate, load the demo data on "
         "first start, make sure an admin account exists (printing a generated password once) and listen on "
@@ -243,6 +254,22 @@ def cmd_usage(args: argparse.Namespace) -> int:
         print(f"jobs created {period.describe()}", file=sys.stderr)
         print(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     return 0
+
+
+def cmd_routing(args: argparse.Namespace) -> int:
+    import json
+
+    from dashboard.services.routing import RoutingService, preview_as_dict, preview_as_text
+
+    if args.modality and not args.task:
+        raise ServiceError("give --task with --modality (or --all)")
+    service = RoutingService(_migrated_engine(), user_id=SERVICE_ROLE)
+    previews = service.preview_all() if args.all else [service.preview(modality=args.modality, task=args.task)]
+    if args.format == "json":
+        print(json.dumps([preview_as_dict(p) for p in previews], indent=2, default=str, ensure_ascii=False))
+    else:
+        print("\n\n".join(preview_as_text(p) for p in previews) or "the catalogue has no models")
+    return 3 if any(p.has_errors for p in previews) else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -273,3 +273,15 @@ def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "true/false"
     return "a number" if _is_number(value) else type(value).__name__
+
+
+def validate_slot(modality: object, task: object) -> tuple[str, str]:
+    """A modality and task to look up; InvalidModel naming what is wrong (nothing reaches the database)."""
+    problems = {}
+    if modality not in MODALITIES:
+        problems["modality"] = f"must be one of {', '.join(MODALITIES)}"
+    if not isinstance(task, str) or len(task) > TEXT_LIMITS["task"] or not _TASK.match(task):
+        problems["task"] = "must be lowercase words joined by - or _ (e.g. image-to-video)"
+    if problems:
+        raise InvalidModel(problems)
+    return str(modality), str(task)

@@ -15,6 +15,7 @@ from dashboard.services import ModelService
 from dashboard.services.auth import Identity
 from dashboard.services.catalogue import CatalogueService
 from dashboard.services.providers import ProviderService
+from dashboard.services.routing import RoutingService
 from dashboard.services.usage import UsageService
 
 _CONTEXT_KEY = "_dashboard_context"
@@ -67,6 +68,10 @@ class Context:
     @property
     def providers(self) -> ProviderService:
         return ProviderService(self.engine, user_id=self.identity.user_id)
+
+    @property
+    def routing(self) -> RoutingService:
+        return RoutingService(self.engine, user_id=self.identity.user_id)
 
     @property
     def usage(self) -> UsageService:

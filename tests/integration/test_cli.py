@@ -1,5 +1,6 @@
 """python -m dashboard, run as a person would run it: a real process against a real database."""
 
+import json
 import os
 import subprocess
 import sys
@@ -185,3 +186,29 @@ def test_set_password_replaces_a_missed_password(db_url):
         engine.dispose()
     unknown = run_cli("set-password", "--email", "nobody@example.com", url=db_url, stdin="the second password\n")
     assert unknown.returncode == 1 and "no account for nobody@example.com" in unknown.stderr
+
+
+def test_routing_for_one_slot_and_all(fresh_database):
+    run_cli("seed-demo", "--jobs", "0", url=fresh_database)
+    one = run_cli("routing", "--modality", "image", "--task", "generation", url=fresh_database)
+    assert one.returncode == 0
+    assert "picked     1. SDXL 1.0 (replicate), priority 1, default" in one.stdout
+    assert "excluded   Stable Diffusion 2.1 (replicate), priority 9: model inactive" in one.stdout
+    everything = run_cli("routing", "--all", "--format", "json", url=fresh_database)
+    slots = json.loads(everything.stdout)
+    assert len(slots) == 13
+    blocked = [s["modality"] + "/" + s["task"] for s in slots if any(w["severity"] == "error" for w in s["warnings"])]
+    assert everything.returncode == (3 if blocked else 0)
+    empty = run_cli("routing", "--modality", "video", "--task", "lip-sync", url=fresh_database)
+    assert empty.returncode == 3 and "cannot be routed" in empty.stdout
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("--modality", "image"), "give --task with --modality"),
+    (("--modality", "<script>", "--task", "x"), "modality: must be one of"),
+    (("--modality", "image", "--task", "'; drop table api_models; --"), "task: must be lowercase words"),
+    ((), "one of the arguments --modality --all is required"),
+])  # fmt: skip
+def test_routing_refuses_bad_slots_in_one_line(fresh_database, args, says):
+    result = run_cli("routing", *args, url=fresh_database)
+    assert result.returncode != 0 and says in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,191 @@
+"""Routing preview: what the platform's job routing would do for a modality and task, and why.
+
+The ranking is the seed's routing query itself (ModelService.routing_candidates); this module adds
+what the query leaves out: each model's priority and default flag, the models excluded with the
+reason, and warnings an admin should act on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from dashboard.queries.tables import api_models, api_providers
+from dashboard.services.base import ActingService, Row
+from dashboard.services.models import ModelService
+from dashboard.services.validation import validate_slot
+
+_m, _p = api_models, api_providers
+_SLOT_MODELS = (
+    sa.select(
+        _m.c.id, _m.c.display_name, _m.c.model_key, _m.c.priority, _m.c.is_default, _m.c.is_active,
+        _p.c.name.label("provider_name"), _p.c.is_active.label("provider_active"),
+    )
+    .select_from(_m.join(_p, _m.c.provider_id == _p.c.id))
+    .order_by(_m.c.priority, _m.c.is_default.desc(), _m.c.display_name, _m.c.id)
+)  # fmt: skip
+_ALL_SLOTS = sa.select(_m.c.modality, _m.c.task).distinct().order_by(_m.c.modality, _m.c.task)
+
+
+@dataclass(frozen=True)
+class RoutedModel:
+    """One model of a slot as routing sees it: its rank when it can take jobs, else why not."""
+
+    id: UUID
+    display_name: str
+    model_key: str
+    provider_name: str
+    priority: int
+    is_default: bool
+    rank: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RoutingWarning:
+    severity: str  # "error": jobs cannot be routed; "warning": they can, but not as an admin may think
+    message: str
+
+
+@dataclass(frozen=True)
+class RoutingPreview:
+    """The ranked candidates (the first is picked, the rest are the fallback order) and the excluded."""
+
+    modality: str
+    task: str
+    candidates: list[RoutedModel] = field(default_factory=list)
+    excluded: list[RoutedModel] = field(default_factory=list)
+    picked_row: Row | None = None  # the seed query's row for the pick: input defaults, capabilities, pricing
+    warnings: list[RoutingWarning] = field(default_factory=list)
+
+    @property
+    def slot(self) -> str:
+        return f"{self.modality}/{self.task}"
+
+    @property
+    def picked(self) -> RoutedModel | None:
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def fallbacks(self) -> list[RoutedModel]:
+        return self.candidates[1:]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(w.severity == "error" for w in self.warnings)
+
+
+def exclusion_reason(model: Row) -> str | None:
+    """Why a model of the slot cannot take jobs, or None when it can."""
+    reasons = []
+    if not model["is_active"]:
+        reasons.append("model inactive")
+    if not model["provider_active"]:
+        reasons.append(f"provider {model['provider_name']} inactive")
+    return " and ".join(reasons) or None
+
+
+def routing_warnings(slot: str, models: list[Row], candidates: list[RoutedModel]) -> list[RoutingWarning]:
+    """What an admin should know about a slot: no candidate, no or unusable default, ties at the top."""
+    found: list[RoutingWarning] = []
+    if not candidates:
+        found.append(RoutingWarning("error", f"{slot} has no model that can take its jobs: they cannot be routed"))
+    defaults = [m for m in models if m["is_default"]]
+    if not defaults:
+        found.append(RoutingWarning("warning", f"{slot} has no default model"))
+    for default in defaults:
+        reason = exclusion_reason(default)
+        if reason:
+            found.append(RoutingWarning("warning", f"the default {default['display_name']} cannot take jobs "
+                                                   f"({reason})"))  # fmt: skip
+        elif candidates and candidates[0].id != default["id"]:
+            found.append(RoutingWarning("warning", f"the default {default['display_name']} is not picked: "
+                                        f"{candidates[0].display_name} has a lower priority number "
+                                        f"({candidates[0].priority} < {default['priority']})"))  # fmt: skip
+    if len(candidates) > 1:
+        first, second = candidates[0], candidates[1]
+        if (first.priority, first.is_default) == (second.priority, second.is_default):
+            found.append(RoutingWarning("warning", f"{first.display_name} and {second.display_name} share priority "
+                                        f"{first.priority} at the top: the seed's order leaves the tie open, so "
+                                        "routing may pick either (this preview breaks it by name)"))  # fmt: skip
+    return found
+
+
+class RoutingService(ActingService):
+    """Routing previews as one person sees the catalogue (RLS: plain users see active models only)."""
+
+    def preview(self, *, modality: str, task: str) -> RoutingPreview:
+        """InvalidModel for a modality or task that cannot exist (checked before any query)."""
+        modality, task = validate_slot(modality, task)
+        ranked = ModelService(self.engine, user_id=self.user_id).routing_candidates(modality=modality, task=task)
+        models = self._rows(_SLOT_MODELS.where(_m.c.modality == modality, _m.c.task == task))
+        return build_preview(modality, task, ranked, models)
+
+    def preview_all(self) -> list[RoutingPreview]:
+        """Every modality and task in the catalogue, in order."""
+        return [self.preview(modality=m, task=t) for m, t in self._rows_tuples(_ALL_SLOTS)]
+
+    def _rows_tuples(self, statement: sa.Select) -> list[tuple[Any, ...]]:
+        with self._transaction() as conn:
+            return [tuple(r) for r in conn.execute(statement)]
+
+
+def build_preview(modality: str, task: str, ranked: list[Row], models: list[Row]) -> RoutingPreview:
+    """A preview from the seed query's ranking and every model of the slot (pure: tested without a database)."""
+    by_id = {m["id"]: m for m in models}
+    candidates = []
+    for rank, row in enumerate(ranked, start=1):
+        model = by_id.get(row["id"], {**row, "priority": 0, "is_default": False})
+        candidates.append(_routed(model, rank=rank))
+    chosen = {c.id for c in candidates}
+    excluded = [_routed(m, reason=exclusion_reason(m) or "not returned by the routing query")
+                for m in models if m["id"] not in chosen]  # fmt: skip
+    slot = f"{modality}/{task}"
+    return RoutingPreview(modality=modality, task=task, candidates=candidates, excluded=excluded,
+                          picked_row=ranked[0] if ranked else None,
+                          warnings=routing_warnings(slot, models, candidates))  # fmt: skip
+
+
+def _routed(model: Row, *, rank: int | None = None, reason: str | None = None) -> RoutedModel:
+    return RoutedModel(id=model["id"], display_name=model["display_name"], model_key=model["model_key"],
+                       provider_name=model["provider_name"], priority=model["priority"],
+                       is_default=model["is_default"], rank=rank, reason=reason)  # fmt: skip
+
+
+def _line(model: RoutedModel) -> str:
+    flags = ", default" if model.is_default else ""
+    return f"{model.display_name} ({model.provider_name}), priority {model.priority}{flags}"
+
+
+def preview_as_text(preview: RoutingPreview) -> str:
+    """A preview as plain text for a terminal."""
+    lines = [preview.slot]
+    if preview.picked:
+        lines.append(f"  picked     1. {_line(preview.picked)}")
+        lines += [f"  fallback   {m.rank}. {_line(m)}" for m in preview.fallbacks]
+    else:
+        lines.append("  picked     nothing")
+    lines += [f"  excluded   {_line(m)}: {m.reason}" for m in preview.excluded]
+    lines += [f"  {w.severity:<10} {w.message}" for w in preview.warnings]
+    if preview.picked_row:
+        for key in ("input_defaults", "capabilities"):
+            lines.append(f"  {key.replace('_', ' ')}: {json.dumps(preview.picked_row.get(key) or {}, sort_keys=True)}")
+    return "\n".join(lines)
+
+
+def preview_as_dict(preview: RoutingPreview) -> dict[str, Any]:
+    """A preview as JSON-ready data."""
+    return {
+        "modality": preview.modality,
+        "task": preview.task,
+        "picked": asdict(preview.picked) if preview.picked else None,
+        "fallbacks": [asdict(m) for m in preview.fallbacks],
+        "excluded": [asdict(m) for m in preview.excluded],
+        "warnings": [asdict(w) for w in preview.warnings],
+        "input_defaults": (preview.picked_row or {}).get("input_defaults"),
+        "capabilities": (preview.picked_row or {}).get("capabilities"),
+    }

@@ -1,0 +1,82 @@
+"""Routing preview (admins): what job routing would pick for a slot, the fallbacks, who is left out and why."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.export import to_csv_bytes
+from dashboard.services.routing import RoutingPreview
+from dashboard.services.validation import MODALITIES
+from dashboard.text import md_escape
+from dashboard.ui import cached
+from dashboard.ui.context import context, require_admin
+from dashboard.ui.model_filters import ALL, init_state, task_select, url_param
+
+ALL_SLOTS = "All slots"
+require_admin()
+service = context().routing
+st.title("Routing preview")
+st.caption("What the platform's job routing (the seed's routing query) does now: the first candidate is picked, "
+           "the rest are the fallback order.")  # fmt: skip
+
+tasks = cached.tasks()
+init_state("r_modality", url_param("modality", list(MODALITIES), ALL_SLOTS))
+pick_modality, pick_task = st.columns([1, 2])
+modality = pick_modality.selectbox("Modality", [ALL_SLOTS, *MODALITIES], key="r_modality")
+if modality == ALL_SLOTS:
+    st.query_params.pop("task", None)
+    st.query_params.pop("modality", None)
+    previews = service.preview_all()
+    if not previews:
+        st.info("The catalogue has no models yet.")
+        st.stop()
+    summary = pd.DataFrame([{
+        "Slot": p.slot, "Picked": p.picked.display_name if p.picked else "—",
+        "Provider": p.picked.provider_name if p.picked else "—", "Fallbacks": len(p.fallbacks),
+        "Left out": len(p.excluded), "Warnings": " · ".join(w.message for w in p.warnings),
+        "_order": (not p.has_errors, not p.warnings, p.slot),
+    } for p in previews]).sort_values("_order").drop(columns="_order")  # fmt: skip
+    errors = sum(p.has_errors for p in previews)
+    st.metric("Slots whose jobs cannot be routed", errors, border=True)
+    st.dataframe(summary, hide_index=True, width="stretch")
+    st.download_button("Export CSV", to_csv_bytes(summary), file_name="routing.csv", mime="text/csv",
+                       icon=":material/download:", on_click="ignore")  # fmt: skip
+    st.stop()
+
+st.query_params["modality"] = modality
+task = task_select(pick_task, modality, [t for t in tasks if t[0] == modality], key="r_task")
+if task == ALL:
+    st.info("Pick a task to see how its jobs are routed.")
+    st.stop()
+st.query_params["task"] = task
+preview: RoutingPreview = service.preview(modality=modality, task=task)
+
+for warning in preview.warnings:
+    show = st.error if warning.severity == "error" else st.warning
+    show(md_escape(warning.message), icon=":material/error:" if warning.severity == "error" else ":material/warning:")
+ranked, picked = st.columns([3, 2], gap="large")
+with ranked:
+    st.subheader("Candidates, best first")
+    if preview.candidates:
+        st.dataframe(pd.DataFrame([{
+            "Rank": c.rank, "Role": "picked" if c.rank == 1 else "fallback", "Model": c.display_name,
+            "Provider": c.provider_name, "Priority": c.priority, "Default": c.is_default,
+        } for c in preview.candidates]), hide_index=True, width="stretch")  # fmt: skip
+    else:
+        st.caption("No model can take these jobs.")
+    st.subheader("Left out")
+    if preview.excluded:
+        st.dataframe(pd.DataFrame([{
+            "Model": m.display_name, "Provider": m.provider_name, "Priority": m.priority, "Default": m.is_default,
+            "Why": m.reason,
+        } for m in preview.excluded]), hide_index=True, width="stretch")  # fmt: skip
+    else:
+        st.caption("Every model of this slot can take its jobs.")
+with picked:
+    if preview.picked and preview.picked_row:
+        st.subheader("Picked")
+        st.markdown(f"**{md_escape(preview.picked.display_name)}** · {md_escape(preview.picked.provider_name)} · "
+                    f"`{preview.picked.model_key.replace('`', '')}`")  # fmt: skip
+        st.caption("Input defaults")
+        st.json(preview.picked_row.get("input_defaults") or {}, expanded=True)
+        st.caption("Capabilities")
+        st.json(preview.picked_row.get("capabilities") or {}, expanded=True)

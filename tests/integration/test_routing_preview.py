@@ -1,0 +1,104 @@
+"""Routing preview: the seed's ranking, the pick and fallbacks, the excluded with reasons, and the warnings."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard.services import InvalidModel
+from dashboard.services.routing import RoutingService
+from tests.factories import make_model, make_provider, make_user
+
+
+@pytest.fixture
+def admin(engine):
+    return make_user(engine, "admin")
+
+
+def _preview(engine, user, modality="image", task="generation"):
+    return RoutingService(engine, user_id=user).preview(modality=modality, task=task)
+
+
+def _messages(preview) -> str:
+    return " | ".join(w.message for w in preview.warnings)
+
+
+def test_ranked_candidates_pick_fallbacks_and_exclusions(engine, admin):
+    live, dead = make_provider(engine), make_provider(engine, name="dead", is_active=False)
+    best = make_model(engine, live, display_name="Best", priority=1, is_default=True, input_defaults={"width": 512})
+    second = make_model(engine, live, display_name="Second", priority=2)
+    make_model(engine, live, display_name="Off", priority=0, is_active=False)
+    make_model(engine, dead, display_name="Orphan", priority=0)
+    make_model(engine, dead, display_name="Both", priority=0, is_active=False)
+    make_model(engine, live, display_name="Elsewhere", task="upscale")
+    preview = _preview(engine, admin)
+    assert [(c.rank, c.display_name) for c in preview.candidates] == [(1, "Best"), (2, "Second")]
+    assert preview.picked.id == best and [f.id for f in preview.fallbacks] == [second]
+    assert preview.picked_row["input_defaults"] == {"width": 512}
+    assert {e.display_name: e.reason for e in preview.excluded} == {
+        "Off": "model inactive",
+        "Orphan": "provider dead inactive",
+        "Both": "model inactive and provider dead inactive",
+    }
+    assert preview.warnings == []
+
+
+def test_a_slot_with_no_candidate_is_an_error(engine, admin):
+    make_model(engine, make_provider(engine), display_name="Off", is_active=False, is_default=True)
+    preview = _preview(engine, admin)
+    assert preview.picked is None and preview.has_errors
+    assert "has no model that can take its jobs" in _messages(preview)
+    assert "the default Off cannot take jobs (model inactive)" in _messages(preview)
+
+
+def test_no_default_a_default_not_picked_and_ties_at_the_top(engine, admin):
+    provider = make_provider(engine)
+    make_model(engine, provider, display_name="A", priority=1)
+    make_model(engine, provider, display_name="B", priority=1)
+    assert "has no default model" in _messages(_preview(engine, admin))
+    assert "A and B share priority 1 at the top" in _messages(_preview(engine, admin))
+    make_model(engine, provider, display_name="D", priority=5, is_default=True)
+    said = _messages(_preview(engine, admin))
+    assert "the default D is not picked: A has a lower priority number (1 < 5)" in said
+    assert "no default" not in said
+
+
+def test_a_default_on_an_inactive_provider_is_named(engine, admin):
+    dead = make_provider(engine, name="gone", is_active=False)
+    make_model(engine, dead, display_name="D", is_default=True)
+    make_model(engine, make_provider(engine), display_name="Live")
+    preview = _preview(engine, admin)
+    assert preview.picked.display_name == "Live"
+    assert "the default D cannot take jobs (provider gone inactive)" in _messages(preview)
+
+
+def test_every_slot_at_once(engine, admin):
+    provider = make_provider(engine)
+    make_model(engine, provider, modality="audio", task="tts", is_default=True)
+    make_model(engine, provider, modality="image", task="upscale", is_active=False)
+    previews = RoutingService(engine, user_id=admin).preview_all()
+    assert [p.slot for p in previews] == ["audio/tts", "image/upscale"]
+    assert [p.has_errors for p in previews] == [False, True]
+
+
+def test_a_plain_user_sees_what_rls_shows_them(engine):
+    provider = make_provider(engine)
+    make_model(engine, provider, display_name="On", is_default=True)
+    make_model(engine, provider, display_name="Off", is_active=False)
+    preview = _preview(engine, make_user(engine))
+    assert [c.display_name for c in preview.candidates] == ["On"] and preview.excluded == []
+
+
+@pytest.mark.parametrize("hostile", ["image' or '1'='1", "<script>alert(1)</script>", "a\x00b", "x" * 10_000, None, 3])
+def test_hostile_slots_are_refused_by_name_and_change_nothing(engine, admin, hostile):
+    make_model(engine, make_provider(engine), display_name="On", is_default=True)
+    with pytest.raises(InvalidModel) as refused:
+        _preview(engine, admin, modality=hostile, task=hostile)
+    assert set(refused.value.problems) == {"modality", "task"}
+    with pytest.raises(InvalidModel, match="task"):
+        _preview(engine, admin, task=hostile)
+    assert [c.display_name for c in _preview(engine, admin).candidates] == ["On"]
+
+
+def test_an_unknown_but_well_formed_task_is_an_empty_slot(engine, admin):
+    preview = _preview(engine, admin, task="no-such-task")
+    assert preview.candidates == [] and preview.has_errors and "no default" in _messages(preview)
