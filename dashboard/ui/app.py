@@ -19,7 +19,12 @@ from dashboard.services.catalogue import CatalogueService  # noqa: E402
 from dashboard.ui import paths  # noqa: E402
 from dashboard.ui.context import Context, get_engine, load_settings, set_context  # noqa: E402
 from dashboard.ui.feedback import database_down, show_flashes  # noqa: E402
-from dashboard.ui.session import current_identity, render_account_box, render_sign_in  # noqa: E402
+from dashboard.ui.session import (  # noqa: E402
+    current_identity,
+    effective_identity,
+    render_account_box,
+    render_sign_in,
+)
 
 st.set_page_config(page_title="Model catalogue", page_icon=":material/hub:", layout="wide")
 
@@ -55,9 +60,10 @@ if identity is None:
     render_sign_in(engine)
     st.stop()
 
-set_context(Context(engine=engine, identity=identity, data_version=version, settings=settings))
 render_account_box(identity)
+acting = effective_identity(identity)  # an admin may view the pages as a plain user
+set_context(Context(engine=engine, identity=acting, data_version=version, settings=settings))
 try:
-    st.navigation({"Catalogue": pages_for(admin=identity.is_admin)}).run()
+    st.navigation({"Catalogue": pages_for(admin=acting.is_admin)}).run()
 except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
     database_down(exc)

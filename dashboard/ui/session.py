@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from uuid import UUID
 
 import streamlit as st
@@ -86,9 +87,28 @@ def _render_sign_in_form(engine: Engine) -> None:
         st.button("Sign in with your identity provider", on_click=st.login)
 
 
+# "View as a plain user": an id no account has and that holds no role, so RLS treats its requests as a
+# plain signed-in user's, whatever the admin's own rights.
+PLAIN_VIEWER_ID = UUID("00000000-0000-4000-8000-00000000f1e1")
+_VIEW_AS_USER = "view_as_user"
+
+
+def effective_identity(identity: Identity) -> Identity:
+    """Who the pages act as: the person, or for an admin viewing as a plain user, a user with no role."""
+    if identity.is_admin and st.session_state.get(_VIEW_AS_USER):
+        return replace(identity, user_id=PLAIN_VIEWER_ID, is_admin=False)
+    return identity
+
+
 def render_account_box(identity: Identity) -> None:
     with st.sidebar:
         st.caption(md_escape(f"Signed in as {identity.email}" + (" · admin" if identity.is_admin else " · viewer")))
+        if identity.is_admin:
+            st.toggle("View as a plain user", key=_VIEW_AS_USER, help=(
+                "Every page runs as a signed-in user with no role, so you see exactly what the database's "
+                "row-level security shows a non-admin (active models only), without signing out."))  # fmt: skip
+            if st.session_state.get(_VIEW_AS_USER):
+                st.info("You are viewing as a plain user. Turn this off to edit again.", icon=":material/visibility:")
         if st.button("Sign out", key="sign_out"):
             sign_out()
             st.rerun()

@@ -1,0 +1,54 @@
+"""An admin views the pages as a plain user: exactly what RLS shows a non-admin, without signing out."""
+
+import pytest
+import sqlalchemy as sa
+
+from dashboard.services import ModelService, NotAllowed
+from dashboard.services.errors import ModelNotFound
+from dashboard.ui.session import PLAIN_VIEWER_ID
+from tests.app.conftest import texts
+
+
+def _nav(at) -> list[str]:
+    return [p.page_name for p in at.get("navigation")] if at.get("navigation") else []
+
+
+def _table(at):
+    return at.dataframe[0].value
+
+
+def test_an_admin_sees_what_a_plain_user_sees_and_comes_back(demo_db, signed_in):
+    at = signed_in(page="pages/models.py")
+    assert len(_table(at)) == 32 and [b for b in at.button if b.label == "New model"]
+    at.toggle(key="view_as_user").set_value(True).run()
+    assert not at.exception
+    assert "You are viewing as a plain user" in texts(at)
+    at.switch_page("../../pages/models.py").run()
+    assert len(_table(at)) == 28  # active models only, as RLS shows a non-admin
+    assert "Only admins can change" in texts(at) and not [b for b in at.button if b.label == "New model"]
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("../../pages/providers.py")
+    at.toggle(key="view_as_user").set_value(False).run()
+    at.switch_page("../../pages/models.py").run()
+    assert [b for b in at.button if b.label == "New model"]  # editing again
+    at.segmented_control(key="f_status").set_value("all").run()  # the URL kept the view's Active filter
+    assert len(_table(at)) == 32
+
+
+def test_plain_users_have_no_such_switch(demo_db, signed_in):
+    at = signed_in("viewer@example.com")
+    assert not [t for t in at.toggle if t.key == "view_as_user"]
+
+
+def test_the_database_refuses_the_viewer_id_any_write(demo_db, engine):
+    viewer = ModelService(engine, user_id=PLAIN_VIEWER_ID)
+    assert not viewer.is_admin()
+    with engine.connect() as conn:
+        model = conn.execute(sa.text("select id from api_models where is_active limit 1")).scalar_one()
+        assert (
+            conn.execute(sa.text("select count(*) from auth.users where id = :i"), {"i": PLAIN_VIEWER_ID}).scalar() == 0
+        )
+    with pytest.raises((NotAllowed, ModelNotFound)):
+        viewer.set_active(model, False)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select is_active from api_models where id = :i"), {"i": model}).scalar_one()
