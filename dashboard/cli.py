@@ -85,6 +85,27 @@ def build_parser() -> argparse.ArgumentParser:
     routing.add_argument("--format", choices=("text", "json"), default="text")
     routing.set_defaults(handler=cmd_routing)
 
+    export = commands.add_parser("export", help="write the catalogue as JSON or CSV (what import reads)",
+                                 description=(
+        "Write every model (or the filtered ones) with its provider's name. JSON keeps the JSONB fields exactly; "
+        "CSV has them as JSON text and is safe to open in a spreadsheet. " + _ENV_HELP))  # fmt: skip
+    export.add_argument("--format", choices=("json", "csv"), default="json")
+    export.add_argument("--output", metavar="FILE", help="write here instead of to standard output")
+    export.add_argument("--modality")
+    export.add_argument("--task")
+    export.add_argument("--provider", metavar="NAME", help="a provider's name, e.g. replicate")
+    export.add_argument("--active-only", action="store_true")
+    export.set_defaults(handler=cmd_export)
+
+    load = commands.add_parser("import", help="dry-run (or --apply) a JSON or CSV file of models", description=(
+        "Upsert models from a file written by export (or by hand), keyed on provider name, model_key and version. "
+        "Without --apply: a dry run that says what each row would do (new, changed with the fields, unchanged) and "
+        "every problem with its row and field; exits with 1 when there is a problem. With --apply: plan again and "
+        "write everything in one transaction, or nothing. " + _ENV_HELP))  # fmt: skip
+    load.add_argument("file", metavar="FILE")
+    load.add_argument("--apply", action="store_true", help="write the changes (default: a dry run)")
+    load.set_defaults(handler=cmd_import)
+
     run = commands.add_parser("run", help="start the web app", description=(
         "Start the web app. Without DATABASE_URL: start the embedded PostgreSQL, migrate, load the demo data on "
         "first start, make sure an admin account exists (printing a generated password once) and listen on "
@@ -270,6 +291,39 @@ def cmd_routing(args: argparse.Namespace) -> int:
     else:
         print("\n\n".join(preview_as_text(p) for p in previews) or "the catalogue has no models")
     return 3 if any(p.has_errors for p in previews) else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from dashboard.services.transfer import TransferService, to_csv, to_json
+
+    rows = TransferService(_migrated_engine(), user_id=SERVICE_ROLE).export_rows(
+        modality=args.modality, task=args.task, provider=args.provider, active_only=args.active_only
+    )
+    data = to_json(rows).encode("utf-8") if args.format == "json" else to_csv(rows)
+    if args.output:
+        with open(args.output, "wb") as file:
+            file.write(data)
+        print(f"wrote {len(rows):,} models to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(data)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from dashboard.services.transfer import ImportRefused, TransferService, describe_plan
+
+    try:
+        with open(args.file, "rb") as file:
+            data = file.read()
+    except OSError as exc:
+        raise ServiceError(f"cannot read {args.file}: {exc.strerror}") from None
+    service = TransferService(_migrated_engine(), user_id=SERVICE_ROLE)
+    try:
+        plan = service.apply(data, args.file) if args.apply else service.plan(data, args.file)
+    except ImportRefused as exc:
+        raise ServiceError(f"{args.file}: {exc}") from None
+    print(describe_plan(plan, applied=args.apply))
+    return 0 if plan.ok else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from dashboard.queries import catalogue as q
 from dashboard.queries.tables import api_models, api_providers
 from dashboard.services.base import ActingService, Row
+from dashboard.services.transfer import loads_exact
 from dashboard.services.usage import UsageFilters, UsageRange, UsageService
-from dashboard.services.validation import MODALITIES
+from dashboard.services.validation import JSON_FIELDS, MODALITIES
 
 Status = Literal["active", "inactive", "all"]
 SORTS = {
@@ -163,10 +164,19 @@ class CatalogueService(ActingService):
         return self._rows(statement)
 
     def export_models(self, filters: ModelFilters) -> list[Row]:
-        """Every matching model with all its columns and its provider's name, for export."""
-        statement = sa.select(*_m.c, _p.c.name.label("provider_name")).select_from(
+        """Every matching model with all its columns and its provider's name, for export.
+
+        The JSONB fields are read as PostgreSQL prints them and parsed with exact decimals, so an export
+        keeps every digit (see services/transfer.py, whose import reads these files back).
+        """
+        columns = [sa.cast(c, sa.Text).label(c.name) if c.name in JSON_FIELDS else c for c in _m.c]
+        statement = sa.select(*columns, _p.c.name.label("provider_name")).select_from(
             _m.join(_p, _m.c.provider_id == _p.c.id))  # fmt: skip
-        return self._rows(_ordered(statement.where(*_where(filters)), filters))
+        rows = self._rows(_ordered(statement.where(*_where(filters)), filters))
+        for row in rows:
+            for name in JSON_FIELDS:
+                row[name] = loads_exact(row[name]) if row[name] is not None else {}
+        return rows
 
     def list_tasks(self) -> list[tuple[str, str]]:
         """Every (modality, task) pair in the catalogue."""

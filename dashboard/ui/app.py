@@ -48,6 +48,7 @@ def pages_for(*, admin: bool) -> list:
         pages.insert(2, st.Page(paths.EDITOR, title="Model editor", icon=":material/edit:"))
         pages.append(st.Page(paths.PROVIDERS, title="Providers", icon=":material/cloud:"))
         pages.append(st.Page(paths.ROUTING, title="Routing preview", icon=":material/alt_route:"))
+        pages.append(st.Page(paths.TRANSFER, title="Import and export", icon=":material/swap_vert:"))
         pages.append(st.Page(paths.USAGE, title="Usage", icon=":material/monitoring:"))
     return pages
 

@@ -16,6 +16,7 @@ from dashboard.services.auth import Identity
 from dashboard.services.catalogue import CatalogueService
 from dashboard.services.providers import ProviderService
 from dashboard.services.routing import RoutingService
+from dashboard.services.transfer import TransferService
 from dashboard.services.usage import UsageService
 
 _CONTEXT_KEY = "_dashboard_context"
@@ -68,6 +69,10 @@ class Context:
     @property
     def providers(self) -> ProviderService:
         return ProviderService(self.engine, user_id=self.identity.user_id)
+
+    @property
+    def transfer(self) -> TransferService:
+        return TransferService(self.engine, user_id=self.identity.user_id)
 
     @property
     def routing(self) -> RoutingService:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from dashboard.export import to_csv_bytes
+from dashboard.services.transfer import to_csv, to_json
 from dashboard.text import md_escape
 
 Row = dict[str, Any]
@@ -41,22 +40,18 @@ def models_frame(rows: list[Row]) -> pd.DataFrame:
     return frame
 
 
-def export_frame(rows: list[Row]) -> pd.DataFrame:
-    """Full rows for CSV: JSON fields as JSON text, ids and times as text."""
-    frame = pd.DataFrame(rows)
-    for column in ("input_defaults", "capabilities", "pricing"):
-        if column in frame:
-            frame[column] = [json.dumps(v, ensure_ascii=False, sort_keys=True) for v in frame[column]]
-    return frame
+def _for_transfer(rows: list[Row]) -> list[Row]:
+    return [{**row, "provider": row["provider_name"]} for row in rows]
 
 
 def rows_to_json(rows: list[Row]) -> str:
-    """Full rows as JSON, the JSONB fields exactly as stored."""
-    return json.dumps(rows, default=str, ensure_ascii=False, indent=2)
+    """The models as the import reads them back: JSONB fields exactly as stored."""
+    return to_json(_for_transfer(rows))
 
 
 def csv_export(rows: list[Row]) -> bytes:
-    return to_csv_bytes(export_frame(rows))
+    """The models as the import reads them back: JSON fields as JSON text, safe in a spreadsheet."""
+    return to_csv(_for_transfer(rows))
 
 
 def render_model_details(model: Row) -> None:

@@ -84,3 +84,28 @@ def test_an_admin_reads_usage_charts_and_downloads_one_as_png(browser_page, app_
     assert download.value.suggested_filename == "jobs-per-model-all-time.png"
     assert download.value.path().read_bytes().startswith(b"\x89PNG")
     assert page.get_by_test_id("stException").count() == 0
+
+
+def test_an_admin_imports_a_csv_after_a_dry_run(browser_page, app_server, engine, tmp_path):
+    page = browser_page
+    upload = tmp_path / "models.csv"
+    upload.write_text("provider,model_key,version,display_name,modality,task,priority\n"
+                      "replicate,acme/imported,,Imported Model,image,generation,7\n"
+                      "replicate,black-forest-labs/flux-1.1-pro,1.1,Flux 1.1 Pro,image,generation,6\n",
+                      encoding="utf-8")  # fmt: skip
+    sign_in(page, app_server, "admin@example.com", path="/transfer")
+    page.get_by_role("tab", name="Import").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
+    wait_idle(page)
+    page.get_by_text("Changed", exact=True).wait_for()
+    assert page.get_by_role("button", name="Apply 2 changes").is_visible()
+    page.screenshot(path=str(tmp_path / "import.png"), full_page=True)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from api_models where model_key = 'acme/imported'")).scalar() == 0
+    page.get_by_role("button", name="Apply 2 changes").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Apply", exact=True).click()
+    wait_idle(page)
+    page.get_by_text("Imported: 1 new and 1 changed models.").wait_for()
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select priority from api_models where model_key = 'acme/imported'")).scalar() == 7

@@ -212,3 +212,32 @@ def test_routing_for_one_slot_and_all(fresh_database):
 def test_routing_refuses_bad_slots_in_one_line(fresh_database, args, says):
     result = run_cli("routing", *args, url=fresh_database)
     assert result.returncode != 0 and says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_export_then_import_round_trip_and_a_dry_run(fresh_database, tmp_path):
+    run_cli("seed-demo", "--jobs", "0", url=fresh_database)
+    target = tmp_path / "models.csv"
+    exported = run_cli("export", "--format", "csv", "--output", str(target), url=fresh_database)
+    assert exported.returncode == 0 and "wrote 32 models" in exported.stderr
+    same = run_cli("import", str(target), url=fresh_database)
+    assert same.returncode == 0 and "0 new, 0 changed, 32 unchanged, 0 with problems" in same.stdout
+    edited = target.read_text(encoding="utf-8-sig").replace("SDXL 1.0,image", "SDXL One,image")
+    target.write_text(edited, encoding="utf-8")
+    dry = run_cli("import", str(target), url=fresh_database)
+    assert "display_name: SDXL 1.0 -> SDXL One" in dry.stdout and "run again with --apply" in dry.stdout
+    applied = run_cli("import", str(target), "--apply", url=fresh_database)
+    assert applied.returncode == 0 and applied.stdout.startswith("applied: 0 new, 1 changed")
+    as_json = run_cli("export", "--modality", "audio", url=fresh_database)
+    assert {m["modality"] for m in json.loads(as_json.stdout)["models"]} == {"audio"}
+
+
+@pytest.mark.parametrize(("content", "code", "says"), [
+    (b"provider,model_key,colour\nx,y,z\n", 1, "unknown columns"),
+    (b"provider,model_key,version,display_name,modality,task\nnobody,a,,A,image,generation\n", 1, "no provider"),
+    (b"\xff\xfe", 1, "not UTF-8"),
+])  # fmt: skip
+def test_import_refuses_bad_files_in_words(fresh_database, tmp_path, content, code, says):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    result = run_cli("import", str(path), "--apply", url=fresh_database)
+    assert result.returncode == code and says in (result.stdout + result.stderr) and "Traceback" not in result.stderr

@@ -1,0 +1,238 @@
+"""Export and import: a lossless round trip, a dry run that names every problem, all or nothing."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from dashboard.services import EditConflict, InvalidModel, NotAllowed
+from dashboard.services.transfer import MAX_ROWS, ImportRefused, TransferService, read_file, to_csv, to_json
+from db.demo import seed_demo
+from tests.concurrency import run_together
+from tests.factories import make_model, make_provider, make_user
+
+
+@pytest.fixture
+def admin(engine):
+    return make_user(engine, "admin")
+
+
+@pytest.fixture
+def demo(engine):
+    seed_demo(engine, jobs=0, bcrypt_rounds=4)
+    with engine.connect() as conn:
+        return conn.execute(sa.text("select id from auth.users where email = 'admin@example.com'")).scalar_one()
+
+
+def _snapshot(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "select id, provider_id, model_key, version, display_name, modality, task, model_family, endpoint_path, "
+            "input_defaults::text, capabilities::text, pricing::text, output_format, is_active, is_default, priority, "
+            "updated_at from api_models order by id")).all()  # fmt: skip
+
+
+def _statuses(plan) -> dict[str, str]:
+    return {r.where: r.status for r in plan.rows}
+
+
+@pytest.mark.parametrize("kind", ["json", "csv"])
+def test_a_round_trip_changes_nothing(engine, demo, kind):
+    service = TransferService(engine, user_id=demo)
+    with engine.begin() as conn:  # numbers JSON keeps digit for digit only when handled exactly
+        conn.execute(sa.text("""update api_models set pricing = '{"per_image": 0.10, "currency": "USD",
+            "billing_unit": "per_image", "note": "=1+1", "big": 12345678901234567890.123456789}'::jsonb,
+            display_name = '''=cmd|calc', model_family = '-x' where display_name = 'SDXL 1.0'"""))  # fmt: skip
+    before = _snapshot(engine)
+    rows = service.export_rows()
+    data = to_json(rows).encode() if kind == "json" else to_csv(rows)
+    plan = service.plan(data, f"models.{kind}")
+    assert plan.ok and plan.count("unchanged") == 32 and not plan.writes, [r.changes for r in plan.writes]
+    service.apply(data, f"models.{kind}", expected=plan.fingerprint())
+    assert _snapshot(engine) == before  # not even updated_at moved
+
+
+def test_the_csv_is_safe_in_a_spreadsheet_and_reads_back(engine, demo):
+    with engine.begin() as conn:
+        conn.execute(sa.text("update api_models set display_name = '=HYPERLINK(\"http://x\")' where priority = 9"))
+    data = to_csv(TransferService(engine, user_id=demo).export_rows())
+    text = data.decode("utf-8-sig")
+    assert data.startswith(b"\xef\xbb\xbf") and "'=HYPERLINK" in text
+    assert read_file(data, "x.csv")[0].values  # parses
+
+
+def test_dry_run_names_new_changed_unchanged_and_the_diff(engine, demo):
+    service = TransferService(engine, user_id=demo)
+    rows = service.export_rows()
+    sdxl = next(r for r in rows if r["display_name"] == "SDXL 1.0")
+    sdxl["pricing"] = {**sdxl["pricing"], "per_image": Decimal("0.0031")}
+    sdxl["priority"] = 7
+    new = {**sdxl, "model_key": "acme/new-model", "is_default": False, "display_name": "Brand new"}
+    data = json.dumps({"models": [json.loads(to_json([sdxl]))["models"][0], json.loads(to_json([new]))["models"][0]]})
+    plan = service.plan(data.encode(), "x.json")
+    assert _statuses(plan) == {"model 1": "changed", "model 2": "new"}
+    changed = {c.path: (c.before, c.after) for c in plan.rows[0].changes}
+    assert changed == {"pricing.per_image": (Decimal("0.0023"), Decimal("0.0031")), "priority": (1, 7)}
+    assert _snapshot(engine) == _snapshot(engine)  # a dry run writes nothing
+    service.apply(data.encode(), "x.json", expected=plan.fingerprint())
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select pricing->>'per_image', priority from api_models "
+                                    "where display_name = 'SDXL 1.0'")).one() == ("0.0031", 7)  # fmt: skip
+        assert conn.execute(sa.text("select count(*) from api_models where model_key = 'acme/new-model'")).scalar() == 1
+
+
+CSV_HEAD = "provider,model_key,version,display_name,modality,task,priority,is_default,is_active,pricing\n"
+
+
+@pytest.mark.parametrize(("body", "where", "field", "says"), [
+    ("nobody,x/y,1,X,image,generation,1,false,true,{}", "line 2", "provider", "no provider is named 'nobody'"),
+    ("replicate,x/y,1,X,image,generation,1,false,true,{broken", "line 2", "pricing", "is not valid JSON"),
+    ("replicate,x/y,1,X,smell,generation,1,false,true,{}", "line 2", "modality", "must be one of"),
+    ("replicate,x/y,1,X,image,generation,high,false,true,{}", "line 2", "priority", ""),
+    ("replicate,x/y,1,X,image,generation,1,maybe,true,{}", "line 2", "is_default", "true or false"),
+    ("replicate,,1,X,image,generation,1,false,true,{}", "line 2", "model_key", "is required"),
+    ("replicate,x/y,1,,image,generation,1,false,true,{}", "line 2", "display_name", "is required"),
+    ("replicate,x/y,1,X,image,generation,1,false,true,\"{\"\"per_image\"\": -1, \"\"currency\"\": \"\"USD\"\", "
+     "\"\"billing_unit\"\": \"\"per_image\"\"}\"", "line 2", "pricing.per_image", "non-negative"),
+    ("replicate,x/y,1,X\x01,image,generation,1,false,true,{}", "line 2", "display_name", "control characters"),
+    ("replicate,x/y,1,X,image,generation,1,true,false,{}", "line 2", "is_default", "inactive model cannot"),
+    ("legacy-diffusion,x/y,1,X,image,generation,1,true,true,{}", "line 2", "is_default", "is inactive"),
+    ("replicate,x/y,1,X,image,generation,1,false,true", "line 2", "row", "has 9 cells"),
+])  # fmt: skip
+def test_every_problem_is_named_with_its_row_and_field(engine, demo, body, where, field, says):
+    plan = TransferService(engine, user_id=demo).plan((CSV_HEAD + body + "\n").encode(), "x.csv")
+    row = plan.rows[0]
+    assert (row.where, row.status) == (where, "error")
+    assert field in row.problems and says in row.problems[field], row.problems
+
+
+def test_duplicate_keys_in_a_file_and_two_defaults_for_a_slot(engine, demo):
+    body = ("replicate,x/y,1,X,image,generation,1,false,true,{}\n"
+            "replicate,x/y,1,Y,image,generation,2,false,true,{}\n"
+            "replicate,a/b,,A,audio,dub,1,true,true,{}\n"
+            "replicate,c/d,,C,audio,dub,2,true,true,{}\n")  # fmt: skip
+    plan = TransferService(engine, user_id=demo).plan((CSV_HEAD + body).encode(), "x.csv")
+    assert "the same provider, model_key and version as line 2" in plan.rows[1].problems["model_key"]
+    assert "one default" in plan.rows[2].problems["is_default"] and "line 5" in plan.rows[2].problems["is_default"]
+    assert _statuses(plan) == {"line 2": "new", "line 3": "error", "line 4": "error", "line 5": "error"}
+
+
+def test_a_new_default_replaces_the_old_one_and_says_so(engine, demo):
+    body = "replicate,acme/sdxl-2,2,SDXL 2,image,generation,1,true,true,{}\n"
+    service = TransferService(engine, user_id=demo)
+    plan = service.plan((CSV_HEAD + body).encode(), "x.csv")
+    assert plan.ok and plan.rows[0].notes == ["replaces SDXL 1.0 as the default for image/generation"]
+    service.apply((CSV_HEAD + body).encode(), "x.csv")
+    with engine.connect() as conn:
+        defaults = conn.execute(sa.text("select display_name from api_models where is_default and "
+                                        "modality = 'image' and task = 'generation'")).scalars().all()  # fmt: skip
+    assert defaults == ["SDXL 2"]
+
+
+@pytest.mark.parametrize(("data", "name", "says"), [
+    (b"", "x.csv", "the file is empty"),
+    (b"provider,model_key,colour\nx,y,z\n", "x.csv", "unknown columns: 'colour'"),
+    (b"display_name\nx\n", "x.csv", "missing columns: provider, model_key"),
+    (b"provider,model_key,provider\n", "x.csv", "columns given twice: provider"),
+    (b"provider,model_key\n", "x.csv", "the file has no models"),
+    (b'{"models": [', "x.json", "the JSON is broken"),
+    (b'{"rows": []}', "x.json", 'an object with a "models" list'),
+    (b'"just text"', "x.json", '"models" must be a list'),
+    (b"\xff\xfe\x00x", "x.csv", "not UTF-8"),
+    (b"provider,model_key\n\x00,\x00\n", "x.csv", "NUL"),
+    (b"[" * 100_000 + b"]" * 100_000, "x.json", "nested too deeply"),
+])  # fmt: skip
+def test_unreadable_files_are_refused_as_a_whole(engine, demo, data, name, says):
+    with pytest.raises(ImportRefused, match=says):
+        TransferService(engine, user_id=demo).plan(data, name)
+
+
+def test_huge_files_are_refused_before_they_are_read(engine, demo):
+    service = TransferService(engine, user_id=demo)
+    with pytest.raises(ImportRefused, match="at most 20 MB"):
+        service.plan(b"x" * (21 * 1024 * 1024), "x.csv")
+    rows = "".join(f"replicate,k{i},,N,image,generation\n" for i in range(MAX_ROWS + 1))
+    with pytest.raises(ImportRefused, match="at most 20,000"):
+        service.plan(("provider,model_key,version,display_name,modality,task\n" + rows).encode(), "x.csv")
+
+
+def test_hostile_json_values_are_named_and_change_nothing(engine, demo):
+    before = _snapshot(engine)
+    models = [
+        {"provider": "replicate", "model_key": "x/1", "display_name": "<script>alert(1)</script>", "modality": "image",
+         "task": "generation", "input_defaults": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}},
+        {"provider": "replicate", "model_key": "x/2", "display_name": "X", "modality": "image", "task": "x; drop",
+         "pricing": "not an object"},
+        {"provider": "replicate'; drop table api_models; --", "model_key": "x/3"},
+        {"provider": "replicate", "model_key": "x/4", "display_name": "X", "modality": "image", "task": "t",
+         "priority": 2**40},
+        ["not", "an", "object"],
+        {"provider": "replicate", "model_key": "x/5", "colour": "red"},
+    ]  # fmt: skip
+    plan = TransferService(engine, user_id=demo).plan(json.dumps(models).encode(), "x.json")
+    problems = {r.where: r.problems for r in plan.rows}
+    assert any(k.startswith("input_defaults") and "nested" in v for k, v in problems["model 1"].items())
+    assert {"task", "pricing"} <= set(problems["model 2"])
+    assert "provider" in problems["model 3"] and "priority" in problems["model 4"]
+    assert problems["model 5"] == {"row": "is not an object"} and "colour" in problems["model 6"]
+    with pytest.raises(InvalidModel):
+        TransferService(engine, user_id=demo).apply(json.dumps(models).encode(), "x.json")
+    assert _snapshot(engine) == before
+
+
+def test_everything_or_nothing(engine, demo):
+    good = "replicate,acme/a,,A,image,generation,5,false,true,{}\n"
+    bad = "replicate,acme/b,,B,image,generation,5,false,true,{nope\n"
+    with pytest.raises(InvalidModel):
+        TransferService(engine, user_id=demo).apply((CSV_HEAD + good + bad).encode(), "x.csv")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from api_models where model_key like 'acme/%'")).scalar() == 0
+
+
+def test_a_plain_user_cannot_import(engine, demo):
+    viewer = make_user(engine)
+    data = (CSV_HEAD + "replicate,acme/a,,A,image,generation,5,false,true,{}\n").encode()
+    with pytest.raises(NotAllowed):
+        TransferService(engine, user_id=viewer).apply(data, "x.csv")
+
+
+def test_a_change_between_the_dry_run_and_apply_is_refused(engine, demo):
+    service = TransferService(engine, user_id=demo)
+    rows = service.export_rows()
+    for row in rows:
+        row["priority"] += 1
+    data = to_json(rows).encode()
+    plan = service.plan(data, "x.json")
+    with engine.begin() as conn:
+        conn.execute(sa.text("update api_models set priority = priority + 10 where display_name = 'SDXL 1.0'"))
+    with pytest.raises(EditConflict):
+        service.apply(data, "x.json", expected=plan.fingerprint())
+
+
+def test_two_imports_at_once_leave_one_default_per_slot(engine, admin):
+    provider = make_provider(engine, name="p")
+    make_model(engine, provider, model_key="old", display_name="Old", is_default=True)
+    files = [(CSV_HEAD + f"p,new-{i},,New {i},image,generation,1,true,true,{{}}\n").encode() for i in range(4)]
+    _, errors = run_together(lambda data: TransferService(engine, user_id=admin).apply(data, "x.csv"), files)
+    assert not errors, errors
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from api_models where is_default")).scalar_one() == 1
+
+
+def test_progress_is_reported(engine, demo):
+    seen = []
+    rows = "".join(f"replicate,bulk/{i},,Bulk {i},image,generation,9,false,true,{{}}\n" for i in range(450))
+    TransferService(engine, user_id=demo).apply((CSV_HEAD + rows).encode(), "x.csv",
+                                                progress=lambda done, total: seen.append((done, total)))  # fmt: skip
+    assert seen[-1] == (450, 450) and len(seen) >= 4
+
+
+def test_export_filters(engine, demo):
+    service = TransferService(engine, user_id=demo)
+    assert {r["modality"] for r in service.export_rows(modality="audio")} == {"audio"}
+    assert {r["provider"] for r in service.export_rows(provider="openai")} == {"openai"}
+    assert all(r["is_active"] for r in service.export_rows(active_only=True))
+    assert len(service.export_rows()) == 32
