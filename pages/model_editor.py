@@ -10,6 +10,7 @@ from dashboard.ui import cached, model_form, paths
 from dashboard.ui.context import context, require_admin
 from dashboard.ui.editor_parts import pick_model, render_changes, source_for_new
 from dashboard.ui.feedback import flash, show_error
+from dashboard.ui.history_view import render_model_history
 from dashboard.ui.model_actions import render_actions
 from dashboard.ui.usage_view import render_model_usage
 
@@ -94,3 +95,4 @@ if original:
     with side:
         render_actions(original)
     render_model_usage(original["id"], original["display_name"])
+    render_model_history(original["id"], context().audit)

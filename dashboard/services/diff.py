@@ -43,18 +43,18 @@ def field_changes(before: dict[str, Any], after: dict[str, Any]) -> list[Change]
             continue
         old, new = before.get(field), after[field]
         if field in JSON_FIELDS and isinstance(old, dict) and isinstance(new, dict):
-            changes.extend(_json_changes(field, old, new))
+            changes.extend(json_changes(field, old, new))
         elif _normal(old) != _normal(new):
             changes.append(Change(field, old, new))
     return changes
 
 
-def _json_changes(path: str, old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+def json_changes(path: str, old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     changes = []
     for key in sorted(set(old) | set(new), key=str):
         a, b = old.get(key, _MISSING), new.get(key, _MISSING)
         if isinstance(a, dict) and isinstance(b, dict):
-            changes.extend(_json_changes(f"{path}.{key}", a, b))
+            changes.extend(json_changes(f"{path}.{key}", a, b))
         elif a != b or type(a) is not type(b):
             changes.append(Change(f"{path}.{key}", a, b))
     return changes

@@ -76,9 +76,14 @@ class ModelService(ActingService):
         return dict(row._mapping)
 
     # ─── Management (admins only: the database refuses everyone else) ──────────────────────
-    def create_model(self, fields: Mapping[str, Any]) -> Row:
-        """Add a model; if it is created as default it replaces the slot's current default."""
+    def create_model(self, fields: Mapping[str, Any], *, model_id: UUID | None = None) -> Row:
+        """Add a model; if it is created as default it replaces the slot's current default.
+
+        model_id gives it a chosen id (restoring a deleted model keeps its id, and so its history).
+        """
         values = {**_INSERT_DEFAULTS, **validate_model_fields(fields)}
+        if model_id is not None:
+            values["id"] = as_uuid(model_id)
         with self._transaction() as conn:
             if values["is_default"]:
                 _refuse_inactive_default(conn, values)

@@ -50,6 +50,7 @@ def pages_for(*, admin: bool) -> list:
         pages.append(st.Page(paths.ROUTING, title="Routing preview", icon=":material/alt_route:"))
         pages.append(st.Page(paths.TRANSFER, title="Import and export", icon=":material/swap_vert:"))
         pages.append(st.Page(paths.USAGE, title="Usage", icon=":material/monitoring:"))
+        pages.append(st.Page(paths.HISTORY, title="History", icon=":material/history:"))
     return pages
 
 

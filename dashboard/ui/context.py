@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from dashboard.config import Settings
 from dashboard.database import check_connection, create_db_engine
 from dashboard.services import ModelService
+from dashboard.services.audit import AuditService
 from dashboard.services.auth import Identity
 from dashboard.services.catalogue import CatalogueService
 from dashboard.services.providers import ProviderService
@@ -69,6 +70,10 @@ class Context:
     @property
     def providers(self) -> ProviderService:
         return ProviderService(self.engine, user_id=self.identity.user_id)
+
+    @property
+    def audit(self) -> AuditService:
+        return AuditService(self.engine, user_id=self.identity.user_id)
 
     @property
     def transfer(self) -> TransferService:

@@ -102,4 +102,11 @@ def test_what_the_dashboard_owns_lives_in_its_own_schema(engine):
         ours = set(conn.execute(sa.text(
             "select table_name from information_schema.tables where table_schema = 'dashboard'"
         )).scalars())  # fmt: skip
-    assert ours == {"schema_migrations", "data_version", "job_usage_delta", "job_usage_hourly", "job_usage_daily"}
+    assert ours == {
+        "schema_migrations",
+        "data_version",
+        "job_usage_delta",
+        "job_usage_hourly",
+        "job_usage_daily",
+        "audit_log",
+    }

@@ -1,0 +1,180 @@
+"""The audit trail: who changed which model or provider, when, field by field; and restoring a version.
+
+Migration 0006 records every write by trigger, whatever made it. Only admins read it (RLS); a restore
+is an ordinary write, so it is audited like any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import UUID as PGUUID
+
+from dashboard.services.base import ActingService, Row
+from dashboard.services.diff import Change, json_changes
+from dashboard.services.errors import InvalidModel, ModelNotFound, ServiceError
+from dashboard.services.models import ModelService
+from dashboard.services.validation import EDITABLE_FIELDS
+
+TABLES = {"api_models": "Models", "api_providers": "Providers"}
+_UNTRACKED = ("updated_at",)  # moves on every write by trigger: not a change anyone made
+MAX_PAGE = 500
+
+audit_log = sa.Table(
+    "audit_log",
+    sa.MetaData(schema="dashboard"),
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True)),
+    sa.Column("table_name", sa.Text),
+    sa.Column("row_id", PGUUID(as_uuid=True)),
+    sa.Column("action", sa.Text),
+    sa.Column("actor_id", PGUUID(as_uuid=True)),
+    sa.Column("actor_email", sa.Text),
+    sa.Column("db_role", sa.Text),
+    sa.Column("application", sa.Text),
+    sa.Column("old_row", JSONB),
+    sa.Column("new_row", JSONB),
+)
+_a = audit_log.c
+
+
+class NothingToRestore(ServiceError):
+    """The entry has no version to go back to, or the model is already like that."""
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """Which entries to show; every field optional."""
+
+    table_name: str | None = None
+    row_id: UUID | None = None
+    actor_id: UUID | None = None
+    start: datetime | None = None
+    end: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    table_name: str
+    row_id: UUID
+    action: str
+    actor_id: UUID | None
+    actor_email: str | None
+    db_role: str
+    application: str | None
+    old_row: dict[str, Any] | None
+    new_row: dict[str, Any] | None
+
+    @property
+    def name(self) -> str:
+        row = self.new_row or self.old_row or {}
+        return str(row.get("display_name") or row.get("name") or self.row_id)
+
+    @property
+    def who(self) -> str:
+        """The person, or the database role when no one was signed in (SQL, Studio, a worker)."""
+        if self.actor_email:
+            return self.actor_email
+        return f"{self.db_role}" + (f" ({self.application})" if self.application else "")
+
+    @property
+    def changes(self) -> list[Change]:
+        return row_changes(self.old_row, self.new_row)
+
+
+def row_changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[Change]:
+    """Every column that differs, JSON objects key by key; an insert or delete shows every column."""
+    old, new = old or {}, new or {}
+    changes: list[Change] = []
+    for column in [c for c in (new or old) if c not in _UNTRACKED] + [c for c in old if c not in new]:
+        a, b = old.get(column), new.get(column)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes.extend(json_changes(column, a, b))
+        elif a != b or type(a) is not type(b):
+            changes.append(Change(column, a, b))
+    return changes
+
+
+class AuditService(ActingService):
+    """The audit trail as one person may read it (RLS: admins only; anyone else reads nothing)."""
+
+    def history(self, filters: AuditFilters = AuditFilters(), *, limit: int = 100, offset: int = 0
+                ) -> tuple[list[AuditEntry], int]:  # fmt: skip
+        """One page of entries, newest first, and how many match in all."""
+        conditions = []
+        if filters.table_name:
+            conditions.append(_a.table_name == filters.table_name)
+        if filters.row_id:
+            conditions.append(_a.row_id == filters.row_id)
+        if filters.actor_id:
+            conditions.append(_a.actor_id == filters.actor_id)
+        if filters.start:
+            conditions.append(_a.at >= filters.start)
+        if filters.end:
+            conditions.append(_a.at < filters.end)
+        base = sa.select(*audit_log.c).where(*conditions)
+        with self._transaction() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(base.subquery())).scalar_one()
+            page = base.order_by(_a.at.desc(), _a.id.desc()).limit(max(1, min(limit, MAX_PAGE))).offset(max(0, offset))
+            rows = conn.execute(page).all()
+        return [AuditEntry(**r._mapping) for r in rows], total
+
+    def actors(self) -> list[Row]:
+        """Everyone who appears in the trail (for a filter), by email."""
+        statement = (
+            sa.select(_a.actor_id, sa.func.max(_a.actor_email).label("email"))
+            .where(_a.actor_id.is_not(None))
+            .group_by(_a.actor_id)
+            .order_by(sa.func.max(_a.actor_email))
+        )
+        return self._rows(statement)
+
+    def entry(self, entry_id: int) -> AuditEntry:
+        with self._transaction() as conn:
+            row = conn.execute(sa.select(*audit_log.c).where(_a.id == entry_id)).first()
+        if row is None:
+            raise NothingToRestore(f"No audit entry {entry_id} is visible to you")
+        return AuditEntry(**row._mapping)
+
+    def restore_model(self, entry_id: int) -> Row:
+        """Put a model back as it was before this entry's change (or bring a deleted model back).
+
+        It is an ordinary write through ModelService (validated, one default per slot, RLS), so the
+        restore itself is audited.
+        """
+        entry = self.entry(entry_id)
+        if entry.table_name != "api_models" or entry.old_row is None:
+            raise NothingToRestore("This entry has no earlier version of a model to go back to")
+        target = {f: entry.old_row.get(f) for f in EDITABLE_FIELDS}
+        models = ModelService(self.engine, user_id=self.user_id)
+        try:
+            current = models.get_model(entry.row_id)
+        except ModelNotFound:
+            return models.create_model(target, model_id=entry.row_id)
+        changed = {f: v for f, v in target.items() if _differs(current.get(f), v)}
+        if not changed:
+            raise NothingToRestore(f"{current['display_name']} is already as it was before this change")
+        return models.update_model(entry.row_id, changed, expected_version=current["row_version"])
+
+
+def _differs(current: Any, target: Any) -> bool:
+    if isinstance(current, UUID) or isinstance(target, UUID):
+        return str(current) != str(target)
+    return current != target or type(current) is not type(target)
+
+
+def as_entry_id(value: Any) -> int:
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise InvalidModel({"entry": "is not an audit entry number"}) from None
+    if not 0 < number < 2**63:
+        raise InvalidModel({"entry": "is not an audit entry number"})
+    return number

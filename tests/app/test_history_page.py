@@ -1,0 +1,74 @@
+"""The History page and a model's history in its editor: field-level changes, filters, CSV, restore."""
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from dashboard.services import ModelService
+from tests.app.conftest import texts, user_id
+
+PAGE = "pages/history.py"
+HOSTILE = "[x](javascript:alert(1)) <img src=x onerror=alert(1)> =cmd"
+
+
+def _sdxl(engine):
+    with engine.connect() as conn:
+        return conn.execute(sa.text("select id from api_models where display_name = 'SDXL 1.0'")).scalar_one()
+
+
+def test_an_edit_shows_who_changed_what(demo_db, engine, signed_in):
+    admin = user_id(engine, "admin@example.com")
+    ModelService(engine, user_id=admin).update_model(_sdxl(engine), {"display_name": HOSTILE, "priority": 6})
+    at = signed_in(page=PAGE)
+    assert not at.exception, at.exception
+    first = at.expander[0].label
+    assert "\\[x\\]" in first  # a name is text, never a link
+    shown = re.sub(r"\\(.)", r"\1", first)
+    assert f"admin@example.com · changed model {HOSTILE} (2 fields)" in shown
+    changes = at.dataframe[0].value
+    assert dict(zip(changes["Field"], changes["After"], strict=True)) == {"display_name": HOSTILE, "priority": "6"}
+
+
+def test_filters_come_from_the_url_and_hostile_values_fall_back(demo_db, engine, signed_in):
+    at = signed_in(page=PAGE, model=str(_sdxl(engine)), person="not-a-uuid", table="<script>")
+    assert not at.exception
+    assert at.selectbox(key="h_model").value == str(_sdxl(engine))
+    assert at.selectbox(key="h_person").value == "All"
+
+
+def test_restore_from_the_editor_is_recorded(demo_db, engine, signed_in):
+    admin = user_id(engine, "admin@example.com")
+    model = _sdxl(engine)
+    ModelService(engine, user_id=admin).update_model(model, {"priority": 8})
+    at = signed_in(page="pages/model_editor.py", id=str(model))
+    assert "History" in [s.value for s in at.subheader]
+    restore = next(b for b in at.button if b.key.startswith("restore_editor_"))
+    restore.click().run()
+    next(b for b in at.button if b.key.endswith("_yes")).click().run()
+    assert not at.exception
+    assert "Restored SDXL 1.0." in texts(at)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select priority from api_models where id = :i"), {"i": model}).scalar() == 1
+        actions = conn.execute(sa.text("select action from dashboard.audit_log where row_id = :i order by id"),
+                               {"i": model}).scalars().all()  # fmt: skip
+    assert actions == ["insert", "update", "update"]
+
+
+def test_the_csv_has_a_line_per_field(demo_db, engine, signed_in):
+    from dashboard.services.audit import AuditFilters, AuditService
+    from dashboard.ui.history_view import changes_table
+
+    admin = user_id(engine, "admin@example.com")
+    ModelService(engine, user_id=admin).update_model(_sdxl(engine), {"priority": 5, "pricing": {}})
+    entries, _ = AuditService(engine, user_id=admin).history(AuditFilters(row_id=_sdxl(engine)))
+    table = changes_table(entries[:1])
+    assert set(table["field"]) == {"priority", "pricing.per_image", "pricing.currency", "pricing.billing_unit"}
+    at = signed_in(page=PAGE)
+    assert "Export CSV" in [b.proto.label for b in at.get("download_button")]
+
+
+def test_plain_users_are_not_given_the_page(demo_db, signed_in):
+    at = signed_in("viewer@example.com")
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(f"../../{PAGE}")

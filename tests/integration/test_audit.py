@@ -1,0 +1,147 @@
+"""The audit trail: every write to the catalogue, whoever makes it; only admins read it; restores are audited."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from dashboard.services import ModelService, NotAllowed
+from dashboard.services.audit import AuditFilters, AuditService, NothingToRestore, row_changes
+from dashboard.services.providers import ProviderService
+from tests.concurrency import run_together
+from tests.factories import make_job, make_model, make_provider, make_user
+
+
+@pytest.fixture
+def admin(engine):
+    return make_user(engine, "admin", email="boss@example.com")
+
+
+def _history(engine, admin, **filters):
+    entries, _ = AuditService(engine, user_id=admin).history(AuditFilters(**filters))
+    return entries
+
+
+def test_each_write_is_recorded_with_who_and_the_rows(engine, admin):
+    provider = make_provider(engine)
+    models = ModelService(engine, user_id=admin)
+    model = models.create_model({"provider_id": provider, "model_key": "a/b", "display_name": "A",
+                                 "modality": "image", "task": "generation", "pricing": {}})  # fmt: skip
+    models.update_model(model["id"], {"display_name": "A2", "input_defaults": {"width": 512}})
+    models.delete_model(model["id"])
+    entries = _history(engine, admin, row_id=model["id"])
+    assert [e.action for e in entries] == ["delete", "update", "insert"]
+    update = entries[1]
+    assert update.actor_email == "boss@example.com" and update.db_role == "authenticated"
+    assert {c.path: (c.before, c.after) for c in update.changes} == {
+        "display_name": ("A", "A2"), "input_defaults.width": (update.changes[1].before, 512)}  # fmt: skip
+    assert entries[0].old_row["display_name"] == "A2" and entries[0].new_row is None
+
+
+def test_writes_made_in_sql_are_recorded_with_the_database_role(engine, admin):
+    model = make_model(engine, display_name="SQL made")  # the server's login role, no one signed in
+    with engine.begin() as conn:
+        conn.execute(sa.text("set local application_name = 'Supabase Studio'"))
+        conn.execute(sa.text("update api_models set priority = 4 where id = :id"), {"id": model})
+    update = _history(engine, admin, row_id=model)[0]
+    assert (update.actor_id, update.db_role, update.application) == (None, "postgres", "Supabase Studio")
+    assert update.who == "postgres (Supabase Studio)"
+    assert [c.path for c in update.changes] == ["priority"]
+
+
+def test_providers_are_audited_and_no_op_saves_are_not(engine, admin):
+    provider = make_provider(engine, name="acme")
+    ProviderService(engine, user_id=admin).update_provider(provider, {"display_name": "Acme Inc"})
+    with engine.begin() as conn:
+        conn.execute(sa.text("update api_providers set display_name = display_name where id = :id"), {"id": provider})
+    entries = _history(engine, admin, table_name="api_providers", row_id=provider)
+    assert [e.action for e in entries] == ["update", "insert"]
+    assert entries[0].name == "Acme Inc"
+
+
+def test_only_admins_read_it_and_nobody_can_write_or_erase_it(engine, admin):
+    make_model(engine)
+    viewer = make_user(engine)
+    assert _history(engine, viewer) == []
+    with pytest.raises(NotAllowed):
+        _history(engine, None)  # anonymous visitors may not even ask
+    assert _history(engine, admin)
+    with engine.connect() as conn:
+        conn.execute(sa.text("select set_config('role', 'authenticated', true), "
+                             "set_config('request.jwt.claims', :c, true)"), {"c": f'{{"sub": "{admin}"}}'})  # fmt: skip
+        for statement in ("delete from dashboard.audit_log", "update dashboard.audit_log set actor_email = 'x'",
+                          "insert into dashboard.audit_log (table_name, row_id, action, db_role) "
+                          "values ('api_models', gen_random_uuid(), 'insert', 'x')"):  # fmt: skip
+            with pytest.raises(sa.exc.ProgrammingError), conn.begin_nested():
+                conn.execute(sa.text(statement))
+
+
+def test_restoring_a_version_is_itself_audited(engine, admin):
+    provider = make_provider(engine)
+    models = ModelService(engine, user_id=admin)
+    model = models.create_model({"provider_id": provider, "model_key": "a/b", "display_name": "Before",
+                                 "modality": "image", "task": "generation", "priority": 3,
+                                 "pricing": {"per_image": 0.04, "currency": "USD",
+                                             "billing_unit": "per_image"}})  # fmt: skip
+    models.update_model(model["id"], {"display_name": "After", "priority": 9, "pricing": {}})
+    change = _history(engine, admin, row_id=model["id"])[0]
+    restored = AuditService(engine, user_id=admin).restore_model(change.id)
+    assert (restored["display_name"], restored["priority"], restored["pricing"]["per_image"]) == ("Before", 3, 0.04)
+    newest = _history(engine, admin, row_id=model["id"])[0]
+    assert newest.action == "update" and newest.actor_email == "boss@example.com"
+    with pytest.raises(NothingToRestore, match="already as it was"):
+        AuditService(engine, user_id=admin).restore_model(change.id)
+
+
+def test_a_deleted_model_comes_back_with_its_id(engine, admin):
+    model = make_model(engine, display_name="Gone")
+    ModelService(engine, user_id=admin).delete_model(model)
+    deletion = _history(engine, admin, row_id=model)[0]
+    back = AuditService(engine, user_id=admin).restore_model(deletion.id)
+    assert back["id"] == model and back["display_name"] == "Gone"
+    assert [e.action for e in _history(engine, admin, row_id=model)] == ["insert", "delete", "insert"]
+
+
+def test_a_plain_user_cannot_restore(engine, admin):
+    model = make_model(engine, display_name="X")
+    ModelService(engine, user_id=admin).update_model(model, {"display_name": "Y"})
+    entry = _history(engine, admin, row_id=model)[0]
+    with pytest.raises((NothingToRestore, NotAllowed)):
+        AuditService(engine, user_id=make_user(engine)).restore_model(entry.id)
+
+
+def test_filters_by_person_and_date(engine, admin):
+    other = make_user(engine, "admin", email="other@example.com")
+    a, b = make_model(engine), make_model(engine)
+    ModelService(engine, user_id=admin).update_model(a, {"priority": 2})
+    ModelService(engine, user_id=other).update_model(b, {"priority": 3})
+    mine = _history(engine, admin, actor_id=admin)
+    assert [e.row_id for e in mine] == [a]
+    assert {r["email"] for r in AuditService(engine, user_id=admin).actors()} == {
+        "boss@example.com",
+        "other@example.com",
+    }
+    latest = mine[0].at
+    assert _history(engine, admin, start=latest, actor_id=admin) and not _history(
+        engine, admin, end=latest, actor_id=admin
+    )
+
+
+def test_concurrent_edits_each_leave_an_entry(engine, admin):
+    model = make_model(engine)
+    run_together(lambda p: ModelService(engine, user_id=admin).update_model(model, {"priority": p}), [1, 2, 3, 4])
+    updates = [e for e in _history(engine, admin, row_id=model) if e.action == "update"]
+    assert len(updates) >= 1 and all(len(e.changes) == 1 for e in updates)
+
+
+def test_job_writes_are_not_catalogue_history(engine, admin):
+    model = make_model(engine)
+    make_job(engine, model)
+    assert [e.action for e in _history(engine, admin, row_id=model)] == ["insert"]
+
+
+def test_row_changes_of_hostile_and_nested_values():
+    old = {"display_name": "<b>x</b>", "pricing": {"a": {"b": 1}}, "gone": 1}
+    new = {"display_name": "[x](javascript:alert(1))", "pricing": {"a": {"b": 1.0}}}
+    paths = [c.path for c in row_changes(old, new)]
+    assert paths == ["display_name", "pricing.a.b", "gone"]
