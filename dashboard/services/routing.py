@@ -14,9 +14,9 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+from dashboard.queries import models as model_queries
 from dashboard.queries.tables import api_models, api_providers
 from dashboard.services.base import ActingService, Row
-from dashboard.services.models import ModelService
 from dashboard.services.validation import validate_slot
 
 _m, _p = api_models, api_providers
@@ -121,17 +121,21 @@ class RoutingService(ActingService):
     def preview(self, *, modality: str, task: str) -> RoutingPreview:
         """InvalidModel for a modality or task that cannot exist (checked before any query)."""
         modality, task = validate_slot(modality, task)
-        ranked = ModelService(self.engine, user_id=self.user_id).routing_candidates(modality=modality, task=task)
-        models = self._rows(_SLOT_MODELS.where(_m.c.modality == modality, _m.c.task == task))
-        return build_preview(modality, task, ranked, models)
+        with self._transaction() as conn:
+            return _preview(conn, modality, task)
 
     def preview_all(self) -> list[RoutingPreview]:
-        """Every modality and task in the catalogue, in order."""
-        return [self.preview(modality=m, task=t) for m, t in self._rows_tuples(_ALL_SLOTS)]
-
-    def _rows_tuples(self, statement: sa.Select) -> list[tuple[Any, ...]]:
+        """Every modality and task in the catalogue, in order, read in one transaction (one snapshot)."""
         with self._transaction() as conn:
-            return [tuple(r) for r in conn.execute(statement)]
+            return [_preview(conn, m, t) for m, t in conn.execute(_ALL_SLOTS).all()]
+
+
+def _preview(conn: sa.Connection, modality: str, task: str) -> RoutingPreview:
+    """The seed's routing query for the slot (as ModelService.routing_candidates runs it) and the slot's models."""
+    params = {"modality": modality, "task": task}
+    ranked = [dict(r._mapping) for r in conn.execute(model_queries.ROUTING_SELECTION, params)]
+    models = [dict(r._mapping) for r in conn.execute(_SLOT_MODELS.where(_m.c.modality == modality, _m.c.task == task))]
+    return build_preview(modality, task, ranked, models)
 
 
 def build_preview(modality: str, task: str, ranked: list[Row], models: list[Row]) -> RoutingPreview:

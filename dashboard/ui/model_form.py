@@ -13,8 +13,11 @@ NEW_TASK = "➕ New task…"
 _LOADED = "_editor_loaded"
 _OPENED = "_editor_opened"
 _PENDING = "_editor_pending"
+_DRAFT = "_editor_draft"  # the form's values, kept where Streamlit does not clean them up
 JSON_LABELS = {"input_defaults": "Input defaults", "capabilities": "Capabilities", "pricing": "Pricing"}
 _TEXT_FIELDS = ("display_name", "model_key", "version", "model_family", "endpoint_path", "output_format")
+_WIDGET_KEYS = tuple(f"ed_{f}" for f in (*_TEXT_FIELDS, *JSON_FIELDS, "provider", "modality", "task", "new_task",
+                                         "priority", "is_active", "is_default"))  # fmt: skip
 
 
 def load(form_id: str, model: dict[str, Any], opened: dict[str, Any]) -> dict[str, Any]:
@@ -24,6 +27,12 @@ def load(form_id: str, model: dict[str, Any], opened: dict[str, Any]) -> dict[st
     if pending is not None and pending[0] == form_id:
         _, model, opened = pending
     elif st.session_state.get(_LOADED) == form_id:
+        # Streamlit drops a widget's value after a run that did not draw it (the person went to another page):
+        # put the draft back, so coming back to the model finds the edits where they were left.
+        draft = st.session_state.get(_DRAFT, {})
+        for key, value in draft.items():
+            if key not in st.session_state:
+                st.session_state[key] = value
         return st.session_state[_OPENED]
     for field in _TEXT_FIELDS:
         st.session_state[f"ed_{field}"] = model.get(field) or ""
@@ -42,6 +51,11 @@ def load(form_id: str, model: dict[str, Any], opened: dict[str, Any]) -> dict[st
     return opened
 
 
+def keep_draft() -> None:
+    """Copy the form's widget values aside (call after render); load() restores what Streamlit dropped."""
+    st.session_state[_DRAFT] = {k: st.session_state[k] for k in _WIDGET_KEYS if k in st.session_state}
+
+
 def is_loaded(form_id: str) -> bool:
     return st.session_state.get(_LOADED) == form_id
 
@@ -55,6 +69,7 @@ def forget() -> None:
     """The next load() reloads from the database (after a save or an action)."""
     st.session_state.pop(_LOADED, None)
     st.session_state.pop(_OPENED, None)
+    st.session_state.pop(_DRAFT, None)
 
 
 def render(*, providers: list[dict[str, Any]], tasks: list[tuple[str, str]], problems: dict[str, str]) -> None:
@@ -96,6 +111,7 @@ def render(*, providers: list[dict[str, Any]], tasks: list[tuple[str, str]], pro
     for tab, field in zip(st.tabs(list(JSON_LABELS.values())), JSON_FIELDS, strict=True):
         with tab:
             render_json_field(field, JSON_LABELS[field], key=f"ed_{field}", problems=problems)
+    keep_draft()
 
 
 def read() -> dict[str, Any]:

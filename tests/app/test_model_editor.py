@@ -232,3 +232,17 @@ def test_on_an_empty_database_a_new_model_asks_for_a_provider_first(empty_db, en
     assert not at.exception
     assert "provider_id is required" in texts(at)
     assert _db(engine, "select count(*) from api_models").scalar_one() == 0
+
+
+def test_edits_wait_while_the_person_visits_another_page(demo_db, engine, signed_in):
+    with engine.connect() as conn:
+        model = conn.execute(sa.text("select id from api_models where display_name = 'SDXL 1.0'")).scalar_one()
+    at = signed_in(page="pages/model_editor.py", id=str(model))
+    at.text_input(key="ed_display_name").set_value("SDXL draft").run()
+    at.switch_page("../../pages/models.py").run()  # the editor's widgets are not drawn in this run
+    at.switch_page("../../pages/defaults.py").run()
+    at.query_params["id"] = str(model)
+    at.switch_page("../../pages/model_editor.py").run()
+    assert not at.exception, at.exception
+    assert at.text_input(key="ed_display_name").value == "SDXL draft"
+    assert at.selectbox(key="ed_task").value == "generation"
