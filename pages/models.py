@@ -1,10 +1,10 @@
-"""Models: browse, filter, search and export the catalogue; open a model."""
+"""Models: browse, filter, search and export the catalogue; open a model; change several at once (admins)."""
 
 import math
 
 import streamlit as st
 
-from dashboard.ui import cached, paths
+from dashboard.ui import bulk_view, cached, paths
 from dashboard.ui.context import context
 from dashboard.ui.model_filters import PAGE_SIZES, render_filters
 from dashboard.ui.model_views import TABLE_COLUMNS, csv_export, models_frame, render_model_details, rows_to_json
@@ -38,28 +38,32 @@ if not rows:
     st.stop()
 
 frame = models_frame(rows)
+# Admins tick rows to open one or change several at once; a plain user's click opens the model read-only.
+bulk_view.keep_selection("models_table", (filters, page_size, page), [str(i) for i in frame["id"]])
 event = st.dataframe(
     frame,
     column_config=TABLE_COLUMNS,
     column_order=list(TABLE_COLUMNS),
     hide_index=True,
     on_select="rerun",
-    selection_mode="single-row",
+    selection_mode="multi-row" if admin else "single-row",
     key="models_table",
     width="stretch",
     height=35 * (min(len(rows), 25) + 1) + 3,  # up to 25 rows in view; the rest scroll inside the table
 )
+selected = bulk_view.selected_rows(event, frame)
+if admin and selected:
+    bulk_view.render_bulk_bar(selected)
+elif admin:
+    st.caption("Tick a row to open the model in the editor, or several to activate, deactivate, reprioritise or "
+               "move them to another provider at once.")  # fmt: skip
 
 exports = {"CSV": (csv_export, "models.csv", "text/csv"), "JSON": (rows_to_json, "models.json", "application/json")}
 for column, (kind, (render, file_name, mime)) in zip(st.columns([1, 1, 3]), exports.items(), strict=False):
     column.download_button(f"Export {kind}", lambda render=render: render(ctx.catalogue.export_models(filters)),
                            file_name=file_name, mime=mime, icon=":material/download:", on_click="ignore")  # fmt: skip
 
-selected = event.selection.rows if event and event.selection else []
-if selected:
-    model_id = str(frame.iloc[selected[0]]["id"])
-    if admin:
-        st.switch_page(paths.EDITOR, query_params={"id": model_id})
-    render_model_details(ctx.models.get_model(model_id))
-else:
-    st.caption("Select a row to open the model" + (" in the editor." if admin else "."))
+if not admin and selected:
+    render_model_details(ctx.models.get_model(str(selected[0]["id"])))
+elif not admin:
+    st.caption("Select a row to open the model.")

@@ -1,4 +1,5 @@
-"""Routing preview (admins): what job routing would pick for a slot, the fallbacks, who is left out and why."""
+"""Routing preview (admins): what job routing would pick for a slot, the fallbacks, who is left out and why;
+reordering a slot's priorities."""
 
 import pandas as pd
 import streamlit as st
@@ -8,6 +9,7 @@ from dashboard.services.routing import RoutingPreview
 from dashboard.services.validation import MODALITIES
 from dashboard.text import md_escape
 from dashboard.ui import cached
+from dashboard.ui.bulk_view import render_reorder
 from dashboard.ui.context import context, require_admin
 from dashboard.ui.model_filters import ALL, init_state, task_select, url_param
 
@@ -80,3 +82,6 @@ with picked:
         st.json(preview.picked_row.get("input_defaults") or {}, expanded=True)
         st.caption("Capabilities")
         st.json(preview.picked_row.get("capabilities") or {}, expanded=True)
+
+st.divider()
+render_reorder(modality, task)

@@ -14,6 +14,7 @@ from dashboard.database import check_connection, create_db_engine
 from dashboard.services import ModelService
 from dashboard.services.audit import AuditService
 from dashboard.services.auth import Identity
+from dashboard.services.bulk import BulkService
 from dashboard.services.catalogue import CatalogueService
 from dashboard.services.providers import ProviderService
 from dashboard.services.routing import RoutingService
@@ -82,6 +83,10 @@ class Context:
     @property
     def routing(self) -> RoutingService:
         return RoutingService(self.engine, user_id=self.identity.user_id)
+
+    @property
+    def bulk(self) -> BulkService:
+        return BulkService(self.engine, user_id=self.identity.user_id)
 
     @property
     def usage(self) -> UsageService:

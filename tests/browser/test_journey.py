@@ -20,6 +20,8 @@ def test_sign_in_filter_edit_pricing_save_see_it_and_download_the_csv(browser_pa
     page.screenshot(path=str(tmp_path / "models.png"))
 
     click_first_row(page)  # SDXL 1.0: priority 1, first by name
+    page.get_by_role("button", name="Open in editor").click()  # admins tick rows; one ticked opens in the editor
+    wait_idle(page)
     assert page.get_by_role("heading", name="SDXL 1.0").is_visible()
     page.get_by_role("tab", name="Pricing").click()
     pricing = page.get_by_role("textbox", name="Pricing")

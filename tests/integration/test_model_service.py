@@ -202,3 +202,27 @@ def test_a_model_of_an_inactive_provider_cannot_become_default(engine, admin):
         admin.set_default(model["id"])
     with pytest.raises(InvalidModel, match="provider Dormant Cloud is inactive"):
         admin.update_model(model["id"], {"is_default": True})
+
+
+def test_concurrent_saves_of_one_opened_version_let_exactly_one_through(engine, admin, provider):
+    """Admins who opened the same version all press Save at once, many times over: one wins, the rest are told."""
+    model = admin.create_model(_fields(provider))
+    for round_ in range(20):
+        opened = admin.get_model(model["id"])
+        edits = [{"display_name": f"Round {round_} by {who}", "priority": who} for who in range(5)]
+        version = opened["row_version"]
+        saved, errors = run_together(
+            lambda edit, version=version: ModelService(engine, user_id=admin.user_id).update_model(
+                model["id"], edit, expected_version=version
+            ),
+            edits,
+        )
+        assert len(saved) == 1 and len(errors) == 4 and all(isinstance(e, EditConflict) for e in errors), errors
+        now = admin.get_model(model["id"])
+        assert (now["display_name"], now["priority"]) == (saved[0]["display_name"], saved[0]["priority"])
+    with engine.connect() as conn:
+        updates = conn.execute(
+            sa.text("select count(*) from dashboard.audit_log where row_id = :i and action = 'update'"),
+            {"i": model["id"]},
+        ).scalar_one()
+    assert updates == 20  # every accepted save, and only those, is in the history

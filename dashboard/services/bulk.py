@@ -1,0 +1,432 @@
+"""Bulk changes to several models at once, what they do to routing, and reordering a slot's priorities.
+
+A change (activate, deactivate, set a priority, move to another provider) is applied to every selected
+model in one transaction, as the person under RLS: either every model changes or none does. Before
+that, review() applies the change in memory to the catalogue of the slots it touches and compares
+each slot before and after, in the seed's routing order, to say what it does to routing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.engine import Connection
+
+from dashboard.queries import models as q
+from dashboard.queries.tables import api_models, api_providers
+from dashboard.services.base import ActingService, Row, as_uuid
+from dashboard.services.errors import EditConflict, InvalidModel, ModelNotFound, NotAllowed, ProviderNotFound
+from dashboard.services.validation import validate_model_fields, validate_slot
+
+Kind = Literal["activate", "deactivate", "priority", "provider"]
+Severity = Literal["error", "warning", "info"]
+KINDS: tuple[Kind, ...] = ("activate", "deactivate", "priority", "provider")
+MAX_MODELS = 1000  # models one bulk change or one reorder may name
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+_m, _p = api_models, api_providers
+_IDS = ARRAY(PG_UUID(as_uuid=True))
+# Every model of the slots that hold any of :ids, with what routing needs; name_rank is the database's
+# order of (display_name, id), the seed's last tie-breakers, so that sorting in memory matches it exactly.
+_SLOT_MODELS_OF = (
+    sa.select(
+        _m.c.id, _m.c.display_name, _m.c.modality, _m.c.task, _m.c.is_active, _m.c.is_default, _m.c.priority,
+        _m.c.provider_id, _p.c.display_name.label("provider_name"), _p.c.is_active.label("provider_active"),
+    )
+    .select_from(_m.join(_p, _m.c.provider_id == _p.c.id))
+    .where(sa.tuple_(_m.c.modality, _m.c.task).in_(
+        sa.select(_m.c.modality, _m.c.task).where(_m.c.id == sa.any_(sa.bindparam("ids", type_=_IDS)))
+    ))
+    .order_by(_m.c.display_name, _m.c.id)
+)  # fmt: skip
+_PROVIDER = sa.select(_p.c.id, _p.c.display_name.label("provider_name"), _p.c.is_active.label("provider_active"))
+
+
+@dataclass(frozen=True)
+class BulkChange:
+    """One change for every selected model, checked when it is made (InvalidModel names what is wrong).
+
+    Build it with BulkChange.activate(), .deactivate(), .set_priority(n) or .move_to(provider_id).
+    """
+
+    kind: Kind
+    priority: int | None = None
+    provider_id: UUID | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise InvalidModel({"change": f"must be one of {', '.join(KINDS)}"})
+        if self.kind == "priority":
+            if self.priority is None:
+                raise InvalidModel({"priority": "is required: a whole number (lower is preferred)"})
+            object.__setattr__(self, "priority", validate_model_fields({"priority": self.priority}, partial=True)[
+                "priority"])  # fmt: skip
+        elif self.priority is not None:
+            raise InvalidModel({"priority": "only goes with the priority change"})
+        if self.kind == "provider":
+            if self.provider_id is None:
+                raise InvalidModel({"provider_id": "is required: pick a provider from the list"})
+            object.__setattr__(self, "provider_id", as_uuid(self.provider_id, "provider_id"))
+        elif self.provider_id is not None:
+            raise InvalidModel({"provider_id": "only goes with the move to another provider"})
+
+    @classmethod
+    def activate(cls) -> BulkChange:
+        return cls("activate")
+
+    @classmethod
+    def deactivate(cls) -> BulkChange:
+        return cls("deactivate")
+
+    @classmethod
+    def set_priority(cls, priority: Any) -> BulkChange:
+        return cls("priority", priority=priority)
+
+    @classmethod
+    def move_to(cls, provider_id: Any) -> BulkChange:
+        return cls("provider", provider_id=provider_id)
+
+    def values(self) -> dict[str, Any]:
+        """The columns this change sets."""
+        if self.kind == "priority":
+            return {"priority": self.priority}
+        if self.kind == "provider":
+            return {"provider_id": self.provider_id}
+        return {"is_active": self.kind == "activate"}
+
+
+@dataclass(frozen=True)
+class Impact:
+    """One thing a change does to routing: error (a slot's jobs can no longer be routed), warning (a default
+    becomes unusable or is passed over), or info (which model a slot now routes to, what stays as it is)."""
+
+    severity: Severity
+    slot: str  # "modality/task", or "" for what concerns the selection as a whole
+    message: str
+
+
+@dataclass(frozen=True)
+class BulkReview:
+    """What a change would do: the impact on routing, worst first, and each selected model before and after."""
+
+    change: BulkChange
+    impacts: list[Impact] = field(default_factory=list)
+    models: list[Row] = field(default_factory=list)  # model, slot, provider, change (in words), changes (bool)
+    provider_name: str | None = None  # the provider a move goes to
+
+    def describe(self) -> str:
+        """The change in words, e.g. "Set priority 3 on 2 models", "Move 1 model to fal.ai"."""
+        models = f"{len(self.models)} model{'s' if len(self.models) != 1 else ''}"
+        if self.change.kind == "priority":
+            return f"Set priority {self.change.priority} on {models}"
+        if self.change.kind == "provider":
+            return f"Move {models} to {self.provider_name}"
+        return f"{self.change.kind.capitalize()} {models}"
+
+    @property
+    def has_errors(self) -> bool:
+        return any(i.severity == "error" for i in self.impacts)
+
+
+# ─── Pure helpers: the routing rules in memory (no database, unit-testable) ───────────────────
+def can_take_jobs(model: Mapping[str, Any]) -> bool:
+    """The routing query's filter: an active model of an active provider."""
+    return bool(model["is_active"] and model["provider_active"])
+
+
+def routing_key(model: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The seed's routing order: priority, is_default DESC, then display_name and id."""
+    tie = model["name_rank"] if "name_rank" in model else (model["display_name"], str(model["id"]))
+    return (model["priority"], not model["is_default"], tie)
+
+
+def candidates(models: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The models that can take the slot's jobs, best first (the first is picked)."""
+    return sorted((m for m in models if can_take_jobs(m)), key=routing_key)
+
+
+def pick(models: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The model a job of the slot goes to, or None when its jobs cannot be routed."""
+    ranked = candidates(models)
+    return ranked[0] if ranked else None
+
+
+def changed(model: Mapping[str, Any], change: BulkChange, provider: Mapping[str, Any] | None = None) -> dict:
+    """The model after the change; provider (its provider_name and provider_active) for a move."""
+    after = {**model, **change.values()}
+    if change.kind == "provider":
+        if provider is None:
+            raise ValueError("a move to another provider needs the provider's name and state")
+        after.update(provider_name=provider["provider_name"], provider_active=provider["provider_active"])
+    return after
+
+
+def reordered(models: Iterable[Mapping[str, Any]], ordered_ids: list[UUID]) -> list[dict]:
+    """The slot's models in the given order with priorities 1..n, as reorder() would store them."""
+    by_id = {m["id"]: m for m in models}
+    return [{**by_id[i], "priority": n} for n, i in enumerate(ordered_ids, start=1) if i in by_id]
+
+
+def slot_impact(slot: str, before: list[Mapping[str, Any]], after: list[Mapping[str, Any]]) -> list[Impact]:
+    """What changes for one slot's routing between two states of its models (the same models, changed)."""
+    found: list[Impact] = []
+    was, now = candidates(before), candidates(after)
+    default_before = next((m for m in before if m["is_default"]), None)
+    default_after = next((m for m in after if m["is_default"]), None)
+    if was and not now:
+        reason = "no active model" if not any(m["is_active"] for m in after) else "no model on an active provider"
+        found.append(Impact("error", slot, f"{slot} is left with {reason}: its jobs cannot be routed"))
+    elif now and not was:
+        found.append(Impact("info", slot, f"{slot} can take jobs again: it routes to {now[0]['display_name']}"))
+    if default_before is not None and default_after is not None:
+        name = default_after["display_name"]
+        if default_before["is_active"] and not default_after["is_active"]:
+            found.append(Impact("warning", slot, f"The default for {slot} ({name}) becomes inactive"))
+        elif default_before["provider_active"] and not default_after["provider_active"]:
+            found.append(Impact("warning", slot, f"The default for {slot} ({name}) moves to an inactive provider, "
+                                f"{default_after['provider_name']}"))  # fmt: skip
+        elif not can_take_jobs(default_before) and can_take_jobs(default_after):
+            found.append(Impact("info", slot, f"The default for {slot} ({name}) can take jobs again"))
+    if was and now and was[0]["id"] != now[0]["id"]:
+        new, old = now[0], was[0]
+        passed_over = default_after is not None and can_take_jobs(default_after) and new["id"] != default_after["id"]
+        if passed_over and old["id"] == default_after["id"]:
+            found.append(Impact("warning", slot, f"{slot} now routes to {new['display_name']} instead of its default "
+                                f"{old['display_name']}: {new['display_name']} has a lower priority number "
+                                f"({new['priority']} < {default_after['priority']})"))  # fmt: skip
+        else:
+            found.append(Impact("info", slot, f"{slot} now routes to {new['display_name']} instead of "
+                                f"{old['display_name']}"))  # fmt: skip
+    tie = _tie_at_top(now)
+    if tie and tie != _tie_at_top(was):
+        first, second = tie
+        found.append(Impact("warning", slot, f"{first['display_name']} and {second['display_name']} share priority "
+                            f"{first['priority']} at the top of {slot}: routing may pick either"))  # fmt: skip
+    return found
+
+
+def _tie_at_top(ranked: list[Mapping[str, Any]]) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
+    if len(ranked) > 1 and (ranked[0]["priority"], ranked[0]["is_default"]) == (
+        ranked[1]["priority"], ranked[1]["is_default"]):  # fmt: skip
+        return ranked[0], ranked[1]
+    return None
+
+
+def catalogue_impact(
+    models: list[Mapping[str, Any]], ids: Collection[UUID], change: BulkChange, provider: Mapping[str, Any] | None
+) -> list[Impact]:
+    """The change applied in memory to the models of every slot it touches, each slot compared before and
+    after; worst first. models holds every model of those slots (the selected ones among them)."""
+    selected = set(ids)
+    slots: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for model in models:
+        slots.setdefault((model["modality"], model["task"]), []).append(model)
+    found: list[Impact] = []
+    for (modality, task), before in sorted(slots.items()):
+        if not any(m["id"] in selected for m in before):
+            continue
+        after = [changed(m, change, provider) if m["id"] in selected else m for m in before]
+        found += slot_impact(f"{modality}/{task}", before, after)
+    unchanged = [m for m in models if m["id"] in selected and changed(m, change, provider) == m]
+    if unchanged:
+        found.append(Impact("info", "", f"{len(unchanged)} of the {len(selected)} selected models "
+                            f"{_already(change, provider)}: nothing changes for them"))  # fmt: skip
+    return sorted(found, key=lambda i: _SEVERITY_ORDER[i.severity])
+
+
+def _already(change: BulkChange, provider: Mapping[str, Any] | None) -> str:
+    if change.kind == "priority":
+        return f"already have priority {change.priority}"
+    if change.kind == "provider":
+        return f"are already on {provider['provider_name'] if provider else 'that provider'}"
+    return f"are already {'active' if change.kind == 'activate' else 'inactive'}"
+
+
+def describe_change(model: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+    """A model's change in words, e.g. "active → inactive", "priority 3 → 1", "Replicate → fal.ai"."""
+    parts = []
+    if model["is_active"] != after["is_active"]:
+        parts.append(f"{_state(model)} → {_state(after)}")
+    if model["priority"] != after["priority"]:
+        parts.append(f"priority {model['priority']} → {after['priority']}")
+    if model["provider_id"] != after["provider_id"]:
+        parts.append(f"{model['provider_name']} → {after['provider_name']}")
+    return "; ".join(parts) or "no change"
+
+
+def _state(model: Mapping[str, Any]) -> str:
+    return "active" if model["is_active"] else "inactive"
+
+
+def clean_ids(values: Any, what: str = "model_ids", *, allow_empty: bool = False) -> list[UUID]:
+    """Model ids from a list of UUIDs or their text, in order, without repeats; InvalidModel for anything else
+    (not a list, more than MAX_MODELS, an entry that is not an id). Nothing of the input is echoed back."""
+    if isinstance(values, str | bytes) or not isinstance(values, Collection):
+        raise InvalidModel({what: "must be a list of model ids"})
+    if len(values) > MAX_MODELS:
+        raise InvalidModel({what: f"at most {MAX_MODELS:,} models at once; select fewer"})
+    if not values and not allow_empty:
+        raise InvalidModel({what: "select at least one model"})
+    ids = []
+    for position, value in enumerate(values, start=1):
+        try:
+            ids.append(value if isinstance(value, UUID) else UUID(str(value)))
+        except (ValueError, TypeError, AttributeError):
+            raise InvalidModel({what: f"entry {position} is not a valid model id"}) from None
+    return list(dict.fromkeys(ids))
+
+
+# ─── The service ───────────────────────────────────────────────────────────────────────────
+class BulkService(ActingService):
+    """Bulk changes and slot reordering as one person (admins only: the database refuses everyone else)."""
+
+    def review(self, model_ids: Any, change: BulkChange) -> BulkReview:
+        """What applying change to these models would do, without changing anything.
+
+        ModelNotFound when some of them are not visible (deleted meanwhile); ProviderNotFound for a move to
+        a provider that does not exist.
+        """
+        ids = clean_ids(model_ids)
+        with self._transaction() as conn:
+            provider = _provider(conn, change)
+            models = [{**dict(r._mapping), "name_rank": n} for n, r in enumerate(conn.execute(
+                _SLOT_MODELS_OF, {"ids": ids}))]  # fmt: skip
+        by_id = {m["id"]: m for m in models}
+        _refuse_missing(ids, by_id)
+        rows = []
+        for model_id in ids:
+            model = by_id[model_id]
+            after = changed(model, change, provider)
+            rows.append({"model": model["display_name"], "slot": f"{model['modality']}/{model['task']}",
+                         "provider": model["provider_name"], "change": describe_change(model, after),
+                         "changes": after != model})  # fmt: skip
+        return BulkReview(
+            change=change,
+            impacts=catalogue_impact(models, ids, change, provider),
+            models=rows,
+            provider_name=provider["provider_name"] if provider else None,
+        )
+
+    def impact(self, model_ids: Any, change: BulkChange) -> list[Impact]:
+        """What applying change to these models would do to routing, worst first."""
+        return self.review(model_ids, change).impacts
+
+    def apply(self, model_ids: Any, change: BulkChange) -> int:
+        """Apply change to every one of these models in one transaction; return how many it changed (a model
+        already in that state is left as it is, so its updated_at and history do not move).
+
+        All or nothing: if any model cannot be changed, nothing is. NotAllowed when the database refused
+        (RLS: only admins change models), ModelNotFound when some were deleted, EditConflict when one was
+        moved to another slot meanwhile, ProviderNotFound for a move to a provider that does not exist.
+        """
+        ids = clean_ids(model_ids)
+        values = change.values()
+        column = _m.c[next(iter(values))]
+        selected = _m.c.id == sa.any_(sa.bindparam("ids", type_=_IDS))
+        with self._transaction() as conn:
+            _provider(conn, change)
+            # Slot locks before row locks, each in one sorted order, as every writer of defaults does: a concurrent
+            # "make default" in these slots, or another bulk change of the same models, waits its turn.
+            slots = sorted({tuple(r) for r in conn.execute(sa.select(_m.c.modality, _m.c.task).where(selected),
+                                                           {"ids": ids})})  # fmt: skip
+            for modality, task in slots:
+                conn.execute(q.LOCK_DEFAULT_SLOT, {"modality": modality, "task": task})
+            # FOR UPDATE returns only the rows the UPDATE policy lets this person change.
+            locked = conn.execute(
+                sa.select(_m.c.id, _m.c.modality, _m.c.task, column.label("value")).where(selected)
+                .order_by(_m.c.id).with_for_update(), {"ids": ids}
+            ).all()  # fmt: skip
+            if len(locked) != len(ids):
+                # Raising rolls the whole transaction back: nothing is half-written.
+                if not conn.execute(q.IS_ADMIN).scalar():
+                    raise NotAllowed("Only admins can change models; nothing was changed")
+                _refuse_missing(ids, {r.id for r in locked}, writing=True)
+            if any((r.modality, r.task) not in slots for r in locked):
+                raise EditConflict("A selected model was moved to another modality or task meanwhile; nothing was "
+                                   "changed. Review the selection again")  # fmt: skip
+            to_change = [r.id for r in locked if r.value != values[column.name]]
+            if not to_change:
+                return 0
+            written = conn.execute(sa.update(_m).where(selected).values(**values).returning(_m.c.id),
+                                   {"ids": to_change}).all()  # fmt: skip
+            if len(written) != len(to_change):
+                raise NotAllowed("Only admins can change models; nothing was changed")
+        return len(written)
+
+    def slot_models(self, modality: str, task: str) -> list[Row]:
+        """Every model of one slot (inactive ones too, as the person may see them), in the seed's routing order."""
+        modality, task = validate_slot(modality, task)
+        statement = (
+            sa.select(*_SLOT_MODELS_OF.selected_columns)
+            .select_from(_m.join(_p, _m.c.provider_id == _p.c.id))
+            .where(_m.c.modality == modality, _m.c.task == task)
+            .order_by(_m.c.display_name, _m.c.id)
+        )
+        models = [{**row, "name_rank": n} for n, row in enumerate(self._rows(statement))]
+        return sorted(models, key=routing_key)
+
+    def reorder(self, modality: str, task: str, ordered_ids: Any, expected_ids: Any | None = None) -> int:
+        """Give the slot's models priorities 1..n in this order, in one transaction; return how many changed.
+
+        ordered_ids must list every model of the slot once. With expected_ids (the models the person saw),
+        EditConflict when the slot's models are no longer those; InvalidModel for a model of another slot.
+        """
+        modality, task = validate_slot(modality, task)
+        slot = f"{modality}/{task}"
+        ordered = clean_ids(ordered_ids, "ordered_ids")
+        if len(ordered) != len(ordered_ids):
+            raise InvalidModel({"ordered_ids": "lists a model more than once"})
+        expected = None if expected_ids is None else set(clean_ids(expected_ids, "expected_ids", allow_empty=True))
+        with self._transaction() as conn:
+            if not conn.execute(q.IS_ADMIN).scalar():
+                raise NotAllowed("Only admins can change models")
+            conn.execute(q.LOCK_DEFAULT_SLOT, {"modality": modality, "task": task})
+            current = dict(conn.execute(
+                sa.select(_m.c.id, _m.c.priority).where(_m.c.modality == modality, _m.c.task == task).with_for_update()
+            ).all())  # fmt: skip
+            if expected is not None and expected != set(current):
+                added, removed = len(set(current) - expected), len(expected - set(current))
+                raise EditConflict(f"The models of {slot} changed since you loaded them ({added} added, {removed} "
+                                   "removed or moved); nothing was saved. Reset and order them again")  # fmt: skip
+            foreign = [i for i in ordered if i not in current]
+            if foreign:
+                raise InvalidModel({"ordered_ids": f"{len(foreign)} of the models are not in {slot}"})
+            if len(ordered) != len(current):
+                raise InvalidModel({"ordered_ids": f"leaves out {len(current) - len(ordered)} model(s) of {slot}; "
+                                    "list every one"})  # fmt: skip
+            target = {model_id: n for n, model_id in enumerate(ordered, start=1) if current[model_id] != n}
+            if not target:
+                return 0
+            written = conn.execute(
+                sa.update(_m).where(_m.c.id == sa.any_(sa.bindparam("ids", type_=_IDS)))
+                .values(priority=sa.case(target, value=_m.c.id)).returning(_m.c.id),
+                {"ids": list(target)},
+            ).all()  # fmt: skip
+            if len(written) != len(target):
+                raise NotAllowed("Only admins can change models; nothing was saved")
+        return len(target)
+
+
+def _provider(conn: Connection, change: BulkChange) -> Row | None:
+    """The provider a move goes to (its name and state), or None for other changes."""
+    if change.kind != "provider":
+        return None
+    row = conn.execute(_PROVIDER.where(_p.c.id == change.provider_id)).first()
+    if row is None:
+        raise ProviderNotFound(f"No provider with id {change.provider_id}; pick one from the list")
+    return dict(row._mapping)
+
+
+def _refuse_missing(ids: list[UUID], found: Collection[UUID], *, writing: bool = False) -> None:
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise ModelNotFound(
+            f"{len(missing)} of the {len(ids)} selected models no longer exist or are not visible "
+            f"to you; they may have been deleted{'. Nothing was changed' if writing else ''}"
+        )

@@ -1,0 +1,272 @@
+"""Bulk changes from the Models table (review the routing impact, then confirm) and reordering a slot."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+from uuid import UUID
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.services.bulk import BulkChange, BulkReview, pick, reordered
+from dashboard.services.errors import ServiceError
+from dashboard.services.validation import INT4
+from dashboard.text import md_escape
+from dashboard.ui import cached, paths
+from dashboard.ui.confirm import confirmed
+from dashboard.ui.context import context
+from dashboard.ui.feedback import ICONS, flash, show_error
+
+Row = dict[str, Any]
+ACTIONS = {
+    "activate": "Activate",
+    "deactivate": "Deactivate",
+    "priority": "Set priority",
+    "provider": "Move to provider",
+}
+_REVIEW = "_bulk_review"
+_SEEN = "_bulk_table_seen"  # the view and the model ids of the table as last drawn
+_SHOW = {"error": st.error, "warning": st.warning, "info": st.info}
+
+
+# ─── The Models table's selection ──────────────────────────────────────────────────────────
+def keep_selection(table_key: str, view: Hashable, ids: list[str]) -> None:
+    """Call before drawing the table: keep the selection on the same models when the rows move.
+
+    Streamlit keeps a table's selection as row positions, which mean other models once the rows change:
+    a change just applied or made by someone else reorders them, another page or filter shows others.
+    The positions are read against the rows the person saw (the previous run's) and moved to where those
+    models are now; models no longer shown leave the selection, with a notice if the person did not
+    change the view themselves.
+    """
+    seen, st.session_state[_SEEN] = st.session_state.get(_SEEN), (view, ids)
+    if seen is None or seen == (view, ids):
+        return
+    state = st.session_state.get(table_key)
+    positions = state.get("selection", {}).get("rows", []) if isinstance(state, dict) else []
+    chosen = {seen[1][p] for p in _valid(positions, len(seen[1]))}
+    if not chosen:
+        return
+    st.session_state[table_key] = {"selection": {"rows": [n for n, i in enumerate(ids) if i in chosen],
+                                                 "columns": [], "cells": []}}  # fmt: skip
+    gone = len(chosen - set(ids))
+    if gone and seen[0] == view:
+        st.toast(f"{gone} selected model{'s' if gone != 1 else ''} left the table (deleted, or changed so that "
+                 "it no longer matches the filters) and left the selection.", icon=ICONS["info"])  # fmt: skip
+
+
+def _valid(positions: Any, size: int) -> list[int]:
+    """The positions that are rows of a table of this size, once each (the session state can hold anything)."""
+    if not isinstance(positions, list):
+        return []
+    return list(dict.fromkeys(p for p in positions if isinstance(p, int) and not isinstance(p, bool) and 0 <= p < size))
+
+
+def selected_rows(event: Any, frame: pd.DataFrame) -> list[Row]:
+    """The selected rows of the table, ignoring any position that is not one of its rows."""
+    positions = event.selection.rows if event and event.selection else []
+    return [frame.iloc[p].to_dict() for p in _valid(positions, len(frame))]
+
+
+def render_bulk_bar(selected: list[Row]) -> None:
+    """What an admin can do with the selected rows: open one in the editor, or change them all at once."""
+    n = len(selected)
+    names = [str(r["display_name"]) for r in selected]
+    st.subheader(f"{n} model{'s' if n != 1 else ''} selected")
+    st.caption(md_escape(", ".join(names[:12]) + (f" and {n - 12} more" if n > 12 else "")))
+    if n == 1 and st.button("Open in editor", key="bulk_open", icon=":material/edit:", type="primary"):
+        st.switch_page(paths.EDITOR, query_params={"id": str(selected[0]["id"])})
+
+    providers = {str(p["id"]): p for p in cached.providers()}
+    action_col, value_col, review_col = st.columns([2, 2, 1], vertical_alignment="bottom")
+    kind = action_col.selectbox("Change the selected models", list(ACTIONS), format_func=ACTIONS.get,
+                                key="bulk_action")  # fmt: skip
+    value: Any = None
+    if kind == "priority":
+        value = value_col.number_input("New priority (lower is preferred)", min_value=INT4[0], max_value=INT4[1],
+                                       value=1, step=1, key="bulk_priority")  # fmt: skip
+    elif kind == "provider":
+        value = value_col.selectbox("Provider", list(providers), index=None, key="bulk_provider",
+                                    placeholder="Pick a provider",
+                                    format_func=lambda i: _provider_label(providers, i))  # fmt: skip
+    ids = tuple(str(r["id"]) for r in selected)
+    spec = (kind, value)
+    if review_col.button("Review", key="bulk_review_button", width="stretch"):
+        previous = st.session_state.get(_REVIEW) or {}
+        st.session_state[_REVIEW] = {"ids": ids, "spec": spec, "round": previous.get("round", 0) + 1, "seen": None}
+    review = st.session_state.get(_REVIEW)
+    if review and (review["ids"], review["spec"]) != (ids, spec):
+        st.session_state.pop(_REVIEW)  # the selection or the change moved on: review again
+        review = None
+    if not review:
+        st.caption("Review shows what the change does to routing before anything is saved.")
+        return
+    _render_review_and_apply(review, ids, spec)
+
+
+def _provider_label(providers: dict[str, Row], provider_id: str) -> str:
+    provider = providers.get(provider_id)
+    if provider is None:
+        return provider_id
+    return provider["display_name"] + ("" if provider["is_active"] else " (inactive)")
+
+
+def _change(spec: tuple[str, Any]) -> BulkChange:
+    kind, value = spec
+    if kind == "priority":
+        return BulkChange.set_priority(value)
+    if kind == "provider":
+        return BulkChange.move_to(value)
+    return BulkChange(kind)  # the service refuses anything but activate and deactivate
+
+
+def _render_review_and_apply(review: dict[str, Any], ids: tuple[str, ...], spec: tuple[str, Any]) -> None:
+    ctx = context()
+    try:
+        change = _change(spec)
+        result = ctx.bulk.review(list(ids), change)
+    except ServiceError as exc:
+        show_error(exc)
+        return
+    render_review(result)
+    if review.pop("note", None):
+        st.warning("The catalogue changed while you were reviewing: the impact above is up to date now. "
+                   "Apply again if it is still what you want.", icon=ICONS["warning"])  # fmt: skip
+    seen, review["seen"] = review["seen"], ctx.data_version
+    n = len(ids)
+    if not confirmed(f"Apply to {n} model{'s' if n != 1 else ''}", key=f"bulk_apply_{review['round']}",
+                     prompt=confirm_prompt(result), confirm_label="Apply", primary=True):  # fmt: skip
+        return
+    if seen is not None and seen != ctx.data_version:
+        review["note"] = True  # what was confirmed is not what is shown now: show it again, and say why
+        st.rerun()
+    try:
+        ctx.bulk.apply(list(ids), change)
+    except ServiceError as exc:
+        show_error(exc)
+        return
+    cached.clear()
+    st.session_state.pop(_REVIEW, None)
+    flash(done_message(result))
+    st.rerun()
+
+
+def render_review(result: BulkReview) -> None:
+    """The impact on routing, worst first, and each selected model before and after."""
+    for impact in result.impacts:
+        _SHOW[impact.severity](md_escape(impact.message), icon=ICONS[impact.severity])
+    if not result.impacts:
+        st.success("Routing stays as it is: every slot picks the same model, and every default stays usable.",
+                   icon=ICONS["success"])  # fmt: skip
+    frame = pd.DataFrame(result.models, columns=["model", "slot", "provider", "change"])
+    st.dataframe(frame.rename(columns=str.capitalize), hide_index=True, width="stretch")
+
+
+def confirm_prompt(result: BulkReview) -> str:
+    text = f"{result.describe()} now? All of them change, or none does."
+    blocked = [i.slot for i in result.impacts if i.severity == "error"]
+    if blocked:
+        text += f" Jobs of {', '.join(blocked)} will have no model to go to."
+    warnings = sum(i.severity == "warning" for i in result.impacts)
+    if warnings:
+        text += f" {warnings} warning{'s' if warnings != 1 else ''} above."
+    return text
+
+
+def done_message(result: BulkReview) -> str:
+    done = {"Set": "Set", "Move": "Moved", "Activate": "Activated", "Deactivate": "Deactivated"}
+    verb, rest = result.describe().split(" ", 1)
+    text = f"{done[verb]} {rest}."
+    blocked = [i.slot for i in result.impacts if i.severity == "error"]
+    if blocked:
+        text += f" Jobs of {', '.join(blocked)} cannot be routed now."
+    return text
+
+
+# ─── Reordering one slot (Routing preview) ─────────────────────────────────────────────────
+def _reorder_key(modality: str, task: str) -> str:
+    return f"_reorder_{modality}/{task}"
+
+
+def _order_state(key: str, models: list[Row]) -> dict[str, list[UUID]]:
+    """The order being edited and the models it started from; started afresh if missing or malformed."""
+    state = st.session_state.get(key)
+    if not (isinstance(state, dict) and all(isinstance(state.get(k), list) and all(isinstance(i, Hashable)
+            for i in state[k]) for k in ("order", "expected"))):  # fmt: skip
+        state = {"order": [m["id"] for m in models], "expected": [m["id"] for m in models]}
+        st.session_state[key] = state
+    return state
+
+
+def _move(key: str, model_id: UUID, step: int) -> None:
+    order = st.session_state[key]["order"]
+    if model_id in order:
+        i = order.index(model_id)
+        if 0 <= i + step < len(order):
+            order[i], order[i + step] = order[i + step], order[i]
+
+
+def _forget_order(key: str) -> None:
+    st.session_state.pop(key, None)
+
+
+def render_reorder(modality: str, task: str) -> None:
+    """The slot's models with ↑/↓, a preview of the pick in the new order, Save order and Reset."""
+    ctx = context()
+    slot = f"{modality}/{task}"
+    st.subheader("Reorder")
+    st.caption("Move models up or down, then save: the priorities become 1, 2, 3… in this order (lower is preferred). "
+               "Inactive models keep their place too, for when they are activated.")  # fmt: skip
+    try:
+        models = ctx.bulk.slot_models(modality, task)
+    except ServiceError as exc:
+        show_error(exc)
+        return
+    if not models:
+        st.caption("This slot has no models.")
+        return
+    key = _reorder_key(modality, task)
+    state = _order_state(key, models)
+    by_id = {m["id"]: m for m in models}
+    if set(state["expected"]) != set(by_id):
+        st.warning(md_escape(f"The models of {slot} changed since you started reordering (one was added, removed or "
+                             "moved). Reset to start again from the current list."), icon=ICONS["warning"])  # fmt: skip
+    shown = [by_id[i] for i in state["order"] if i in by_id]
+    last = len(shown) - 1
+    for position, model in enumerate(shown):
+        number, name, priority, up, down = st.columns([0.4, 5, 1.6, 0.5, 0.5], vertical_alignment="center")
+        number.markdown(f"**{position + 1}**")
+        state_words = "" if model["is_active"] and model["provider_active"] else (
+            " · inactive" if not model["is_active"] else " · provider inactive")  # fmt: skip
+        name.write(md_escape(f"{model['display_name']} · {model['provider_name']}{state_words}"
+                             + (" · default" if model["is_default"] else "")))  # fmt: skip
+        priority.caption(f"priority {model['priority']} → {position + 1}")
+        up.button("↑", key=f"reorder_up_{model['id']}", disabled=position == 0, on_click=_move,
+                  args=(key, model["id"], -1), help="Move up")  # fmt: skip
+        down.button("↓", key=f"reorder_down_{model['id']}", disabled=position == last, on_click=_move,
+                    args=(key, model["id"], 1), help="Move down")  # fmt: skip
+    after = reordered(models, [m["id"] for m in shown])
+    now, then = pick(models), pick(after)
+    if then is None:
+        st.error(md_escape(f"No model of {slot} can take jobs, in any order: activate one, or its provider."),
+                 icon=ICONS["error"])  # fmt: skip
+    elif now is not None and now["id"] == then["id"]:
+        st.info(md_escape(f"Jobs of {slot} still go to {then['display_name']}."), icon=ICONS["info"])
+    else:
+        st.info(md_escape(f"After saving, jobs of {slot} go to {then['display_name']}"
+                          + (f" instead of {now['display_name']}." if now else ".")), icon=ICONS["info"])  # fmt: skip
+    unchanged = all(by_id[m["id"]]["priority"] == m["priority"] for m in after) and len(after) == len(models)
+    save, reset = st.columns(2)
+    reset.button("Reset", key="reorder_reset", on_click=_forget_order, args=(key,), width="stretch")
+    if save.button("Save order", key="reorder_save", type="primary", disabled=unchanged, width="stretch"):
+        try:
+            changed = ctx.bulk.reorder(modality, task, state["order"], expected_ids=state["expected"])
+        except ServiceError as exc:
+            show_error(exc)
+            return
+        cached.clear()
+        _forget_order(key)
+        flash(f"Saved the order of {slot}: {changed} priorit{'ies' if changed != 1 else 'y'} changed."
+              + (f" Jobs now go to {then['display_name']}." if then else ""))  # fmt: skip
+        st.rerun()

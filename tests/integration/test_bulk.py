@@ -1,0 +1,449 @@
+"""Bulk changes and reordering: the routing impact (pure, then on the demo catalogue), all-or-nothing writes as
+real people under RLS, conflicts, concurrency and hostile input."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+import pytest
+import sqlalchemy as sa
+
+from dashboard.services import EditConflict, InvalidModel, ModelNotFound, ModelService, NotAllowed, ProviderNotFound
+from dashboard.services.bulk import (
+    MAX_MODELS,
+    BulkChange,
+    BulkService,
+    catalogue_impact,
+    changed,
+    clean_ids,
+    pick,
+    reordered,
+    routing_key,
+    slot_impact,
+)
+from db.demo import seed_demo
+from tests.concurrency import run_together
+from tests.factories import make_model, make_provider, make_user
+
+
+# ─── Pure rules: no database ───────────────────────────────────────────────────────────────
+def _m(name, priority=1, *, default=False, active=True, provider_active=True, slot=("image", "upscale")):
+    return {"id": uuid4(), "display_name": name, "modality": slot[0], "task": slot[1], "priority": priority,
+            "is_default": default, "is_active": active, "provider_id": None, "provider_name": "Replicate",
+            "provider_active": provider_active}  # fmt: skip
+
+
+def _messages(impacts) -> list[tuple[str, str]]:
+    return [(i.severity, i.message) for i in impacts]
+
+
+def test_the_routing_order_is_the_seeds_priority_then_default_then_name():
+    late, tied_default, tied, first = _m("B", 2), _m("Z", 2, default=True), _m("A", 2), _m("Q", 1)
+    assert sorted([late, tied_default, tied, first], key=routing_key) == [first, tied_default, tied, late]
+    assert pick([_m("Off", 0, active=False), _m("Orphan", 0, provider_active=False), late])["display_name"] == "B"
+    assert pick([_m("Off", active=False)]) is None
+
+
+def test_a_slot_left_with_no_active_model_is_an_error_and_its_inactive_default_a_warning():
+    default, other = _m("Real-ESRGAN 4×", default=True), _m("Clarity Upscaler", 2)
+    change = BulkChange.deactivate()
+    after = [changed(default, change), changed(other, change)]
+    assert _messages(slot_impact("image/upscale", [default, other], after)) == [
+        ("error", "image/upscale is left with no active model: its jobs cannot be routed"),
+        ("warning", "The default for image/upscale (Real-ESRGAN 4×) becomes inactive"),
+    ]
+
+
+def test_a_slot_whose_models_are_all_on_inactive_providers_is_an_error_too():
+    model = _m("Only")
+    after = [changed(model, BulkChange.move_to(uuid4()), {"provider_name": "Dormant", "provider_active": False})]
+    assert _messages(slot_impact("audio/dub", [model], after)) == [
+        ("error", "audio/dub is left with no model on an active provider: its jobs cannot be routed")
+    ]
+
+
+def test_the_new_pick_is_named_and_a_default_moved_to_an_inactive_provider_is_a_warning():
+    default, second = _m("Eleven Multilingual v2", default=True), _m("OpenAI TTS-1", 2)
+    after = [changed(default, BulkChange.move_to(uuid4()), {"provider_name": "Legacy", "provider_active": False}),
+             second]  # fmt: skip
+    assert _messages(slot_impact("audio/tts", [default, second], after)) == [
+        ("warning", "The default for audio/tts (Eleven Multilingual v2) moves to an inactive provider, Legacy"),
+        ("info", "audio/tts now routes to OpenAI TTS-1 instead of Eleven Multilingual v2"),
+    ]
+
+
+def test_a_default_passed_over_by_a_lower_priority_number_is_a_warning():
+    default, flux = _m("SDXL 1.0", 1, default=True), _m("Flux 1.1 Pro", 2)
+    after = [default, changed(flux, BulkChange.set_priority(0))]
+    assert _messages(slot_impact("image/generation", [default, flux], after)) == [
+        ("warning", "image/generation now routes to Flux 1.1 Pro instead of its default SDXL 1.0: Flux 1.1 Pro has a "
+                    "lower priority number (0 < 1)")]  # fmt: skip
+
+
+def test_a_new_tie_at_the_top_is_a_warning_but_an_unchanged_slot_says_nothing():
+    one, two = _m("One", 1), _m("Two", 2)
+    assert _messages(slot_impact("text/chat", [one, two], [one, changed(two, BulkChange.set_priority(1))])) == [
+        ("warning", "One and Two share priority 1 at the top of text/chat: routing may pick either")
+    ]
+    assert slot_impact("text/chat", [one, two], [one, changed(two, BulkChange.set_priority(5))]) == []
+
+
+def test_activating_says_what_can_take_jobs_again():
+    off = _m("Back", default=True, active=False)
+    assert _messages(slot_impact("video/generation", [off], [changed(off, BulkChange.activate())])) == [
+        ("info", "video/generation can take jobs again: it routes to Back"),
+        ("info", "The default for video/generation (Back) can take jobs again"),
+    ]
+
+
+def test_the_catalogue_impact_puts_errors_first_and_counts_models_that_do_not_change():
+    upscale = [_m("Up", default=True), _m("Up 2", 2)]
+    tts = [_m("Voice", default=True, slot=("audio", "tts")), _m("Voice 2", 2, active=False, slot=("audio", "tts"))]
+    untouched = [_m("Other", slot=("text", "chat"), active=False)]
+    selected = [upscale[0]["id"], upscale[1]["id"], tts[1]["id"]]
+    impacts = catalogue_impact(upscale + tts + untouched, selected, BulkChange.deactivate(), None)
+    assert [i.severity for i in impacts] == ["error", "warning", "info"]
+    assert impacts[-1].message == "1 of the 3 selected models are already inactive: nothing changes for them"
+    assert {i.slot for i in impacts} == {"image/upscale", ""}
+
+
+def test_reordered_numbers_the_slot_from_one():
+    a, b, c = _m("A", 5), _m("B", 1), _m("C", 1)
+    assert [(m["display_name"], m["priority"]) for m in reordered([a, b, c], [c["id"], a["id"], b["id"]])] == [
+        ("C", 1), ("A", 2), ("B", 3)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("make", "field"), [
+    (lambda: BulkChange("delete"), "change"),
+    (lambda: BulkChange("'; drop table api_models; --"), "change"),
+    (lambda: BulkChange.set_priority(None), "priority"),
+    (lambda: BulkChange.set_priority(2**31), "priority"),
+    (lambda: BulkChange.set_priority(-(2**31) - 1), "priority"),
+    (lambda: BulkChange.set_priority(True), "priority"),
+    (lambda: BulkChange.set_priority(1.5), "priority"),
+    (lambda: BulkChange.set_priority("1; drop table api_models"), "priority"),
+    (lambda: BulkChange.set_priority("1e3"), "priority"),
+    (lambda: BulkChange("activate", priority=3), "priority"),
+    (lambda: BulkChange.move_to(None), "provider_id"),
+    (lambda: BulkChange.move_to("not-a-uuid"), "provider_id"),
+    (lambda: BulkChange.move_to("\x00"), "provider_id"),
+    (lambda: BulkChange("deactivate", provider_id=uuid4()), "provider_id"),
+])  # fmt: skip
+def test_a_change_is_checked_when_it_is_made(make, field):
+    with pytest.raises(InvalidModel) as caught:
+        make()
+    assert set(caught.value.problems) == {field}
+
+
+def test_a_priority_as_text_is_read_as_the_editor_reads_it():
+    assert BulkChange.set_priority(" 7 ").priority == 7
+    assert BulkChange.set_priority(2**31 - 1).priority == 2**31 - 1
+
+
+@pytest.mark.parametrize("ids", [
+    [], "550e8400-e29b-41d4-a716-446655440000", None, 42, ["1; drop table api_models"], [""], ["a\x00b"],
+    [uuid4() for _ in range(MAX_MODELS + 1)], [{"id": 1}],
+])  # fmt: skip
+def test_hostile_id_lists_are_refused_without_echoing_them(ids):
+    with pytest.raises(InvalidModel) as caught:
+        clean_ids(ids)
+    assert "drop" not in str(caught.value) and "\x00" not in str(caught.value)
+
+
+def test_ids_are_kept_in_order_without_repeats():
+    a, b = uuid4(), uuid4()
+    assert clean_ids([str(a), b, a]) == [a, b]
+
+
+# ─── On a database ─────────────────────────────────────────────────────────────────────────
+@pytest.fixture
+def demo(engine):
+    seed_demo(engine, jobs=0, bcrypt_rounds=4)
+    return engine
+
+
+@pytest.fixture
+def admin_id(engine):
+    return make_user(engine, "admin")
+
+
+@pytest.fixture
+def bulk(engine, admin_id):
+    return BulkService(engine, user_id=admin_id)
+
+
+def _ids(engine, *names) -> list[UUID]:
+    with engine.connect() as conn:
+        found = dict(conn.execute(sa.text("select display_name, id from api_models where display_name = any(:n)"),
+                                  {"n": list(names)}).all())  # fmt: skip
+    return [found[n] for n in names]
+
+
+def _snapshot(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("select *, xmin::text from api_models order by id")).all()
+
+
+def _row(engine, model_id) -> dict:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.text("select * from api_models where id = :id"), {"id": model_id}).one()._mapping)
+
+
+def test_deactivate_and_activate_several_models(demo, bulk):
+    ids = _ids(demo, "Flux Schnell", "DALL·E 3", "GPT-4o mini")
+    assert bulk.apply(ids, BulkChange.deactivate()) == 3
+    assert [_row(demo, i)["is_active"] for i in ids] == [False, False, False]
+    assert bulk.apply(ids, BulkChange.activate()) == 3
+    assert [_row(demo, i)["is_active"] for i in ids] == [True, True, True]
+
+
+def test_a_model_already_in_that_state_is_left_as_it_is(demo, bulk):
+    ids = _ids(demo, "Flux Schnell", "Stable Diffusion 2.1")  # the second is inactive already
+    untouched = _row(demo, ids[1])["updated_at"]
+    assert bulk.apply(ids, BulkChange.deactivate()) == 1
+    assert _row(demo, ids[1])["updated_at"] == untouched
+    assert bulk.apply(ids, BulkChange.deactivate()) == 0
+
+
+def test_one_bulk_change_is_one_transaction_in_the_audit_trail(demo, bulk):
+    ids = _ids(demo, "Flux Schnell", "DALL·E 3", "GPT-4o mini")
+    bulk.apply(ids, BulkChange.set_priority(9))
+    with demo.connect() as conn:
+        entries = conn.execute(sa.text(
+            "select row_id, transaction, actor_id, new_row->>'priority' from dashboard.audit_log "
+            "where row_id = any(:ids) and action = 'update'"), {"ids": ids}).all()  # fmt: skip
+    assert sorted(e.row_id for e in entries) == sorted(ids)
+    assert len({e.transaction for e in entries}) == 1 and {e.actor_id for e in entries} == {bulk.user_id}
+    assert {e[3] for e in entries} == {"9"}
+
+
+def test_set_priority_on_several_models(demo, bulk):
+    ids = _ids(demo, "Flux Schnell", "Kling 1.6")
+    assert bulk.apply([str(i) for i in ids], BulkChange.set_priority(7)) == 2
+    assert [_row(demo, i)["priority"] for i in ids] == [7, 7]
+
+
+def test_moving_to_another_provider_keeps_everything_else(demo, bulk):
+    ids = _ids(demo, "SDXL 1.0", "RemBG")
+    fal = _ids_of_provider(demo, "fal")
+    before = [_row(demo, i) for i in ids]
+    assert bulk.apply(ids, BulkChange.move_to(fal)) == 2
+    for old, model_id in zip(before, ids, strict=True):
+        new = _row(demo, model_id)
+        assert new["provider_id"] == fal
+        assert {k: v for k, v in new.items() if k not in ("provider_id", "updated_at")} == {
+            k: v for k, v in old.items() if k not in ("provider_id", "updated_at")}  # fmt: skip
+
+
+def _ids_of_provider(engine, name) -> UUID:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("select id from api_providers where name = :n"), {"n": name}).scalar_one()
+
+
+def test_one_missing_model_changes_nothing_at_all(demo, bulk):
+    ids = _ids(demo, "Flux Schnell", "DALL·E 3")
+    before = _snapshot(demo)
+    with pytest.raises(ModelNotFound, match="1 of the 3 selected models"):
+        bulk.apply([*ids, uuid4()], BulkChange.deactivate())
+    assert _snapshot(demo) == before
+
+
+def test_a_model_deleted_meanwhile_changes_nothing_at_all(demo, bulk):
+    ids = _ids(demo, "Flux Schnell", "DALL·E 3")
+    doomed = make_model(demo, _ids_of_provider(demo, "fal"), display_name="Doomed")
+    with demo.begin() as conn:
+        conn.execute(sa.text("delete from api_models where id = :id"), {"id": doomed})
+    before = _snapshot(demo)
+    with pytest.raises(ModelNotFound):
+        bulk.apply([*ids, doomed], BulkChange.set_priority(3))
+    assert _snapshot(demo) == before
+
+
+@pytest.mark.parametrize("who", ["user", None])
+def test_a_plain_user_or_a_visitor_changes_nothing_and_is_told_so(demo, who):
+    person = make_user(demo, "user") if who else None
+    ids = _ids(demo, "Flux Schnell", "DALL·E 3")
+    before = _snapshot(demo)
+    with pytest.raises(NotAllowed):
+        BulkService(demo, user_id=person).apply(ids, BulkChange.deactivate())
+    with pytest.raises(NotAllowed):
+        BulkService(demo, user_id=person).reorder("image", "generation", ids)
+    assert _snapshot(demo) == before
+
+
+def test_a_plain_user_cannot_even_name_an_inactive_model(demo):
+    viewer = BulkService(demo, user_id=make_user(demo, "user"))
+    with pytest.raises(ModelNotFound):  # RLS hides inactive models from them
+        viewer.review(_ids(demo, "Stable Diffusion 2.1"), BulkChange.activate())
+
+
+def test_an_unknown_provider_is_refused_and_changes_nothing(demo, bulk):
+    before = _snapshot(demo)
+    with pytest.raises(ProviderNotFound):
+        bulk.apply(_ids(demo, "Flux Schnell"), BulkChange.move_to(uuid4()))
+    with pytest.raises(ProviderNotFound):
+        bulk.review(_ids(demo, "Flux Schnell"), BulkChange.move_to(uuid4()))
+    assert _snapshot(demo) == before
+
+
+def test_deactivating_a_default_is_allowed_and_warned(demo, bulk):
+    ids = _ids(demo, "Eleven Multilingual v2")
+    assert _messages(bulk.impact(ids, BulkChange.deactivate())) == [
+        ("warning", "The default for audio/tts (Eleven Multilingual v2) becomes inactive"),
+        ("info", "audio/tts now routes to OpenAI TTS-1 instead of Eleven Multilingual v2"),
+    ]
+    bulk.apply(ids, BulkChange.deactivate())
+    assert ModelService(demo, user_id=bulk.user_id).select_model(modality="audio", task="tts")["display_name"] == (
+        "OpenAI TTS-1")  # fmt: skip
+    assert _row(demo, ids[0])["is_default"] is True  # still the default, now unusable: the Overview says so
+
+
+def test_the_issues_examples_on_the_demo_catalogue(demo, bulk):
+    ids = _ids(demo, "Real-ESRGAN 4×", "Clarity Upscaler", "SDXL 1.0")
+    review = bulk.review(ids, BulkChange.deactivate())
+    assert _messages(review.impacts) == [
+        ("error", "image/upscale is left with no active model: its jobs cannot be routed"),
+        ("warning", "The default for image/generation (SDXL 1.0) becomes inactive"),
+        ("warning", "The default for image/upscale (Real-ESRGAN 4×) becomes inactive"),
+        ("info", "image/generation now routes to Flux 1.1 Pro instead of SDXL 1.0"),
+    ]
+    assert review.has_errors
+    assert [(r["model"], r["slot"], r["change"]) for r in review.models] == [
+        ("Real-ESRGAN 4×", "image/upscale", "active → inactive"),
+        ("Clarity Upscaler", "image/upscale", "active → inactive"),
+        ("SDXL 1.0", "image/generation", "active → inactive"),
+    ]
+
+
+def test_a_move_to_an_inactive_provider_is_warned(demo, bulk):
+    legacy = _ids_of_provider(demo, "legacy-diffusion")
+    impacts = bulk.impact(_ids(demo, "Real-ESRGAN 4×"), BulkChange.move_to(legacy))
+    assert _messages(impacts) == [
+        ("warning", "The default for image/upscale (Real-ESRGAN 4×) moves to an inactive provider, "
+                    "Legacy Diffusion Cloud"),
+        ("info", "image/upscale now routes to Clarity Upscaler instead of Real-ESRGAN 4×"),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("change", [
+    BulkChange.deactivate(), BulkChange.activate(), BulkChange.set_priority(0), BulkChange.set_priority(3),
+    "legacy-diffusion", "fal",
+])  # fmt: skip
+def test_the_impact_predicts_what_routing_does_afterwards(demo, bulk, change):
+    if isinstance(change, str):
+        change = BulkChange.move_to(_ids_of_provider(demo, change))
+    ids = _ids(demo, "SDXL 1.0", "Flux Schnell", "Stable Diffusion 2.1", "Eleven Multilingual v2", "Clarity Upscaler")
+    models = ModelService(demo, user_id=bulk.user_id)
+    slots = [("image", "generation"), ("audio", "tts"), ("image", "upscale")]
+    before = {s: (models.select_model(modality=s[0], task=s[1]) or {}).get("display_name") for s in slots}
+    predicted = dict(before)
+    for impact in bulk.impact(ids, change):
+        if " now routes to " in impact.message:
+            predicted[tuple(impact.slot.split("/"))] = impact.message.split(" now routes to ")[1].split(" instead")[0]
+        elif "cannot be routed" in impact.message:
+            predicted[tuple(impact.slot.split("/"))] = None
+    bulk.apply(ids, change)
+    assert {s: (models.select_model(modality=s[0], task=s[1]) or {}).get("display_name") for s in slots} == predicted
+
+
+# ─── Reordering a slot ─────────────────────────────────────────────────────────────────────
+def test_reorder_numbers_the_slot_and_changes_the_pick(demo, bulk):
+    models = bulk.slot_models("image", "generation")
+    assert [m["display_name"] for m in models] == ["SDXL 1.0", "Flux 1.1 Pro", "Flux Schnell", "DALL·E 3",
+                                                   "Stable Diffusion 1.5", "Stable Diffusion 2.1"]  # fmt: skip
+    order = [m["id"] for m in reversed(models)]
+    assert bulk.reorder("image", "generation", order, expected_ids=[m["id"] for m in models]) == 6
+    assert [(m["display_name"], m["priority"]) for m in bulk.slot_models("image", "generation")] == [
+        ("Stable Diffusion 2.1", 1), ("Stable Diffusion 1.5", 2), ("DALL·E 3", 3), ("Flux Schnell", 4),
+        ("Flux 1.1 Pro", 5), ("SDXL 1.0", 6)]  # fmt: skip
+    # The two first are inactive or on an inactive provider: routing picks DALL·E 3, as pick() predicts.
+    assert pick(reordered(models, order))["display_name"] == "DALL·E 3"
+    assert ModelService(demo, user_id=bulk.user_id).select_model(modality="image", task="generation")[
+        "display_name"] == "DALL·E 3"  # fmt: skip
+    assert bulk.reorder("image", "generation", order) == 0  # already in that order: nothing is written
+
+
+def test_reorder_is_refused_when_the_slot_changed_since_it_was_loaded(demo, bulk):
+    models = bulk.slot_models("audio", "tts")
+    make_model(demo, _ids_of_provider(demo, "fal"), display_name="Newcomer", modality="audio", task="tts")
+    before = _snapshot(demo)
+    with pytest.raises(EditConflict, match="1 added"):
+        bulk.reorder("audio", "tts", [m["id"] for m in models], expected_ids=[m["id"] for m in models])
+    assert _snapshot(demo) == before
+
+
+def test_reorder_refuses_a_model_of_another_slot_a_gap_and_a_repeat(demo, bulk):
+    tts = [m["id"] for m in bulk.slot_models("audio", "tts")]
+    stranger = _ids(demo, "SDXL 1.0")[0]
+    before = _snapshot(demo)
+    with pytest.raises(InvalidModel, match="1 of the models are not in audio/tts"):
+        bulk.reorder("audio", "tts", [*tts, stranger])
+    with pytest.raises(InvalidModel, match="leaves out 1"):
+        bulk.reorder("audio", "tts", tts[:-1])
+    with pytest.raises(InvalidModel, match="more than once"):
+        bulk.reorder("audio", "tts", [*tts, tts[0]])
+    with pytest.raises(InvalidModel):
+        bulk.reorder("audio'; drop table api_models; --", "tts", tts)
+    with pytest.raises(InvalidModel):
+        bulk.reorder("audio", "tts", ["1 or 1=1", *tts[1:]])
+    assert _snapshot(demo) == before
+
+
+# ─── Concurrency and hostile input ─────────────────────────────────────────────────────────
+def test_overlapping_bulk_changes_and_default_clicks_at_the_same_time_keep_the_rules(engine, admin_id):
+    provider = make_provider(engine)
+    ids = [make_model(engine, provider, display_name=f"M{n}", priority=n, is_default=n == 0) for n in range(8)]
+    calls = {
+        "deactivate": lambda s: s.apply(ids[0:5], BulkChange.deactivate()),
+        "activate": lambda s: s.apply(ids[3:8], BulkChange.activate()),
+        "priority": lambda s: s.apply(ids[2:7], BulkChange.set_priority(4)),
+        "default": lambda s: ModelService(engine, user_id=admin_id).set_default(ids[7]),
+        "reorder": lambda s: s.reorder("image", "generation", list(reversed(ids))),
+    }
+    for _round in range(4):
+        _results, errors = run_together(lambda name: calls[name](BulkService(engine, user_id=admin_id)), list(calls))
+        assert errors == []
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("select count(*) from api_models where is_default")).scalar() == 1
+            assert conn.execute(sa.text("select count(*) from api_models")).scalar() == 8
+            # Each change happened whole: a bulk change's models share their new value.
+            actives = dict(conn.execute(sa.text("select id, is_active from api_models")).all())
+            assert len({actives[i] for i in ids[0:3]}) == 1 and len({actives[i] for i in ids[5:8]}) == 1
+
+
+def test_two_bulk_changes_of_the_same_models_in_opposite_orders_do_not_deadlock(engine, admin_id):
+    provider = make_provider(engine)
+    ids = [make_model(engine, provider, task=f"task-{n % 3}") for n in range(12)]
+    for _round in range(5):
+        _results, errors = run_together(
+            lambda order: BulkService(engine, user_id=admin_id).apply(order, BulkChange.set_priority(len(order))),
+            [ids, list(reversed(ids)), ids[::2], ids[::-3]],
+        )
+        assert errors == []
+
+
+@pytest.mark.parametrize("ids", [
+    ["'; update api_models set is_active = false; --"],
+    ["00000000-0000-0000-0000-000000000000' or '1'='1"],
+    "select id from api_models",
+])  # fmt: skip
+def test_hostile_ids_reach_no_query(demo, bulk, ids):
+    before = _snapshot(demo)
+    with pytest.raises(InvalidModel):
+        bulk.apply(ids, BulkChange.deactivate())
+    assert _snapshot(demo) == before
+
+
+def test_a_huge_selection_is_refused_before_any_query(demo, bulk):
+    with pytest.raises(InvalidModel, match="at most 1,000"):
+        bulk.apply([str(uuid4()) for _ in range(100_000)], BulkChange.deactivate())
+
+
+def test_hostile_names_are_quoted_as_text_in_the_impact(engine, bulk):
+    name = "[x](javascript:alert(1)) <b>'; drop table api_models; --"
+    model = make_model(engine, make_provider(engine), display_name=name, is_default=True, task="dub")
+    assert _messages(bulk.impact([model], BulkChange.deactivate())) == [
+        ("error", "image/dub is left with no active model: its jobs cannot be routed"),
+        ("warning", f"The default for image/dub ({name}) becomes inactive"),
+    ]
+    assert bulk.apply([model], BulkChange.deactivate()) == 1
