@@ -10,12 +10,13 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from dashboard.config import Settings
-from dashboard.services.auth import Identity, authenticate, load_identity, user_id_for_email
+from dashboard.services.auth import Identity, load_identity, sign_in, user_id_for_email
 from dashboard.text import md_escape
 from dashboard.ui.feedback import flash
 
 _USER = "_dashboard_user_id"
 _SEEN = "_dashboard_last_seen"
+WRONG_CREDENTIALS = "Email or password is wrong."
 
 
 def oidc_configured() -> bool:
@@ -61,6 +62,21 @@ def sign_out(message: str = "You are signed out.") -> None:
         st.logout()
 
 
+def client_address() -> str | None:
+    """The client's IP address as Streamlit's server saw it; None on localhost and without a browser.
+
+    Behind a reverse proxy this is the proxy's address, unless the server is told to trust the proxy's
+    X-Forwarded-For (see docs/production.md). Anything that is not an address counts as unknown.
+    """
+    address = st.context.ip_address
+    return address if isinstance(address, str) else None
+
+
+def throttled_message(minutes: int) -> str:
+    """The same words whether or not the account exists, and whichever limit was reached."""
+    return f"Too many attempts; try again in {minutes} minute{'' if minutes == 1 else 's'}."
+
+
 def render_sign_in(engine: Engine) -> None:
     """The sign-in form; on success the person is remembered in this browser session."""
     _, middle, _ = st.columns([1, 1.4, 1])
@@ -76,11 +92,13 @@ def _render_sign_in_form(engine: Engine) -> None:
         password = st.text_input("Password", type="password", key="sign_in_password", max_chars=1024)
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        user_id = authenticate(engine, email=email, password=password)
-        if user_id is None:
-            st.error("Email or password is wrong.")
+        result = sign_in(engine, email=email, password=password, address=client_address())
+        if result.throttled:
+            st.error(throttled_message(result.retry_minutes))
+        elif result.user_id is None:
+            st.error(WRONG_CREDENTIALS)
         else:
-            _start(user_id)
+            _start(result.user_id)
             st.rerun()
     if oidc_configured():
         st.divider()

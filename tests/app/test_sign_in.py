@@ -1,10 +1,13 @@
-"""Signing in and out, the idle timeout, single sign-on mapping, and who sees what when."""
+"""Signing in and out, throttling, the idle timeout, single sign-on mapping, and who sees what when."""
 
 import time
 
+import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
+from dashboard.services.auth import THROTTLE, sign_in
+from dashboard.ui import session
 from tests.app.conftest import APP, texts, user_id
 from tests.factories import make_user
 
@@ -121,3 +124,67 @@ def test_a_write_from_another_process_shows_on_the_next_click(demo_db, engine, s
                              "where display_name = 'SDXL 1.0'"))  # fmt: skip
     at.run()
     assert list(at.dataframe[0].value["display_name"]) == ["SDXL 1.0 (renamed elsewhere)"]
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def test_too_many_failures_show_when_to_try_again_and_check_no_password(empty_db, engine):
+    make_user(engine, "admin", email="ada@example.com", password="the right password")
+    for _ in range(THROTTLE.account_limit - 1):
+        sign_in(engine, email="ada@example.com", password="not it")
+    last_try = _sign_in(_fresh().run(), "ada@example.com", "still not it")
+    assert _errors(last_try) == ["Email or password is wrong."]
+    at = _sign_in(_fresh().run(), "ada@example.com", "the right password")
+    assert not at.exception
+    assert _errors(at) == ["Too many attempts; try again in 15 minutes."]
+    assert "Signed in as" not in texts(at) and at.text_input(key="sign_in_password") is not None
+
+
+def test_an_unknown_email_is_throttled_with_the_same_words(empty_db, engine):
+    make_user(engine, "admin", email="ada@example.com", password="the right password")
+    messages = []
+    for email in ("ada@example.com", "nobody@example.com"):
+        for _ in range(THROTTLE.account_limit):
+            sign_in(engine, email=email, password="not it")
+        messages.append(_errors(_sign_in(_fresh().run(), email, "not it either")))
+    assert messages[0] == messages[1] == ["Too many attempts; try again in 15 minutes."]
+
+
+def test_the_throttle_counts_the_browsers_address(empty_db, engine, monkeypatch):
+    make_user(engine, "admin", email="ada@example.com", password="the right password")
+    for n in range(THROTTLE.address_limit):
+        sign_in(engine, email=f"guess{n}@example.com", password="Summer2025!", address="203.0.113.7")
+    monkeypatch.setattr(session, "client_address", lambda: "203.0.113.7")
+    blocked = _sign_in(_fresh().run(), "ada@example.com", "the right password")
+    assert _errors(blocked) == ["Too many attempts; try again in 15 minutes."]
+    monkeypatch.setattr(session, "client_address", lambda: "198.51.100.1")
+    elsewhere = _sign_in(_fresh().run(), "ada@example.com", "the right password")
+    assert "Signed in as ada@example.com · admin" in texts(elsewhere)
+
+
+def test_a_browser_without_a_known_address_is_throttled_per_account_only(empty_db, engine):
+    make_user(engine, "admin", email="ada@example.com", password="the right password")
+    at = _sign_in(_fresh().run(), "ada@example.com", "the right password")  # AppTest gives no real address
+    assert "Signed in as ada@example.com · admin" in texts(at)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("select address, outcome from dashboard.sign_in_attempts")).all()
+    assert [tuple(r) for r in rows] == [(None, "success")]
+
+
+@pytest.mark.parametrize(("minutes", "words"), [(1, "try again in 1 minute."), (15, "try again in 15 minutes.")])
+def test_the_throttled_message_counts_minutes(minutes, words):
+    assert session.throttled_message(minutes) == f"Too many attempts; {words}"
+
+
+def test_the_idle_timeout_follows_its_setting(demo_db, signed_in, monkeypatch):
+    monkeypatch.setenv("DASHBOARD_IDLE_MINUTES", "5")
+    at = signed_in("viewer@example.com")
+    at.session_state["_dashboard_last_seen"] = time.time() - 4 * 60
+    at.run()
+    assert "Signed in as viewer@example.com" in texts(at)
+    at.session_state["_dashboard_last_seen"] = time.time() - 6 * 60
+    at.run()
+    assert "signed out after 5 minutes without activity" in texts(at)
+    assert at.text_input(key="sign_in_password") is not None
