@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard.export import to_csv_bytes
 from dashboard.services.spend import BILLED_STATUS, estimate_spend, totals_by_currency
-from dashboard.services.usage import GROUPINGS, group_usage
+from dashboard.services.usage import GROUP_COLUMN, GROUPINGS, group_usage
 from dashboard.ui import cached, usage_charts
 from dashboard.ui.context import context, require_admin
 from dashboard.ui.usage_view import days_table, fold_now_and_then, render_filters, show_chart
@@ -15,8 +15,7 @@ fold_now_and_then(service)
 st.title("Usage")
 choices = [{**m, "display_name": f"{m['display_name']} ({m['provider_name']})"} for m in cached.model_choices()]
 view = render_filters(providers=cached.providers(), tasks=cached.tasks(), models=choices)
-usage = service.by_model(view.period, view.filters)
-days = service.by_day(view.period, view.filters)
+usage, days = service.report(view.period, view.filters)
 st.caption(f"Jobs created {view.period.describe()}, counted at this moment. Days are UTC days.")
 
 if usage.empty:
@@ -36,7 +35,7 @@ if not total:
     st.stop()
 
 grouped = group_usage(usage, view.group_by)
-label = {"model": "display_name", "provider": "provider_name", "modality": "modality", "task": "task"}[view.group_by]
+label = GROUP_COLUMN[view.group_by]
 noun = GROUPINGS[view.group_by].lower()
 slug = f"{view.group_by}-{view.label.lower().replace(' ', '-')}"
 load, failures = st.columns(2, gap="large")

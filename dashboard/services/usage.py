@@ -29,7 +29,7 @@ PRESETS = {
 _PRESET_DAYS = {"7d": 7, "30d": 30, "90d": 90}
 STATUSES = ("completed", "failed", "cancelled", "processing", "queued")
 GROUPINGS = {"model": "Model", "provider": "Provider", "modality": "Modality", "task": "Task"}
-_GROUP_COLUMN = {"model": "display_name", "provider": "provider_name", "modality": "modality", "task": "task"}
+GROUP_COLUMN = {"model": "display_name", "provider": "provider_name", "modality": "modality", "task": "task"}
 COUNT_COLUMNS = ("total_jobs", "completed_jobs", "failed_jobs", "other_jobs", "rated_jobs", "rating_sum")
 
 
@@ -135,17 +135,20 @@ class UsageService(ActingService):
         avg_quality_rating is a float, or with exact=True the database's Decimal (None when unrated).
         """
         with self._transaction(self.read_engine) as conn:
-            result = conn.execute(q.by_model(self._source(conn, period), filters.conditions()))
-            frame = pd.DataFrame(result.all(), columns=list(result.keys()))
-        return _with_rates(frame, exact=exact)
+            return _per_model(conn, self._source(conn, period), filters, exact=exact)
 
     def by_day(self, period: UsageRange = UsageRange(), filters: UsageFilters = UsageFilters()) -> pd.DataFrame:
         """Jobs per day (UTC) and status, with ratings; days without jobs are absent."""
         with self._transaction(self.read_engine) as conn:
-            result = conn.execute(q.by_day(self._source(conn, period), filters.conditions()))
-            frame = pd.DataFrame(result.all(), columns=list(result.keys()))
-        frame["day"] = pd.to_datetime(frame["day"], utc=True)
-        return frame
+            return _per_day(conn, self._source(conn, period), filters)
+
+    def report(
+        self, period: UsageRange = UsageRange(), filters: UsageFilters = UsageFilters()
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """by_model and by_day read in one transaction, so the totals and the days agree to the job."""
+        with self._transaction(self.read_engine) as conn:
+            source = self._source(conn, period)
+            return _per_model(conn, source, filters, exact=False), _per_day(conn, source, filters)
 
     def seed_stats(self, period: UsageRange = UsageRange()) -> pd.DataFrame:
         """The seed's usage query's columns, rows and order (busiest first), over the range."""
@@ -162,6 +165,18 @@ class UsageService(ActingService):
         return (q.rollup_source if admin else q.jobs_source)(period.start, period.end)
 
 
+def _per_model(conn: sa.Connection, source: sa.FromClause, filters: UsageFilters, *, exact: bool) -> pd.DataFrame:
+    result = conn.execute(q.by_model(source, filters.conditions()))
+    return _with_rates(pd.DataFrame(result.all(), columns=list(result.keys())), exact=exact)
+
+
+def _per_day(conn: sa.Connection, source: sa.FromClause, filters: UsageFilters) -> pd.DataFrame:
+    result = conn.execute(q.by_day(source, filters.conditions()))
+    frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    frame["day"] = pd.to_datetime(frame["day"], utc=True)
+    return frame
+
+
 def _with_rates(frame: pd.DataFrame, *, exact: bool) -> pd.DataFrame:
     if not exact:
         frame["avg_quality_rating"] = pd.to_numeric(frame["avg_quality_rating"], errors="coerce").astype(float)
@@ -173,9 +188,9 @@ def _with_rates(frame: pd.DataFrame, *, exact: bool) -> pd.DataFrame:
 
 def group_usage(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     """Per-model usage summed by model, provider, modality or task, with rates recomputed from counts."""
-    if by not in _GROUP_COLUMN:
+    if by not in GROUP_COLUMN:
         raise ValueError(f"group by one of {', '.join(GROUPINGS)}")
-    column = _GROUP_COLUMN[by]
+    column = GROUP_COLUMN[by]
     if by == "model":
         grouped = frame[[column, "provider_name", *COUNT_COLUMNS]].copy()
     else:

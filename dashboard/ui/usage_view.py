@@ -164,8 +164,7 @@ def render_model_usage(model_id: UUID | str, display_name: str) -> None:
     period = UsageRange.preset(choice)
     service = context().usage
     filters = UsageFilters(model_id=UUID(str(model_id)), active_only=False)
-    totals = service.by_model(period, filters)
-    days = service.by_day(period, filters)
+    totals, days = service.report(period, filters)
     if totals.empty or not totals.loc[0, "total_jobs"]:
         st.caption(f"No jobs in this range ({choices[choice].lower()}).")
     else:
