@@ -39,7 +39,13 @@ if modality == ALL_SLOTS:
     } for p in previews]).sort_values("_order").drop(columns="_order")  # fmt: skip
     errors = sum(p.has_errors for p in previews)
     st.metric("Slots whose jobs cannot be routed", errors, border=True)
-    st.dataframe(summary, hide_index=True, width="stretch")
+    st.dataframe(
+        summary,
+        hide_index=True,
+        width="stretch",
+        height=35 * (len(summary) + 1) + 3,  # every slot in view
+        column_config={"Warnings": st.column_config.TextColumn("Warnings", width="large")},
+    )
     st.download_button("Export CSV", to_csv_bytes(summary), file_name="routing.csv", mime="text/csv",
                        icon=":material/download:", on_click="ignore")  # fmt: skip
     st.stop()

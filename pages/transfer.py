@@ -75,7 +75,8 @@ with import_tab:
         st.stop()
     prompt = (f"Write {plan.count('new'):,} new and {plan.count('changed'):,} changed models to the catalogue? "
               "This changes what jobs are routed to.")  # fmt: skip
-    if confirmed(f"Apply {len(plan.writes):,} changes", key="import_apply", prompt=prompt, primary=True,
+    label = f"Apply {len(plan.writes):,} change" + ("s" if len(plan.writes) != 1 else "")
+    if confirmed(label, key="import_apply", prompt=prompt, primary=True,
                  confirm_label="Apply"):  # fmt: skip
         bar = st.progress(0.0, text="Writing…")
         try:

@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard.export import to_csv_bytes
 from dashboard.services.spend import BILLED_STATUS, estimate_spend, totals_by_currency
-from dashboard.services.usage import GROUP_COLUMN, GROUPINGS, group_usage
+from dashboard.services.usage import GROUP_COLUMN, GROUPINGS, failure_rate, group_usage
 from dashboard.ui import cached, usage_charts
 from dashboard.ui.context import context, require_admin
 from dashboard.ui.usage_view import days_table, fold_now_and_then, render_filters, show_chart
@@ -16,7 +16,8 @@ st.title("Usage")
 choices = [{**m, "display_name": f"{m['display_name']} ({m['provider_name']})"} for m in cached.model_choices()]
 view = render_filters(providers=cached.providers(), tasks=cached.tasks(), models=choices)
 usage, days = service.report(view.period, view.filters)
-st.caption(f"Jobs created {view.period.describe()}, counted at this moment. Days are UTC days.")
+st.caption(f"Jobs created {view.period.describe()}, counted at this moment. Days are UTC days. Failure rates are "
+           "failed jobs as a share of finished (completed or failed) ones.")  # fmt: skip
 
 if usage.empty:
     st.info("No model matches these filters. Pick All in a filter, or turn off Active only.")
@@ -26,8 +27,9 @@ rated = int(usage["rated_jobs"].sum())
 tiles = st.columns(4)
 tiles[0].metric("Jobs", f"{total:,}", border=True)
 tiles[1].metric("Completed", f"{int(usage['completed_jobs'].sum()):,}", border=True)
-tiles[2].metric("Failure rate", f"{failed / total:.1%}" if total else "—", border=True,
-                help="Failed jobs as a share of all jobs in the range")  # fmt: skip
+rate = failure_rate(failed, int(usage["completed_jobs"].sum()))
+tiles[2].metric("Failure rate", "—" if rate is None else f"{rate:.1%}", border=True,
+                help="Failed jobs as a share of finished (completed or failed) jobs in the range")  # fmt: skip
 tiles[3].metric("Average rating", f"{usage['rating_sum'].sum() / rated:.2f}" if rated else "—", border=True,
                 help=f"From {rated:,} rated jobs")  # fmt: skip
 if not total:

@@ -13,7 +13,7 @@ from dashboard.queries import catalogue as q
 from dashboard.queries.tables import api_models, api_providers
 from dashboard.services.base import ActingService, Row
 from dashboard.services.transfer import loads_exact
-from dashboard.services.usage import UsageFilters, UsageRange, UsageService
+from dashboard.services.usage import UsageFilters, UsageRange, UsageService, failure_rate
 from dashboard.services.validation import JSON_FIELDS, MODALITIES
 
 Status = Literal["active", "inactive", "all"]
@@ -194,12 +194,10 @@ class CatalogueService(ActingService):
             UsageRange.last_days(days), UsageFilters(active_only=False)
         )
         per_status = recent.groupby("status")["jobs"].sum()
-        failed = int(per_status.get("failed", 0))
-        finished = failed + int(per_status.get("completed", 0))
         return Overview(
             counts=counts,
             jobs_30d=int(per_status.sum()),
-            failure_rate_30d=failed / finished if finished else None,
+            failure_rate_30d=failure_rate(int(per_status.get("failed", 0)), int(per_status.get("completed", 0))),
             warnings=slot_warnings(self.list_slots()),
         )
 

@@ -89,9 +89,11 @@ class UsageRange:
         return cls(start=start, end=datetime.combine(last, time(), UTC) + timedelta(days=1))
 
     def describe(self) -> str:
-        start = f"{self.start:%Y-%m-%d %H:%M}" if self.start else "the first job"
-        end = f"{self.end:%Y-%m-%d %H:%M}" if self.end else "now"
-        return f"{start} to {end} UTC"
+        if not self.start and not self.end:
+            return "at any time"
+        start = f"from {self.start:%Y-%m-%d %H:%M}" if self.start else ""
+        end = f"to {self.end:%Y-%m-%d %H:%M}" if self.end else "to now"
+        return f"{start} {end} UTC".strip()
 
 
 @dataclass(frozen=True)
@@ -177,12 +179,24 @@ def _per_day(conn: sa.Connection, source: sa.FromClause, filters: UsageFilters) 
     return frame
 
 
+def failure_rate(failed, completed):
+    """Failed jobs as a share of finished ones (completed or failed): the one definition used everywhere.
+
+    Queued, processing and cancelled jobs have not failed, nor succeeded. Works on numbers (None when
+    nothing finished) and on pandas Series (NaN there).
+    """
+    if isinstance(failed, pd.Series):
+        finished = failed + completed
+        return (failed / finished.where(finished > 0)).astype(float)
+    finished = failed + completed
+    return failed / finished if finished else None
+
+
 def _with_rates(frame: pd.DataFrame, *, exact: bool) -> pd.DataFrame:
     if not exact:
         frame["avg_quality_rating"] = pd.to_numeric(frame["avg_quality_rating"], errors="coerce").astype(float)
     frame["other_jobs"] = frame["total_jobs"] - frame["completed_jobs"] - frame["failed_jobs"]
-    total = frame["total_jobs"].where(frame["total_jobs"] > 0)
-    frame["failure_rate"] = (frame["failed_jobs"] / total).astype(float)
+    frame["failure_rate"] = failure_rate(frame["failed_jobs"], frame["completed_jobs"])
     return frame
 
 
@@ -195,8 +209,7 @@ def group_usage(frame: pd.DataFrame, by: str) -> pd.DataFrame:
         grouped = frame[[column, "provider_name", *COUNT_COLUMNS]].copy()
     else:
         grouped = frame.groupby(column, as_index=False)[list(COUNT_COLUMNS)].sum()
-    total = grouped["total_jobs"].where(grouped["total_jobs"] > 0)
-    grouped["failure_rate"] = (grouped["failed_jobs"] / total).astype(float)
+    grouped["failure_rate"] = failure_rate(grouped["failed_jobs"], grouped["completed_jobs"])
     rated = grouped["rated_jobs"].where(grouped["rated_jobs"] > 0)
     grouped["avg_quality_rating"] = (grouped["rating_sum"] / rated).astype(float)
     return grouped.sort_values("total_jobs", ascending=False, kind="stable").reset_index(drop=True)

@@ -12,6 +12,8 @@ import html
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.services.usage import failure_rate
+
 # Colour-blind-safe (Okabe-Ito), one per status, the same in every chart.
 STATUS_COLOURS = {
     "completed": "#009E73",
@@ -93,16 +95,17 @@ def _value_bars(top: pd.DataFrame, label: str, column: str, *, colour: str, text
 
 def failure_rates(usage: pd.DataFrame, label: str, *, title: str = "Failure rate") -> go.Figure:
     """Failure rate per group, highest at the top, with the volume behind each rate beside its bar."""
-    top = _top(usage[usage["total_jobs"] > 0], "failure_rate")
+    top = _top(usage[usage["failure_rate"].notna()], "failure_rate")
     fig = go.Figure(_value_bars(
         top, label, "failure_rate", colour=STATUS_COLOURS["failed"],
-        text=[f"{r:.1%} of {t:,}" for r, t in zip(top["failure_rate"], top["total_jobs"], strict=True)],
-        customdata=top[["failed_jobs", "total_jobs"]],
-        hover="%{y}<br>%{x:.2%} failed: %{customdata[0]:,} of %{customdata[1]:,} jobs<extra></extra>",
+        text=[f"{r:.1%} of {c + f:,}" for r, c, f in zip(top["failure_rate"], top["completed_jobs"], top["failed_jobs"],
+                                                            strict=True)],  # fmt: skip
+        customdata=top[["failed_jobs", "completed_jobs"]],
+        hover="%{y}<br>%{x:.2%} failed: %{customdata[0]:,} failed, %{customdata[1]:,} completed<extra></extra>",
     ))  # fmt: skip
     peak = float(top["failure_rate"].max()) if len(top) else 0.0
     return _layout(fig, title=title, height=_bar_height(len(top)), showlegend=False,
-                   xaxis={"title": "Failed jobs as a share of all jobs", "tickformat": ".0%",
+                   xaxis={"title": "Failed jobs as a share of finished jobs", "tickformat": ".0%",
                           "range": [0, max(peak * 1.7, 0.01)]},
                    yaxis={"automargin": True})  # fmt: skip
 
@@ -164,9 +167,9 @@ def spend(costed: pd.DataFrame, *, title: str = "Estimated spend") -> go.Figure:
 def model_over_time(days: pd.DataFrame, *, title: str) -> go.Figure:
     """One model's jobs per day by status, with its daily failure rate on a second axis."""
     fig = jobs_per_day(days, title=title)
-    totals = days.groupby("day")["jobs"].sum()
-    failed = days[days["status"] == "failed"].groupby("day")["jobs"].sum().reindex(totals.index, fill_value=0)
-    rate = (failed / totals.where(totals > 0)).fillna(0)
+    per_status = days.pivot_table(index="day", columns="status", values="jobs", aggfunc="sum", fill_value=0)
+    rate = failure_rate(per_status.get("failed", 0 * per_status.sum(axis=1)),
+                        per_status.get("completed", 0 * per_status.sum(axis=1))).dropna()  # fmt: skip
     fig.add_scatter(
         x=rate.index,
         y=rate.values,

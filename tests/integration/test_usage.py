@@ -324,7 +324,8 @@ def test_hostile_filter_values_change_nothing(engine, catalogue):
 
 
 def test_the_range_in_a_readable_form():
-    assert UsageRange().describe() == "the first job to now UTC"
+    assert UsageRange().describe() == "at any time"
+    assert UsageRange(start=NOW).describe() == "from 2026-11-23 15:00 to now UTC"
     assert UsageRange.preset("24h", now=NOW).start == NOW - timedelta(hours=23)
     assert UsageRange.preset("7d", now=NOW).start == datetime(2026, 11, 17, tzinfo=UTC)
 

@@ -88,6 +88,6 @@ def test_grouping_recomputes_rates_from_counts():
     usage["provider_name"] = ["x", "x"]
     grouped = group_usage(usage, "provider")
     assert grouped.loc[0, "total_jobs"] == 21 and grouped.loc[0, "avg_quality_rating"] == pytest.approx(3.5)
-    assert grouped.loc[0, "failure_rate"] == pytest.approx(3 / 21)
+    assert grouped.loc[0, "failure_rate"] == pytest.approx(3 / 19)  # failed of finished (16 completed + 3 failed)
     with pytest.raises(ValueError):
         group_usage(usage, "display_name; drop")
