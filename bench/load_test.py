@@ -73,8 +73,25 @@ def main() -> int:
     return 0
 
 
+def _serialise_page_compiles() -> None:
+    """CPython 3.11.7's ast.parse is not safe in two threads at once ("AST constructor recursion depth
+    mismatch", fixed in later releases). A real server compiles each page once into its script cache;
+    each AppTest here compiles for itself, all the time, so the harness takes turns on a lock."""
+    import streamlit.runtime.scriptrunner.magic as magic
+
+    lock, add_magic = threading.Lock(), magic.add_magic
+
+    def one_at_a_time(code: str, script_path: str):
+        with lock:
+            return add_magic(code, script_path)
+
+    magic.add_magic = one_at_a_time
+
+
 def _run(accounts, seconds):
     from streamlit.testing.v1 import AppTest
+
+    _serialise_page_compiles()
 
     timings: dict[str, list[float]] = {p: [] for p in PAGES}
     errors: Counter = Counter()
