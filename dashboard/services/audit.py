@@ -24,6 +24,7 @@ from dashboard.services.validation import EDITABLE_FIELDS
 TABLES = {"api_models": "Models", "api_providers": "Providers"}
 _UNTRACKED = ("updated_at",)  # moves on every write by trigger: not a change anyone made
 MAX_PAGE = 500
+MAX_EXPORT = 10_000
 
 audit_log = sa.Table(
     "audit_log",
@@ -105,9 +106,9 @@ def row_changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[
 class AuditService(ActingService):
     """The audit trail as one person may read it (RLS: admins only; anyone else reads nothing)."""
 
-    def history(self, filters: AuditFilters = AuditFilters(), *, limit: int = 100, offset: int = 0
-                ) -> tuple[list[AuditEntry], int]:  # fmt: skip
-        """One page of entries, newest first, and how many match in all."""
+    def history(self, filters: AuditFilters = AuditFilters(), *, limit: int = 100, offset: int = 0,
+                cap: int = MAX_PAGE) -> tuple[list[AuditEntry], int]:  # fmt: skip
+        """One page of entries (at most cap), newest first, and how many match in all."""
         conditions = []
         if filters.table_name:
             conditions.append(_a.table_name == filters.table_name)
@@ -122,9 +123,13 @@ class AuditService(ActingService):
         base = sa.select(*audit_log.c).where(*conditions)
         with self._transaction() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(base.subquery())).scalar_one()
-            page = base.order_by(_a.at.desc(), _a.id.desc()).limit(max(1, min(limit, MAX_PAGE))).offset(max(0, offset))
+            page = base.order_by(_a.at.desc(), _a.id.desc()).limit(max(1, min(limit, cap))).offset(max(0, offset))
             rows = conn.execute(page).all()
         return [AuditEntry(**r._mapping) for r in rows], total
+
+    def export_entries(self, filters: AuditFilters = AuditFilters()) -> list[AuditEntry]:
+        """Every matching entry for a CSV, newest first (at most MAX_EXPORT)."""
+        return self.history(filters, limit=MAX_EXPORT, cap=MAX_EXPORT)[0]
 
     def actors(self) -> list[Row]:
         """Everyone who appears in the trail (for a filter), by email."""

@@ -145,3 +145,13 @@ def test_row_changes_of_hostile_and_nested_values():
     new = {"display_name": "[x](javascript:alert(1))", "pricing": {"a": {"b": 1.0}}}
     paths = [c.path for c in row_changes(old, new)]
     assert paths == ["display_name", "pricing.a.b", "gone"]
+
+
+def test_the_export_reads_past_one_page(engine, admin):
+    model = make_model(engine)
+    for priority in range(1, 13):
+        ModelService(engine, user_id=admin).update_model(model, {"priority": priority})
+    service = AuditService(engine, user_id=admin)
+    page, total = service.history(AuditFilters(row_id=model), limit=5)
+    assert len(page) == 5 and total == 13
+    assert len(service.export_entries(AuditFilters(row_id=model))) == 13
