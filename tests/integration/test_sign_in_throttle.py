@@ -310,3 +310,16 @@ def test_an_operator_can_find_an_accounts_attempts_by_hashing_its_email_in_sql(e
             "select outcome from dashboard.sign_in_attempts "
             "where account = sha256(convert_to(lower(trim('ada@example.com')), 'UTF8'))")).scalars().all()  # fmt: skip
     assert found == ["failure"]
+
+
+def test_the_documented_unlock_lets_a_locked_out_person_in_at_once(engine):
+    make_user(engine, "admin", email="ada@example.com", password="the right password")
+    for _ in range(ACCOUNT_LIMIT):
+        sign_in(engine, email="ada@example.com", password="wrong", address="203.0.113.9")
+    assert sign_in(engine, email="ada@example.com", password="the right password", address="198.51.100.1").throttled
+    with engine.begin() as conn:  # the statement docs/production.md gives, as the owner
+        conn.execute(sa.text(
+            "delete from dashboard.sign_in_attempts where account = "
+            "sha256(convert_to(lower(trim('ada@example.com')), 'UTF8')) and outcome <> 'success'"
+        ))  # fmt: skip
+    assert sign_in(engine, email="ada@example.com", password="the right password", address="198.51.100.1").user_id
