@@ -68,7 +68,10 @@ def ms(seconds: float) -> str:
 
 
 def clock(seconds: float) -> str:
-    return f"{int(seconds // 60)} min {seconds % 60:.0f} s" if seconds >= 60 else f"{seconds:.1f} s"
+    if seconds < 59.5:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    return f"{whole // 60} min {whole % 60} s"
 
 
 # ─── Checks ─────────────────────────────────────────────────────────────────────────────────────
