@@ -11,9 +11,12 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from dashboard.database import create_db_engine
 from dashboard.queries import models as seed
+from dashboard.queries import usage as usage_queries
 from dashboard.services import ModelService
 from dashboard.services.usage import InvalidRange, UsageFilters, UsageRange, UsageService, group_usage
+from db.migrate import load_migrations, migrate
 from tests.concurrency import run_together
 from tests.factories import make_job, make_model, make_provider, make_user
 
@@ -115,6 +118,53 @@ def test_equal_to_the_seed_after_random_writes_folds_and_ranges(engine, catalogu
             assert UsageService(engine, user_id=admin).fold() > 0
         for period in RANGES:
             assert _exact(engine, admin, period) == _seed(engine, period), (round_, period)
+
+
+def test_deltas_written_before_the_one_row_shape_are_carried_over(fresh_database):
+    """0009 changes the delta table's shape: what 0005's triggers wrote must still be counted, exactly."""
+    engine = create_db_engine(fresh_database)
+    try:
+        migrate(engine, [m for m in load_migrations() if m.version < "0009"])
+        provider = make_provider(engine)
+        models = [make_model(engine, provider, display_name=f"M{i}") for i in range(3)]
+        admin = make_user(engine, "admin")
+        rng = random.Random(9)
+        _random_writes(engine, models, rng, 60)
+        UsageService(engine, user_id=admin).fold()
+        _random_writes(engine, models, rng, 60)
+        with engine.connect() as conn:
+            assert conn.execute(usage_queries.PENDING).scalar_one() > 0
+        assert migrate(engine) == ["0009"]
+        with engine.connect() as conn:
+            assert conn.execute(usage_queries.PENDING).scalar_one() == 0  # folded by the migration
+        for period in RANGES:
+            assert _exact(engine, admin, period) == _seed(engine, period), period
+        _random_writes(engine, models, rng, 60)
+        for period in RANGES:
+            assert _exact(engine, admin, period) == _seed(engine, period), period
+        assert UsageService(engine, user_id=admin).fold() > 0
+        assert _exact(engine, admin, UsageRange()) == _seed(engine, UsageRange())
+    finally:
+        engine.dispose()
+
+
+def test_an_update_writes_one_delta_row_and_moves_between_models_and_hours(engine, catalogue):
+    (m0, m1, *_), admin = catalogue
+    job = make_job(engine, m0, status="queued")
+    with engine.begin() as conn:
+        conn.execute(sa.text("update jobs set status = 'completed', quality_rating = 5 where id = :id"), {"id": job})
+        conn.execute(sa.text("update jobs set api_model_id = :m, created_at = created_at - interval '26 hours' "
+                             "where id = :id"), {"m": m1, "id": job})  # fmt: skip
+        conn.execute(sa.text("update jobs set error_message = 'slow' where id = :id"), {"id": job})  # not counted
+        conn.execute(sa.text("update jobs set api_model_id = null where id = :id"), {"id": job})
+        conn.execute(sa.text("update jobs set status = 'failed' where id = :id"), {"id": job})  # no model: nothing
+        conn.execute(sa.text("update jobs set api_model_id = :m where id = :id"), {"m": m0, "id": job})
+        assert conn.execute(usage_queries.PENDING).scalar_one() == 5
+    for period in RANGES:
+        assert _exact(engine, admin, period) == _seed(engine, period), period
+    assert UsageService(engine, user_id=admin).fold() == 5
+    for period in RANGES:
+        assert _exact(engine, admin, period) == _seed(engine, period), period
 
 
 def test_usage_stats_is_the_seed_query_frame(engine, catalogue):
@@ -223,8 +273,8 @@ def test_plain_users_count_their_own_jobs_and_never_read_the_rollups(engine, cat
             assert conn.execute(sa.text(f"select count(*) from dashboard.{table}")).scalar_one() == 0
         assert conn.execute(sa.text("select dashboard.fold_job_usage()")).scalar_one() == 0
         with pytest.raises(sa.exc.ProgrammingError):
-            conn.execute(sa.text("insert into dashboard.job_usage_delta values (:m, 'completed', now(), 1000, 0, 0)"),
-                         {"m": model})  # fmt: skip
+            conn.execute(sa.text("insert into dashboard.job_usage_delta (api_model_id, status, created_at) "
+                                 "values (:m, 'completed', now())"), {"m": model})  # fmt: skip
 
 
 def test_anonymous_visitors_see_no_usage(engine, catalogue):
@@ -255,9 +305,12 @@ def test_a_hostile_search_path_cannot_hijack_the_trigger(engine, catalogue):
         conn.execute(sa.text("insert into public.jobs (api_model_id, user_id) values (:m, :u)"),
                      {"m": model, "u": viewer})  # fmt: skip
     assert _exact(engine, admin, UsageRange()) == _seed(engine, UsageRange())
+    assert UsageService(engine, user_id=admin).fold() == 2  # two inserts; RLS kept the delete from happening
+    assert _exact(engine, admin, UsageRange()) == _seed(engine, UsageRange())
     with engine.connect() as conn:
         assert (
-            conn.execute(sa.text("select count(*) from dashboard.job_usage_delta where bucket = 'epoch'")).scalar() == 0
+            conn.execute(sa.text("select count(*) from dashboard.job_usage_hourly where bucket = 'epoch'")).scalar()
+            == 0
         )
 
 
