@@ -33,7 +33,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from dashboard.database import acting_as, create_db_engine
+from dashboard.database import SERVICE_ROLE, acting_as, create_db_engine, role_and_claims
 from dashboard.queries import models as model_queries
 from dashboard.queries import usage as usage_queries
 from dashboard.services import ModelService
@@ -386,6 +386,8 @@ def fresh_writes(engine: Engine) -> str:
 # ─── Write overhead ─────────────────────────────────────────────────────────────────────────────
 INSERT = "insert into public.jobs (user_id, api_model_id, status) values (%s, %s, %s)"
 UPDATE = "update public.jobs set status = %s, quality_rating = %s where id = %s"
+# What Supabase's API does around each request: one transaction, the caller's role and claims set in it.
+ACT_AS = "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)"
 REVERT = """
     update public.jobs j set status = o.status, quality_rating = o.quality_rating
     from (select unnest(%s::uuid[]) as id, unnest(%s::text[]) as status, unnest(%s::smallint[]) as quality_rating) o
@@ -525,7 +527,7 @@ def write_overhead(args: argparse.Namespace, url: str, engine: Engine) -> list[O
         )[0]
         models = [r[0] for r in ctl.execute("select id from public.api_models where is_active order by id")]
         per_block = warmup + ops
-        wanted = rounds * 2 * per_block + loop_rounds * 2 * loop_ops
+        wanted = 2 * rounds * 2 * per_block + loop_rounds * 2 * loop_ops
         rows = ctl.execute(
             "select id, status, quality_rating from public.jobs where api_model_id is not null "
             "order by random() limit %s",
@@ -545,25 +547,30 @@ def write_overhead(args: argparse.Namespace, url: str, engine: Engine) -> list[O
         def revert(part: Pool) -> None:
             ctl.execute(REVERT, (part.ids, part.status, part.rating))
 
-        def insert_block() -> tuple[list[float], float | None]:
-            times = []
-            for i in range(per_block):
-                t = time.perf_counter()
-                writer.execute(INSERT, (user, models[i % len(models)], "queued"))
-                times.append(time.perf_counter() - t)
+        def write(sql: str, params: tuple, act_as: tuple[str, str] | None) -> float:
+            """One write, timed: autocommitted, or API-style in a transaction that first sets role and claims."""
+            t = time.perf_counter()
+            if act_as is None:
+                writer.execute(sql, params)
+            else:
+                with writer.transaction():
+                    writer.execute(ACT_AS, act_as)
+                    writer.execute(sql, params)
+            return time.perf_counter() - t
+
+        def insert_block(act_as: tuple[str, str] | None = None) -> tuple[list[float], float | None]:
+            times = [write(INSERT, (user, models[i % len(models)], "queued"), act_as) for i in range(per_block)]
             ctl.execute("delete from public.jobs where user_id = %s", (user,))
             return times[warmup:], None
 
-        def update_block() -> tuple[list[float], float | None]:
+        def update_block(act_as: tuple[str, str] | None = None) -> tuple[list[float], float | None]:
             part = take(per_block)
             status, rating = part.changed()
-            times = []
-            for i in range(per_block):
-                t = time.perf_counter()
-                writer.execute(UPDATE, (status[i], rating[i], part.ids[i]))
-                times.append(time.perf_counter() - t)
+            times = [write(UPDATE, (status[i], rating[i], part.ids[i]), act_as) for i in range(per_block)]
             revert(part)
             return times[warmup:], None
+
+        owner, worker = role_and_claims(user), role_and_claims(SERVICE_ROLE)
 
         def loop(sql: str, params: tuple) -> tuple[list[float], float | None]:
             before = cpu() if cpu else None
@@ -588,6 +595,16 @@ def write_overhead(args: argparse.Namespace, url: str, engine: Engine) -> list[O
         plan = [
             (Overhead("single-row INSERT", "per statement"), insert_block, rounds),
             (Overhead("single-row UPDATE of status", "per statement"), update_block, rounds),
+            (
+                Overhead("INSERT by the job's owner, API-style (RLS)", "per transaction"),
+                lambda: insert_block(owner),
+                rounds,
+            ),
+            (
+                Overhead("UPDATE of status by service_role, API-style", "per transaction"),
+                lambda: update_block(worker),
+                rounds,
+            ),
             (Overhead(f"INSERT, {loop_ops:,} in a server-side loop", "per row"), loop_insert_block, loop_rounds),
             (Overhead(f"UPDATE, {loop_ops:,} in a server-side loop", "per row"), loop_update_block, loop_rounds),
         ]
@@ -777,11 +794,11 @@ def writes(args: argparse.Namespace, url: str, engine: Engine, admin_id: UUID, c
     say(
         f"  autocommitted single-row writes from a psycopg client: {args.write_rounds} rounds x "
         f"{args.write_ops} timed writes per mode (after {args.write_warmup} untimed), alternating which mode goes "
-        "first; then "
+        "first; the same API-style (a transaction that sets the caller's role and claims, then the write); then "
         f"{args.loop_rounds} rounds of a {args.loop_ops:,}-row plpgsql loop per mode, timed inside the server"
     )
     t = time.perf_counter()
-    ins, upd, loop_ins, loop_upd = write_overhead(args, url, engine)
+    ins, upd, api_ins, api_upd, loop_ins, loop_upd = write_overhead(args, url, engine)
     say(f"  write test: {clock(time.perf_counter() - t)} ({load()})")
     check_triggers(checks, engine, "after the write test")
     with engine.connect() as conn:
@@ -804,6 +821,7 @@ def writes(args: argparse.Namespace, url: str, engine: Engine, admin_id: UUID, c
     summary["Fold"] = "; ".join(filter(None, [summary.get("Fold"), f"{ms(fold_seconds)} ({folded:,} deltas)"]))
     summary["Insert overhead"] = f"{ins.percent:+.1f}% ({loop_figure(loop_ins)})"
     summary["Update overhead"] = f"{upd.percent:+.1f}% ({loop_figure(loop_upd)})"
+    summary["API-style insert / update"] = f"{api_ins.percent:+.1f}% / {api_upd.percent:+.1f}%"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -832,6 +850,13 @@ def main(argv: list[str] | None = None) -> int:
     build_seconds = None
     if args.reuse and mark and mark.startswith(f"{BUILD_MARK} {args.jobs} jobs"):
         say(f"\n## Build\n  reusing {name} ({mark})")
+        reused = create_db_engine(url)
+        try:
+            applied = migrate(reused)  # a database kept from before a new migration gets it now
+        finally:
+            reused.dispose()
+        if applied:
+            say(f"  migrations applied now: {', '.join(applied)}")
     else:
         say(f"\n## Build of {name}")
         build_seconds = build(maintenance, url, name, args.jobs)
@@ -885,6 +910,7 @@ def main(argv: list[str] | None = None) -> int:
         "Fold",
         "Insert overhead",
         "Update overhead",
+        "API-style insert / update",
     ]
     columns = [c for c in order if c in summary]
     say("\n## Summary\n")

@@ -101,7 +101,8 @@ SERVICE_ROLE = "service_role"
 Actor = UUID | Literal["service_role"] | None
 
 
-def _claims(user_id: Actor) -> tuple[str, str]:
+def role_and_claims(user_id: Actor) -> tuple[str, str]:
+    """The database role and JWT claims (JSON) a request from this person runs with, as Supabase sets them."""
     if user_id == SERVICE_ROLE:
         return SERVICE_ROLE, json.dumps({"role": SERVICE_ROLE})
     if user_id is None:
@@ -116,7 +117,7 @@ def acting_as(engine: Engine, user_id: Actor) -> Iterator[Connection]:
     None acts as an anonymous visitor; SERVICE_ROLE as a trusted backend (a job worker), which
     bypasses RLS exactly as Supabase's service key does.
     """
-    role, claims = _claims(user_id)
+    role, claims = role_and_claims(user_id)
     with engine.begin() as conn:
         # set_config(..., true) lasts until the end of this transaction; the pooled connection is
         # back to its login role afterwards, so nothing leaks to the next person who borrows it.
