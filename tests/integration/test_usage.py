@@ -148,6 +148,32 @@ def test_deltas_written_before_the_one_row_shape_are_carried_over(fresh_database
         engine.dispose()
 
 
+def test_the_reshaping_migration_waits_for_open_writers_and_loses_none(fresh_database):
+    """A writer whose job is still uncommitted when 0009 starts: 0009 waits for it, then folds its delta."""
+    engine = create_db_engine(fresh_database)
+    try:
+        migrate(engine, [m for m in load_migrations() if m.version < "0009"])
+        model = make_model(engine, make_provider(engine))
+        admin = make_user(engine, "admin")
+        with engine.connect() as writer:
+            writer.execute(sa.text("insert into jobs (api_model_id, status) values (:m, 'queued')"), {"m": model})
+            applied: list[list[str]] = []
+            migrating = threading.Thread(target=lambda: applied.append(migrate(engine)))
+            migrating.start()
+            migrating.join(timeout=1.5)
+            assert migrating.is_alive()  # held by the open writer's lock on jobs
+            writer.execute(sa.text("update jobs set status = 'completed', quality_rating = 4"))
+            writer.commit()
+        migrating.join(timeout=30)
+        assert applied == [["0009"]]
+        make_job(engine, model, status="failed")  # through the new triggers
+        for period in RANGES:
+            assert _exact(engine, admin, period) == _seed(engine, period), period
+        assert _exact(engine, admin, UsageRange())[model][:3] == (2, 1, 1)
+    finally:
+        engine.dispose()
+
+
 def test_an_update_writes_one_delta_row_and_moves_between_models_and_hours(engine, catalogue):
     (m0, m1, *_), admin = catalogue
     job = make_job(engine, m0, status="queued")
