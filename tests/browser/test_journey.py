@@ -6,6 +6,7 @@ import json
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import expect
 
 from tests.browser.conftest import click_first_row, go_to, sign_in, wait_idle
 
@@ -75,8 +76,8 @@ def test_a_plain_user_sees_a_read_only_catalogue(browser_page, app_server):
 def test_an_admin_reads_usage_charts_and_downloads_one_as_png(browser_page, app_server, tmp_path):
     page = browser_page
     sign_in(page, app_server, "admin@example.com", path="/usage?range=all")
-    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
-    assert page.locator(".js-plotly-plot").count() == 5
+    # The five figures arrive one by one as the run streams them; wait for all five, not just the first.
+    expect(page.locator(".js-plotly-plot")).to_have_count(5, timeout=30_000)
     assert page.get_by_text("Jobs per model").first.is_visible()
     page.screenshot(path=str(tmp_path / "usage.png"), full_page=True)
     chart = page.locator(".js-plotly-plot").first
