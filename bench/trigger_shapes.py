@@ -20,13 +20,13 @@ from collections.abc import Callable
 import psycopg
 
 from bench.usage_bench import (
-    BENCH_EMAIL,
     DEFAULT_SERVER,
     INSERT,
     LOOP_FUNCTIONS,
     REVERT,
     UPDATE,
     Pool,
+    bench_writer,
     database_url,
     libpq_url,
     load,
@@ -111,22 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     ctl.execute("drop schema if exists bench_shapes cascade")
     ctl.execute(SHAPE_0005)
     try:
-        user = ctl.execute("select id from auth.users where email = %s", (BENCH_EMAIL,)).fetchone()
-        user = user[0] if user else ctl.execute("insert into auth.users (email) values (%s) returning id",
-                                                (BENCH_EMAIL,)).fetchone()[0]  # fmt: skip
-        models = [r[0] for r in ctl.execute("select id from public.api_models where is_active order by id")]
-        wanted = args.rounds * len(MODES) * args.ops + args.loop_rounds * len(MODES) * args.loop_ops
-        rows = ctl.execute("select id, status, quality_rating from public.jobs where api_model_id is not null "
-                           "order by random() limit %s", (wanted,)).fetchall()  # fmt: skip
-        pool = Pool([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+        user, models = bench_writer(ctl)
+        pool = Pool.sample(ctl, args.rounds * len(MODES) * args.ops + args.loop_rounds * len(MODES) * args.loop_ops)
         writer.execute(LOOP_FUNCTIONS)
         cpu = process_cpu(writer.execute("select pg_backend_pid()").fetchone()[0])
-        used = 0
-
-        def take(n: int) -> Pool:
-            nonlocal used
-            used += n
-            return pool.slice(used - n, n)
 
         def client_inserts() -> float:
             times = []
@@ -138,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             return statistics.median(times)
 
         def client_updates() -> float:
-            part = take(args.ops)
+            part = pool.take(args.ops)
             status, rating = part.changed()
             times = []
             for i in range(args.ops):
@@ -159,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             return seconds
 
         def loop_updates() -> float:
-            part = take(args.loop_ops)
+            part = pool.take(args.loop_ops)
             status, rating = part.changed()
             seconds = loop("select pg_temp.bench_update_loop(%s::uuid[], %s::text[], %s::smallint[])",
                            (part.ids, status, rating))  # fmt: skip

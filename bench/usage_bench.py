@@ -420,6 +420,16 @@ $fn$;
 """
 
 
+def bench_writer(ctl: psycopg.Connection) -> tuple[UUID, list[UUID]]:
+    """The account the write tests insert jobs for (created once), and the active models to insert them on."""
+    found = ctl.execute("select id from auth.users where email = %s", (BENCH_EMAIL,)).fetchone()
+    user = (found or ctl.execute("insert into auth.users (email) values (%s) returning id", (BENCH_EMAIL,)).fetchone())[
+        0
+    ]
+    models = [r[0] for r in ctl.execute("select id from public.api_models where is_active order by id")]
+    return user, models
+
+
 @dataclass
 class Pool:
     """Existing jobs to update, with the values to restore afterwards."""
@@ -427,8 +437,21 @@ class Pool:
     ids: list[UUID]
     status: list[str]
     rating: list[int | None]
+    used: int = 0  # how many take() has handed out
 
-    def slice(self, start: int, n: int) -> Pool:
+    @classmethod
+    def sample(cls, conn: psycopg.Connection, n: int) -> Pool:
+        """n random jobs that have a model (so the usage triggers count them)."""
+        rows = conn.execute(
+            "select id, status, quality_rating from public.jobs where api_model_id is not null "
+            "order by random() limit %s",
+            (n,),
+        ).fetchall()
+        return cls([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
+    def take(self, n: int) -> Pool:
+        """The next n jobs not handed out yet, so that no block updates a job another block changed."""
+        start, self.used = self.used, self.used + n
         return Pool(self.ids[start : start + n], self.status[start : start + n], self.rating[start : start + n])
 
     def changed(self) -> tuple[list[str], list[int | None]]:
@@ -521,28 +544,11 @@ def write_overhead(args: argparse.Namespace, url: str, engine: Engine) -> list[O
     writer = psycopg.connect(libpq_url(url), autocommit=True, application_name="usage-bench-writer")
     ctl = psycopg.connect(libpq_url(url), autocommit=True, application_name="usage-bench-control")
     try:
-        found = ctl.execute("select id from auth.users where email = %s", (BENCH_EMAIL,)).fetchone()
-        user = (
-            found or ctl.execute("insert into auth.users (email) values (%s) returning id", (BENCH_EMAIL,)).fetchone()
-        )[0]
-        models = [r[0] for r in ctl.execute("select id from public.api_models where is_active order by id")]
+        user, models = bench_writer(ctl)
         per_block = warmup + ops
-        wanted = 2 * rounds * 2 * per_block + loop_rounds * 2 * loop_ops
-        rows = ctl.execute(
-            "select id, status, quality_rating from public.jobs where api_model_id is not null "
-            "order by random() limit %s",
-            (wanted,),
-        ).fetchall()
-        pool = Pool([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+        pool = Pool.sample(ctl, 2 * rounds * 2 * per_block + loop_rounds * 2 * loop_ops)
         writer.execute(LOOP_FUNCTIONS)
         cpu = process_cpu(writer.execute("select pg_backend_pid()").fetchone()[0])
-        next_slice = 0
-
-        def take(n: int) -> Pool:
-            nonlocal next_slice
-            part = pool.slice(next_slice, n)
-            next_slice += n
-            return part
 
         def revert(part: Pool) -> None:
             ctl.execute(REVERT, (part.ids, part.status, part.rating))
@@ -564,7 +570,7 @@ def write_overhead(args: argparse.Namespace, url: str, engine: Engine) -> list[O
             return times[warmup:], None
 
         def update_block(act_as: tuple[str, str] | None = None) -> tuple[list[float], float | None]:
-            part = take(per_block)
+            part = pool.take(per_block)
             status, rating = part.changed()
             times = [write(UPDATE, (status[i], rating[i], part.ids[i]), act_as) for i in range(per_block)]
             revert(part)
@@ -584,7 +590,7 @@ def write_overhead(args: argparse.Namespace, url: str, engine: Engine) -> list[O
             return result
 
         def loop_update_block() -> tuple[list[float], float | None]:
-            part = take(loop_ops)
+            part = pool.take(loop_ops)
             status, rating = part.changed()
             result = loop(
                 "select pg_temp.bench_update_loop(%s::uuid[], %s::text[], %s::smallint[])", (part.ids, status, rating)
