@@ -81,7 +81,9 @@ SWITCHED = ("bench_shapes_insert", "bench_shapes_update", *MODES["current"])
 # Every job with a model counted exactly once, whatever the blocks did.
 EXACT = """
 select (select count(*) from public.jobs where api_model_id is not null),
-       (select coalesce(sum(jobs), 0) from dashboard.job_usage('-infinity', 'infinity'))
+       (select coalesce(sum(jobs), 0) from dashboard.job_usage_daily)
+     + (select count(*) from dashboard.job_usage_delta where api_model_id is not null)
+     - (select count(*) from dashboard.job_usage_delta where old_api_model_id is not null)
 """
 
 

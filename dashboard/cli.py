@@ -22,7 +22,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     migrate = commands.add_parser("migrate", help="apply pending schema migrations", description=(
-        "Apply pending migrations (never drops or alters existing tables). " + _ENV_HELP))  # fmt: skip
+        "Apply pending migrations. On a database whose platform tables exist (a live Supabase project) it adds "
+        "only what is its own, in schema dashboard, plus AFTER triggers and the seed's missing indexes (built "
+        "concurrently) on those tables, and reports rows that break the seed's rules. " + _ENV_HELP))  # fmt: skip
+    how = migrate.add_mutually_exclusive_group()
+    how.add_argument("--plan", action="store_true",
+                     help="say what migrating would create, add to each existing table (with its locks) and never "
+                     "do, changing nothing")  # fmt: skip
+    how.add_argument("--sql", nargs="?", const="-", metavar="DIR",
+                     help="print the SQL instead of running it (or write it to DIR as files for supabase/migrations, "
+                     "one per step that must run on its own)")  # fmt: skip
     migrate.set_defaults(handler=cmd_migrate)
 
     demo = commands.add_parser("seed-demo", help="load demo providers, models, accounts and jobs", description=(
@@ -163,12 +172,12 @@ def _engine():
     return engine
 
 
-def _migrate(engine) -> list[str]:
+def _migrate(engine, report: list[str] | None = None) -> list[str]:
     """Apply pending migrations; a failure becomes the one-line error every command prints."""
     from db.migrate import MigrationError, migrate
 
     try:
-        return migrate(engine)
+        return migrate(engine, report=report)
     except MigrationError as exc:
         raise DatabaseUnavailable(str(exc)) from None
 
@@ -180,8 +189,52 @@ def _migrated_engine():
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    applied = _migrate(_engine())
+    if args.plan:
+        return _print_plan(_engine())
+    if args.sql:
+        return _write_sql(_engine(), args.sql)
+    report: list[str] = []
+    applied = _migrate(_engine(), report)
     print(f"applied {', '.join(applied)}" if applied else "schema is up to date")
+    for line in report:
+        print(line)
+    return 0
+
+
+def _print_plan(engine) -> int:
+    from db.migrate import migration_plan
+
+    for title, lines in migration_plan(engine):
+        print(f"{title}:")
+        for line in lines or ["nothing"]:
+            print(f"  - {line}")
+    return 0
+
+
+def _write_sql(engine, target: str) -> int:
+    """The SQL on standard output (first part in one transaction), or as supabase/migrations files in a folder."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    from db.migrate import migration_sql
+
+    parts = migration_sql(engine)
+    if target == "-":
+        for part in parts:
+            if part.in_transaction:
+                print(f"-- {part.name}: in one transaction\nbegin;\n{part.sql}commit;\n")
+            else:
+                print(f"-- {part.name}: on its own, outside a transaction\n{part.sql}")
+        return 0
+    folder = Path(target)
+    folder.mkdir(parents=True, exist_ok=True)
+    start = datetime.now(UTC)
+    for i, part in enumerate(parts):
+        # Supabase's CLI applies each file in its own transaction, in name order; a file holding a single
+        # CREATE INDEX CONCURRENTLY is the one way to run that statement through it.
+        path = folder / f"{(start + timedelta(seconds=i)).strftime('%Y%m%d%H%M%S')}_{part.name}.sql"
+        path.write_text(part.sql, encoding="utf-8")
+        print(path)
     return 0
 
 

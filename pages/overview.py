@@ -30,7 +30,13 @@ if counts["models"] == 0:
     st.stop()
 
 st.subheader("Needs attention")
-if not overview.warnings:
+if overview.rule_breaks:
+    # On a platform's own api_models the database does not enforce these (it could refuse the platform's
+    # writes), so they are shown here instead.
+    st.warning("Models that break the catalogue's rules: " + "; ".join(overview.rule_breaks)
+               + ". Routing may not treat them as you expect; fix them in the Model editor.",
+               icon=":material/rule:")  # fmt: skip
+if not overview.warnings and not overview.rule_breaks:
     st.success("Every slot has an active default and models to route to.")
 for warning in sorted(overview.warnings, key=lambda w: w.severity != "error"):
     message, models_link, defaults_link = st.columns([5, 1.3, 1.3], vertical_alignment="center")

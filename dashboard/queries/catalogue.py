@@ -29,6 +29,21 @@ SELECT
     (SELECT count(*) FROM api_models WHERE is_default AND is_active) AS defaults
 """)
 
-DATA_VERSION = sa.text("SELECT coalesce(sum(version), 0) FROM dashboard.data_version")
+# Models breaking each of the seed's rules that the database enforces only on an api_models the dashboard
+# created (on a platform's own table they are reported, never imposed). Text comparisons, for enum columns.
+RULE_BREAKS = sa.text("""
+SELECT
+    count(*) FILTER (WHERE modality::text NOT IN ('text', 'image', 'video', 'audio')) AS modality,
+    count(*) FILTER (WHERE is_default AND (modality::text, task::text) IN (
+        SELECT modality::text, task::text FROM api_models WHERE is_default GROUP BY 1, 2 HAVING count(*) > 1
+    )) AS defaults,
+    count(*) FILTER (WHERE jsonb_typeof(input_defaults) <> 'object' OR jsonb_typeof(capabilities) <> 'object'
+                     OR jsonb_typeof(pricing) <> 'object') AS json,
+    count(*) FILTER (WHERE btrim(model_key) = '' OR btrim(display_name) = '' OR btrim(task::text) = '') AS blank
+FROM api_models
+""")
+
+# Bumped by a statement trigger on every write to api_models and api_providers (migration 0010).
+DATA_VERSION = sa.text("SELECT last_value FROM dashboard.catalogue_writes")
 
 DISTINCT_TASKS = sa.text("SELECT DISTINCT modality, task FROM api_models ORDER BY modality, task")

@@ -89,7 +89,7 @@ LOCK_DEFAULT_SLOT = sa.text(
 )
 
 UNSET_SLOT_DEFAULT = sa.text("""
-UPDATE api_models SET is_default = false
+UPDATE api_models SET is_default = false, updated_at = clock_timestamp()
 WHERE modality = :modality AND task = :task AND is_default AND id <> :id
 RETURNING id, display_name
 """)

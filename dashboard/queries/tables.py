@@ -5,6 +5,9 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = sa.MetaData()
 _DB = sa.FetchedValue()  # the database fills it in (defaults and triggers)
+# Every update we make moves updated_at itself: a live platform's tables have no trigger of ours to do it.
+# clock_timestamp(), not now(): two updates in one transaction still give two instants.
+_NOW = sa.func.clock_timestamp()
 
 api_providers = sa.Table(
     "api_providers",
@@ -16,7 +19,7 @@ api_providers = sa.Table(
     sa.Column("auth_scheme", sa.Text),
     sa.Column("is_active", sa.Boolean),
     sa.Column("created_at", sa.DateTime(timezone=True), server_default=_DB),
-    sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_DB),
+    sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_DB, onupdate=_NOW),
 )
 
 api_models = sa.Table(
@@ -24,7 +27,7 @@ api_models = sa.Table(
     metadata,
     sa.Column("id", UUID(as_uuid=True), primary_key=True, server_default=_DB),
     sa.Column("created_at", sa.DateTime(timezone=True), server_default=_DB),
-    sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_DB),
+    sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_DB, onupdate=_NOW),
     sa.Column("created_by", UUID(as_uuid=True)),
     sa.Column("provider_id", UUID(as_uuid=True)),
     sa.Column("model_key", sa.Text),

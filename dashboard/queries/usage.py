@@ -6,7 +6,7 @@ aggregate below is written once and reads either.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID
@@ -14,32 +14,99 @@ from sqlalchemy.dialects.postgresql import UUID
 from dashboard.queries.tables import api_models, api_providers, jobs
 
 _TZ = sa.DateTime(timezone=True)
-_NEG_INF = sa.literal("-infinity", _TZ)
-_POS_INF = sa.literal("infinity", _TZ)
-SOURCE_COLUMNS = ("api_model_id", "status", "day", "jobs", "rated", "rating_sum")
+
+
+def _rollup(name: str) -> sa.TableClause:
+    return sa.table(
+        name,
+        sa.column("bucket", _TZ),
+        sa.column("api_model_id", UUID(as_uuid=True)),
+        sa.column("status", sa.Text),
+        sa.column("jobs", sa.BigInteger),
+        sa.column("rated", sa.BigInteger),
+        sa.column("rating_sum", sa.BigInteger),
+        schema="dashboard",
+    )
+
+
+_daily = _rollup("job_usage_daily")
+_hourly = _rollup("job_usage_hourly")
+_delta = sa.table(
+    "job_usage_delta",
+    sa.column("api_model_id", UUID(as_uuid=True)),
+    sa.column("status", sa.Text),
+    sa.column("created_at", _TZ),
+    sa.column("quality_rating", sa.Integer),
+    sa.column("old_api_model_id", UUID(as_uuid=True)),
+    sa.column("old_status", sa.Text),
+    sa.column("old_created_at", _TZ),
+    sa.column("old_quality_rating", sa.Integer),
+    schema="dashboard",
+)
+
+
+def _day(column):
+    return sa.func.date_trunc("day", column, "UTC")
+
+
+def _whole_days(start: datetime | None, end: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """The first and the end of the last whole UTC day inside [start, end) (lo == hi when there is none)."""
+    lo = start if start is None or start == start.replace(hour=0) else start.replace(hour=0) + timedelta(days=1)
+    hi = end if end is None else end.replace(hour=0)
+    if lo is not None and end is not None:
+        lo = min(lo, end)
+    if hi is not None and lo is not None:
+        hi = max(hi, lo)
+    return lo, hi
+
+
+def _in(column, lo: datetime | None, hi: datetime | None) -> list:
+    return [*([column >= lo] if lo is not None else []), *([column < hi] if hi is not None else [])]
 
 
 def rollup_source(start: datetime | None, end: datetime | None) -> sa.FromClause:
-    """dashboard.job_usage(): rollups plus unfolded deltas, exact at this moment (RLS: admins only)."""
-    lower = sa.literal(start, _TZ) if start else _NEG_INF
-    upper = sa.literal(end, _TZ) if end else _POS_INF
-    return (
-        sa.func.dashboard.job_usage(lower, upper)
-        .table_valued(
-            sa.column("api_model_id", UUID(as_uuid=True)),
-            sa.column("status", sa.Text),
-            sa.column("day", _TZ),
-            sa.column("jobs", sa.BigInteger),
-            sa.column("rated", sa.BigInteger),
-            sa.column("rating_sum", sa.BigInteger),
+    """Rollups plus unfolded deltas, exact at this moment (RLS: admins only), for jobs created in [start, end).
+
+    Whole UTC days come from the daily rollup, the hours at either edge from the hourly one, and the deltas
+    not folded yet as their two sides (the job as written, +1; as it was, -1). start and end are whole hours
+    (UTC; None for an open end). The day bounds are worked out here, so the planner sees every range as
+    constants and reads each rollup by its index.
+    """
+    start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
+    lo, hi = _whole_days(start, end)
+    d, h, x = _daily.c, _hourly.c, _delta.c
+    daily = sa.select(d.api_model_id, d.status, d.bucket.label("day"), d.jobs, d.rated, d.rating_sum)
+    edges = [
+        sa.select(h.api_model_id, h.status, _day(h.bucket).label("day"), h.jobs, h.rated, h.rating_sum).where(
+            *_in(h.bucket, first, last)
         )
-        .alias("u")
-    )
+        for first, last in ((start, lo), (hi, end))
+        if not (first is None and last is None)
+    ]
+    new_side = sa.select(
+        x.api_model_id,
+        x.status,
+        _day(x.created_at).label("day"),
+        sa.literal(1, sa.BigInteger),
+        sa.case((x.quality_rating.is_(None), 0), else_=1).cast(sa.BigInteger),
+        sa.func.coalesce(x.quality_rating, 0).cast(sa.BigInteger),
+    ).where(x.api_model_id.is_not(None), *_in(x.created_at, start, end))
+    old_side = sa.select(
+        x.old_api_model_id,
+        x.old_status,
+        _day(x.old_created_at),
+        sa.literal(-1, sa.BigInteger),
+        sa.case((x.old_quality_rating.is_(None), 0), else_=-1).cast(sa.BigInteger),
+        (-sa.func.coalesce(x.old_quality_rating, 0)).cast(sa.BigInteger),
+    ).where(x.old_api_model_id.is_not(None), *_in(x.old_created_at, start, end))
+    return sa.union_all(daily.where(*_in(d.bucket, lo, hi)), *edges, new_side, old_side).subquery("u")
 
 
 def jobs_source(start: datetime | None, end: datetime | None) -> sa.FromClause:
     """The same rows counted from jobs one by one, under the reader's RLS (their own jobs)."""
     j = jobs.c
+    # Read through the row as JSON: a live jobs table may have no quality_rating (the average is then empty).
+    rating = sa.cast(sa.func.to_jsonb(sa.literal_column("jobs")).op("->>")("quality_rating"), sa.Integer)
     conditions = [j.api_model_id.is_not(None)]
     if start:
         conditions.append(j.created_at >= start)
@@ -48,11 +115,11 @@ def jobs_source(start: datetime | None, end: datetime | None) -> sa.FromClause:
     return (
         sa.select(
             j.api_model_id,
-            j.status,
+            sa.cast(j.status, sa.Text).label("status"),  # an enum on many live projects
             sa.func.date_trunc("day", j.created_at, "UTC").label("day"),
             sa.literal(1, sa.BigInteger).label("jobs"),
-            sa.case((j.quality_rating.is_not(None), 1), else_=0).label("rated"),
-            sa.func.coalesce(j.quality_rating, 0).label("rating_sum"),
+            sa.case((rating.is_not(None), 1), else_=0).label("rated"),
+            sa.func.coalesce(rating, 0).label("rating_sum"),
         )
         .where(*conditions)
         .subquery("u")
@@ -148,5 +215,5 @@ def by_day(source: sa.FromClause, conditions: list) -> sa.Select:
 
 
 FOLD = sa.text("select dashboard.fold_job_usage()")
-REBUILD = sa.text("select dashboard.rebuild_job_usage()")
+REBUILD = sa.text("select dashboard.rebuild_job_usage()")  # the CLI's usage --rebuild
 PENDING = sa.text("select count(*) from dashboard.job_usage_delta")

@@ -58,7 +58,7 @@ def _translate_db_errors() -> Iterator[None]:
     except sa.exc.DBAPIError as exc:
         state = sqlstate(exc)
         if state == "42501":
-            raise NotAllowed("Only admins can make this change") from None
+            raise NotAllowed("You are not allowed to do this: only admins can change the catalogue") from None
         if state == "23503":
             raise InvalidModel({"provider_id": "no such provider; pick one from the list"}) from None
         if state == "23505":

@@ -85,6 +85,7 @@ class Overview:
     jobs_30d: int
     failure_rate_30d: float | None
     warnings: list[Warning] = field(default_factory=list)
+    rule_breaks: list[str] = field(default_factory=list)  # see rule_breaks()
 
 
 def escape_like(text: str) -> str:
@@ -190,6 +191,7 @@ class CatalogueService(ActingService):
         """Counts, recent jobs and failure rate, and the warnings that need an admin."""
         with self._transaction() as conn:
             counts = dict(conn.execute(q.CATALOGUE_COUNTS).one()._mapping)
+            breaks = dict(conn.execute(q.RULE_BREAKS).one()._mapping)
         recent = UsageService(self.engine, user_id=self.user_id).by_day(
             UsageRange.last_days(days), UsageFilters(active_only=False)
         )
@@ -199,7 +201,21 @@ class CatalogueService(ActingService):
             jobs_30d=int(per_status.sum()),
             failure_rate_30d=failure_rate(int(per_status.get("failed", 0)), int(per_status.get("completed", 0))),
             warnings=slot_warnings(self.list_slots()),
+            rule_breaks=rule_breaks(breaks),
         )
+
+
+_RULES = {
+    "modality": "modality outside text, image, video and audio",
+    "defaults": "more than one default in one slot (modality and task)",
+    "json": "JSON fields that are not objects",
+    "blank": "blank model_key, display_name or task",
+}
+
+
+def rule_breaks(counts: dict[str, int]) -> list[str]:
+    """The seed's rules that models break, each with how many (from queries.catalogue.RULE_BREAKS)."""
+    return [f"{n} model{'s' if n != 1 else ''}: {_RULES[rule]}" for rule, n in counts.items() if n]
 
 
 def slot_cell(slot: Slot) -> str:

@@ -13,7 +13,8 @@
 -- Readers sum rollups + deltas in one statement (one snapshot), so a job committed a moment ago is
 -- counted, and the totals equal the seed's query at any moment. fold_job_usage() moves deltas into
 -- the rollups in one transaction; it changes no total, only how fast they are read.
--- Everything here lives in our own schema; on public.jobs we only add triggers.
+-- Everything here lives in our own schema. The triggers on public.jobs, and the first count, come with
+-- 0010 and db/live.py: built for the columns the jobs table has, and counted without holding its writes.
 
 create table if not exists dashboard.job_usage_delta (
   api_model_id uuid        not null,
@@ -102,21 +103,6 @@ comment on function dashboard.record_job_insert() is 'Row trigger on public.jobs
 comment on function dashboard.record_job_delete() is 'Row trigger on public.jobs: uncounts a deleted job.';
 comment on function dashboard.record_job_update() is 'Row trigger on public.jobs: moves a job between counts.';
 
--- Jobs with no model are not counted (the seed's query starts from api_models); the WHEN clauses
--- are checked before any function is called, so such rows, and updates that touch none of the
--- counted columns (error_message, completed_at...), cost nothing.
-create or replace trigger dashboard_job_usage_insert after insert on public.jobs
-  for each row when (new.api_model_id is not null) execute function dashboard.record_job_insert();
-create or replace trigger dashboard_job_usage_delete after delete on public.jobs
-  for each row when (old.api_model_id is not null) execute function dashboard.record_job_delete();
-create or replace trigger dashboard_job_usage_update after update on public.jobs
-  for each row
-  when (old.api_model_id is distinct from new.api_model_id
-        or old.status is distinct from new.status
-        or old.quality_rating is distinct from new.quality_rating
-        or old.created_at is distinct from new.created_at)
-  execute function dashboard.record_job_update();
-
 create or replace function dashboard.reset_job_usage() returns trigger
 language plpgsql security definer
 set search_path = dashboard, pg_temp
@@ -126,9 +112,6 @@ begin
   return null;
 end
 $fn$;
-create or replace trigger dashboard_job_usage_truncate after truncate on public.jobs
-  for each statement execute function dashboard.reset_job_usage();
-
 -- ─── Folding and rebuilding ──────────────────────────────────────────────────────────────────
 -- Moves every delta visible now into the rollups, in one transaction: a reader sees the rows
 -- either before or after, never half. Deltas committed meanwhile are not visible to the DELETE and
@@ -262,4 +245,3 @@ revoke all on function dashboard.record_job_update() from public;
 revoke all on function dashboard.reset_job_usage() from public;
 grant execute on function dashboard.job_usage(timestamptz, timestamptz) to authenticated, service_role;
 
-select dashboard.rebuild_job_usage();

@@ -19,7 +19,11 @@ do $do$
 begin
   if exists (select 1 from information_schema.columns
              where table_schema = 'dashboard' and table_name = 'job_usage_delta' and column_name = 'bucket') then
-    lock table public.jobs in share row exclusive mode;
+    -- Only a database whose jobs already had 0005's triggers can have writers between the two shapes.
+    if exists (select 1 from pg_catalog.pg_trigger where tgname = 'dashboard_job_usage_insert'
+               and tgrelid = pg_catalog.to_regclass('public.jobs')) then
+      lock table public.jobs in share row exclusive mode;
+    end if;
     perform pg_advisory_xact_lock(hashtext('dashboard.fold_job_usage'));
     with gone as (
       delete from dashboard.job_usage_delta returning *
@@ -106,15 +110,7 @@ begin
 end
 $fn$;
 
--- Now also skips changes to jobs that have no model before or after (0005 called the function for them).
-create or replace trigger dashboard_job_usage_update after update on public.jobs
-  for each row
-  when ((old.api_model_id is not null or new.api_model_id is not null)
-        and (old.api_model_id is distinct from new.api_model_id
-             or old.status is distinct from new.status
-             or old.quality_rating is distinct from new.quality_rating
-             or old.created_at is distinct from new.created_at))
-  execute function dashboard.record_job_update();
+-- The update trigger itself is (re)created by 0010, for the columns the jobs table has.
 
 -- ─── Folding ─────────────────────────────────────────────────────────────────────────────────
 -- As in 0005, with the buckets computed here rather than by the triggers. Returns the delta rows folded.

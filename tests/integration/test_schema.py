@@ -87,7 +87,22 @@ def test_has_role_is_security_definer_with_a_fixed_search_path(engine):
             "where proname = 'has_role' and pronamespace = 'public'::regnamespace"
         )).one()  # fmt: skip
     assert row.prosecdef
-    assert "search_path=public" in row.proconfig
+    assert row.proconfig == ['search_path=""']  # only pg_catalog: nothing planted in public can answer for it
+
+
+def test_an_operator_planted_in_public_cannot_answer_for_has_role(engine):
+    """has_role compares app_role values; an exact-type = in public would win over pg_catalog's anyenum one."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("""
+            create function public.always_equal(public.app_role, public.app_role) returns boolean
+              language sql immutable as 'select true';
+            create operator public.= (leftarg = public.app_role, rightarg = public.app_role,
+                                      function = public.always_equal);
+        """)
+        someone = conn.execute(sa.text("select gen_random_uuid()")).scalar()
+        conn.execute(sa.text("insert into auth.users (id, email) values (:id, 'x@example.com')"), {"id": someone})
+        conn.execute(sa.text("insert into user_roles (user_id, role) values (:id, 'user')"), {"id": someone})
+        assert conn.execute(sa.text("select has_role(:id, 'admin')"), {"id": someone}).scalar() is False
 
 
 def test_jobs_has_the_columns_analytics_need(engine):
@@ -104,7 +119,8 @@ def test_what_the_dashboard_owns_lives_in_its_own_schema(engine):
         )).scalars())  # fmt: skip
     assert ours == {
         "schema_migrations",
-        "data_version",
+        "created_objects",
+        "usage_state",
         "job_usage_delta",
         "job_usage_hourly",
         "job_usage_daily",
