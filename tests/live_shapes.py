@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tests import supabase_auth
+
 OWNER = "live_owner"  # Supabase's postgres
 AUTH_ADMIN = "live_auth_admin"  # Supabase's supabase_auth_admin
 
@@ -25,52 +27,22 @@ begin
   if not exists (select 1 from pg_roles where rolname = '{AUTH_ADMIN}') then
     create role {AUTH_ADMIN} nologin;
   end if;
-  if not exists (select 1 from pg_roles where rolname = 'anon') then
-    create role anon nologin noinherit;
-  end if;
-  if not exists (select 1 from pg_roles where rolname = 'authenticated') then
-    create role authenticated nologin noinherit;
-  end if;
-  if not exists (select 1 from pg_roles where rolname = 'service_role') then
-    create role service_role nologin noinherit bypassrls;
-  end if;
 end
 $do$;
 grant anon, authenticated, service_role to {OWNER};
 """
 
-# Run as the superuser: the database itself is the owner's, and auth is the auth admin's.
-_AUTH = f"""
+# Run as the superuser: Supabase Auth's tables (tests/supabase_auth.py) handed to the auth admin, the
+# quickstart profiles (whose trigger on auth.users only such a role may create) handed to the owner.
+_AUTH = (
+    supabase_auth.USERS
+    + supabase_auth.FACTORS_AND_IDENTITIES
+    + supabase_auth.QUICKSTART_PROFILES
+    + f"""
 grant create, connect on database current_database_placeholder to {OWNER};
 alter schema public owner to {OWNER};
-create schema auth authorization {AUTH_ADMIN};
-grant usage on schema auth to {OWNER}, anon, authenticated, service_role;
-create table auth.users (
-  instance_id uuid, id uuid primary key, aud varchar(255), role varchar(255), email varchar(255),
-  encrypted_password varchar(255), email_confirmed_at timestamptz, invited_at timestamptz,
-  confirmation_token varchar(255), recovery_token varchar(255), last_sign_in_at timestamptz,
-  raw_app_meta_data jsonb, raw_user_meta_data jsonb, is_super_admin boolean, created_at timestamptz,
-  updated_at timestamptz, phone text, phone_confirmed_at timestamptz, banned_until timestamptz,
-  is_sso_user boolean not null default false, deleted_at timestamptz, is_anonymous boolean not null default false
-);
-create unique index users_email_partial_key on auth.users (email) where is_sso_user = false;
-create type auth.factor_type as enum ('totp', 'webauthn', 'phone');
-create type auth.factor_status as enum ('unverified', 'verified');
-create table auth.mfa_factors (
-  id uuid primary key default gen_random_uuid(), user_id uuid not null references auth.users on delete cascade,
-  friendly_name text, factor_type auth.factor_type not null, status auth.factor_status not null,
-  created_at timestamptz not null default now(), updated_at timestamptz not null default now(), secret text
-);
-create table auth.identities (
-  provider_id text not null, user_id uuid not null references auth.users on delete cascade,
-  identity_data jsonb not null, provider text not null, last_sign_in_at timestamptz, created_at timestamptz,
-  updated_at timestamptz, email text generated always as (lower(identity_data ->> 'email')) stored,
-  id uuid primary key default gen_random_uuid(), unique (provider_id, provider)
-);
-create function auth.uid() returns uuid language sql stable as $$
-  select coalesce(nullif(current_setting('request.jwt.claim.sub', true), ''),
-                  (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'))::uuid
-$$;
+alter schema auth owner to {AUTH_ADMIN};
+grant usage on schema auth to {OWNER};
 alter table auth.users owner to {AUTH_ADMIN};
 alter table auth.mfa_factors owner to {AUTH_ADMIN};
 alter table auth.identities owner to {AUTH_ADMIN};
@@ -78,13 +50,14 @@ alter function auth.uid() owner to {AUTH_ADMIN};
 alter type auth.factor_type owner to {AUTH_ADMIN};
 alter type auth.factor_status owner to {AUTH_ADMIN};
 grant select, insert, update, delete, references on auth.users, auth.identities, auth.mfa_factors to {OWNER};
+alter table public.profiles owner to {OWNER};
+alter function public.handle_new_user() owner to {OWNER};
 """
+)
 
 # Run as the owner: the platform's own catalogue, as the seed describes it plus what projects add.
 _PLATFORM = """
 create type public.app_role as enum ('admin', 'moderator', 'user');
-create table public.profiles (id uuid primary key references auth.users on delete cascade, updated_at timestamptz,
-  username text unique, full_name text, avatar_url text, website text);
 create table public.user_roles (id uuid primary key default gen_random_uuid(),
   user_id uuid not null references auth.users on delete cascade, role public.app_role not null,
   unique (user_id, role));
@@ -112,8 +85,6 @@ create policy "Admins manage providers" on public.api_providers for all to authe
   using (has_role(auth.uid(), 'admin'::app_role));
 alter table public.user_roles enable row level security;
 create policy "Own roles" on public.user_roles for select to authenticated using (user_id = auth.uid());
-alter table public.profiles enable row level security;
-create policy "Own profile" on public.profiles for all to authenticated using (id = auth.uid());
 comment on table public.api_models is 'Platform: the models our queue-job function routes to.';
 comment on table public.api_providers is 'Platform: upstream APIs.';
 comment on column public.api_models.notes is 'Free text for the ops team.';
@@ -197,7 +168,7 @@ def owner_url(url: str) -> str:
 def build(superuser: Engine, shape: LiveShape) -> None:
     """Lay the shape out in the (empty) database the engine points at."""
     with superuser.begin() as conn:
-        conn.exec_driver_sql(_ROLES)
+        conn.exec_driver_sql(supabase_auth.ROLES + _ROLES)
         database = conn.exec_driver_sql("select current_database()").scalar_one()
         conn.exec_driver_sql(_AUTH.replace("current_database_placeholder", f'"{database}"'))
         conn.exec_driver_sql(f"set local role {OWNER}")

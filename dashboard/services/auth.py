@@ -1,33 +1,44 @@
-"""Signing in: passwords checked against auth.users (bcrypt, as Supabase stores them), throttled.
+"""Signing in: passwords checked against auth.users (bcrypt, as Supabase stores them), throttled, and refused
+where Supabase Auth would refuse them.
 
 Every password attempt is recorded in dashboard.sign_in_attempts (migration 0007) and throttled per
-account and per client address before any password is checked; see THROTTLE.
+account and per client address before any password is checked; see THROTTLE. Once the password is right,
+the account's state (migration 0011) decides: a banned, deleted or unconfirmed account is refused with the
+reason, and an account with a verified TOTP factor must give a code from its authenticator app as well
+(verify_code), or is refused when its secret cannot be read here.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import math
+import re
+import threading
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
 import bcrypt
+import pyotp
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from dashboard.database import acting_as
 
-# Checked against when the email is unknown, so that a wrong email costs as long as a wrong password
-# and the time taken does not tell which accounts exist.
-_DUMMY_HASH = bcrypt.hashpw(b"no such account", bcrypt.gensalt(rounds=12))
-
-# Through a security definer function (migration 0007): the login role needs no right on auth.users.
-_ACCOUNT = sa.text("SELECT id, encrypted_password FROM dashboard.sign_in_account(:email)")
+# Through security definer functions (migration 0011): the login role needs no right on auth.users.
+_ACCOUNT = sa.text("""
+SELECT id, encrypted_password, banned, deleted, unconfirmed, needs_totp, totp_secrets, other_factor
+FROM dashboard.sign_in_account_state(:email)
+""")
+_HASH_COST = sa.text("SELECT dashboard.sign_in_hash_cost()")
 _IDENTITY = sa.text("""
-SELECT p.email, coalesce(p.display_name, p.email) AS display_name, has_role(auth.uid(), 'admin'::app_role) AS is_admin
-FROM profiles p WHERE p.id = auth.uid()
+SELECT i.email, i.display_name, i.banned, i.deleted,
+       public.has_role(auth.uid(), 'admin'::public.app_role) AS is_admin
+FROM dashboard.signed_in_identity() i
 """)
 _BEGIN_ATTEMPT = sa.text("""
 SELECT attempt_id, retry_after
@@ -55,29 +66,80 @@ class Throttle:
 THROTTLE = Throttle()
 
 
+# Why an account whose password was right is refused, after "This account cannot sign in here: ". Only a
+# person who typed the right password sees these, so they may say what is wrong.
+REFUSED_DELETED = "it has been deleted."
+REFUSED_BANNED = "it is suspended (banned in Supabase Auth). Ask an admin if you think this is a mistake."
+REFUSED_UNCONFIRMED = (
+    "its email address is not confirmed yet. Open the link in the confirmation email, then sign in again."
+)
+REFUSED_SECOND_FACTOR = (
+    "it is protected by a second factor (an authenticator app, a phone or a security key) that this dashboard "
+    "cannot check. Sign in with single sign-on (your identity provider) instead."
+)
+# How long the code step of a sign-in stays open after the password was right.
+CODE_STEP = timedelta(minutes=5)
+_CODE = re.compile(r"[0-9]{6}")
+_BASE32_SECRET = re.compile(r"[A-Za-z2-7]{16,}=*")
+# bcrypt costs a dummy hash may have: below 4 bcrypt refuses; above 14 a single check takes seconds.
+_DUMMY_COSTS = range(4, 15)
+_HASH_COST_SECONDS = 300.0
+
+
 @dataclass(frozen=True)
 class Identity:
-    """Who is signed in, as the database sees them now."""
+    """Who is signed in, as the database sees them now.
+
+    refused says why the account may no longer sign in (deleted or banned since): the app signs them out.
+    """
 
     user_id: UUID
     email: str
     display_name: str
     is_admin: bool
+    refused: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeChallenge:
+    """A sign-in whose password was right, waiting for a code from the account's authenticator app.
+
+    Kept by the app for this browser session only (never sent to the browser); verify_code() finishes it.
+    """
+
+    email: str  # normalised: attempts at the code count under the same account as the password's
+    user_id: UUID
+    attempt_id: int  # the password's attempt, a failure until the code is right
+    expires_at: float  # time.time() after which the password has to be typed again
+
+    @property
+    def expired(self) -> bool:
+        return time.time() >= self.expires_at
 
 
 @dataclass(frozen=True)
 class SignInResult:
-    """The answer to a sign-in: the account when the password was right; how long to wait when throttled.
+    """The answer to a sign-in step.
 
-    Neither set means the email or the password was wrong, which is never told apart.
+    user_id: signed in. retry_after: throttled, nothing was checked. refused: the password was right but the
+    account may not sign in here (the reason, for the person). challenge: the password was right (or the code
+    wrong) and a code from the authenticator app is needed. expired: the code step timed out. None of them
+    means the email or the password was wrong, which is never told apart.
     """
 
     user_id: UUID | None = None
     retry_after: timedelta | None = None
+    refused: str | None = None
+    challenge: CodeChallenge | None = None
+    expired: bool = False
 
     @property
     def throttled(self) -> bool:
         return self.retry_after is not None
+
+    @property
+    def needs_code(self) -> bool:
+        return self.challenge is not None
 
     @property
     def retry_minutes(self) -> int:
@@ -130,26 +192,121 @@ def sign_in(
     address is the client's IP address as the web server saw it (None when unknown: then only the account
     is throttled). Every attempt is recorded, successes too. A throttled attempt checks no password and
     answers the same whether or not the account exists; an unknown email and a wrong password take the same
-    path and the same time. Runs as the server's login role, before anyone is signed in; it reads only
-    what the functions of migration 0007 hand out.
+    path and the same time (the unknown email's dummy hash costs what the accounts' hashes cost). Only when
+    the password is right does the account's state count: banned, deleted and unconfirmed accounts are
+    refused, and an account with a verified TOTP factor gets a challenge to finish with verify_code() (or is
+    refused when its secret cannot be read here). Runs as the server's login role, before anyone is signed
+    in; it reads only what the functions of migrations 0007 and 0011 hand out.
     """
     email = normalise_email(email)
     secret = (password or "").encode("utf-8", "replace")[:MAX_PASSWORD_BYTES]
     with engine.begin() as conn:
-        limits = {"account_limit": throttle.account_limit, "address_limit": throttle.address_limit}
-        attempt = conn.execute(
-            _BEGIN_ATTEMPT,
-            {"account": account_key(email), "address": address_bucket(address), "window": throttle.window, **limits},
-        ).one()
+        cost = _hash_cost(engine, conn)  # before the account is looked up: the same for every email
+        attempt = _begin_attempt(conn, email, address, throttle)
         if attempt.retry_after is not None:
             return SignInResult(retry_after=attempt.retry_after)
         row = conn.execute(_ACCOUNT, {"email": email}).first()
-    stored = row.encrypted_password.encode("ascii", "replace") if row and row.encrypted_password else _DUMMY_HASH
-    if not (_password_matches(secret, stored) and row and row.encrypted_password):
+    stored = row.encrypted_password.encode("ascii", "replace") if row and row.encrypted_password else None
+    if not (_password_matches(secret, stored or dummy_hash(cost)) and stored):
         return SignInResult()  # already recorded as a failure
+    # The password is right: from here on the answer may depend on the account.
+    refused = _refusal(row)
+    if refused is None and _needs_second_factor(row):
+        if row.needs_totp and _readable_secrets(row.totp_secrets):
+            expires = time.time() + CODE_STEP.total_seconds()
+            # The attempt stays a failure until the code is right: a password alone never resets the count.
+            return SignInResult(challenge=CodeChallenge(email, row.id, attempt.attempt_id, expires))
+        refused = REFUSED_SECOND_FACTOR
+    if refused is not None:
+        return SignInResult(refused=refused)  # stays a failure: it did not sign anyone in
     with engine.begin() as conn:
         conn.execute(_SUCCEEDED, {"attempt_id": attempt.attempt_id})
     return SignInResult(user_id=row.id)
+
+
+def verify_code(
+    engine: Engine,
+    challenge: CodeChallenge,
+    *,
+    code: str,
+    address: str | None = None,
+    throttle: Throttle = THROTTLE,
+) -> SignInResult:
+    """Finish a sign-in whose password was right with a code from the account's authenticator app.
+
+    Each code is an attempt throttled and recorded like a password, under the same account: a wrong code is a
+    failure, and the account waits after 5 of them (password attempts included). The account is read again,
+    so one banned or whose factor went away meanwhile is answered as it is now. A right code signs in and
+    turns the password's attempt into a success too. A wrong code answers with the same challenge.
+    """
+    if challenge.expired:
+        return SignInResult(expired=True)
+    typed = "".join((code or "").split())[:32]
+    with engine.begin() as conn:
+        attempt = _begin_attempt(conn, challenge.email, address, throttle)
+        if attempt.retry_after is not None:
+            return SignInResult(retry_after=attempt.retry_after, challenge=challenge)
+        row = conn.execute(_ACCOUNT, {"email": challenge.email}).first()
+    if row is None or row.id != challenge.user_id:
+        return SignInResult(expired=True)  # the account went away or changed: start again
+    refused = _refusal(row)
+    if refused is not None:
+        return SignInResult(refused=refused)
+    if _needs_second_factor(row):
+        secrets = _readable_secrets(row.totp_secrets) if row.needs_totp else []
+        if not secrets:
+            return SignInResult(refused=REFUSED_SECOND_FACTOR)
+        if not _code_matches(typed, secrets):
+            return SignInResult(challenge=challenge)  # recorded as a failure
+    with engine.begin() as conn:
+        conn.execute(_SUCCEEDED, {"attempt_id": attempt.attempt_id})
+        conn.execute(_SUCCEEDED, {"attempt_id": challenge.attempt_id})
+    return SignInResult(user_id=row.id)
+
+
+def _begin_attempt(conn: Connection, email: str, address: str | None, throttle: Throttle) -> sa.Row:
+    return conn.execute(
+        _BEGIN_ATTEMPT,
+        {"account": account_key(email), "address": address_bucket(address), "window": throttle.window,
+         "account_limit": throttle.account_limit, "address_limit": throttle.address_limit},
+    ).one()  # fmt: skip
+
+
+def _refusal(row: sa.Row) -> str | None:
+    """Why Supabase Auth would not let this account in (its password being right), or None."""
+    if row.deleted:
+        return REFUSED_DELETED
+    if row.banned:
+        return REFUSED_BANNED
+    if row.unconfirmed:
+        return REFUSED_UNCONFIRMED
+    return None
+
+
+def _needs_second_factor(row: sa.Row) -> bool:
+    """A verified factor exists, or whether one does could not be read (then the password is not enough)."""
+    return row.needs_totp is not False or bool(row.other_factor)
+
+
+def _readable_secrets(secrets: list[str] | None) -> list[str]:
+    """The TOTP secrets this app can compute codes from: base32 text (an encrypted secret is not)."""
+    readable = []
+    for secret in secrets or []:
+        if isinstance(secret, str) and _BASE32_SECRET.fullmatch(secret):
+            try:
+                pyotp.TOTP(secret).now()
+            except (ValueError, TypeError):  # binascii.Error is a ValueError
+                continue
+            readable.append(secret)
+    return readable
+
+
+def _code_matches(code: str, secrets: list[str]) -> bool:
+    """A six-digit code of one of the secrets, now or one 30-second step either side (clock drift)."""
+    if not _CODE.fullmatch(code):
+        return False
+    matches = [pyotp.TOTP(secret).verify(code, valid_window=1) for secret in secrets]  # each one, always
+    return any(matches)
 
 
 def _password_matches(secret: bytes, stored: bytes) -> bool:
@@ -159,20 +316,69 @@ def _password_matches(secret: bytes, stored: bytes) -> bool:
         return False
 
 
+@functools.cache
+def dummy_hash(cost: int) -> bytes:
+    """What an unknown email's password is checked against: a hash of this cost, made once per process."""
+    return bcrypt.hashpw(b"no such account", bcrypt.gensalt(rounds=cost))
+
+
+_hash_costs: weakref.WeakKeyDictionary[Engine, tuple[float, int]] = weakref.WeakKeyDictionary()
+_hash_costs_lock = threading.Lock()
+
+
+def _hash_cost(engine: Engine, conn: Connection) -> int:
+    """The bcrypt cost of the accounts' hashes (dashboard.sign_in_hash_cost()), read at most every 5 minutes.
+
+    Read before the account is looked up, whatever the email, so that the time it takes tells nothing; the
+    dummy hash of a new cost is made then too, not on the first unknown email.
+    """
+    now = time.monotonic()
+    with _hash_costs_lock:
+        cached = _hash_costs.get(engine)
+    if cached is not None and now - cached[0] < _HASH_COST_SECONDS:
+        return cached[1]
+    cost = conn.execute(_HASH_COST).scalar()
+    cost = min(max(int(cost or 10), _DUMMY_COSTS.start), _DUMMY_COSTS.stop - 1)
+    dummy_hash(cost)
+    with _hash_costs_lock:
+        _hash_costs[engine] = (now, cost)
+    return cost
+
+
 def authenticate(engine: Engine, *, email: str, password: str, address: str | None = None) -> UUID | None:
-    """The account's id when the password is right, else None: sign_in() without telling why not."""
+    """The account's id when the password alone signs it in, else None: sign_in() without telling why not."""
     return sign_in(engine, email=email, password=password, address=address).user_id
 
 
-def user_id_for_email(engine: Engine, email: str) -> UUID | None:
-    """The account of a person signed in by an identity provider (OIDC), matched on email."""
+def single_sign_on(engine: Engine, email: str) -> SignInResult:
+    """The account of a person signed in by an identity provider (OIDC), matched on email.
+
+    user_id when there is one that may sign in; refused (with the reason) when it is deleted or banned;
+    neither when there is no account. The identity provider checked the person, so no password, email
+    confirmation or second factor is asked for here.
+    """
     with engine.connect() as conn:
         row = conn.execute(_ACCOUNT, {"email": normalise_email(email)}).first()
-    return row.id if row else None
+    if row is None:
+        return SignInResult()
+    if row.deleted:
+        return SignInResult(refused=REFUSED_DELETED)
+    if row.banned:
+        return SignInResult(refused=REFUSED_BANNED)
+    return SignInResult(user_id=row.id)
+
+
+def user_id_for_email(engine: Engine, email: str) -> UUID | None:
+    """The account single sign-on signs in for this email, or None (no account, or one that may not)."""
+    return single_sign_on(engine, email).user_id
 
 
 def load_identity(engine: Engine, user_id: UUID) -> Identity | None:
     """Who this is and whether they are an admin, asked of the database as them; None if gone."""
     with acting_as(engine, user_id) as conn:
         row = conn.execute(_IDENTITY).first()
-    return Identity(user_id, row.email, row.display_name, bool(row.is_admin)) if row else None
+    if row is None:
+        return None
+    refused = REFUSED_DELETED if row.deleted else REFUSED_BANNED if row.banned else None
+    email = row.email or ""
+    return Identity(user_id, email, row.display_name or email, bool(row.is_admin), refused)

@@ -10,13 +10,25 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from dashboard.config import Settings
-from dashboard.services.auth import Identity, load_identity, sign_in, user_id_for_email
+from dashboard.services.auth import (
+    CodeChallenge,
+    Identity,
+    SignInResult,
+    load_identity,
+    sign_in,
+    single_sign_on,
+    verify_code,
+)
 from dashboard.text import md_escape
 from dashboard.ui.feedback import flash
 
 _USER = "_dashboard_user_id"
 _SEEN = "_dashboard_last_seen"
+_CHALLENGE = "_dashboard_code_challenge"  # a CodeChallenge: the password was right, a code is awaited
 WRONG_CREDENTIALS = "Email or password is wrong."
+WRONG_CODE = "That code is not right. Type the 6-digit code your authenticator app shows now."
+CODE_STEP_EXPIRED = "The sign-in took too long; type your email and password again."
+CANNOT_SIGN_IN = "This account cannot sign in here: "
 
 
 def oidc_configured() -> bool:
@@ -30,11 +42,15 @@ def current_identity(engine: Engine, settings: Settings) -> Identity | None:
     """Who is signed in, re-read from the database on every run so that a revoked role bites at once."""
     user_id = st.session_state.get(_USER)
     if user_id is None and oidc_configured() and getattr(st.user, "is_logged_in", False):
-        user_id = user_id_for_email(engine, str(st.user.get("email", "")))
-        if user_id is None:
-            st.error(md_escape(f"No account here for {st.user.get('email')}. Ask an admin to create one."))
+        result = single_sign_on(engine, str(st.user.get("email", "")))
+        if result.user_id is None:
+            if result.refused:
+                st.error(md_escape(CANNOT_SIGN_IN + result.refused))
+            else:
+                st.error(md_escape(f"No account here for {st.user.get('email')}. Ask an admin to create one."))
             st.button("Sign out", on_click=st.logout)
             st.stop()
+        user_id = result.user_id
         _start(user_id)
     if user_id is None:
         return None
@@ -44,6 +60,9 @@ def current_identity(engine: Engine, settings: Settings) -> Identity | None:
     identity = load_identity(engine, user_id)
     if identity is None:
         sign_out("Your account no longer exists; you have been signed out.")
+        return None
+    if identity.refused:
+        sign_out(f"You have been signed out. {CANNOT_SIGN_IN}{identity.refused}")
         return None
     st.session_state[_SEEN] = time.time()
     return identity
@@ -86,6 +105,10 @@ def render_sign_in(engine: Engine) -> None:
 
 def _render_sign_in_form(engine: Engine) -> None:
     st.title("Model catalogue")
+    challenge = st.session_state.get(_CHALLENGE)
+    if isinstance(challenge, CodeChallenge):
+        _render_code_form(engine, challenge)
+        return
     st.caption("Sign in to manage the models your platform routes jobs to.")
     with st.form("sign_in", clear_on_submit=False):
         email = st.text_input("Email", key="sign_in_email", autocomplete="email", max_chars=254)
@@ -93,16 +116,48 @@ def _render_sign_in_form(engine: Engine) -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         result = sign_in(engine, email=email, password=password, address=client_address())
-        if result.throttled:
-            st.error(throttled_message(result.retry_minutes))
-        elif result.user_id is None:
-            st.error(WRONG_CREDENTIALS)
-        else:
-            _start(result.user_id)
+        if result.needs_code:
+            st.session_state[_CHALLENGE] = result.challenge
             st.rerun()
+        _show_result(result, WRONG_CREDENTIALS)
     if oidc_configured():
         st.divider()
         st.button("Sign in with your identity provider", on_click=st.login)
+
+
+def _render_code_form(engine: Engine, challenge: CodeChallenge) -> None:
+    """The second step for an account with an authenticator app: its 6-digit code."""
+    st.caption(md_escape(f"Signing in as {challenge.email}. Your account uses an authenticator app."))
+    with st.form("sign_in_code_form", clear_on_submit=True):
+        code = st.text_input("6-digit code from your authenticator app", key="sign_in_code", max_chars=12,
+                             autocomplete="one-time-code", placeholder="123456")  # fmt: skip
+        submitted = st.form_submit_button("Verify", type="primary")
+    st.button("Start again", key="sign_in_start_again", on_click=_forget_challenge)
+    if submitted:
+        result = verify_code(engine, challenge, code=code, address=client_address())
+        if result.expired or result.refused:
+            _forget_challenge()  # back to the password form, which says why
+            flash(CODE_STEP_EXPIRED if result.expired else CANNOT_SIGN_IN + str(result.refused), "error")
+            st.rerun()
+        _show_result(result, WRONG_CODE)
+
+
+def _forget_challenge() -> None:
+    st.session_state.pop(_CHALLENGE, None)
+
+
+def _show_result(result: SignInResult, wrong: str) -> None:
+    """Sign in, or say why not: throttled, refused (the password was right), or wrong."""
+    if result.throttled:
+        st.error(throttled_message(result.retry_minutes))
+    elif result.refused:
+        st.error(md_escape(CANNOT_SIGN_IN + result.refused))
+    elif result.user_id is None:
+        st.error(wrong)
+    else:
+        _forget_challenge()
+        _start(result.user_id)
+        st.rerun()
 
 
 # "View as a plain user": an id no account has and that holds no role, so RLS treats its requests as a

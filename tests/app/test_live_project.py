@@ -27,7 +27,7 @@ def live_admin(request, fresh_database, monkeypatch):
         conn.execute(sa.text("insert into auth.users (id, aud, role, email, email_confirmed_at) "
                              "values (:id, 'authenticated', 'authenticated', 'ops@platform.test', now())"),
                      {"id": admin})  # fmt: skip
-        conn.execute(sa.text("insert into public.profiles (id, full_name) values (:id, 'Ops')"), {"id": admin})
+        conn.execute(sa.text("update public.profiles set full_name = 'Ops' where id = :id"), {"id": admin})
         conn.execute(sa.text("insert into public.user_roles (user_id, role) values (:id, 'admin')"), {"id": admin})
         conn.execute(sa.text("insert into jobs (user_id, api_model_id) select :id, id from api_models"), {"id": admin})
     owner = create_db_engine(owner_url(fresh_database))

@@ -2,6 +2,7 @@
 
 import time
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
@@ -10,6 +11,7 @@ from dashboard.services.auth import THROTTLE, sign_in
 from dashboard.ui import session
 from tests.app.conftest import APP, texts, user_id
 from tests.factories import make_user
+from tests.supabase_auth import add_factor, add_supabase_auth, gotrue_user
 
 
 def _fresh(**secrets) -> AppTest:
@@ -188,3 +190,84 @@ def test_the_idle_timeout_follows_its_setting(demo_db, signed_in, monkeypatch):
     at.run()
     assert "signed out after 5 minutes without activity" in texts(at)
     assert at.text_input(key="sign_in_password") is not None
+
+
+# ─── Accounts as Supabase Auth keeps them: a second factor, a ban ───────────────────────────────
+
+
+def _shows(at: AppTest, key: str) -> bool:
+    return any(t.key == key for t in at.text_input)
+
+
+def _code_step(at: AppTest, code: str) -> AppTest:
+    at.text_input(key="sign_in_code").input(code)
+    return next(b for b in at.button if b.label == "Verify").click().run()
+
+
+def test_an_authenticator_app_account_is_asked_for_its_code_after_the_password(empty_db, engine):
+    add_supabase_auth(engine)
+    ada = make_user(engine, "admin", email="ada@example.com", password="the right password")
+    totp = pyotp.TOTP(add_factor(engine, ada))
+    at = _sign_in(_fresh().run(), "ada@example.com", "the right password")
+    assert not at.exception
+    assert "Signed in as" not in texts(at) and not _shows(at, "sign_in_password")
+    assert "Signing in as ada@example.com" in texts(at)
+    wrong = _code_step(at, str((int(totp.now()) + 500_000) % 1_000_000).zfill(6))
+    assert _errors(wrong) == [session.WRONG_CODE]
+    assert _shows(wrong, "sign_in_code")
+    at = _code_step(wrong, totp.now())
+    assert not at.exception
+    assert "Signed in as ada@example.com · admin" in texts(at)
+    with engine.connect() as conn:
+        outcomes = conn.execute(sa.text("select outcome from dashboard.sign_in_attempts order by id")).scalars()
+        assert list(outcomes) == ["success", "failure", "success"]  # the password's attempt counts once the code did
+
+
+def test_the_code_step_can_be_left_for_the_password_form(empty_db, engine):
+    add_supabase_auth(engine)
+    add_factor(engine, make_user(engine, email="ada@example.com", password="the right password"))
+    at = _sign_in(_fresh().run(), "ada@example.com", "the right password")
+    at = at.button(key="sign_in_start_again").click().run()
+    assert _shows(at, "sign_in_password") and not _shows(at, "sign_in_code")
+
+
+def test_an_account_whose_code_cannot_be_checked_is_sent_to_single_sign_on(empty_db, engine):
+    add_supabase_auth(engine)
+    add_factor(engine, make_user(engine, email="ada@example.com", password="the right password"),
+               secret='{"key_id": "k", "alg": "aes-gcm-hkdf", "data": "x", "nonce": "y"}')  # fmt: skip
+    at = _sign_in(_fresh().run(), "ada@example.com", "the right password")
+    assert "This account cannot sign in here: it is protected by a second factor" in texts(at)
+    assert "single sign-on" in texts(at)
+
+
+def test_a_banned_account_is_told_so_only_with_its_right_password(empty_db, engine):
+    add_supabase_auth(engine)
+    gotrue_user(engine, "ada@example.com", password="the right password", banned_until="infinity")
+    assert _errors(_sign_in(_fresh().run(), "ada@example.com", "not it")) == [session.WRONG_CREDENTIALS]
+    at = _sign_in(_fresh().run(), "ada@example.com", "the right password")
+    assert not at.exception
+    assert "This account cannot sign in here: it is suspended" in texts(at)
+    assert at.text_input(key="sign_in_password") is not None
+
+
+def test_an_account_banned_while_signed_in_is_signed_out_on_the_next_click(empty_db, engine, signed_in):
+    add_supabase_auth(engine)
+    gotrue_user(engine, "ada@example.com", role="admin")
+    at = signed_in("ada@example.com")
+    assert "Signed in as ada@example.com · admin" in texts(at)
+    with engine.begin() as conn:
+        conn.execute(sa.text("update auth.users set banned_until = 'infinity' where email = 'ada@example.com'"))
+    at.run()
+    assert "You have been signed out. This account cannot sign in here: it is suspended" in texts(at)
+    assert at.text_input(key="sign_in_password") is not None
+
+
+def test_single_sign_on_refuses_a_banned_account_with_the_reason(empty_db, engine):
+    add_supabase_auth(engine)
+    gotrue_user(engine, "ada@example.com", banned_until="infinity")
+    at = _fresh(auth={"redirect_uri": "http://localhost/oauth2callback", "cookie_secret": "x" * 32})
+    at.user.update({"email": "ada@example.com", "is_logged_in": True})
+    at.run()
+    assert not at.exception
+    assert "This account cannot sign in here: it is suspended" in texts(at)
+    assert "Signed in as" not in texts(at)

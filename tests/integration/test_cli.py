@@ -79,7 +79,7 @@ def test_create_user_reads_the_password_from_stdin(db_url):
         row = conn.execute(sa.text("""select u.encrypted_password, p.email, r.role::text from auth.users u
             join profiles p on p.id = u.id join user_roles r on r.user_id = u.id""")).one()  # fmt: skip
     engine.dispose()
-    assert row[0].startswith("$2b$") and row[1:] == ("ada@example.com", "admin")
+    assert row[0].startswith("$2a$10$") and row[1:] == ("ada@example.com", "admin")  # as Supabase Auth writes
     assert "a very long password" not in result.stdout + result.stderr
 
 
@@ -94,6 +94,26 @@ def test_create_user_refuses_bad_input_with_one_line(db_url, email, password, me
     assert result.returncode == 1
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_create_user_on_supabases_auth_tables_writes_an_account_supabase_auth_can_use(fresh_database):
+    from dashboard.database import create_db_engine
+    from dashboard.services.auth import sign_in
+    from tests.supabase_auth import build_supabase_auth
+
+    engine = create_db_engine(fresh_database)
+    try:
+        build_supabase_auth(engine)  # no id default, quickstart profiles with its new-user trigger
+        result = run_cli("create-user", "--email", "ada@example.com", "--role", "admin", url=fresh_database,
+                         stdin="a very long password\n")  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        with engine.connect() as conn:
+            row = conn.execute(sa.text("""select u.id, u.aud, u.email_confirmed_at is not null, i.provider
+                from auth.users u join auth.identities i on i.user_id = u.id""")).one()  # fmt: skip
+        assert f"({row.id})" in result.stdout and tuple(row)[1:] == ("authenticated", True, "email")
+        assert sign_in(engine, email="ada@example.com", password="a very long password").user_id == row.id
+    finally:
+        engine.dispose()
 
 
 def test_create_user_twice_says_it_exists(db_url):

@@ -7,14 +7,17 @@ from __future__ import annotations
 import json
 import uuid
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 
 from dashboard.database import SERVICE_ROLE, acting_as, create_db_engine
 from dashboard.services import ModelService
+from dashboard.services.auth import load_identity, sign_in, verify_code
 from db.live import SEED_INDEXES, inspect_shape, plan
 from db.migrate import load_migrations, migrate, migration_sql
 from tests.live_shapes import SHAPES, anon_reach, build, owner_url, snapshot
+from tests.supabase_auth import add_factor, gotrue_user
 
 _SEED_USAGE = """
 SELECT am.display_name, COUNT(j.id) as total_jobs,
@@ -44,7 +47,7 @@ def _people(superuser):
             conn.execute(sa.text("insert into auth.users (id, aud, role, email, email_confirmed_at) "
                                  "values (:id, 'authenticated', 'authenticated', :email, now())"),
                          {"id": person, "email": email})  # fmt: skip
-            conn.execute(sa.text("insert into public.profiles (id, full_name) values (:id, 'Someone')"), {"id": person})
+            conn.execute(sa.text("update public.profiles set full_name = 'Someone' where id = :id"), {"id": person})
         conn.execute(sa.text("insert into public.user_roles (user_id, role) values (:id, 'admin')"), {"id": admin})
     return admin, user
 
@@ -236,3 +239,26 @@ def test_the_sql_applied_through_another_pipeline_leaves_migrate_nothing_to_do(l
     assert [line for line in report if not line.startswith("rule not enforced")] == []
     assert snapshot(superuser) == before
     _platform_writes(owner, live[2], admin, user)
+
+
+def test_people_sign_in_as_supabase_auth_would_let_them(live):
+    """Accounts as Supabase Auth writes them, checked through the migrating role (no superuser): a confirmed one
+    signs in, a banned, deleted or unconfirmed one is refused, one with an authenticator app must give its code."""
+    superuser, owner, _ = live
+    migrate(owner)
+    plain = gotrue_user(superuser, "plain@platform.test", role="admin")
+    gotrue_user(superuser, "banned@platform.test", banned_until="infinity")
+    gotrue_user(superuser, "gone@platform.test", deleted=True)
+    gotrue_user(superuser, "new@platform.test", confirmed=False)
+    secret = add_factor(superuser, gotrue_user(superuser, "mfa@platform.test"))
+    password = "correct horse battery"
+    assert sign_in(owner, email="plain@platform.test", password=password).user_id == plain
+    for email in ("banned@platform.test", "gone@platform.test", "new@platform.test"):
+        result = sign_in(owner, email=email, password=password)
+        assert result.user_id is None and result.refused, email
+        assert sign_in(owner, email=email, password="wrong password!").refused is None, "told without the password"
+    challenged = sign_in(owner, email="mfa@platform.test", password=password)
+    assert challenged.user_id is None and challenged.challenge is not None
+    assert verify_code(owner, challenged.challenge, code=pyotp.TOTP(secret).now()).user_id is not None
+    identity = load_identity(owner, plain)
+    assert (identity.email, identity.is_admin) == ("plain@platform.test", True)

@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -13,12 +14,21 @@ from sqlalchemy.engine import make_url
 from dashboard.database import create_db_engine
 from dashboard.services import ModelService, NotAllowed
 from dashboard.services.audit import AuditService
-from dashboard.services.auth import THROTTLE, load_identity, sign_in, user_id_for_email
+from dashboard.services.auth import (
+    REFUSED_BANNED,
+    THROTTLE,
+    SignInResult,
+    load_identity,
+    sign_in,
+    user_id_for_email,
+    verify_code,
+)
 from dashboard.services.catalogue import CatalogueService, ModelFilters
 from dashboard.services.usage import UsageService
 from db.migrate import migrate
 from tests.conftest import REPO
 from tests.factories import make_job, make_model, make_provider, make_user
+from tests.supabase_auth import add_factor, add_supabase_auth, gotrue_user
 
 DOC = REPO / "docs" / "production.md"
 RIGHT = "correct horse battery"
@@ -120,6 +130,8 @@ def test_the_app_signs_people_in_and_acts_as_them_with_only_these_grants(engine,
         "select count(*) from dashboard.sign_in_attempts",
         "delete from dashboard.sign_in_attempts",
         "select dashboard.prune_sign_in_attempts('0 seconds')",
+        "select * from dashboard.sign_in_account('ada@example.com')",  # 0007's, no longer granted
+        "select * from dashboard.signed_in_identity()",  # only as a signed-in person
         "select set_config('role', 'service_role', true)",
         "select set_config('role', 'anon', true)",
         "create table dashboard.mine (x int)",
@@ -130,6 +142,19 @@ def test_on_its_own_the_role_can_do_nothing_else(runtime, statement):
     with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
         with app.begin() as conn:
             conn.execute(sa.text(statement))
+
+
+def test_with_only_these_grants_the_app_refuses_and_asks_for_codes_as_supabase_auth_would(engine, runtime):
+    app, _ = runtime
+    add_supabase_auth(engine)  # Supabase's columns, auth.mfa_factors and auth.identities
+    ada = gotrue_user(engine, "ada@example.com", password=RIGHT, full_name="Ada Lovelace")
+    secret = add_factor(engine, ada)
+    gotrue_user(engine, "banned@example.com", password=RIGHT, banned_until="infinity")
+    challenge = sign_in(app, email="ada@example.com", password=RIGHT).challenge
+    assert verify_code(app, challenge, code=pyotp.TOTP(secret).now()) == SignInResult(user_id=ada)
+    assert sign_in(app, email="banned@example.com", password=RIGHT) == SignInResult(refused=REFUSED_BANNED)
+    assert sign_in(app, email="banned@example.com", password="wrong") == SignInResult()
+    assert load_identity(app, ada).email == "ada@example.com"
 
 
 def test_the_role_cannot_migrate(runtime):

@@ -31,7 +31,8 @@ def checks(monkeypatch):
         return real(secret, stored)
 
     monkeypatch.setattr(auth, "_password_matches", counted)
-    monkeypatch.setattr(auth, "_DUMMY_HASH", bcrypt.hashpw(b"no such account", bcrypt.gensalt(rounds=4)))
+    cheap = bcrypt.hashpw(b"no such account", bcrypt.gensalt(rounds=4))
+    monkeypatch.setattr(auth, "dummy_hash", lambda cost: cheap)
     return count
 
 
@@ -107,8 +108,8 @@ def test_an_unknown_email_costs_one_password_check_like_a_wrong_password(engine,
     monkeypatch.setattr(auth, "_password_matches", lambda secret, hashed: stored.append(hashed) or False)
     sign_in(engine, email="ada@example.com", password="wrong")
     sign_in(engine, email="nobody@example.com", password="wrong")
-    assert len(stored) == 2 and stored[1] == auth._DUMMY_HASH
-    assert auth._DUMMY_HASH.startswith(b"$2b$12$")  # the cost of the hashes create-user writes
+    assert len(stored) == 2 and stored[1] == auth.dummy_hash(4)
+    assert stored[0].startswith(b"$2a$04$") and stored[1].startswith(b"$2b$04$")  # the accounts' cost
 
 
 def test_a_success_lets_the_account_start_afresh(engine, checks):
@@ -278,6 +279,8 @@ def test_people_can_neither_read_the_attempts_nor_call_the_throttle(engine):
         "select dashboard.sign_in_attempt_succeeded(1)",
         "select dashboard.prune_sign_in_attempts('0 seconds')",
         "select * from dashboard.sign_in_account('ada@example.com')",
+        "select * from dashboard.sign_in_account_state('ada@example.com')",
+        "select dashboard.sign_in_hash_cost()",
     ]
     for actor in (None, admin, SERVICE_ROLE):
         for statement in statements:
