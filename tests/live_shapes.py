@@ -235,3 +235,28 @@ def anon_reach(engine: Engine) -> set[str]:
     """Every table, sequence, function and schema the anon role can use."""
     with engine.connect() as conn:
         return set(conn.execute(sa.text(_ANON_REACH)).scalars())
+
+
+# Supabase's database advisor, as facts about what is ours: every function in schema dashboard with a fixed
+# search_path; no security-definer function of ours that anon may call, nor authenticated beyond the two meant
+# for people (folding usage, and reading who one is); RLS on every table of ours.
+_ADVISOR = """
+select 'search_path not fixed: ' || p.oid::regprocedure::text from pg_proc p
+where p.pronamespace = 'dashboard'::regnamespace
+  and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search\\_path=%')
+union all
+select 'security definer callable by anon or people: ' || p.oid::regprocedure::text from pg_proc p
+where p.pronamespace = 'dashboard'::regnamespace and p.prosecdef
+  and (has_function_privilege('anon', p.oid, 'EXECUTE')
+       or has_function_privilege('authenticated', p.oid, 'EXECUTE')
+          and p.proname not in ('fold_job_usage', 'signed_in_identity'))
+union all
+select 'table without RLS: ' || relname from pg_class
+where relnamespace = 'dashboard'::regnamespace and relkind = 'r' and not relrowsecurity
+"""
+
+
+def advisor_findings(engine: Engine) -> list[str]:
+    """What the advisor would flag in schema dashboard (nothing, we hope)."""
+    with engine.connect() as conn:
+        return list(conn.execute(sa.text(_ADVISOR)).scalars())

@@ -83,11 +83,6 @@ ORDER BY am.priority, am.is_default DESC, am.display_name, am.id
 
 IS_ADMIN = sa.text("select has_role(auth.uid(), 'admin'::app_role)")
 
-# Serialises default changes for one (modality, task) slot across concurrent transactions.
-LOCK_DEFAULT_SLOT = sa.text(
-    "select pg_advisory_xact_lock(hashtextextended('default:' || :modality || '/' || :task, 0))"
-)
-
 UNSET_SLOT_DEFAULT = sa.text("""
 UPDATE api_models SET is_default = false, updated_at = clock_timestamp()
 WHERE modality = :modality AND task = :task AND is_default AND id <> :id

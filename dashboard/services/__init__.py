@@ -1,6 +1,7 @@
 """The service layer: business rules of the catalogue, each call run as a person under RLS."""
 
 from dashboard.services.errors import (
+    ConcurrentChange,
     EditConflict,
     InvalidModel,
     ModelInUse,
@@ -12,6 +13,6 @@ from dashboard.services.errors import (
 from dashboard.services.models import ModelService
 
 __all__ = [
-    "EditConflict", "InvalidModel", "ModelInUse", "ModelNotFound", "ModelService", "NotAllowed",
+    "ConcurrentChange", "EditConflict", "InvalidModel", "ModelInUse", "ModelNotFound", "ModelService", "NotAllowed",
     "ProviderNotFound", "ServiceError",
 ]  # fmt: skip

@@ -73,6 +73,10 @@ REFUSED_BANNED = "it is suspended (banned in Supabase Auth). Ask an admin if you
 REFUSED_UNCONFIRMED = (
     "its email address is not confirmed yet. Open the link in the confirmation email, then sign in again."
 )
+REFUSED_UNVERIFIED_EMAIL = (
+    "your identity provider did not confirm that this email address is yours (its email_verified claim). "
+    "Verify the address with your provider, or ask an admin."
+)
 REFUSED_SECOND_FACTOR = (
     "it is protected by a second factor (an authenticator app, a phone or a security key) that this dashboard "
     "cannot check. Sign in with single sign-on (your identity provider) instead."
@@ -350,13 +354,17 @@ def authenticate(engine: Engine, *, email: str, password: str, address: str | No
     return sign_in(engine, email=email, password=password, address=address).user_id
 
 
-def single_sign_on(engine: Engine, email: str) -> SignInResult:
+def single_sign_on(engine: Engine, email: str, *, email_verified: object) -> SignInResult:
     """The account of a person signed in by an identity provider (OIDC), matched on email.
 
-    user_id when there is one that may sign in; refused (with the reason) when it is deleted or banned;
-    neither when there is no account. The identity provider checked the person, so no password, email
-    confirmation or second factor is asked for here.
+    user_id when there is one that may sign in; refused (with the reason) when it is deleted or banned, or
+    when the provider did not say it verified the email (its email_verified claim, true or "true"): anyone
+    can put someone else's address on an account at some providers, and matching on it would let them in as
+    that person. Neither when there is no account. The provider checked the person, so no password or second
+    factor is asked for here.
     """
+    if email_verified is not True and str(email_verified).strip().lower() != "true":
+        return SignInResult(refused=REFUSED_UNVERIFIED_EMAIL)
     with engine.connect() as conn:
         row = conn.execute(_ACCOUNT, {"email": normalise_email(email)}).first()
     if row is None:
@@ -369,8 +377,9 @@ def single_sign_on(engine: Engine, email: str) -> SignInResult:
 
 
 def user_id_for_email(engine: Engine, email: str) -> UUID | None:
-    """The account single sign-on signs in for this email, or None (no account, or one that may not)."""
-    return single_sign_on(engine, email).user_id
+    """The account single sign-on signs in for this email, verified by the provider, or None (no account, or
+    one that may not sign in)."""
+    return single_sign_on(engine, email, email_verified=True).user_id
 
 
 def load_identity(engine: Engine, user_id: UUID) -> Identity | None:

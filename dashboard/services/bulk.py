@@ -22,6 +22,7 @@ from dashboard.queries import models as q
 from dashboard.queries.tables import api_models, api_providers
 from dashboard.services.base import ActingService, Row, as_uuid
 from dashboard.services.errors import EditConflict, InvalidModel, ModelNotFound, NotAllowed, ProviderNotFound
+from dashboard.services.slot_locks import lock_for_writing
 from dashboard.services.validation import validate_model_fields, validate_slot
 
 Kind = Literal["activate", "deactivate", "priority", "provider"]
@@ -335,8 +336,7 @@ class BulkService(ActingService):
             # "make default" in these slots, or another bulk change of the same models, waits its turn.
             slots = sorted({tuple(r) for r in conn.execute(sa.select(_m.c.modality, _m.c.task).where(selected),
                                                            {"ids": ids})})  # fmt: skip
-            for modality, task in slots:
-                conn.execute(q.LOCK_DEFAULT_SLOT, {"modality": modality, "task": task})
+            lock_for_writing(conn, slots)
             # FOR UPDATE returns only the rows the UPDATE policy lets this person change.
             locked = conn.execute(
                 sa.select(_m.c.id, _m.c.modality, _m.c.task, column.label("value")).where(selected)
@@ -386,7 +386,7 @@ class BulkService(ActingService):
         with self._transaction() as conn:
             if not conn.execute(q.IS_ADMIN).scalar():
                 raise NotAllowed("Only admins can change models")
-            conn.execute(q.LOCK_DEFAULT_SLOT, {"modality": modality, "task": task})
+            lock_for_writing(conn, [(modality, task)])
             current = dict(conn.execute(
                 sa.select(_m.c.id, _m.c.priority).where(_m.c.modality == modality, _m.c.task == task).with_for_update()
             ).all())  # fmt: skip

@@ -23,6 +23,11 @@ class EditConflict(ServiceError):
     """Someone else changed the model after it was read; nothing was written."""
 
 
+class ConcurrentChange(ServiceError):
+    """Another transaction changed the same records at the same moment (a deadlock or serialization failure
+    the database resolved by failing this one); nothing was written, and trying again will do."""
+
+
 class ModelInUse(ServiceError):
     """The model cannot be deleted because jobs reference it."""
 

@@ -14,6 +14,7 @@ from dashboard.queries import models as q
 from dashboard.queries.tables import api_models, row_version
 from dashboard.services.base import ActingService, Row, as_uuid, sqlstate
 from dashboard.services.errors import EditConflict, InvalidModel, ModelInUse, ModelNotFound, NotAllowed
+from dashboard.services.slot_locks import lock_for_writing, lock_slots
 from dashboard.services.usage import UsageRange, UsageService
 from dashboard.services.validation import validate_model_fields
 
@@ -151,11 +152,7 @@ class ModelService(ActingService):
         *,
         changes: Mapping[str, Any] | None = None,
     ) -> Row:
-        """Lock the default slots the write may touch, then the row; or explain why it cannot be written.
-
-        Every writer takes slot locks before row locks, in one order, so concurrent "make default"
-        clicks queue instead of deadlocking.
-        """
+        """Lock the table, the default slots the write may touch, then the row; or explain why it cannot be written."""
         peek = conn.execute(
             sa.select(api_models.c.modality, api_models.c.task).where(api_models.c.id == model_id)
         ).first()
@@ -164,8 +161,7 @@ class ModelService(ActingService):
             slots.add((peek.modality, peek.task))
             if changes:
                 slots.add((str(changes.get("modality", peek.modality)), str(changes.get("task", peek.task))))
-        for modality, task in sorted(slots):
-            conn.execute(q.LOCK_DEFAULT_SLOT, {"modality": modality, "task": task})
+        lock_for_writing(conn, slots)  # the one lock order: services/slot_locks.py
         row = conn.execute(sa.select(*_RETURNING).where(api_models.c.id == model_id).with_for_update()).first()
         if row is None:
             # FOR UPDATE returns only rows the UPDATE policy allows: look again to say why.
@@ -195,6 +191,6 @@ def _refuse_inactive_default(conn: Connection, values: Mapping[str, Any]) -> Non
 
 def _clear_slot_default(conn: Connection, modality: str, task: str, *, keep: UUID | None) -> Row | None:
     """Unset the slot's default (other than keep), serialised per slot so concurrent clicks queue."""
-    conn.execute(q.LOCK_DEFAULT_SLOT, {"modality": modality, "task": task})  # re-entrant: a no-op if held
+    lock_slots(conn, [(modality, task)])  # a no-op if held; after the table lock, as slot_locks.py orders
     row = conn.execute(q.UNSET_SLOT_DEFAULT, {"modality": modality, "task": task, "id": keep or UUID(int=0)}).first()
     return dict(row._mapping) if row else None

@@ -30,6 +30,7 @@ from dashboard.services.base import ActingService, Row
 from dashboard.services.diff import Change, field_changes
 from dashboard.services.errors import EditConflict, InvalidModel, NotAllowed
 from dashboard.services.models import _CREATED_BY, _INSERT_DEFAULTS, _clear_slot_default, _refuse_inactive_default
+from dashboard.services.slot_locks import lock_for_writing
 from dashboard.services.validation import JSON_FIELDS, validate_model_fields
 
 FORMAT = "api_models/v1"
@@ -338,7 +339,7 @@ class TransferService(ActingService):
         """
         rows = read_file(data, name)
         with self._transaction() as conn:
-            conn.execute(sa.text("lock table api_models in share row exclusive mode"))
+            lock_for_writing(conn, whole_table=True)  # the one lock order: services/slot_locks.py
             plan = _plan(conn, rows, None)
             if not plan.ok:
                 raise InvalidModel({r.where: "; ".join(f"{k}: {v}" for k, v in r.problems.items())

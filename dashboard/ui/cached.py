@@ -1,7 +1,7 @@
 """Cached reads, keyed by who is asking and the catalogue's data version.
 
 The person's id in the key keeps one person's rows from ever reaching another (RLS shows each a
-different catalogue). The data version (dashboard.data_version, bumped by triggers on every write)
+different catalogue). The data version (dashboard.catalogue_writes, bumped by triggers on every write)
 changes on any write from any process, so a write made through another app process behind the same
 load balancer is seen on the next click here. Writes made here also clear the caches at once.
 """
@@ -29,81 +29,81 @@ def clear() -> None:
 
 def browse(filters: ModelFilters, *, limit: int, offset: int) -> tuple[list[Row], int]:
     ctx = context()
-    return _browse(ctx.engine, ctx.user_key, ctx.data_version, filters, limit, offset)
+    return _browse(ctx.engine, ctx.user_key, ctx.cache_version, filters, limit, offset)
 
 
 def slots() -> list[Slot]:
     ctx = context()
-    return _slots(ctx.engine, ctx.user_key, ctx.data_version)
+    return _slots(ctx.engine, ctx.user_key, ctx.cache_version)
 
 
 def tasks() -> list[tuple[str, str]]:
     ctx = context()
-    return _tasks(ctx.engine, ctx.user_key, ctx.data_version)
+    return _tasks(ctx.engine, ctx.user_key, ctx.cache_version)
 
 
 def providers() -> list[Row]:
     ctx = context()
-    return _providers(ctx.engine, ctx.user_key, ctx.data_version)
+    return _providers(ctx.engine, ctx.user_key, ctx.cache_version)
 
 
 def model_choices() -> list[Row]:
     ctx = context()
-    return _model_choices(ctx.engine, ctx.user_key, ctx.data_version)
+    return _model_choices(ctx.engine, ctx.user_key, ctx.cache_version)
 
 
 def default_models() -> list[Row]:
     ctx = context()
-    return _default_models(ctx.engine, ctx.user_key, ctx.data_version)
+    return _default_models(ctx.engine, ctx.user_key, ctx.cache_version)
 
 
 def overview() -> Overview:
     ctx = context()
-    return _overview(ctx.engine, ctx.user_key, ctx.data_version)
+    return _overview(ctx.engine, ctx.user_key, ctx.cache_version)
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=512)
-def _browse(_engine: Engine, user: str, version: int, filters: ModelFilters, limit: int, offset: int):
+def _browse(_engine: Engine, user: str, version: tuple[int, bool], filters: ModelFilters, limit: int, offset: int):
     return CatalogueService(_engine, user_id=user).browse_models(filters, limit=limit, offset=offset)
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
-def _slots(_engine: Engine, user: str, version: int) -> list[Slot]:
+def _slots(_engine: Engine, user: str, version: tuple[int, bool]) -> list[Slot]:
     return CatalogueService(_engine, user_id=user).list_slots()
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
-def _tasks(_engine: Engine, user: str, version: int) -> list[tuple[str, str]]:
+def _tasks(_engine: Engine, user: str, version: tuple[int, bool]) -> list[tuple[str, str]]:
     return CatalogueService(_engine, user_id=user).list_tasks()
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
-def _providers(_engine: Engine, user: str, version: int) -> list[Row]:
+def _providers(_engine: Engine, user: str, version: tuple[int, bool]) -> list[Row]:
     return ProviderService(_engine, user_id=user).list_providers()
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
-def _model_choices(_engine: Engine, user: str, version: int) -> list[Row]:
+def _model_choices(_engine: Engine, user: str, version: tuple[int, bool]) -> list[Row]:
     return CatalogueService(_engine, user_id=user).model_choices()
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
-def _default_models(_engine: Engine, user: str, version: int) -> list[Row]:
+def _default_models(_engine: Engine, user: str, version: tuple[int, bool]) -> list[Row]:
     return ModelService(_engine, user_id=user).list_default_models()
 
 
 # Job counts move without the catalogue changing: a minute is the most they may lag.
 @st.cache_data(ttl=60, show_spinner=False, max_entries=128)
-def _overview(_engine: Engine, user: str, version: int) -> Overview:
+def _overview(_engine: Engine, user: str, version: tuple[int, bool]) -> Overview:
     return CatalogueService(_engine, user_id=user).overview()
 
 
 def models_for_task(modality: str, task: str) -> list[Row]:
     """The active models of one slot, by priority then name (what can be made its default)."""
     ctx = context()
-    return _models_for_task(ctx.engine, ctx.user_key, ctx.data_version, modality, task)
+    return _models_for_task(ctx.engine, ctx.user_key, ctx.cache_version, modality, task)
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
-def _models_for_task(_engine: Engine, user: str, version: int, modality: str, task: str) -> list[Row]:
+def _models_for_task(_engine: Engine, user: str, version: tuple[int, bool], modality: str, task: str) -> list[Row]:
     return ModelService(_engine, user_id=user).list_models_for_task(modality=modality, task=task)

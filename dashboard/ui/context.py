@@ -61,6 +61,12 @@ class Context:
         return str(self.identity.user_id)
 
     @property
+    def cache_version(self) -> tuple[int, bool]:
+        """What cached reads are fresh for: the catalogue's data version and the person's role as the database
+        answered it this click, so a role granted or revoked meanwhile reads afresh, not what the old role saw."""
+        return self.data_version, self.identity.is_admin
+
+    @property
     def models(self) -> ModelService:
         return ModelService(self.engine, user_id=self.identity.user_id)
 

@@ -42,7 +42,7 @@ def current_identity(engine: Engine, settings: Settings) -> Identity | None:
     """Who is signed in, re-read from the database on every run so that a revoked role bites at once."""
     user_id = st.session_state.get(_USER)
     if user_id is None and oidc_configured() and getattr(st.user, "is_logged_in", False):
-        result = single_sign_on(engine, str(st.user.get("email", "")))
+        result = single_sign_on(engine, str(st.user.get("email", "")), email_verified=st.user.get("email_verified"))
         if result.user_id is None:
             if result.refused:
                 st.error(md_escape(CANNOT_SIGN_IN + result.refused))

@@ -87,7 +87,7 @@ def test_a_deleted_account_is_signed_out_on_the_next_click(demo_db, engine, sign
 
 def test_single_sign_on_maps_the_identity_providers_email_to_an_account(demo_db):
     at = _fresh(auth={"redirect_uri": "http://localhost/oauth2callback", "cookie_secret": "x" * 32})
-    at.user.update({"email": "viewer@example.com", "is_logged_in": True})
+    at.user.update({"email": "viewer@example.com", "email_verified": True, "is_logged_in": True})
     at.run()
     assert not at.exception
     assert "Signed in as viewer@example.com · viewer" in texts(at)
@@ -95,7 +95,7 @@ def test_single_sign_on_maps_the_identity_providers_email_to_an_account(demo_db)
 
 def test_single_sign_on_without_an_account_is_told_to_ask(demo_db):
     at = _fresh(auth={"redirect_uri": "http://localhost/oauth2callback", "cookie_secret": "x" * 32})
-    at.user.update({"email": "stranger@example.com", "is_logged_in": True})
+    at.user.update({"email": "stranger@example.com", "email_verified": True, "is_logged_in": True})
     at.run()
     assert "No account here for stranger@example.com" in texts(at)
 
@@ -266,8 +266,20 @@ def test_single_sign_on_refuses_a_banned_account_with_the_reason(empty_db, engin
     add_supabase_auth(engine)
     gotrue_user(engine, "ada@example.com", banned_until="infinity")
     at = _fresh(auth={"redirect_uri": "http://localhost/oauth2callback", "cookie_secret": "x" * 32})
-    at.user.update({"email": "ada@example.com", "is_logged_in": True})
+    at.user.update({"email": "ada@example.com", "email_verified": True, "is_logged_in": True})
     at.run()
     assert not at.exception
     assert "This account cannot sign in here: it is suspended" in texts(at)
+    assert "Signed in as" not in texts(at)
+
+
+@pytest.mark.parametrize("verified", [None, False, "false", "", "yes"])
+def test_single_sign_on_refuses_an_email_the_provider_did_not_verify(demo_db, verified):
+    at = _fresh(auth={"redirect_uri": "http://localhost/oauth2callback", "cookie_secret": "x" * 32})
+    claims = {"email": "admin@example.com", "is_logged_in": True}
+    if verified is not None:
+        claims["email_verified"] = verified
+    at.user.update(claims)
+    at.run()
+    assert "did not confirm that this email address is yours" in texts(at)
     assert "Signed in as" not in texts(at)

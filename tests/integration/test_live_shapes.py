@@ -16,7 +16,7 @@ from dashboard.services import ModelService
 from dashboard.services.auth import load_identity, sign_in, verify_code
 from db.live import SEED_INDEXES, inspect_shape, plan
 from db.migrate import load_migrations, migrate, migration_sql
-from tests.live_shapes import SHAPES, anon_reach, build, owner_url, snapshot
+from tests.live_shapes import SHAPES, advisor_findings, anon_reach, build, owner_url, snapshot
 from tests.supabase_auth import add_factor, gotrue_user
 
 _SEED_USAGE = """
@@ -151,27 +151,7 @@ def test_the_advisors_facts_hold_for_everything_of_ours(live):
     """What Supabase's database advisor checks: fixed search paths, definer functions anon cannot call, RLS."""
     superuser, owner, _ = live
     migrate(owner)
-    with superuser.connect() as conn:
-        mutable = conn.execute(sa.text("""
-            select p.oid::regprocedure::text from pg_proc p
-            where p.pronamespace = 'dashboard'::regnamespace
-              and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search\\_path=%')
-        """)).scalars().all()  # fmt: skip
-        definer_for_anon = conn.execute(sa.text("""
-            select p.oid::regprocedure::text from pg_proc p
-            where p.pronamespace = 'dashboard'::regnamespace and p.prosecdef
-              and (has_function_privilege('anon', p.oid, 'EXECUTE')
-                   or has_function_privilege('authenticated', p.oid, 'EXECUTE')
-                      and p.oid::regprocedure::text not like 'dashboard.fold_job_usage%'
-                      and p.oid::regprocedure::text not like 'dashboard.signed_in_identity%')
-        """)).scalars().all()  # fmt: skip
-        without_rls = conn.execute(sa.text("""
-            select relname from pg_class where relnamespace = 'dashboard'::regnamespace and relkind = 'r'
-              and not relrowsecurity
-        """)).scalars().all()  # fmt: skip
-    assert mutable == []
-    assert definer_for_anon == []
-    assert without_rls == []
+    assert advisor_findings(superuser) == []
 
 
 def test_the_plan_says_what_will_be_added_and_what_never_is_before_anything_changes(live):

@@ -4,6 +4,7 @@ import re
 
 import sqlalchemy as sa
 
+from tests.live_shapes import advisor_findings, anon_reach
 from tests.seed_spec import seed_columns, seed_index_statements, seed_policies
 
 _TYPES = {"uuid": "uuid", "timestamptz": "timestamp with time zone", "text": "text", "jsonb": "jsonb",
@@ -127,3 +128,13 @@ def test_what_the_dashboard_owns_lives_in_its_own_schema(engine):
         "audit_log",
         "sign_in_attempts",
     }
+
+
+def test_the_advisors_facts_hold_on_the_dashboards_own_database(engine):
+    assert advisor_findings(engine) == []
+
+
+def test_anon_reaches_nothing_of_the_catalogue_or_the_dashboard(engine):
+    """anon never needs anything here: the seed's policies are all for authenticated."""
+    reach = anon_reach(engine)
+    assert not [r for r in reach if "dashboard" in r or "api_" in r or "has_role" in r or "jobs" in r], reach

@@ -304,10 +304,10 @@ def test_single_sign_on_refuses_banned_and_deleted_accounts_but_not_a_second_fac
     add_factor(shaped, ok)
     gotrue_user(shaped, "banned@example.com", banned_until="infinity")
     gotrue_user(shaped, "gone@example.com", deleted=True)
-    assert single_sign_on(shaped, "OK@example.com") == SignInResult(user_id=ok)
-    assert single_sign_on(shaped, "banned@example.com") == SignInResult(refused=REFUSED_BANNED)
-    assert single_sign_on(shaped, "gone@example.com") == SignInResult(refused=REFUSED_DELETED)
-    assert single_sign_on(shaped, "nobody@example.com") == NOTHING
+    assert single_sign_on(shaped, "OK@example.com", email_verified=True) == SignInResult(user_id=ok)
+    assert single_sign_on(shaped, "banned@example.com", email_verified=True) == SignInResult(refused=REFUSED_BANNED)
+    assert single_sign_on(shaped, "gone@example.com", email_verified=True) == SignInResult(refused=REFUSED_DELETED)
+    assert single_sign_on(shaped, "nobody@example.com", email_verified=True) == NOTHING
     assert auth.user_id_for_email(shaped, "banned@example.com") is None
 
 
