@@ -36,7 +36,13 @@ if overview.rule_breaks:
     st.warning("Models that break the catalogue's rules: " + "; ".join(overview.rule_breaks)
                + ". Routing may not treat them as you expect; fix them in the Model editor.",
                icon=":material/rule:")  # fmt: skip
-if not overview.warnings and not overview.rule_breaks:
+if overview.jobs_open_to_people:
+    names = ", ".join(f'"{name}"' for name in overview.jobs_open_to_people)
+    st.warning(md_escape(f"Signed-in users can write a job's status or rating themselves (jobs policies {names}), "
+                         "so usage and failure figures can be forged. Limit those policies to the columns a "
+                         "person may set, or let only the service role write them."),
+               icon=":material/shield:")  # fmt: skip
+if not overview.warnings and not overview.rule_breaks and not overview.jobs_open_to_people:
     st.success("Every slot has an active default and models to route to.")
 for warning in sorted(overview.warnings, key=lambda w: w.severity != "error"):
     message, models_link, defaults_link = st.columns([5, 1.3, 1.3], vertical_alignment="center")

@@ -43,6 +43,23 @@ SELECT
 FROM api_models
 """)
 
+# A platform's own jobs policies that let signed-in people write a job's status or rating (so forge the usage
+# and failure figures): permissive INSERT/UPDATE policies for them that are not admin-only, where their role
+# holds the column privilege. Nothing for the jobs table the dashboard created (0012 closes it).
+JOB_POLICIES_OPEN_TO_PEOPLE = sa.text("""
+SELECT DISTINCT p.policyname
+FROM pg_policies p
+JOIN pg_attribute a ON a.attrelid = to_regclass('public.jobs') AND a.attname IN ('status', 'quality_rating')
+                   AND NOT a.attisdropped
+WHERE p.schemaname = 'public' AND p.tablename = 'jobs' AND p.permissive = 'PERMISSIVE'
+  AND p.cmd IN ('INSERT', 'UPDATE', 'ALL') AND p.roles && ARRAY['authenticated', 'public']::name[]
+  AND coalesce(p.qual, '') || coalesce(p.with_check, '') NOT LIKE '%has_role%'
+  AND has_column_privilege('authenticated', a.attrelid, a.attnum,
+                           CASE p.cmd WHEN 'INSERT' THEN 'INSERT' ELSE 'UPDATE' END)
+  AND NOT EXISTS (SELECT 1 FROM dashboard.created_objects o WHERE o.object = 'public.jobs')
+ORDER BY 1
+""")
+
 # Bumped by a statement trigger on every write to api_models and api_providers (migration 0010).
 DATA_VERSION = sa.text("SELECT last_value FROM dashboard.catalogue_writes")
 

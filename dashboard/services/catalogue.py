@@ -86,6 +86,8 @@ class Overview:
     failure_rate_30d: float | None
     warnings: list[Warning] = field(default_factory=list)
     rule_breaks: list[str] = field(default_factory=list)  # see rule_breaks()
+    jobs_open_to_people: list[str] = field(default_factory=list)  # a live jobs table's policies that let people
+    # write status or rating
 
 
 def escape_like(text: str) -> str:
@@ -192,6 +194,7 @@ class CatalogueService(ActingService):
         with self._transaction() as conn:
             counts = dict(conn.execute(q.CATALOGUE_COUNTS).one()._mapping)
             breaks = dict(conn.execute(q.RULE_BREAKS).one()._mapping)
+            forgeable = list(conn.execute(q.JOB_POLICIES_OPEN_TO_PEOPLE).scalars())
         recent = UsageService(self.engine, user_id=self.user_id).by_day(
             UsageRange.last_days(days), UsageFilters(active_only=False)
         )
@@ -202,6 +205,7 @@ class CatalogueService(ActingService):
             failure_rate_30d=failure_rate(int(per_status.get("failed", 0)), int(per_status.get("completed", 0))),
             warnings=slot_warnings(self.list_slots()),
             rule_breaks=rule_breaks(breaks),
+            jobs_open_to_people=forgeable,
         )
 
 

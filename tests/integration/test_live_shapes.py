@@ -14,8 +14,10 @@ import sqlalchemy as sa
 from dashboard.database import SERVICE_ROLE, acting_as, create_db_engine
 from dashboard.services import ModelService
 from dashboard.services.auth import load_identity, sign_in, verify_code
+from dashboard.services.catalogue import CatalogueService
 from db.live import SEED_INDEXES, inspect_shape, plan
 from db.migrate import load_migrations, migrate, migration_sql
+from tests.factories import make_user
 from tests.live_shapes import SHAPES, advisor_findings, anon_reach, build, owner_url, snapshot
 from tests.supabase_auth import add_factor, gotrue_user
 
@@ -242,3 +244,17 @@ def test_people_sign_in_as_supabase_auth_would_let_them(live):
     assert verify_code(owner, challenged.challenge, code=pyotp.TOTP(secret).now()).user_id is not None
     identity = load_identity(owner, plain)
     assert (identity.email, identity.is_admin) == ("plain@platform.test", True)
+
+
+def test_the_overview_names_live_jobs_policies_that_let_people_forge_figures(live):
+    superuser, owner, _ = live
+    admin, _user = _people(superuser)
+    migrate(owner)
+    overview = CatalogueService(owner, user_id=admin).overview()
+    assert overview.jobs_open_to_people == ["Users create own jobs", "Users update own jobs"]
+    assert "1 model: modality outside text, image, video and audio" in overview.rule_breaks
+
+
+def test_the_dashboards_own_jobs_table_is_not_flagged(engine):
+    admin = make_user(engine, "admin")
+    assert CatalogueService(engine, user_id=admin).overview().jobs_open_to_people == []

@@ -3,7 +3,7 @@
 import pytest
 import sqlalchemy as sa
 
-from dashboard.database import acting_as
+from dashboard.database import SERVICE_ROLE, acting_as
 from tests.factories import make_job, make_model, make_provider, make_user
 
 
@@ -139,3 +139,39 @@ def test_profiles_are_private_to_their_owner_and_admins(engine, world):
 def test_auth_users_is_out_of_reach_of_signed_in_people(engine, world):
     with pytest.raises(sa.exc.ProgrammingError):
         _run(engine, world["admin"], "select encrypted_password from auth.users")
+
+
+# ─── Jobs on the table the dashboard created (0012): nobody forges usage figures ─────────────────
+_QUEUE = ("insert into jobs (user_id, api_model_id, status, quality_rating, created_at) "
+          "values (:u, :m, :status, :rating, now() - cast(:ago as interval)) returning id")  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "rating", "ago"), [
+    ("failed", None, "0 s"), ("completed", None, "0 s"), ("queued", 1, "0 s"), ("queued", None, "3 days"),
+])  # fmt: skip
+def test_people_cannot_insert_jobs_that_forge_usage(engine, world, status, rating, ago):
+    with pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
+        _run(engine, world["user"], _QUEUE, u=world["user"], m=world["active"], status=status, rating=rating, ago=ago)
+
+
+def test_people_cannot_queue_jobs_for_a_model_they_cannot_see_or_for_someone_else(engine, world):
+    with pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
+        _run(engine, world["user"], _QUEUE, u=world["user"], m=world["inactive"], status="queued", rating=None,
+             ago="0 s")  # fmt: skip
+    with pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
+        _run(engine, world["user"], _QUEUE, u=world["admin"], m=world["active"], status="queued", rating=None,
+             ago="0 s")  # fmt: skip
+
+
+def test_people_queue_a_job_and_rate_it_once_when_the_worker_completed_it(engine, world):
+    job = _run(engine, world["user"], _QUEUE, u=world["user"], m=world["active"], status="queued", rating=None,
+               ago="0 s").scalar()  # fmt: skip
+    assert _run(engine, world["user"], "update jobs set quality_rating = 5 where id = :j", j=job).rowcount == 0
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+        _run(engine, world["user"], "update jobs set status = 'completed' where id = :j", j=job)
+    _run(engine, SERVICE_ROLE, "update jobs set status = 'completed' where id = :j", j=job)
+    assert _run(engine, world["user"], "update jobs set quality_rating = 2 where id = :j", j=job).rowcount == 1
+    assert _run(engine, world["user"], "update jobs set quality_rating = 5 where id = :j", j=job).rowcount == 0
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("select status, quality_rating from jobs where id = :j"), {"j": job}).one()
+    assert tuple(row) == ("completed", 2)

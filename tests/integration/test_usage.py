@@ -334,7 +334,7 @@ def test_anonymous_visitors_see_no_usage(engine, catalogue):
 
 
 def test_a_hostile_search_path_cannot_hijack_the_trigger(engine, catalogue):
-    """The hot-path triggers have no SET search_path (it doubled their cost), so check they need none."""
+    """A caller's search_path reaches nothing in the triggers: their search_path is fixed and empty (0010)."""
     (model, *_), admin = catalogue
     viewer = make_user(engine)
     with engine.begin() as conn:
@@ -348,7 +348,7 @@ def test_a_hostile_search_path_cannot_hijack_the_trigger(engine, catalogue):
         conn.execute(sa.text("select set_config('search_path', 'evil, public, pg_catalog', true)"))
         _as_person(conn, viewer)
         job = conn.execute(
-            sa.text("insert into public.jobs (api_model_id, user_id, quality_rating) values (:m, :u, 3) returning id"),
+            sa.text("insert into public.jobs (api_model_id, user_id) values (:m, :u) returning id"),
             {"m": model, "u": viewer},
         ).scalar_one()
         conn.execute(sa.text("delete from public.jobs where id = :id"), {"id": job})
