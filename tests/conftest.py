@@ -96,3 +96,12 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = create_db_engine(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _no_periodic_usage_folding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fold every minute in a background thread would change the backlog under tests that count it; the tests
+    of that thread turn it back on."""
+    from dashboard.services import usage_folding
+
+    monkeypatch.setattr(usage_folding, "KEEP_FOLDED_SECONDS", None)

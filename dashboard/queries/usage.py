@@ -31,18 +31,26 @@ def _rollup(name: str) -> sa.TableClause:
 
 _daily = _rollup("job_usage_daily")
 _hourly = _rollup("job_usage_hourly")
-_delta = sa.table(
-    "job_usage_delta",
-    sa.column("api_model_id", UUID(as_uuid=True)),
-    sa.column("status", sa.Text),
-    sa.column("created_at", _TZ),
-    sa.column("quality_rating", sa.Integer),
-    sa.column("old_api_model_id", UUID(as_uuid=True)),
-    sa.column("old_status", sa.Text),
-    sa.column("old_created_at", _TZ),
-    sa.column("old_quality_rating", sa.Integer),
-    schema="dashboard",
-)
+
+
+def _delta(name: str) -> sa.TableClause:
+    return sa.table(
+        name,
+        sa.column("api_model_id", UUID(as_uuid=True)),
+        sa.column("status", sa.Text),
+        sa.column("created_at", _TZ),
+        sa.column("quality_rating", sa.Integer),
+        sa.column("old_api_model_id", UUID(as_uuid=True)),
+        sa.column("old_status", sa.Text),
+        sa.column("old_created_at", _TZ),
+        sa.column("old_quality_rating", sa.Integer),
+        schema="dashboard",
+    )
+
+
+# The two delta tables the triggers take turns writing (migration 0013); a fold truncates the one it folded.
+DELTA_TABLES = ("job_usage_delta", "job_usage_delta_1")
+_deltas = [_delta(name) for name in DELTA_TABLES]
 
 
 def _day(column):
@@ -74,7 +82,7 @@ def rollup_source(start: datetime | None, end: datetime | None) -> sa.FromClause
     """
     start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
     lo, hi = _whole_days(start, end)
-    d, h, x = _daily.c, _hourly.c, _delta.c
+    d, h = _daily.c, _hourly.c
     daily = sa.select(d.api_model_id, d.status, d.bucket.label("day"), d.jobs, d.rated, d.rating_sum)
     edges = [
         sa.select(h.api_model_id, h.status, _day(h.bucket).label("day"), h.jobs, h.rated, h.rating_sum).where(
@@ -83,6 +91,12 @@ def rollup_source(start: datetime | None, end: datetime | None) -> sa.FromClause
         for first, last in ((start, lo), (hi, end))
         if not (first is None and last is None)
     ]
+    sides = [side for table in _deltas for side in _delta_sides(table.c, start, end)]
+    return sa.union_all(daily.where(*_in(d.bucket, lo, hi)), *edges, *sides).subquery("u")
+
+
+def _delta_sides(x, start: datetime | None, end: datetime | None) -> list[sa.Select]:
+    """A delta table's rows as the job as written (+1) and the job as it was (-1), each only with a model."""
     new_side = sa.select(
         x.api_model_id,
         x.status,
@@ -99,7 +113,25 @@ def rollup_source(start: datetime | None, end: datetime | None) -> sa.FromClause
         sa.case((x.old_quality_rating.is_(None), 0), else_=-1).cast(sa.BigInteger),
         (-sa.func.coalesce(x.old_quality_rating, 0)).cast(sa.BigInteger),
     ).where(x.old_api_model_id.is_not(None), *_in(x.old_created_at, start, end))
-    return sa.union_all(daily.where(*_in(d.bucket, lo, hi)), *edges, new_side, old_side).subquery("u")
+    return [new_side, old_side]
+
+
+def from_jobs_source(start: datetime | None, end: datetime | None) -> sa.FromClause:
+    """The same rows counted from jobs by dashboard.job_usage_from_jobs() (admins; costs what the seed's query
+    costs): read when the delta backlog is too large to fold first."""
+    start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
+    return (
+        sa.func.dashboard.job_usage_from_jobs(sa.literal(start, _TZ), sa.literal(end, _TZ))
+        .table_valued(
+            sa.column("api_model_id", UUID(as_uuid=True)),
+            sa.column("status", sa.Text),
+            sa.column("day", _TZ),
+            sa.column("jobs", sa.BigInteger),
+            sa.column("rated", sa.BigInteger),
+            sa.column("rating_sum", sa.BigInteger),
+        )
+        .alias("u")
+    )
 
 
 def jobs_source(start: datetime | None, end: datetime | None) -> sa.FromClause:
@@ -216,4 +248,15 @@ def by_day(source: sa.FromClause, conditions: list) -> sa.Select:
 
 FOLD = sa.text("select dashboard.fold_job_usage()")
 REBUILD = sa.text("select dashboard.rebuild_job_usage()")  # the CLI's usage --rebuild
-PENDING = sa.text("select count(*) from dashboard.job_usage_delta")
+PENDING = sa.text(
+    "select (select count(*) from dashboard.job_usage_delta) + (select count(*) from dashboard.job_usage_delta_1)"
+)
+# What a read has to go through besides the rollups, in bytes, and jobs' own size to weigh it against: sizes,
+# not counts, so that asking costs nothing whatever the backlog (a truncated table is 0 at once). admin: the
+# rollups are for admins, the service role and the owner's own login (RLS shows them to no one else).
+BACKLOG = sa.text("""
+select pg_relation_size('dashboard.job_usage_delta') + pg_relation_size('dashboard.job_usage_delta_1') as pending,
+       coalesce(pg_relation_size(to_regclass('public.jobs')), 0) as jobs,
+       current_setting('role') in ('none', 'service_role')
+         or coalesce(public.has_role(auth.uid(), 'admin'::public.app_role), false) as admin
+""")

@@ -1,7 +1,8 @@
 """Usage and failure analytics: jobs per model and per day over a date range, exact and fast.
 
-Admins (and the service role) read the rollups that migration 0005 keeps up to date by trigger;
-anyone else counts the jobs RLS shows them, one by one, exactly as the seed's query would.
+Admins (and the service role) read the rollups that migrations 0005-0013 keep up to date by trigger, folding
+the backlog first or reading jobs instead when it is large (services/usage_folding.py); anyone else counts the
+jobs RLS shows them, one by one, exactly as the seed's query would.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from dashboard.database import SERVICE_ROLE, create_db_engine
+from dashboard.database import create_db_engine
 from dashboard.queries import models as model_queries
 from dashboard.queries import usage as q
+from dashboard.services import usage_folding
 from dashboard.services.base import ActingService
 
 PRESETS = {
@@ -136,20 +138,22 @@ class UsageService(ActingService):
 
         avg_quality_rating is a float, or with exact=True the database's Decimal (None when unrated).
         """
+        source = self._source(period)
         with self._transaction(self.read_engine) as conn:
-            return _per_model(conn, self._source(conn, period), filters, exact=exact)
+            return _per_model(conn, source, filters, exact=exact)
 
     def by_day(self, period: UsageRange = UsageRange(), filters: UsageFilters = UsageFilters()) -> pd.DataFrame:
         """Jobs per day (UTC) and status, with ratings; days without jobs are absent."""
+        source = self._source(period)
         with self._transaction(self.read_engine) as conn:
-            return _per_day(conn, self._source(conn, period), filters)
+            return _per_day(conn, source, filters)
 
     def report(
         self, period: UsageRange = UsageRange(), filters: UsageFilters = UsageFilters()
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """by_model and by_day read in one transaction, so the totals and the days agree to the job."""
+        source = self._source(period)
         with self._transaction(self.read_engine) as conn:
-            source = self._source(conn, period)
             return _per_model(conn, source, filters, exact=False), _per_day(conn, source, filters)
 
     def seed_stats(self, period: UsageRange = UsageRange()) -> pd.DataFrame:
@@ -157,14 +161,42 @@ class UsageService(ActingService):
         return self.by_model(period)[model_queries.USAGE_COLUMNS]
 
     def fold(self) -> int:
-        """Fold pending deltas into the rollups (always on the primary); returns how many were folded."""
-        with self._transaction() as conn:
-            return int(conn.execute(q.FOLD).scalar_one())
+        """Fold every pending delta into the rollups (always on the primary); returns how many were folded.
 
-    def _source(self, conn: sa.Connection, period: UsageRange) -> sa.FromClause:
-        """The rollups for admins and the service role (RLS shows them nothing else); jobs otherwise."""
-        admin = self.user_id == SERVICE_ROLE or bool(conn.execute(model_queries.IS_ADMIN).scalar())
-        return (q.rollup_source if admin else q.jobs_source)(period.start, period.end)
+        Two folds: the first takes the delta table writers left at the previous fold and switches them to it,
+        the second the one they just left (or nothing, when a writer from before the switch is still open: the
+        next fold takes it). Each in a transaction of its own, so the switch is seen before the second.
+        """
+        folded = 0
+        for _ in range(2):
+            with self._transaction() as conn:
+                folded += int(conn.execute(q.FOLD).scalar_one())
+        return folded
+
+    def rebuild(self) -> int:
+        """Recount the rollups from jobs (after a bulk load made with the triggers off), then fold, so that what
+        the recount dropped is freed too; returns the jobs counted. Runs as the server's login role, which must
+        own the schema (an operator's act, like migrating); the fold runs as this service's person."""
+        with self.engine.begin() as conn:
+            counted = int(conn.execute(q.REBUILD).scalar_one())
+        self.fold()
+        return counted
+
+    def _source(self, period: UsageRange) -> sa.FromClause:
+        """What to read, decided by services/usage_folding.py: the rollups (folding first, or in the background,
+        when the backlog asks for it), jobs counted as the seed's query does, or one's own jobs under RLS."""
+        with self._transaction() as conn:
+            backlog = conn.execute(q.BACKLOG).one()
+        decision = usage_folding.decide(usage_folding.Backlog(int(backlog.pending), int(backlog.jobs),
+                                                              bool(backlog.admin)))  # fmt: skip
+        if decision.fold_now:
+            self.fold()
+        if decision.fold_in_background:
+            usage_folding.fold_in_background(id(self.engine), self.fold)
+        if decision.source != "own":
+            usage_folding.keep_folded(id(self.engine), self.fold)
+        source = {"rollups": q.rollup_source, "jobs": q.from_jobs_source, "own": q.jobs_source}[decision.source]
+        return source(period.start, period.end)
 
 
 def _per_model(conn: sa.Connection, source: sa.FromClause, filters: UsageFilters, *, exact: bool) -> pd.DataFrame:

@@ -1,0 +1,267 @@
+"""Usage exact and fast in every state a platform reaches: after a bulk backfill nobody folded, after a day of
+single-row writes, after a fold, with folds racing reads and writers, on a replica, and after a fold cut short.
+Which path each read takes is services/usage_folding.py's rule; its thresholds are turned down here so that a
+few thousand jobs reach every path (the timings are bench/usage_bench.py's)."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from dashboard.database import SERVICE_ROLE
+from dashboard.queries import usage as usage_queries
+from dashboard.services import usage_folding
+from dashboard.services.usage import UsageRange, UsageService
+from dashboard.services.usage_folding import Backlog, Decision, decide
+from tests.concurrency import run_together
+from tests.factories import make_model, make_provider, make_user
+from tests.integration.test_usage import NOW, RANGES, _exact, _random_writes, _seed
+
+_BACKFILL = """
+insert into jobs (api_model_id, status, quality_rating, created_at)
+select (array[:m0, :m1, :m2])[1 + i % 3], (array['completed', 'failed', 'queued'])[1 + i % 3],
+       case when i % 4 = 0 then 1 + i % 5 end, :now - make_interval(mins => i % 50000)
+from generate_series(1, :n) i
+"""
+
+
+@pytest.fixture
+def catalogue(engine):
+    provider = make_provider(engine)
+    models = [make_model(engine, provider, display_name=f"M{i}") for i in range(3)]
+    return models, make_user(engine, "admin")
+
+
+def _backfill(engine, models, n: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text(_BACKFILL), {"m0": models[0], "m1": models[1], "m2": models[2], "n": n, "now": NOW})
+
+
+def _pending(engine) -> tuple[int, int]:
+    """Unfolded delta rows, and the bytes both tables hold (dead rows included: those cost readers too)."""
+    with engine.connect() as conn:
+        rows = conn.execute(usage_queries.PENDING).scalar_one()
+        size = conn.execute(usage_queries.BACKLOG).one().pending
+    return rows, size
+
+
+def _equal_in_every_range(engine, admin) -> None:
+    for period in RANGES:
+        assert _exact(engine, admin, period) == _seed(engine, period), period
+
+
+# ─── The rule, pure ─────────────────────────────────────────────────────────────────────────────
+@pytest.mark.parametrize(("backlog", "decision"), [
+    (Backlog(0, 10**9, admin=False), Decision("own")),
+    (Backlog(10**9, 10**9, admin=False), Decision("own")),
+    (Backlog(0, 10**9, admin=True), Decision("rollups")),
+    (Backlog(usage_folding.FOLD_ABOVE_BYTES, 10**9, admin=True), Decision("rollups")),
+    (Backlog(usage_folding.FOLD_ABOVE_BYTES + 1, 10**9, admin=True), Decision("rollups", fold_now=True)),
+    (Backlog(100 << 20, 10**9, admin=True), Decision("rollups", fold_now=True)),
+    (Backlog(300 << 20, 10**9, admin=True), Decision("jobs", fold_in_background=True)),
+    (Backlog(33 << 20, 0, admin=True), Decision("jobs", fold_in_background=True)),
+    (Backlog(31 << 20, 0, admin=True), Decision("rollups", fold_now=True)),
+])  # fmt: skip
+def test_which_path_a_read_takes(backlog, decision):
+    assert decide(backlog) == decision
+
+
+# ─── Each state, against the seed's query ──────────────────────────────────────────────────────
+def test_a_backlog_past_the_fold_threshold_is_folded_by_the_first_read_and_leaves_nothing(
+    engine, catalogue, monkeypatch
+):
+    models, admin = catalogue
+    _backfill(engine, models, 3000)
+    _random_writes(engine, models, random.Random(3), 80)  # a day of single-row writes, nobody folding
+    assert _pending(engine)[0] > 3000
+    monkeypatch.setattr(usage_folding, "FOLD_ABOVE_BYTES", 0)
+    assert _exact(engine, admin, UsageRange()) == _seed(engine, UsageRange())  # this read folded first
+    assert _pending(engine) == (0, 0), "a fold must free what it folded at once (no dead rows to scan)"
+    _equal_in_every_range(engine, admin)
+
+
+def test_a_backlog_too_large_to_fold_in_a_read_is_read_from_jobs_and_folded_in_the_background(
+    engine, catalogue, monkeypatch
+):
+    models, admin = catalogue
+    _backfill(engine, models, 5000)
+    monkeypatch.setattr(usage_folding, "JOBS_INSTEAD_MIN_BYTES", 0)
+    monkeypatch.setattr(usage_folding, "JOBS_INSTEAD_SHARE", 0.0)
+    monkeypatch.setattr(usage_folding, "FOLD_ABOVE_BYTES", 0)
+    folds: list[int] = []
+    real = usage_folding.fold_in_background
+    monkeypatch.setattr(usage_folding, "fold_in_background", lambda key, fold: (folds.append(key), real(key, fold)))
+    _equal_in_every_range(engine, admin)  # every read counted jobs, as the seed's query does
+    assert folds, "a backlog that large is folded in the background"
+    deadline = time.monotonic() + 20
+    while _pending(engine)[0] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _pending(engine) == (0, 0)
+    monkeypatch.setattr(usage_folding, "JOBS_INSTEAD_MIN_BYTES", 1 << 40)
+    _equal_in_every_range(engine, admin)  # and now from the rollups
+
+
+def test_after_a_fold_reads_come_from_the_rollups_alone(engine, catalogue):
+    models, admin = catalogue
+    _backfill(engine, models, 2000)
+    _random_writes(engine, models, random.Random(4), 60)
+    UsageService(engine, user_id=admin).fold()
+    assert _pending(engine) == (0, 0)
+    _equal_in_every_range(engine, admin)
+
+
+def test_the_triggers_take_turns_and_a_fold_takes_what_was_written_before_the_previous_switch(engine, catalogue):
+    models, admin = catalogue
+    service = UsageService(engine, user_id=admin)
+    with engine.begin() as conn:
+        slot = conn.execute(sa.text("select active from dashboard.usage_slot")).scalar_one()
+    _backfill(engine, models, 10)
+    with engine.connect() as conn:
+        written = conn.execute(sa.text(f"select count(*) from dashboard.{usage_queries.DELTA_TABLES[slot]}")).scalar()
+    assert written == 10
+    with engine.begin() as conn:
+        assert conn.execute(usage_queries.FOLD).scalar_one() == 0  # the other table was empty; now writers switch
+    _backfill(engine, models, 5)  # into the other table
+    with engine.begin() as conn:
+        assert conn.execute(usage_queries.FOLD).scalar_one() == 10  # what was written before the switch
+    assert _pending(engine)[0] == 5
+    assert service.fold() == 5
+    _equal_in_every_range(engine, admin)
+
+
+def test_a_writer_open_since_before_the_switch_is_waited_for_briefly_then_left_for_the_next_fold(engine, catalogue):
+    models, admin = catalogue
+    service = UsageService(engine, user_id=admin)
+    service.fold()
+    with engine.connect() as writer:
+        writer.execute(sa.text("insert into jobs (api_model_id, status) values (:m, 'queued')"), {"m": models[0]})
+        with engine.begin() as conn:
+            conn.execute(usage_queries.FOLD)  # switch: the open writer's table is now the one to fold
+        started = time.monotonic()
+        with engine.begin() as conn:
+            assert conn.execute(usage_queries.FOLD).scalar_one() == 0  # it waited, then gave up
+        assert time.monotonic() - started < 2
+        writer.execute(sa.text("update jobs set status = 'completed'"))  # the platform's writer never waited
+        writer.commit()
+    assert service.fold() == 2
+    _equal_in_every_range(engine, admin)
+
+
+def test_folds_racing_reads_and_writers_keep_every_read_exact(engine, catalogue):
+    models, admin = catalogue
+    _backfill(engine, models, 1000)
+    stop = threading.Event()
+    mismatches: list = []
+
+    def write():
+        rng = random.Random(7)
+        while not stop.is_set():
+            _random_writes(engine, models, rng, 5)
+
+    def fold():
+        while not stop.is_set():
+            UsageService(engine, user_id=admin).fold()
+
+    threads = [threading.Thread(target=write), threading.Thread(target=fold)]
+    for thread in threads:
+        thread.start()
+    try:
+        ours = sa.select(sa.func.coalesce(sa.func.sum(sa.column("jobs")), 0)).select_from(
+            usage_queries.rollup_source(None, None)
+        )
+        seed = (
+            sa.select(sa.func.count())
+            .select_from(sa.table("jobs", sa.column("api_model_id")))
+            .where(sa.column("api_model_id").is_not(None))
+        )
+        for _ in range(15):
+            # One statement, one snapshot for both, as every reader of ours reads (READ COMMITTED statements
+            # lock what they read before they take their snapshot, so a fold is seen whole or not at all).
+            with engine.connect() as conn:
+                row = conn.execute(sa.select(seed.scalar_subquery(), ours.scalar_subquery())).one()
+            if row[0] != row[1]:
+                mismatches.append(tuple(row))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert mismatches == []
+    _equal_in_every_range(engine, admin)
+
+
+def test_a_fold_cut_short_leaves_the_counts_exact(engine, catalogue, server_url):
+    models, admin = catalogue
+    _backfill(engine, models, 500)
+    UsageService(engine, user_id=admin).fold()
+    _backfill(engine, models, 300)
+    with engine.begin() as conn:
+        conn.execute(usage_queries.FOLD)  # switch, so that the next fold has the 300 to fold
+    victim = engine.connect()
+    pid = victim.execute(sa.text("select pg_backend_pid()")).scalar()
+    victim.execute(usage_queries.FOLD)  # folded and truncated, not committed
+    with engine.begin() as conn:
+        assert conn.execute(sa.text("select pg_terminate_backend(:p)"), {"p": pid}).scalar()
+    with pytest.raises(sa.exc.DBAPIError):
+        victim.commit()
+    victim.invalidate()
+    _equal_in_every_range(engine, admin)
+    assert _pending(engine)[0] == 300
+    assert UsageService(engine, user_id=admin).fold() == 300
+    _equal_in_every_range(engine, admin)
+
+
+def test_a_replica_with_a_large_backlog_reads_jobs_and_stays_exact(engine, db_url, catalogue, monkeypatch):
+    models, admin = catalogue
+    _backfill(engine, models, 2000)
+    monkeypatch.setattr(usage_folding, "FOLD_ABOVE_BYTES", 0)
+    monkeypatch.setattr(usage_folding, "JOBS_INSTEAD_MIN_BYTES", 0)
+    monkeypatch.setattr(usage_folding, "JOBS_INSTEAD_SHARE", 0.0)
+    monkeypatch.setattr(usage_folding, "fold_in_background", lambda key, fold: None)  # a primary that never folds
+    replica = sa.create_engine(
+        db_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        connect_args={"options": "-c default_transaction_read_only=on"},
+    )
+    try:
+        frame = UsageService(engine, user_id=admin, read_db=replica).by_model(UsageRange(), exact=True)
+    finally:
+        replica.dispose()
+    assert int(frame["total_jobs"].sum()) == 2000
+    assert _pending(engine)[0] == 2000  # nothing was folded: the read cost what the seed's query costs
+
+
+def test_a_long_lived_process_keeps_the_backlog_folded_in_the_background(engine, catalogue, monkeypatch):
+    models, admin = catalogue
+    monkeypatch.setattr(usage_folding, "KEEP_FOLDED_SECONDS", 0.2)
+    monkeypatch.setattr(usage_folding, "_keepers", {})
+    UsageService(engine, user_id=admin).by_model()  # the first admin read starts it
+    _backfill(engine, models, 200)
+    deadline = time.monotonic() + 10
+    while _pending(engine)[0] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _pending(engine) == (0, 0)
+
+
+def test_seed_demo_and_rebuild_leave_everything_folded(engine, catalogue):
+    models, admin = catalogue
+    _backfill(engine, models, 1500)
+    with engine.begin() as conn:  # a bulk load with the triggers off, then the recount
+        conn.execute(sa.text("alter table jobs disable trigger user"))
+        conn.execute(sa.text("insert into jobs (api_model_id, status) select :m, 'failed' from generate_series(1, 40)"),
+                     {"m": models[1]})  # fmt: skip
+        conn.execute(sa.text("alter table jobs enable trigger user"))
+    assert UsageService(engine, user_id=SERVICE_ROLE).rebuild() == 1540
+    assert _pending(engine) == (0, 0)
+    _equal_in_every_range(engine, admin)
+
+
+def test_concurrent_reads_with_a_backlog_fold_it_once(engine, catalogue, monkeypatch):
+    models, admin = catalogue
+    _backfill(engine, models, 3000)
+    monkeypatch.setattr(usage_folding, "FOLD_ABOVE_BYTES", 0)
+    results, errors = run_together(lambda _: _exact(engine, admin, UsageRange()), range(4))
+    assert errors == []
+    assert all(result == _seed(engine, UsageRange()) for result in results)
