@@ -9,6 +9,7 @@ which costs nothing whatever it is:
   queue behind each other, then read the rollups; this read pays for the backlog once, and no later one does;
 - larger still (a bulk backfill nobody has folded): folding first would cost more than the seed's query, so read
   jobs directly (what the seed's query costs) and fold in the background, so that the next read is fast.
+Sizes, not row counts: a delta row and a job row are of similar size, and a size is free to ask.
 A long-lived process (the app, a worker) also folds every KEEP_FOLDED_SECONDS in a background thread, started by
 its first admin read, so that reads rarely meet a backlog at all.
 """
@@ -23,7 +24,6 @@ from typing import Literal
 
 Source = Literal["rollups", "jobs", "own"]
 FOLD_ABOVE_BYTES = 1 << 20  # ~10,000 deltas of ~100 bytes
-JOBS_INSTEAD_MIN_BYTES = 32 << 20  # never read jobs instead for less than ~300,000 deltas
 JOBS_INSTEAD_SHARE = 0.25  # a delta folds in ~2.2 µs, a job is counted by the seed's query in ~0.5-1 µs
 KEEP_FOLDED_SECONDS: float | None = 60.0  # None: no periodic folding (the tests turn it off)
 
@@ -50,7 +50,7 @@ def decide(backlog: Backlog) -> Decision:
         return Decision("own")  # their own jobs under RLS; they fold nothing
     if backlog.pending_bytes <= FOLD_ABOVE_BYTES:
         return Decision("rollups")
-    if backlog.pending_bytes > max(JOBS_INSTEAD_MIN_BYTES, JOBS_INSTEAD_SHARE * backlog.jobs_bytes):
+    if backlog.pending_bytes > JOBS_INSTEAD_SHARE * backlog.jobs_bytes:
         return Decision("jobs", fold_in_background=True)
     return Decision("rollups", fold_now=True)
 

@@ -63,8 +63,8 @@ def _equal_in_every_range(engine, admin) -> None:
     (Backlog(usage_folding.FOLD_ABOVE_BYTES + 1, 10**9, admin=True), Decision("rollups", fold_now=True)),
     (Backlog(100 << 20, 10**9, admin=True), Decision("rollups", fold_now=True)),
     (Backlog(300 << 20, 10**9, admin=True), Decision("jobs", fold_in_background=True)),
-    (Backlog(33 << 20, 0, admin=True), Decision("jobs", fold_in_background=True)),
-    (Backlog(31 << 20, 0, admin=True), Decision("rollups", fold_now=True)),
+    (Backlog(2 << 20, 4 << 20, admin=True), Decision("jobs", fold_in_background=True)),
+    (Backlog(2 << 20, 9 << 20, admin=True), Decision("rollups", fold_now=True)),
 ])  # fmt: skip
 def test_which_path_a_read_takes(backlog, decision):
     assert decide(backlog) == decision
@@ -79,6 +79,7 @@ def test_a_backlog_past_the_fold_threshold_is_folded_by_the_first_read_and_leave
     _random_writes(engine, models, random.Random(3), 80)  # a day of single-row writes, nobody folding
     assert _pending(engine)[0] > 3000
     monkeypatch.setattr(usage_folding, "FOLD_ABOVE_BYTES", 0)
+    monkeypatch.setattr(usage_folding, "JOBS_INSTEAD_SHARE", 1e9)
     assert _exact(engine, admin, UsageRange()) == _seed(engine, UsageRange())  # this read folded first
     assert _pending(engine) == (0, 0), "a fold must free what it folded at once (no dead rows to scan)"
     _equal_in_every_range(engine, admin)
@@ -89,7 +90,6 @@ def test_a_backlog_too_large_to_fold_in_a_read_is_read_from_jobs_and_folded_in_t
 ):
     models, admin = catalogue
     _backfill(engine, models, 5000)
-    monkeypatch.setattr(usage_folding, "JOBS_INSTEAD_MIN_BYTES", 0)
     monkeypatch.setattr(usage_folding, "JOBS_INSTEAD_SHARE", 0.0)
     monkeypatch.setattr(usage_folding, "FOLD_ABOVE_BYTES", 0)
     folds: list[int] = []
@@ -101,7 +101,7 @@ def test_a_backlog_too_large_to_fold_in_a_read_is_read_from_jobs_and_folded_in_t
     while _pending(engine)[0] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _pending(engine) == (0, 0)
-    monkeypatch.setattr(usage_folding, "JOBS_INSTEAD_MIN_BYTES", 1 << 40)
+    monkeypatch.setattr(usage_folding, "JOBS_INSTEAD_SHARE", 1e9)
     _equal_in_every_range(engine, admin)  # and now from the rollups
 
 
@@ -218,7 +218,6 @@ def test_a_replica_with_a_large_backlog_reads_jobs_and_stays_exact(engine, db_ur
     models, admin = catalogue
     _backfill(engine, models, 2000)
     monkeypatch.setattr(usage_folding, "FOLD_ABOVE_BYTES", 0)
-    monkeypatch.setattr(usage_folding, "JOBS_INSTEAD_MIN_BYTES", 0)
     monkeypatch.setattr(usage_folding, "JOBS_INSTEAD_SHARE", 0.0)
     monkeypatch.setattr(usage_folding, "fold_in_background", lambda key, fold: None)  # a primary that never folds
     replica = sa.create_engine(
@@ -262,6 +261,7 @@ def test_concurrent_reads_with_a_backlog_fold_it_once(engine, catalogue, monkeyp
     models, admin = catalogue
     _backfill(engine, models, 3000)
     monkeypatch.setattr(usage_folding, "FOLD_ABOVE_BYTES", 0)
+    monkeypatch.setattr(usage_folding, "JOBS_INSTEAD_SHARE", 1e9)
     results, errors = run_together(lambda _: _exact(engine, admin, UsageRange()), range(4))
     assert errors == []
     assert all(result == _seed(engine, UsageRange()) for result in results)
