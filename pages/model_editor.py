@@ -1,10 +1,14 @@
-"""Model editor: every column of one model (new or existing), validated live, with a diff before saving."""
+"""Model editor: every column of one model (new or existing), validated live, with a diff before saving.
+
+The form's values are a draft loaded whole before any widget is drawn (dashboard.ui.model_form); saving is
+dashboard.services.editing.save_draft, which builds what it writes from the draft alone.
+"""
 
 import streamlit as st
 
-from dashboard.services import EditConflict, InvalidModel, ModelNotFound, ServiceError
-from dashboard.services.diff import field_changes, reapply
-from dashboard.services.validation import validate_model_fields
+from dashboard.services import InvalidModel, ModelNotFound
+from dashboard.services.diff import field_changes
+from dashboard.services.editing import SaveResult, review, save_draft, slot_notes
 from dashboard.text import md_escape
 from dashboard.ui import cached, model_form, paths
 from dashboard.ui.context import context, require_admin
@@ -13,6 +17,8 @@ from dashboard.ui.feedback import flash, show_error
 from dashboard.ui.history_view import render_model_history
 from dashboard.ui.model_actions import render_actions
 from dashboard.ui.usage_view import render_model_usage
+
+_CONFIRM = "_editor_confirm"  # (form id, the unedited fields the person was asked about)
 
 require_admin()
 models = context().models
@@ -36,60 +42,73 @@ except (ModelNotFound, InvalidModel) as exc:
     original, template = {}, {}
     st.session_state["_editor_orphaned"] = form_id
 
-opened = model_form.load(form_id, template, original)
+form = model_form.load(form_id, template, original)  # the whole draft, before the first widget is drawn
 st.title(md_escape(original["display_name"]) if original else "New model")
 st.page_link(paths.MODELS, label="All models", icon=":material/arrow_back:")
 
-mine = model_form.read()
-try:
-    clean, problems = validate_model_fields(mine), {}
-except InvalidModel as exc:
-    clean, problems = None, exc.problems
+opened = form.opened if original else {}  # what a save compares with; nothing once deleted (it creates)
+checked = review(form.draft, opened, base=form.base)
+unedited = checked.unedited(form.edited)
 
-form, side = st.columns([3, 1], gap="large")
-with form:
+
+def _after_save(result: SaveResult) -> None:
+    if result.status == "saved":
+        cached.clear()
+        model_form.forget(form_id)
+        for key in ("_editor_orphaned", _CONFIRM, "_conflict"):
+            st.session_state.pop(key, None)
+        flash(result.message)
+        st.switch_page(paths.EDITOR, query_params={"id": str(result.saved["id"])})
+    elif result.status == "confirm":
+        st.session_state[_CONFIRM] = (form_id, tuple(result.unedited))
+        st.rerun()  # draw the question under the Save button
+    elif result.status == "conflict":
+        st.session_state["_conflict"] = form_id
+    elif result.status == "failed":
+        show_error(result.error)  # the form keeps everything typed
+    elif result.status == "incomplete":
+        st.error(result.message, icon=":material/error:")
+    else:
+        st.info(result.message)
+
+
+form_column, side = st.columns([3, 1], gap="large")
+with form_column:
     if not cached.providers():
         st.info("There is no provider yet: a model must belong to one. Add it on the Providers page first.",
                 icon=":material/info:")  # fmt: skip
         st.page_link(paths.PROVIDERS, label="Go to Providers", icon=":material/cloud:")
-    model_form.render(providers=cached.providers(), tasks=cached.tasks(), problems=problems)
+    model_form.render(form, providers=cached.providers(), tasks=cached.tasks(), problems=checked.problems,
+                      kept=checked.kept)  # fmt: skip
     st.subheader("Changes")
-    changes = field_changes(opened, clean) if clean is not None else []
-    render_changes(changes, problems, slot_defaults=cached.slots(), fields=clean)
+    render_changes(checked.changes, checked.problems, notes=slot_notes(opened, checked, cached.slots()),
+                   unedited=unedited, kept=checked.kept)  # fmt: skip
     # Another key once the model was deleted underneath: the click that revealed it does not create it.
     orphaned = st.session_state.get("_editor_orphaned") == form_id and not original
     save_label, save_key = ("Save as a new model", "save_new") if orphaned else ("Save", "save")
     # Never disabled: a field's last edit reaches the app when it loses focus, which is this very click, so a
     # Save disabled for "no changes" would swallow the first click. Problems and no-ops are said instead.
     clicked = st.button(save_label, type="primary", key=save_key)
-    if clicked and (problems or not changes):
-        st.info("Fix the problems above before saving." if problems else "Nothing to save: nothing differs.")
-    elif clicked:
-        changed = {c.path.split(".")[0] for c in changes}
-        try:
-            if original:
-                saved = models.update_model(original["id"], {f: clean[f] for f in changed},
-                                            expected_version=opened["row_version"])  # fmt: skip
-            else:
-                saved = models.create_model(clean)
-        except EditConflict:
-            st.session_state["_conflict"] = form_id
-        except ServiceError as exc:
-            show_error(exc)  # the form keeps everything typed
-        else:
-            cached.clear()
-            model_form.forget()
-            st.session_state.pop("_editor_orphaned", None)
-            flash(f"Saved {saved['display_name']}.")
-            st.switch_page(paths.EDITOR, query_params={"id": str(saved["id"])})
-    if st.session_state.get("_conflict") == form_id:
-        current = models.get_model(original["id"])
+    confirmed = False
+    if st.session_state.get(_CONFIRM) != (form_id, tuple(unedited)):
+        st.session_state.pop(_CONFIRM, None)  # asked about other fields, or none: ask again on the next Save
+    elif unedited:
+        st.warning(md_escape(SaveResult("confirm", checked, unedited=unedited).message), icon=":material/help:")
+        confirmed = st.button("Save, including the fields I did not edit", key="save_confirmed")
+    if form.has_edits and st.button("Discard my edits", key="discard", icon=":material/undo:"):
+        model_form.discard(form_id)
+        for key in (_CONFIRM, "_conflict"):
+            st.session_state.pop(key, None)
+        st.rerun()
+    if clicked or confirmed:
+        _after_save(save_draft(models, form.draft, opened, form.edited, confirmed, base=form.base))
+    if st.session_state.get("_conflict") == form_id and original:
         st.error("Someone else saved this model after you opened it, so your changes were not saved. "
                  "What they changed:")  # fmt: skip
-        render_changes(field_changes(opened, current), {}, slot_defaults=[], fields=current)
+        render_changes(field_changes(form.opened, original), {})
         if st.button("Reapply my edits on the latest version", type="primary", key="reapply"):
             st.session_state.pop("_conflict")
-            model_form.load_next_run(form_id, {**current, **reapply(opened, current, mine)}, current)
+            model_form.reapply_on(form_id, original)
             st.rerun()
 if original:
     with side:

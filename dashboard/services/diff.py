@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,14 +65,34 @@ def _normal(value: Any) -> Any:
     return str(value) if value is not None and not isinstance(value, bool | int | float | dict | list) else value
 
 
-def reapply(opened: dict[str, Any], current: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]:
-    """Three-way merge after a conflict: my edits on top of the current row.
+def reapply(
+    opened: dict[str, Any], current: dict[str, Any], mine: dict[str, Any], edited: Collection[str] | None = None
+) -> dict[str, Any]:
+    """Three-way merge after a conflict: my edits on top of the current row, for every field of mine.
 
-    A field I left as I opened it takes its current value (someone else's change is kept); a field I
-    changed keeps my value.
+    With edited (the fields the person changed in the form), exactly those fields keep my value, when it still
+    differs from what I opened; every other field takes its current value, whatever mine holds, so nothing I
+    did not edit is carried over (nor reset). Without edited, a field counts as mine when it differs from what
+    I opened. JSON fields compare as values: JSON text and the object it parses to are the same.
     """
-    merged = {}
-    for field, value in mine.items():
-        untouched = _normal(value) == _normal(opened.get(field))
-        merged[field] = current.get(field) if untouched else value
-    return merged
+    changed = mine_changed(opened, mine, edited)
+    return {field: value if field in changed else current.get(field) for field, value in mine.items()}
+
+
+def mine_changed(opened: dict[str, Any], mine: dict[str, Any], edited: Collection[str] | None = None) -> set[str]:
+    """The fields of mine that are really my changes: edited (if given) and different from what I opened."""
+    candidates = mine.keys() if edited is None else [f for f in mine if f in edited]
+    return {f for f in candidates if _comparable(f, mine[f]) != _comparable(f, opened.get(f))}
+
+
+def _comparable(field: str, value: Any) -> Any:
+    if field in JSON_FIELDS and isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except (json.JSONDecodeError, RecursionError):
+            return value
+    if field in JSON_FIELDS and isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)  # types kept apart: 1, 1.0 and true differ
+    if value == "" and field not in JSON_FIELDS:
+        return None  # an empty text field is no value
+    return _normal(value)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from dashboard.services import ModelService
-from dashboard.services.catalogue import ModelFilters, Slot
+from dashboard.services.catalogue import ModelFilters
 from dashboard.services.diff import Change
+from dashboard.services.editing import label, top_field
+from dashboard.services.validation import JSON_FIELDS
 from dashboard.text import md_escape
 from dashboard.ui import cached, paths
 
@@ -38,9 +41,14 @@ def source_for_new(models: ModelService, source_id: str | None) -> dict[str, Any
     return {**source, "version": "", "is_default": False}
 
 
-def render_changes(changes: list[Change], problems: dict[str, str], *, slot_defaults: list[Slot],
-                   fields: dict[str, Any] | None) -> None:  # fmt: skip
-    """What saving would change, or why it cannot be saved yet."""
+def render_changes(changes: list[Change], problems: dict[str, str], *, notes: Sequence[str] = (),
+                   unedited: Sequence[str] = (), kept: dict[str, str] | None = None) -> None:  # fmt: skip
+    """What saving would change, or why it cannot be saved yet; routing notes and fields the person did not edit
+    (which a save asks to confirm) called out under the table."""
+    for path, problem in (kept or {}).items():
+        if top_field(path) not in JSON_FIELDS:  # JSON fields say theirs beside their text
+            st.warning(md_escape(f"As stored, {path} {problem}. It is kept exactly as it is unless you edit it."),
+                       icon=":material/warning:")  # fmt: skip
     if problems:
         st.error(md_escape("Fix before saving: " + "; ".join(f"{k} {v}" for k, v in problems.items())))
         return
@@ -50,7 +58,8 @@ def render_changes(changes: list[Change], problems: dict[str, str], *, slot_defa
     table = pd.DataFrame([(c.path, c.kind, c.shown(c.before), c.shown(c.after)) for c in changes],
                          columns=["Field", "Change", "Before", "After"])  # fmt: skip
     st.dataframe(table, hide_index=True, width="stretch")
-    if fields and any(c.path == "is_default" and c.after for c in changes):
-        for slot in slot_defaults:
-            if (slot.modality, slot.task) == (fields["modality"], fields["task"]) and slot.default_name:
-                st.warning(md_escape(f"Saving makes this the default for {slot.label}, replacing {slot.default_name}."))
+    for note in notes:
+        st.warning(md_escape(note), icon=":material/alt_route:")
+    if unedited:
+        st.warning(md_escape(f"You did not edit: {', '.join(label(n) for n in unedited)}. Saving changes them "
+                             "too, so it asks you to confirm first."), icon=":material/report:")  # fmt: skip

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from dashboard.services.editing import top_field
 from dashboard.text import md_escape
 
 EXAMPLES = {
@@ -15,10 +17,6 @@ EXAMPLES = {
     "capabilities": '{"max_resolution": "1024x1024", "supports_negative_prompts": true}',
     "pricing": '{"per_image": 0.0023, "currency": "USD", "billing_unit": "per_image"}',
 }
-
-
-def as_text(value: dict[str, Any] | None) -> str:
-    return json.dumps(value or {}, indent=2, ensure_ascii=False)
 
 
 def flatten(value: Any, path: str = "") -> list[tuple[str, str, str]]:
@@ -31,14 +29,24 @@ def flatten(value: Any, path: str = "") -> list[tuple[str, str, str]]:
     return [(path or "(empty)", json.dumps(value, ensure_ascii=False), kind)]
 
 
-def render_json_field(field: str, label: str, *, key: str, problems: dict[str, str]) -> None:
-    """The text area, this field's problems (pointing at the key), and the parsed keys and values."""
+def render_json_field(field: str, label: str, *, key: str, problems: dict[str, str],
+                      kept: dict[str, str] | None = None, on_change: Callable[..., None] | None = None,
+                      args: tuple[Any, ...] = ()) -> None:  # fmt: skip
+    """The text area, this field's problems (pointing at the key), and the parsed keys and values.
+
+    kept: problems of the value as stored, which the person has not edited: said, but saving leaves it as is.
+    """
     raw, view = st.columns([3, 2])
-    text = raw.text_area(label, key=key, height=240, help=f"A JSON object, e.g. {EXAMPLES[field]}")
-    mine = {path: problem for path, problem in problems.items() if path == field or path.startswith(field + ".")}
+    text = raw.text_area(label, key=key, height=240, help=f"A JSON object, e.g. {EXAMPLES[field]}",
+                         on_change=on_change, args=args)  # fmt: skip
+    mine = {path: problem for path, problem in problems.items() if top_field(path) == field}
     for path, problem in mine.items():
         raw.error(md_escape(f"{path} {problem}"), icon=":material/error:")
-    if not mine:
+    stored = {path: problem for path, problem in (kept or {}).items() if top_field(path) == field}
+    for path, problem in stored.items():
+        raw.warning(md_escape(f"As stored, {path} {problem}. It is kept exactly as it is unless you edit it."),
+                    icon=":material/warning:")  # fmt: skip
+    if not mine and not stored:
         raw.caption(":material/check_circle: Valid JSON object")
     try:
         parsed = json.loads(text) if text.strip() else {}

@@ -1,127 +1,194 @@
-"""The model editor's form: every column with the right widget, loaded once per model, read back as fields."""
+"""The model editor's form. Its values live in a draft (data in session_state, one per form id), loaded whole
+from the row before any widget is drawn; the widgets only show the draft and write each edit back into it.
+
+Why: on an interrupted first run (a field edited before the page finished drawing) widgets not drawn yet have
+no value in session_state, and a form read back from its widgets gets their defaults (an empty JSON field, the
+first provider, the lowest priority). Here a widget with no state is drawn from the draft, never from a
+default, and what is saved is built from the draft alone (dashboard.services.editing).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
 
+from dashboard.services.diff import mine_changed, reapply
+from dashboard.services.editing import FORM_FIELDS, draft_from_row
 from dashboard.services.validation import INT4, JSON_FIELDS, MODALITIES, TEXT_LIMITS
-from dashboard.ui.json_field import as_text, render_json_field
+from dashboard.ui.json_field import render_json_field
 
 NEW_TASK = "➕ New task…"
-_LOADED = "_editor_loaded"
-_OPENED = "_editor_opened"
-_PENDING = "_editor_pending"
-_DRAFT = "_editor_draft"  # the form's values, kept where Streamlit does not clean them up
+_FORMS = "_editor_forms"  # {form id: EditorForm}
+_SHOWN = "_editor_shown"  # the form id whose values the widgets hold
+_MISSING = object()
 JSON_LABELS = {"input_defaults": "Input defaults", "capabilities": "Capabilities", "pricing": "Pricing"}
 _TEXT_FIELDS = ("display_name", "model_key", "version", "model_family", "endpoint_path", "output_format")
-_WIDGET_KEYS = tuple(f"ed_{f}" for f in (*_TEXT_FIELDS, *JSON_FIELDS, "provider", "modality", "task", "new_task",
-                                         "priority", "is_active", "is_default"))  # fmt: skip
+# Each draft field and the widget key that edits it (task is edited by two: ed_task and ed_new_task).
+WIDGET_KEYS = {**{f: f"ed_{f}" for f in (*_TEXT_FIELDS, *JSON_FIELDS, "modality", "task", "priority", "is_active",
+                                         "is_default")}, "provider_id": "ed_provider"}  # fmt: skip
 
 
-def load(form_id: str, model: dict[str, Any], opened: dict[str, Any]) -> dict[str, Any]:
-    """Fill the widgets with model once per form_id, so edits survive reruns and errors; return the row
-    as it was opened (what the diff compares with and whose row_version guards the save)."""
-    pending = st.session_state.pop(_PENDING, None)
-    if pending is not None and pending[0] == form_id:
-        _, model, opened = pending
-    elif st.session_state.get(_LOADED) == form_id:
-        # Streamlit drops a widget's value after a run that did not draw it (the person went to another page):
-        # put the draft back, so coming back to the model finds the edits where they were left.
-        draft = st.session_state.get(_DRAFT, {})
-        for key, value in draft.items():
-            if key not in st.session_state:
-                st.session_state[key] = value
-        return st.session_state[_OPENED]
-    for field in _TEXT_FIELDS:
-        st.session_state[f"ed_{field}"] = model.get(field) or ""
-    for field in JSON_FIELDS:
-        value = model.get(field) or {}
-        st.session_state[f"ed_{field}"] = value if isinstance(value, str) else as_text(value)
-    st.session_state["ed_provider"] = str(model["provider_id"]) if model.get("provider_id") else None
-    st.session_state["ed_modality"] = model.get("modality") or "image"
-    st.session_state["ed_task"] = model.get("task") or NEW_TASK
-    st.session_state["ed_new_task"] = ""
-    st.session_state["ed_priority"] = int(model.get("priority") or 0)
-    st.session_state["ed_is_active"] = bool(model.get("is_active", True))
-    st.session_state["ed_is_default"] = bool(model.get("is_default", False))
-    st.session_state[_LOADED] = form_id
-    st.session_state[_OPENED] = opened
-    return opened
+@dataclass
+class EditorForm:
+    """One model's form: the row it was opened from, the draft as loaded (base), the draft, what was edited."""
+
+    form_id: str
+    opened: dict[str, Any]  # the row as opened (the diff's "before"; its row_version guards the save)
+    base: dict[str, Any]  # the draft as loaded, before any edit
+    draft: dict[str, Any]  # every field, always: what is saved
+    edited: set[str] = field(default_factory=set)  # fields the person changed through a widget
+    reseed: bool = True  # put the draft into every widget at the start of the next run
+
+    @property
+    def has_edits(self) -> bool:
+        return bool(self.edited) or self.draft != self.base
 
 
-def keep_draft() -> None:
-    """Copy the form's widget values aside (call after render); load() restores what Streamlit dropped."""
-    st.session_state[_DRAFT] = {k: st.session_state[k] for k in _WIDGET_KEYS if k in st.session_state}
+def _forms() -> dict[str, EditorForm]:
+    return st.session_state.setdefault(_FORMS, {})
+
+
+def load(form_id: str, template: dict[str, Any], opened: dict[str, Any]) -> EditorForm:
+    """The form for form_id, its draft complete before any widget is drawn; call before the first widget.
+
+    A form with edits is kept as it is (across reruns, errors, other pages and other models) until saved,
+    discarded or forgotten. A form without edits follows the database: if the row changed since it was
+    opened, the form reloads it. Forms without edits of other models are dropped.
+    """
+    forms = _forms()
+    form = forms.get(form_id)
+    outdated = form is not None and opened and opened.get("row_version") != form.opened.get("row_version")
+    if outdated and not form.has_edits:
+        form = None  # untouched and out of date: start again from the row as it is now
+    if form is None:
+        draft = draft_from_row(template)
+        form = EditorForm(form_id, dict(opened), dict(draft), dict(draft))
+        forms[form_id] = form
+    for other in [k for k, f in forms.items() if k != form_id and not f.has_edits]:
+        del forms[other]
+    _seed(form)
+    return form
+
+
+def _seed(form: EditorForm) -> None:
+    """Put the draft into the widgets: all of them on a new form or after a reload, else each widget that has
+    no state (never drawn yet, or dropped by Streamlit while another page showed) or that disagrees with it."""
+    ss = st.session_state
+    everything = form.reseed or ss.get(_SHOWN) != form.form_id
+    for name in FORM_FIELDS:
+        if name not in form.draft:
+            continue  # never expected; the review refuses to save such a draft and says so
+        if name == "task":
+            if everything or _state("ed_task", _MISSING) is _MISSING or _task_from_widgets() != form.draft["task"]:
+                ss["ed_task"] = form.draft["task"] or NEW_TASK
+                ss["ed_new_task"] = ""
+            continue
+        key = WIDGET_KEYS[name]
+        if everything or _state(key, _MISSING) != form.draft[name]:
+            ss[key] = form.draft[name]
+    form.reseed = False
+    ss[_SHOWN] = form.form_id
+
+
+def _state(key: str, default: Any = None) -> Any:
+    """A widget's value in session_state, or default when it has none (whatever way Streamlit says so)."""
+    try:
+        return st.session_state[key] if key in st.session_state else default
+    except KeyError:
+        return default
+
+
+def _task_from_widgets() -> str:
+    if _state("ed_task") == NEW_TASK:
+        return _state("ed_new_task") or ""
+    return _state("ed_task") or ""
+
+
+def _edited(form_id: str, name: str) -> None:
+    """on_change of every widget: copy its value into the draft and remember the person edited it."""
+    form = _forms().get(form_id)
+    if form is None:
+        return
+    form.draft[name] = _task_from_widgets() if name == "task" else _state(WIDGET_KEYS[name])
+    form.edited.add(name)
 
 
 def is_loaded(form_id: str) -> bool:
-    return st.session_state.get(_LOADED) == form_id
+    return form_id in _forms()
 
 
-def load_next_run(form_id: str, values: dict[str, Any], opened: dict[str, Any]) -> None:
-    """Put values in the form at the start of the next run (widgets cannot change once drawn)."""
-    st.session_state[_PENDING] = (form_id, values, opened)
+def reapply_on(form_id: str, current: dict[str, Any]) -> None:
+    """After a conflict: the person's edited fields on top of current, every other field as current has it.
+
+    The form then compares with current (and its row_version guards the next save); the widgets are refilled at
+    the start of the next run (they cannot change once drawn).
+    """
+    form = _forms()[form_id]
+    latest = draft_from_row(current)
+    mine = mine_changed(form.base, form.draft, form.edited)
+    form.draft = reapply(form.base, latest, form.draft, mine)
+    form.opened, form.base, form.edited, form.reseed = dict(current), latest, mine, True
 
 
-def forget() -> None:
-    """The next load() reloads from the database (after a save or an action)."""
-    st.session_state.pop(_LOADED, None)
-    st.session_state.pop(_OPENED, None)
-    st.session_state.pop(_DRAFT, None)
+def discard(form_id: str) -> None:
+    """Drop the form's edits: the next load() starts again from the database."""
+    _forms().pop(form_id, None)
 
 
-def render(*, providers: list[dict[str, Any]], tasks: list[tuple[str, str]], problems: dict[str, str]) -> None:
-    """Draw the form's widgets (their values live in session_state under ed_*)."""
+def forget(form_id: str | None = None) -> None:
+    """The next load() reloads from the database (after a save or an action); default: the form shown."""
+    discard(form_id if form_id is not None else st.session_state.get(_SHOWN, ""))
+
+
+def render(form: EditorForm, *, providers: list[dict[str, Any]], tasks: list[tuple[str, str]],
+           problems: dict[str, str], kept: dict[str, str] | None = None) -> None:  # fmt: skip
+    """Draw the form's widgets: each shows the draft (via its ed_* key) and writes its edits back into it."""
+    draft = {"provider_id": None, "modality": "image", "task": "", **form.draft}
+
+    def on(name: str) -> dict[str, Any]:
+        return {"on_change": _edited, "args": (form.form_id, name)}
+
     names = {str(p["id"]): p["display_name"] + ("" if p["is_active"] else " (inactive)") for p in providers}
+    if draft["provider_id"] and draft["provider_id"] not in names:
+        names[draft["provider_id"]] = f"Provider {draft['provider_id']} (not visible to you)"
     st.subheader("Identity")
     a, b = st.columns(2)
-    a.text_input("Display name", key="ed_display_name", max_chars=TEXT_LIMITS["display_name"])
+    a.text_input("Display name", key="ed_display_name", max_chars=TEXT_LIMITS["display_name"], **on("display_name"))
     b.text_input("Model key", key="ed_model_key", max_chars=TEXT_LIMITS["model_key"],
-                 help="The provider's identifier, e.g. stability-ai/sdxl:39ed52f2…")  # fmt: skip
+                 help="The provider's identifier, e.g. stability-ai/sdxl:39ed52f2…", **on("model_key"))  # fmt: skip
     a, b, c = st.columns(3)
     a.selectbox("Provider", list(names), key="ed_provider", format_func=lambda v: names.get(v, v),
-                placeholder="Pick a provider")  # fmt: skip
-    b.text_input("Version", key="ed_version", max_chars=TEXT_LIMITS["version"])
-    c.text_input("Model family", key="ed_model_family", max_chars=TEXT_LIMITS["model_family"])
+                placeholder="Pick a provider", **on("provider_id"))  # fmt: skip
+    b.text_input("Version", key="ed_version", max_chars=TEXT_LIMITS["version"], **on("version"))
+    c.text_input("Model family", key="ed_model_family", max_chars=TEXT_LIMITS["model_family"], **on("model_family"))
 
     st.subheader("Routing")
     a, b, c = st.columns(3)
-    modality = a.selectbox("Modality", MODALITIES, key="ed_modality")
-    options = sorted({t for m, t in tasks if m == modality} | ({st.session_state["ed_task"]} - {NEW_TASK}))
-    if st.session_state["ed_task"] not in (*options, NEW_TASK):
-        st.session_state["ed_task"] = NEW_TASK
-    task = b.selectbox("Task", [*options, NEW_TASK], key="ed_task")
+    modalities = [*MODALITIES, *([draft["modality"]] if draft["modality"] not in MODALITIES else [])]
+    modality = a.selectbox("Modality", modalities, key="ed_modality", **on("modality"))
+    chosen = st.session_state.get("ed_task")
+    options = sorted({t for m, t in tasks if m == modality} | ({chosen, draft["task"]} - {NEW_TASK, None, ""}))
+    task = b.selectbox("Task", [*options, NEW_TASK], key="ed_task", **on("task"))
     if task == NEW_TASK:
-        b.text_input("New task", key="ed_new_task", max_chars=TEXT_LIMITS["task"], placeholder="e.g. image-to-video")
+        b.text_input("New task", key="ed_new_task", max_chars=TEXT_LIMITS["task"], placeholder="e.g. image-to-video",
+                     **on("task"))  # fmt: skip
     c.number_input("Priority", key="ed_priority", min_value=INT4[0], max_value=INT4[1], step=1,
-                   help="Lower is preferred: routing tries priority 1 before 2.")  # fmt: skip
+                   help="Lower is preferred: routing tries priority 1 before 2.", **on("priority"))  # fmt: skip
     a, b = st.columns(2)
-    a.toggle("Active (used for routing)", key="ed_is_active")
-    b.toggle("Default for its modality and task", key="ed_is_default")
+    a.toggle("Active (used for routing)", key="ed_is_active", **on("is_active"))
+    b.toggle("Default for its modality and task", key="ed_is_default", **on("is_default"))
 
     st.subheader("Endpoint")
     a, b = st.columns(2)
-    a.text_input("Endpoint path", key="ed_endpoint_path", max_chars=TEXT_LIMITS["endpoint_path"])
+    a.text_input("Endpoint path", key="ed_endpoint_path", max_chars=TEXT_LIMITS["endpoint_path"],
+                 **on("endpoint_path"))  # fmt: skip
     b.text_input("Output format", key="ed_output_format", max_chars=TEXT_LIMITS["output_format"],
-                 placeholder="e.g. image/jpeg")  # fmt: skip
+                 placeholder="e.g. image/jpeg", **on("output_format"))  # fmt: skip
 
     st.subheader("Parameters, capabilities and pricing")
-    for tab, field in zip(st.tabs(list(JSON_LABELS.values())), JSON_FIELDS, strict=True):
+    for tab, name in zip(st.tabs(list(JSON_LABELS.values())), JSON_FIELDS, strict=True):
         with tab:
-            render_json_field(field, JSON_LABELS[field], key=f"ed_{field}", problems=problems)
-    keep_draft()
-
-
-def read() -> dict[str, Any]:
-    """The form's values as model fields (JSON fields still as text; validation parses them)."""
-    ss = st.session_state
-    fields: dict[str, Any] = {field: ss.get(f"ed_{field}", "") for field in (*_TEXT_FIELDS, *JSON_FIELDS)}
-    fields.update(
-        provider_id=ss.get("ed_provider"), modality=ss.get("ed_modality"),
-        task=ss.get("ed_new_task", "") if ss.get("ed_task") == NEW_TASK else ss.get("ed_task"),
-        priority=ss.get("ed_priority", 0), is_active=bool(ss.get("ed_is_active")),
-        is_default=bool(ss.get("ed_is_default")),
-    )  # fmt: skip
-    return fields
+            render_json_field(name, JSON_LABELS[name], key=f"ed_{name}", problems=problems, kept=kept or {},
+                              on_change=_edited, args=(form.form_id, name))  # fmt: skip

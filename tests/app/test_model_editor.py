@@ -101,7 +101,8 @@ def test_hostile_text_is_refused_with_a_message(demo_db, signed_in):
 def test_markdown_in_a_name_is_shown_literally(demo_db, engine, signed_in):
     _db(engine, "update api_models set display_name = :n where id = :i", n="[x](javascript:alert(1))", i=SDXL_ID)
     at = _open(signed_in)
-    assert at.title[0].value == "\\[x\\]\\(javascript\\:alert\\(1\\)\\)"
+    # (a word joiner after ':' may break the autolink pattern too: it shows as nothing)
+    assert at.title[0].value.replace("\u2060", "") == "\\[x\\]\\(javascript\\:alert\\(1\\)\\)"
 
 
 def test_a_new_model_with_a_new_task(demo_db, engine, signed_in):
