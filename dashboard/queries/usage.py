@@ -116,12 +116,13 @@ def _delta_sides(x, start: datetime | None, end: datetime | None) -> list[sa.Sel
     return [new_side, old_side]
 
 
-def from_jobs_source(start: datetime | None, end: datetime | None) -> sa.FromClause:
+def from_jobs_source(start: datetime | None, end: datetime | None, *, by_day: bool = True) -> sa.FromClause:
     """The same rows counted from jobs by dashboard.job_usage_from_jobs() (admins; costs what the seed's query
-    costs): read when the delta backlog is too large to fold first."""
+    costs): read when the delta backlog is too large to fold first. Without by_day, day is null and rows are
+    per model and status only, as the seed's query groups them."""
     start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
     return (
-        sa.func.dashboard.job_usage_from_jobs(sa.literal(start, _TZ), sa.literal(end, _TZ))
+        sa.func.dashboard.job_usage_from_jobs(sa.literal(start, _TZ), sa.literal(end, _TZ), sa.literal(by_day))
         .table_valued(
             sa.column("api_model_id", UUID(as_uuid=True)),
             sa.column("status", sa.Text),

@@ -7,6 +7,7 @@ jobs RLS shows them, one by one, exactly as the seed's query would.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
@@ -138,23 +139,29 @@ class UsageService(ActingService):
 
         avg_quality_rating is a float, or with exact=True the database's Decimal (None when unrated).
         """
-        source = self._source(period)
+        source, after = self._source(period, by_day=False)
         with self._transaction(self.read_engine) as conn:
-            return _per_model(conn, source, filters, exact=exact)
+            frame = _per_model(conn, source, filters, exact=exact)
+        after()
+        return frame
 
     def by_day(self, period: UsageRange = UsageRange(), filters: UsageFilters = UsageFilters()) -> pd.DataFrame:
         """Jobs per day (UTC) and status, with ratings; days without jobs are absent."""
-        source = self._source(period)
+        source, after = self._source(period, by_day=True)
         with self._transaction(self.read_engine) as conn:
-            return _per_day(conn, source, filters)
+            frame = _per_day(conn, source, filters)
+        after()
+        return frame
 
     def report(
         self, period: UsageRange = UsageRange(), filters: UsageFilters = UsageFilters()
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """by_model and by_day read in one transaction, so the totals and the days agree to the job."""
-        source = self._source(period)
+        source, after = self._source(period, by_day=True)
         with self._transaction(self.read_engine) as conn:
-            return _per_model(conn, source, filters, exact=False), _per_day(conn, source, filters)
+            frames = _per_model(conn, source, filters, exact=False), _per_day(conn, source, filters)
+        after()
+        return frames
 
     def seed_stats(self, period: UsageRange = UsageRange()) -> pd.DataFrame:
         """The seed's usage query's columns, rows and order (busiest first), over the range."""
@@ -182,21 +189,27 @@ class UsageService(ActingService):
         self.fold()
         return counted
 
-    def _source(self, period: UsageRange) -> sa.FromClause:
-        """What to read, decided by services/usage_folding.py: the rollups (folding first, or in the background,
-        when the backlog asks for it), jobs counted as the seed's query does, or one's own jobs under RLS."""
+    def _source(self, period: UsageRange, *, by_day: bool) -> tuple[sa.FromClause, Callable[[], None]]:
+        """What to read, decided by services/usage_folding.py, and what to do once it is read: the rollups
+        (folded first when the backlog asks for it), jobs counted as the seed's query does (with a fold started
+        in the background after the read, so that the two do not compete), or one's own jobs under RLS."""
         with self._transaction() as conn:
             backlog = conn.execute(q.BACKLOG).one()
         decision = usage_folding.decide(usage_folding.Backlog(int(backlog.pending), int(backlog.jobs),
                                                               bool(backlog.admin)))  # fmt: skip
         if decision.fold_now:
             self.fold()
-        if decision.fold_in_background:
-            usage_folding.fold_in_background(id(self.engine), self.fold)
         if decision.source != "own":
             usage_folding.keep_folded(id(self.engine), self.fold)
-        source = {"rollups": q.rollup_source, "jobs": q.from_jobs_source, "own": q.jobs_source}[decision.source]
-        return source(period.start, period.end)
+
+        def after() -> None:
+            if decision.fold_in_background:
+                usage_folding.fold_in_background(id(self.engine), self.fold)
+
+        if decision.source == "jobs":
+            return q.from_jobs_source(period.start, period.end, by_day=by_day), after
+        source = q.rollup_source if decision.source == "rollups" else q.jobs_source
+        return source(period.start, period.end), after
 
 
 def _per_model(conn: sa.Connection, source: sa.FromClause, filters: UsageFilters, *, exact: bool) -> pd.DataFrame:

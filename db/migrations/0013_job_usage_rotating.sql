@@ -309,7 +309,7 @@ grant execute on function dashboard.fold_job_usage() to authenticated, service_r
 -- The same rows as the rollups, counted from jobs as the owner: what the seed's usage query costs, not
 -- what an admin's per-row RLS check on jobs would add. Admins and the service role only (anyone else gets
 -- nothing; they read their own jobs under RLS instead). Whole-hour bounds, null for an open end.
-create or replace function dashboard.job_usage_from_jobs(p_start timestamptz, p_end timestamptz)
+create or replace function dashboard.job_usage_from_jobs(p_start timestamptz, p_end timestamptz, p_by_day boolean)
 returns table (api_model_id uuid, status text, day timestamptz, jobs bigint, rated bigint, rating_sum bigint)
 language plpgsql stable security definer
 set search_path = ''
@@ -319,13 +319,13 @@ begin
           or public.has_role(auth.uid(), 'admin'::public.app_role)) then
     return;
   end if;
-  return query execute dashboard.jobs_usage_sql() using p_start, p_end;
+  return query execute dashboard.jobs_usage_sql(p_by_day) using p_start, p_end;
 end
 $fn$;
 
--- The text of that query, for the jobs table the database has (built once by the migration that calls
--- install_usage_capture(); constant fragments only).
-create or replace function dashboard.jobs_usage_sql() returns text
+-- The text of that query, for the jobs table the database has (constant fragments only). Without p_by_day it
+-- groups by model and status alone, as the seed's query does (day is null): the per-model totals need no more.
+create or replace function dashboard.jobs_usage_sql(p_by_day boolean) returns text
 language plpgsql stable
 set search_path = ''
 as $fn$
@@ -344,19 +344,21 @@ begin
     rating := 'j.quality_rating::integer';
   end if;
   return pg_catalog.format($q$
-    select j.api_model_id, j.status::text, pg_catalog.date_trunc('day', %1$s, 'UTC'), count(*)::bigint,
-           count(%2$s)::bigint, coalesce(sum(%2$s), 0)::bigint
+    select j.api_model_id, j.status::text, %3$s, count(*)::bigint, count(%2$s)::bigint,
+           coalesce(sum(%2$s), 0)::bigint
     from public.jobs j
     where j.api_model_id is not null and ($1 is null or %1$s >= $1) and ($2 is null or %1$s < $2)
-    group by 1, 2, 3$q$, created, rating);
+    group by 1, 2, 3$q$, created, rating,
+    case when p_by_day then pg_catalog.format('pg_catalog.date_trunc(''day'', %s, ''UTC'')', created)
+         else 'null::timestamptz' end);
 end
 $fn$;
-revoke all on function dashboard.jobs_usage_sql() from public, anon, authenticated, service_role;
-revoke all on function dashboard.job_usage_from_jobs(timestamptz, timestamptz) from public, anon;
-grant execute on function dashboard.job_usage_from_jobs(timestamptz, timestamptz) to authenticated, service_role;
-comment on function dashboard.job_usage_from_jobs(timestamptz, timestamptz) is
+revoke all on function dashboard.jobs_usage_sql(boolean) from public, anon, authenticated, service_role;
+revoke all on function dashboard.job_usage_from_jobs(timestamptz, timestamptz, boolean) from public, anon;
+grant execute on function dashboard.job_usage_from_jobs(timestamptz, timestamptz, boolean) to authenticated, service_role;
+comment on function dashboard.job_usage_from_jobs(timestamptz, timestamptz, boolean) is
   'Usage rows counted from public.jobs as the owner, for admins: read when the delta backlog is too large to fold.';
-comment on function dashboard.jobs_usage_sql() is 'The query job_usage_from_jobs() runs, for the jobs table there is.';
+comment on function dashboard.jobs_usage_sql(boolean) is 'The query job_usage_from_jobs() runs, for the jobs table there is.';
 
 -- ─── Our own jobs table: the admin check once per query, not once per row ──────────────────────
 do $do$
