@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from dashboard.database import SERVICE_ROLE, DatabaseUnavailable, check_connection, create_db_engine
 from dashboard.services.errors import ServiceError
+from dashboard.text import terminal_lines, visible
 
 _ENV_HELP = "Uses DATABASE_URL, or the embedded PostgreSQL when it is not set."
 
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--plan", action="store_true",
                      help="say what migrating would create, add to each existing table (with its locks) and never "
                      "do, changing nothing")  # fmt: skip
+    how.add_argument("--schedule-fold", action="store_true",
+                     help="then have pg_cron fold usage every minute (Supabase has pg_cron)")  # fmt: skip
     how.add_argument("--sql", nargs="?", const="-", metavar="DIR",
                      help="print the SQL instead of running it (or write it to DIR as files for supabase/migrations, "
                      "one per step that must run on its own)")  # fmt: skip
@@ -156,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args) or 0
     except (DatabaseUnavailable, ServiceError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {visible(exc)}", file=sys.stderr)  # messages quote files and the database
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -194,11 +197,25 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if args.sql:
         return _write_sql(_engine(), args.sql)
     report: list[str] = []
-    applied = _migrate(_engine(), report)
+    engine = _engine()
+    applied = _migrate(engine, report)
     print(f"applied {', '.join(applied)}" if applied else "schema is up to date")
+    if args.schedule_fold:
+        _schedule_fold(engine)
+        report.append("pg_cron folds usage every minute (job dashboard-fold-job-usage)")
     for line in report:
-        print(line)
+        print(visible(line))  # rows that break the rules are named by what they hold
     return 0
+
+
+def _schedule_fold(engine) -> None:
+    from db.live import NoScheduler, schedule_fold
+
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            schedule_fold(conn.connection.driver_connection)
+    except NoScheduler as exc:
+        raise DatabaseUnavailable(str(exc)) from None
 
 
 def _print_plan(engine) -> int:
@@ -207,7 +224,7 @@ def _print_plan(engine) -> int:
     for title, lines in migration_plan(engine):
         print(f"{title}:")
         for line in lines or ["nothing"]:
-            print(f"  - {line}")
+            print(f"  - {visible(line)}")
     return 0
 
 
@@ -293,10 +310,9 @@ def _read_password() -> str:
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    import sqlalchemy as sa
-
     from dashboard.export import to_csv_bytes
     from dashboard.services.usage import InvalidRange, UsageFilters, UsageRange, UsageService, group_usage
+    from dashboard.text import visible_frame
 
     if (args.first_day is None) != (args.last_day is None):
         raise ServiceError("give both --from and --to (or neither)")
@@ -308,11 +324,9 @@ def cmd_usage(args: argparse.Namespace) -> int:
     except InvalidRange as exc:
         raise ServiceError(str(exc)) from None
     engine = _migrated_engine()
-    if args.rebuild:
-        with engine.begin() as conn:
-            counted = conn.execute(sa.text("select dashboard.rebuild_job_usage()")).scalar_one()
-        print(f"recounted {counted:,} jobs", file=sys.stderr)
     service = UsageService(engine, user_id=SERVICE_ROLE)
+    if args.rebuild:
+        print(f"recounted {service.rebuild():,} jobs", file=sys.stderr)
     if args.fold:
         print(f"folded {service.fold():,} pending changes", file=sys.stderr)
     if args.group_by is None and not args.include_inactive:
@@ -321,12 +335,12 @@ def cmd_usage(args: argparse.Namespace) -> int:
         per_model = service.by_model(period, UsageFilters(active_only=not args.include_inactive))
         frame = group_usage(per_model, args.group_by or "model")
     if args.format == "csv":
-        sys.stdout.write(to_csv_bytes(frame).decode("utf-8-sig"))
+        _write_data(to_csv_bytes(frame).removeprefix(b"\xef\xbb\xbf"))
     elif frame.empty:
         print("no models to report")
     else:
         print(f"jobs created {period.describe()}", file=sys.stderr)
-        print(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        print(visible_frame(frame).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     return 0
 
 
@@ -334,13 +348,15 @@ def cmd_routing(args: argparse.Namespace) -> int:
     import json
 
     from dashboard.services.routing import RoutingService, preview_as_dict, preview_as_text
+    from dashboard.text import json_visible
 
     if args.modality and not args.task:
         raise ServiceError("give --task with --modality (or --all)")
     service = RoutingService(_migrated_engine(), user_id=SERVICE_ROLE)
     previews = service.preview_all() if args.all else [service.preview(modality=args.modality, task=args.task)]
     if args.format == "json":
-        print(json.dumps([preview_as_dict(p) for p in previews], indent=2, default=str, ensure_ascii=False))
+        document = json.dumps([preview_as_dict(p) for p in previews], indent=2, default=str, ensure_ascii=False)
+        print(json_visible(document))
     else:
         print("\n\n".join(preview_as_text(p) for p in previews) or "the catalogue has no models")
     return 3 if any(p.has_errors for p in previews) else 0
@@ -358,8 +374,19 @@ def cmd_export(args: argparse.Namespace) -> int:
             file.write(data)
         print(f"wrote {len(rows):,} models to {args.output}", file=sys.stderr)
     else:
-        sys.stdout.buffer.write(data)
+        _write_data(data)
     return 0
+
+
+def _write_data(data: bytes) -> None:
+    """An export on standard output: exact for a pipe or a file; on a terminal, hidden characters are shown as
+    escapes (JSON has them escaped already; a CSV cell could otherwise move the cursor or clear a line)."""
+    if sys.stdout.isatty():
+        sys.stdout.write(terminal_lines(data.decode("utf-8-sig")))
+        sys.stdout.flush()
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
 
 
 def cmd_import(args: argparse.Namespace) -> int:

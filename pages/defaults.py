@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard.services.catalogue import slot_grid
 from dashboard.services.errors import ServiceError
-from dashboard.text import md_escape
+from dashboard.text import md_escape, visible, visible_frame
 from dashboard.ui import cached, paths
 from dashboard.ui.context import context
 from dashboard.ui.feedback import flash, show_error
@@ -29,13 +29,14 @@ if not slots:
     st.stop()
 
 st.subheader("Default models")
-st.dataframe(pd.DataFrame(cached.default_models(), columns=list(DEFAULT_COLUMNS)), column_config=DEFAULT_COLUMNS,
+st.dataframe(visible_frame(pd.DataFrame(cached.default_models(), columns=list(DEFAULT_COLUMNS))),
+             column_config=DEFAULT_COLUMNS,
              hide_index=True, width="stretch", height="content", key="defaults_table")  # fmt: skip
 
 st.subheader("Every modality and task")
 st.caption("Each cell: the slot's default · how many active models can take its jobs. ⚠ marks a slot whose jobs "
            "may not route as intended; an empty cell is a slot no model serves.")  # fmt: skip
-grid = slot_grid(list(slots.values()))
+grid = visible_frame(slot_grid(list(slots.values())))
 columns = {c: st.column_config.TextColumn(c.capitalize(), width=140 if c == "task" else 215) for c in grid}
 gaps = grid.style.map(lambda cell: "color: #b45309; font-weight: 600" if cell.startswith("⚠") else "")
 st.dataframe(gaps, column_config=columns, hide_index=True, width="stretch", height="content", key="defaults_grid")
@@ -51,7 +52,7 @@ if "defaults_slot" not in st.session_state:
     needy = [label for label, s in slots.items() if s.candidates and (not s.default_id or not s.default_active)]
     st.session_state["defaults_slot"] = wanted if wanted in slots else (needy or list(slots))[0]
 slot_col, model_col = st.columns(2)
-slot = slots[slot_col.selectbox("Modality and task", list(slots), key="defaults_slot")]
+slot = slots[slot_col.selectbox("Modality and task", list(slots), key="defaults_slot", format_func=visible)]
 active_providers = {p["id"] for p in cached.providers() if p["is_active"]}
 options = {str(m["id"]): m for m in cached.models_for_task(slot.modality, slot.task) if not m["is_default"]}
 
@@ -59,7 +60,7 @@ options = {str(m["id"]): m for m in cached.models_for_task(slot.modality, slot.t
 def _label(model_id: str) -> str:
     model = options[model_id]
     off = "" if model["provider_id"] in active_providers else " (provider inactive: routing skips it)"
-    return f"{model['display_name']} · priority {model['priority']}{off}"
+    return visible(f"{model['display_name']} · priority {model['priority']}{off}")
 
 
 if not options:

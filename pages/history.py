@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard.export import to_csv_bytes
 from dashboard.services.audit import MAX_EXPORT, TABLES, AuditFilters
+from dashboard.text import visible
 from dashboard.ui import cached
 from dashboard.ui.context import context, require_admin
 from dashboard.ui.history_view import changes_table, render_entries
@@ -27,8 +28,8 @@ init_state("h_model", url_param("model", list(models), ALL))
 init_state("h_person", url_param("person", list(people), ALL))
 top = st.columns([1, 2, 1.5, 1.5], vertical_alignment="bottom")
 table = top[0].selectbox("Table", [ALL, *TABLES], key="h_table", format_func=lambda t: TABLES.get(t, t))
-model = top[1].selectbox("Model", [ALL, *models], key="h_model", format_func=lambda m: models.get(m, m))
-person = top[2].selectbox("Person", [ALL, *people], key="h_person", format_func=lambda p: people.get(p, p))
+model = top[1].selectbox("Model", [ALL, *models], key="h_model", format_func=lambda m: visible(models.get(m, m)))
+person = top[2].selectbox("Person", [ALL, *people], key="h_person", format_func=lambda p: visible(people.get(p, p)))
 today = datetime.now(UTC).date()
 days = top[3].date_input("Days (UTC)", value=(today - timedelta(days=29), today), key="h_days", format="YYYY-MM-DD")
 first, last = (days[0], days[-1]) if isinstance(days, tuple | list) and days else (None, None)

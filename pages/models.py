@@ -4,6 +4,7 @@ import math
 
 import streamlit as st
 
+from dashboard.text import visible_frame
 from dashboard.ui import bulk_view, cached, paths
 from dashboard.ui.context import context
 from dashboard.ui.model_filters import PAGE_SIZES, render_filters
@@ -41,7 +42,7 @@ frame = models_frame(rows)
 # Admins tick rows to open one or change several at once; a plain user's click opens the model read-only.
 bulk_view.keep_selection("models_table", (filters, page_size, page), [str(i) for i in frame["id"]])
 event = st.dataframe(
-    frame,
+    visible_frame(frame),  # the same rows in the same order: selections index frame
     column_config=TABLE_COLUMNS,
     column_order=list(TABLE_COLUMNS),
     hide_index=True,

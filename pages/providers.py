@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard.services.errors import EditConflict, InvalidModel, ServiceError
 from dashboard.services.providers import AUTH_SCHEMES, ProviderService
-from dashboard.text import md_escape
+from dashboard.text import md_escape, visible, visible_frame
 from dashboard.ui import cached
 from dashboard.ui.context import context
 from dashboard.ui.feedback import flash, show_error
@@ -50,7 +50,8 @@ def render_editor(provider: dict, service: ProviderService) -> None:
     right.text_input("Name", key=key(pid, "name"), help="Lowercase letters, digits, '.', '-' or '_'")
     left.text_input("Base URL", key=key(pid, "base_url"), placeholder="https://api.example.com/v1")
     schemes = SCHEMES if before["auth_scheme"] in SCHEMES else [*SCHEMES, before["auth_scheme"]]
-    right.selectbox("Auth scheme", schemes, format_func=lambda v: v or "(not set)", key=key(pid, "auth_scheme"))
+    right.selectbox("Auth scheme", schemes, format_func=lambda v: visible(v) or "(not set)",
+                    key=key(pid, "auth_scheme"))  # fmt: skip
     active = st.toggle("Active: routing may send jobs to its models", key=key(pid, "is_active"))
     deactivating, confirmed = before["is_active"] and not active, False
     if deactivating:
@@ -86,12 +87,12 @@ st.title("Providers")
 providers = cached.providers()
 if providers:
     frame = pd.DataFrame(providers, columns=list(COLUMNS))
-    st.dataframe(frame, column_config=COLUMNS, hide_index=True, width="stretch", key="providers_table")
+    st.dataframe(visible_frame(frame), column_config=COLUMNS, hide_index=True, width="stretch", key="providers_table")
     by_id = {str(p["id"]): p for p in providers}
     if st.session_state.get("provider_pick") not in by_id:  # deleted meanwhile, or never picked
         st.session_state.pop("provider_pick", None)
     picked = st.selectbox("Provider to edit", list(by_id), index=None, key="provider_pick",
-                          format_func=lambda i: f"{by_id[i]['display_name']} ({by_id[i]['name']})",
+                          format_func=lambda i: visible(f"{by_id[i]['display_name']} ({by_id[i]['name']})"),
                           placeholder="Pick a provider to edit it")  # fmt: skip
     if picked:
         render_editor(by_id[picked], ctx.providers)

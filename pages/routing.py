@@ -5,9 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.export import to_csv_bytes
-from dashboard.services.routing import RoutingPreview
+from dashboard.services.routing import RoutingPreview, slots_table
 from dashboard.services.validation import MODALITIES
-from dashboard.text import md_escape
+from dashboard.text import md_escape, visible, visible_frame, visible_json
 from dashboard.ui import cached
 from dashboard.ui.bulk_view import render_reorder
 from dashboard.ui.context import context, require_admin
@@ -31,16 +31,11 @@ if modality == ALL_SLOTS:
     if not previews:
         st.info("The catalogue has no models yet.")
         st.stop()
-    summary = pd.DataFrame([{
-        "Slot": p.slot, "Picked": p.picked.display_name if p.picked else "—",
-        "Provider": p.picked.provider_name if p.picked else "—", "Fallbacks": len(p.fallbacks),
-        "Left out": len(p.excluded), "Warnings": " · ".join(w.message for w in p.warnings),
-        "_order": (not p.has_errors, not p.warnings, p.slot),
-    } for p in previews]).sort_values("_order").drop(columns="_order")  # fmt: skip
+    summary = slots_table(previews)
     errors = sum(p.has_errors for p in previews)
     st.metric("Slots whose jobs cannot be routed", errors, border=True)
     st.dataframe(
-        summary,
+        visible_frame(summary),
         hide_index=True,
         width="stretch",
         height=35 * (len(summary) + 1) + 3,  # every slot in view
@@ -65,29 +60,29 @@ ranked, picked = st.columns([3, 2], gap="large")
 with ranked:
     st.subheader("Candidates, best first")
     if preview.candidates:
-        st.dataframe(pd.DataFrame([{
+        st.dataframe(visible_frame(pd.DataFrame([{
             "Rank": c.rank, "Role": "picked" if c.rank == 1 else "fallback", "Model": c.display_name,
             "Provider": c.provider_name, "Priority": c.priority, "Default": c.is_default,
-        } for c in preview.candidates]), hide_index=True, width="stretch")  # fmt: skip
+        } for c in preview.candidates])), hide_index=True, width="stretch")  # fmt: skip
     else:
         st.caption("No model can take these jobs.")
     st.subheader("Left out")
     if preview.excluded:
-        st.dataframe(pd.DataFrame([{
+        st.dataframe(visible_frame(pd.DataFrame([{
             "Model": m.display_name, "Provider": m.provider_name, "Priority": m.priority, "Default": m.is_default,
             "Why": m.reason,
-        } for m in preview.excluded]), hide_index=True, width="stretch")  # fmt: skip
+        } for m in preview.excluded])), hide_index=True, width="stretch")  # fmt: skip
     else:
         st.caption("Every model of this slot can take its jobs.")
 with picked:
     if preview.picked and preview.picked_row:
         st.subheader("Picked")
-        st.markdown(f"**{md_escape(preview.picked.display_name)}** · {md_escape(preview.picked.provider_name)} · "
-                    f"`{preview.picked.model_key.replace('`', '')}`")  # fmt: skip
+        st.markdown(f"**{md_escape(preview.picked.display_name)}** · {md_escape(preview.picked.provider_name)}")
+        st.code(visible(preview.picked.model_key), language=None)  # a code block never parses markdown
         st.caption("Input defaults")
-        st.json(preview.picked_row.get("input_defaults") or {}, expanded=True)
+        st.json(visible_json(preview.picked_row.get("input_defaults") or {}), expanded=True)
         st.caption("Capabilities")
-        st.json(preview.picked_row.get("capabilities") or {}, expanded=True)
+        st.json(visible_json(preview.picked_row.get("capabilities") or {}), expanded=True)
 
 st.divider()
 render_reorder(modality, task)

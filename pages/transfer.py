@@ -5,7 +5,7 @@ import streamlit as st
 from dashboard.services import EditConflict, InvalidModel, NotAllowed
 from dashboard.services.transfer import COLUMNS, FORMAT, ImportRefused, to_csv, to_json
 from dashboard.services.validation import MODALITIES
-from dashboard.text import md_escape
+from dashboard.text import md_escape, visible, visible_frame
 from dashboard.ui import cached
 from dashboard.ui.confirm import confirmed
 from dashboard.ui.context import context, require_admin
@@ -25,7 +25,7 @@ with export_tab:
     modality = left.selectbox("Modality", [ALL, *MODALITIES], key="x_modality")
     providers = {p["name"]: p["display_name"] for p in cached.providers()}
     provider = middle.selectbox(
-        "Provider", [ALL, *providers], key="x_provider", format_func=lambda v: providers.get(v, v)
+        "Provider", [ALL, *providers], key="x_provider", format_func=lambda v: visible(providers.get(v, v))
     )
     active_only = right.toggle("Active models only", key="x_active")
     filters = {"modality": None if modality == ALL else modality, "provider": None if provider == ALL else provider,
@@ -65,7 +65,7 @@ with import_tab:
         column.metric(label, f"{plan.count(status):,}", border=True)
     table = plan_table(plan)
     if not table.empty:
-        st.dataframe(table, hide_index=True, width="stretch")
+        st.dataframe(visible_frame(table), hide_index=True, width="stretch")
     if not plan.ok:
         st.error("Fix the problems listed above in the file, then load it again. Nothing was written.",
                  icon=":material/error:")  # fmt: skip

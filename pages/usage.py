@@ -5,13 +5,13 @@ import streamlit as st
 from dashboard.export import to_csv_bytes
 from dashboard.services.spend import BILLED_STATUS, estimate_spend, totals_by_currency
 from dashboard.services.usage import GROUP_COLUMN, GROUPINGS, failure_rate, group_usage
+from dashboard.text import visible_frame
 from dashboard.ui import cached, usage_charts
 from dashboard.ui.context import context, require_admin
-from dashboard.ui.usage_view import days_table, fold_now_and_then, render_filters, show_chart
+from dashboard.ui.usage_view import days_table, render_filters, show_chart
 
 require_admin()
 service = context().usage
-fold_now_and_then(service)
 st.title("Usage")
 choices = [{**m, "display_name": f"{m['display_name']} ({m['provider_name']})"} for m in cached.model_choices()]
 view = render_filters(providers=cached.providers(), tasks=cached.tasks(), models=choices)
@@ -71,11 +71,11 @@ if not not_costed.empty:
                 "left out of the estimate")  # fmt: skip
     columns = {"display_name": "Model", "provider_name": "Provider", "reason": st.column_config.TextColumn("Why"),
                "completed_jobs": st.column_config.NumberColumn("Completed jobs", format="localized")}  # fmt: skip
-    st.dataframe(not_costed[list(columns)], hide_index=True, column_config=columns, width="stretch")
+    st.dataframe(visible_frame(not_costed[list(columns)]), hide_index=True, column_config=columns, width="stretch")
 
 st.subheader("The table")
 table = grouped.rename(columns={label: GROUPINGS[view.group_by]})
-st.dataframe(table, hide_index=True, width="stretch", column_config={
+st.dataframe(visible_frame(table), hide_index=True, width="stretch", column_config={
     "provider_name": "Provider",
     "failure_rate": st.column_config.NumberColumn("Failure rate", format="percent"),
     "avg_quality_rating": st.column_config.NumberColumn("Average rating", format="%.2f"),

@@ -13,12 +13,13 @@ import sqlalchemy as sa
 from dashboard.queries.tables import api_providers
 from dashboard.services.base import ActingService, Row, as_uuid
 from dashboard.services.errors import EditConflict, InvalidModel, NotAllowed, ProviderNotFound
+from dashboard.services.validation import hidden_problem
+from dashboard.text import first_hidden
 
 PROVIDER_FIELDS = ("name", "display_name", "base_url", "auth_scheme", "is_active")
 AUTH_SCHEMES = ("bearer", "api_key_header", "key", "basic", "none")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]{0,490}$", re.I)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _version = sa.literal_column("api_providers.xmin::text").label("row_version")
 
 _LIST = sa.text("""
@@ -71,13 +72,15 @@ def validate_provider_fields(fields: Mapping[str, Any], *, partial: bool = False
             clean["name"] = texts["name"]
     if "display_name" in texts:
         value = texts["display_name"]
-        if not isinstance(value, str) or not value or len(value) > 100 or _CONTROL.search(value):
+        if isinstance(value, str) and (hidden := first_hidden(value)):
+            problems["display_name"] = hidden_problem(hidden)
+        elif not isinstance(value, str) or not value or len(value) > 100:
             problems["display_name"] = "is required: 1 to 100 characters, no control characters"
         else:
             clean["display_name"] = value
     if "base_url" in texts:
         value = texts["base_url"] or None
-        if value is not None and (not isinstance(value, str) or not _URL.match(value) or _CONTROL.search(value)):
+        if value is not None and (not isinstance(value, str) or not _URL.match(value) or first_hidden(value)):
             problems["base_url"] = "must be an http:// or https:// URL, e.g. https://api.example.com/v1"
         else:
             clean["base_url"] = value

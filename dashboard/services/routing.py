@@ -12,12 +12,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from uuid import UUID
 
+import pandas as pd
 import sqlalchemy as sa
 
 from dashboard.queries import models as model_queries
 from dashboard.queries.tables import api_models, api_providers
 from dashboard.services.base import ActingService, Row
 from dashboard.services.validation import validate_slot
+from dashboard.text import visible
 
 _m, _p = api_models, api_providers
 _SLOT_MODELS = (
@@ -178,7 +180,18 @@ def preview_as_text(preview: RoutingPreview) -> str:
     if preview.picked_row:
         for key in ("input_defaults", "capabilities"):
             lines.append(f"  {key.replace('_', ' ')}: {json.dumps(preview.picked_row.get(key) or {}, sort_keys=True)}")
-    return "\n".join(lines)
+    # Names, keys and tasks come from the database: a \r or an escape sequence in one must not rewrite the screen.
+    return "\n".join(visible(line) for line in lines)
+
+
+def slots_table(previews: list[RoutingPreview]) -> pd.DataFrame:
+    """Every slot with its pick and warnings, those whose jobs cannot be routed first: "All slots" and its CSV."""
+    return pd.DataFrame([{
+        "Slot": p.slot, "Picked": p.picked.display_name if p.picked else "—",
+        "Provider": p.picked.provider_name if p.picked else "—", "Fallbacks": len(p.fallbacks),
+        "Left out": len(p.excluded), "Warnings": " · ".join(w.message for w in p.warnings),
+        "_order": (not p.has_errors, not p.warnings, p.slot),
+    } for p in previews]).sort_values("_order").drop(columns="_order")  # fmt: skip
 
 
 def preview_as_dict(preview: RoutingPreview) -> dict[str, Any]:

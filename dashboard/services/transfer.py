@@ -25,6 +25,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from dashboard.export import csv_bytes, unguard
 from dashboard.queries.tables import api_models, api_providers
 from dashboard.services.base import ActingService, Row
 from dashboard.services.diff import Change, field_changes
@@ -32,6 +33,7 @@ from dashboard.services.errors import EditConflict, InvalidModel, NotAllowed
 from dashboard.services.models import _CREATED_BY, _INSERT_DEFAULTS, _clear_slot_default, _refuse_inactive_default
 from dashboard.services.slot_locks import lock_for_writing
 from dashboard.services.validation import JSON_FIELDS, validate_model_fields
+from dashboard.text import json_visible, visible
 
 FORMAT = "api_models/v1"
 # provider (by name) and model_key are required in every row; the rest may be left out of an update.
@@ -44,7 +46,6 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 20_000
 _m, _p = api_models, api_providers
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 Progress = Callable[[int, int], None]
 Key = tuple[str, str, str | None]
 
@@ -106,9 +107,13 @@ def _exact_row(row: sa.Row) -> Row:
 
 
 def to_json(rows: Iterable[Row]) -> str:
-    """The export document: the format, when, and the models (without ids: the key is provider/key/version)."""
+    """The export document: the format, when, and the models (without ids: the key is provider/key/version).
+
+    Control and invisible characters in its strings are written as \\u escapes: the same data, but a file that
+    shows what it holds in an editor, a diff or a terminal.
+    """
     models = [{c: r.get(c) for c in COLUMNS} for r in rows]
-    body = ",\n    ".join(dumps_exact(m) for m in models)
+    body = json_visible(",\n    ".join(dumps_exact(m) for m in models))
     head = {"format": FORMAT, "exported_at": datetime.now(UTC).isoformat(timespec="seconds")}
     return f'{{"format": {json.dumps(head["format"])}, "exported_at": {json.dumps(head["exported_at"])},\n' + (
         f'  "models": [\n    {body}\n  ]\n}}\n' if models else '  "models": []\n}\n'
@@ -116,10 +121,8 @@ def to_json(rows: Iterable[Row]) -> str:
 
 
 def to_csv(rows: Iterable[Row]) -> bytes:
-    """CSV with a byte-order mark, JSON fields as JSON text, formula-like cells made inert with a leading '."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    """CSV with JSON fields as JSON text and true/false flags, through the one guarded writer (dashboard.export)."""
+    lines = []
     for row in rows:
         cells = []
         for column in COLUMNS:
@@ -128,9 +131,9 @@ def to_csv(rows: Iterable[Row]) -> bytes:
                 value = dumps_exact(value if value is not None else {})
             elif isinstance(value, bool):
                 value = "true" if value else "false"
-            cells.append("" if value is None else _inert(str(value)))
-        writer.writerow(cells)
-    return buffer.getvalue().encode("utf-8-sig")
+            cells.append(None if value is None else str(value))
+        lines.append(cells)
+    return csv_bytes(COLUMNS, lines)
 
 
 # ─── Reading a file ─────────────────────────────────────────────────────────────────────────────
@@ -228,19 +231,9 @@ def _check_columns(header: list[str]) -> None:
         raise ImportRefused("; ".join(problems) + f". The columns are: {', '.join(COLUMNS)}")
 
 
-def _inert(text: str) -> str:
-    """A cell no spreadsheet runs as a formula (OWASP: a leading '), in a way _csv_value undoes exactly.
-
-    Text that already starts with quotes before a formula character gets one more, so a name that
-    really is "'=x" comes back as itself.
-    """
-    return "'" + text if text.lstrip("'").startswith(_FORMULA_STARTS) else text
-
-
 def _csv_value(column: str, cell: str) -> Any:
     """A CSV cell as the value it stands for ('' is no value; the export's leading ' is taken off again)."""
-    if cell.startswith("'") and cell.lstrip("'").startswith(_FORMULA_STARTS):
-        cell = cell[1:]  # the export's guard, undone (see _inert)
+    cell = unguard(cell)  # exactly the guard the export added (dashboard.export.guard)
     if cell == "":
         return None
     if column in JSON_FIELDS:
@@ -528,4 +521,5 @@ def describe_plan(plan: ImportPlan, *, applied: bool = False, limit: int = 200) 
         lines += [f"    note: {note}" for note in row.notes]
     if not applied and plan.ok and plan.writes:
         lines.append("nothing was written; run again with --apply to write it")
-    return "\n".join(lines)
+    # A file's keys and values reach a terminal here: an escape sequence or a \r must not hide a line.
+    return "\n".join(visible(line) for line in lines)

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from dashboard.services.errors import InvalidModel
+from dashboard.text import describe_character, first_hidden
 
 MODALITIES = ("text", "image", "video", "audio")
 BILLING_UNITS = (
@@ -33,7 +34,8 @@ INT4 = (-(2**31), 2**31 - 1)
 _TASK = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _RESOLUTION = re.compile(r"^[1-9]\d{0,5}x[1-9]\d{0,5}$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Whitespace a JSON string value may hold (a prompt with line breaks); keys and text fields take none.
+_JSON_TEXT_WHITESPACE = "\t\n\r"
 
 # input_defaults keys the platform knows: (type, minimum, maximum, modalities it applies to).
 _ALL = frozenset(MODALITIES)
@@ -115,8 +117,8 @@ def _check_text(name: str, value: Any, problems: dict[str, str], clean: dict[str
         problems[name] = "must be text"
         return
     value = value.strip()
-    if "\x00" in value or _CONTROL.search(value):
-        problems[name] = "contains control characters (such as NUL); remove them"
+    if hidden := first_hidden(value):
+        problems[name] = hidden_problem(hidden)
     elif len(value) > TEXT_LIMITS[name]:
         problems[name] = f"is {len(value):,} characters long; at most {TEXT_LIMITS[name]} are allowed"
     else:
@@ -182,7 +184,7 @@ def _structural_problem(value: Any, path: str, depth: int) -> tuple[str, str] | 
         for key, item in value.items():
             if not isinstance(key, str):
                 return path, "has a key that is not text"
-            problem = _string_problem(key, f"{path} key {key[:40]!r}") or _structural_problem(
+            problem = _string_problem(key, f"{path} key {key[:40]!r}", allow="") or _structural_problem(
                 item, f"{path}.{key}", depth + 1
             )
             if problem:
@@ -199,13 +201,21 @@ def _structural_problem(value: Any, path: str, depth: int) -> tuple[str, str] | 
     return None
 
 
-def _string_problem(value: str, path: str) -> tuple[str, str] | None:
+def hidden_problem(char: str) -> str:
+    """What is wrong with text holding a control or invisible character, naming the character."""
+    return (f"contains control characters or invisible characters that can hide or reorder text, such as "
+            f"{describe_character(char)}; remove them")  # fmt: skip
+
+
+def _string_problem(value: str, path: str, allow: str = _JSON_TEXT_WHITESPACE) -> tuple[str, str] | None:
     if "\x00" in value:
         return path, "contains a NUL character, which PostgreSQL cannot store"
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         return path, "contains an invalid Unicode character (a lone surrogate)"
+    if hidden := first_hidden(value, allow):
+        return path, hidden_problem(hidden)
     return None
 
 

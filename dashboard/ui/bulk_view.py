@@ -12,7 +12,7 @@ import streamlit as st
 from dashboard.services.bulk import BulkChange, BulkReview, pick, reordered
 from dashboard.services.errors import ServiceError
 from dashboard.services.validation import INT4
-from dashboard.text import md_escape
+from dashboard.text import md_escape, visible, visible_frame
 from dashboard.ui import cached, paths
 from dashboard.ui.confirm import confirmed
 from dashboard.ui.context import context
@@ -89,7 +89,7 @@ def render_bulk_bar(selected: list[Row]) -> None:
     elif kind == "provider":
         value = value_col.selectbox("Provider", list(providers), index=None, key="bulk_provider",
                                     placeholder="Pick a provider",
-                                    format_func=lambda i: _provider_label(providers, i))  # fmt: skip
+                                    format_func=lambda i: visible(_provider_label(providers, i)))  # fmt: skip
     ids = tuple(str(r["id"]) for r in selected)
     spec = (kind, value)
     if review_col.button("Review", key="bulk_review_button", width="stretch"):
@@ -160,7 +160,7 @@ def render_review(result: BulkReview) -> None:
         st.success("Routing stays as it is: every slot picks the same model, and every default stays usable.",
                    icon=ICONS["success"])  # fmt: skip
     frame = pd.DataFrame(result.models, columns=["model", "slot", "provider", "change"])
-    st.dataframe(frame.rename(columns=str.capitalize), hide_index=True, width="stretch")
+    st.dataframe(visible_frame(frame.rename(columns=str.capitalize)), hide_index=True, width="stretch")
 
 
 def confirm_prompt(result: BulkReview) -> str:

@@ -13,7 +13,7 @@ from dashboard.services.catalogue import ModelFilters
 from dashboard.services.diff import Change
 from dashboard.services.editing import label, top_field
 from dashboard.services.validation import JSON_FIELDS
-from dashboard.text import md_escape
+from dashboard.text import md_escape, visible, visible_frame
 from dashboard.ui import cached, paths
 
 BLANK = {"modality": "image", "task": "generation", "priority": 0, "is_active": True, "is_default": False,
@@ -25,7 +25,7 @@ def pick_model() -> None:
     st.title("Model editor")
     rows, total = cached.browse(ModelFilters(sort="name"), limit=1000, offset=0)
     labels = {str(r["id"]): f"{r['display_name']} · {r['modality']}/{r['task']} · {r['provider_name']}" for r in rows}
-    choice = st.selectbox("Open a model", list(labels), format_func=labels.get, index=None,
+    choice = st.selectbox("Open a model", list(labels), format_func=lambda i: visible(labels[i]), index=None,
                           placeholder=f"Pick one of {total:,} models, or type to search")  # fmt: skip
     if choice:
         st.switch_page(paths.EDITOR, query_params={"id": choice})
@@ -57,7 +57,7 @@ def render_changes(changes: list[Change], problems: dict[str, str], *, notes: Se
         return
     table = pd.DataFrame([(c.path, c.kind, c.shown(c.before), c.shown(c.after)) for c in changes],
                          columns=["Field", "Change", "Before", "After"])  # fmt: skip
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(visible_frame(table), hide_index=True, width="stretch")
     for note in notes:
         st.warning(md_escape(note), icon=":material/alt_route:")
     if unedited:

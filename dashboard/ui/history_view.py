@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard.services import ServiceError
 from dashboard.services.audit import TABLES, AuditEntry, AuditFilters, AuditService
-from dashboard.text import md_escape
+from dashboard.text import md_escape, visible_frame, visible_json
 from dashboard.ui import cached, paths
 from dashboard.ui.confirm import confirmed
 from dashboard.ui.feedback import flash, show_error
@@ -39,11 +39,12 @@ def render_entries(entries: list[AuditEntry], service: AuditService, *, key: str
         detail = f" ({fields} field{'s' if fields != 1 else ''})" if entry.action == "update" else ""
         with st.expander(md_escape(f"{entry.at:%Y-%m-%d %H:%M:%S} · {entry.who} · {what}{detail}")):
             if entry.action == "update":
-                st.dataframe(pd.DataFrame([{"Field": c.path, "Before": c.shown(c.before), "After": c.shown(c.after)}
-                                           for c in entry.changes]), hide_index=True, width="stretch")  # fmt: skip
+                st.dataframe(visible_frame(pd.DataFrame([{"Field": c.path, "Before": c.shown(c.before),
+                                                          "After": c.shown(c.after)} for c in entry.changes])),
+                             hide_index=True, width="stretch")  # fmt: skip
             else:
                 row = entry.new_row or entry.old_row or {}
-                st.json(row, expanded=False)
+                st.json(visible_json(row), expanded=False)
             if entry.table_name == "api_models" and entry.old_row is not None:
                 label = "Bring this model back" if entry.action == "delete" else "Restore the version before this"
                 prompt = (f"Put {entry.name} back as it was before this change? Its current values are "

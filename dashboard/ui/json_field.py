@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.services.editing import top_field
-from dashboard.text import md_escape
+from dashboard.text import md_escape, visible_frame
 
 EXAMPLES = {
     "input_defaults": '{"prompt": "", "width": 1024, "height": 1024}',
@@ -56,7 +56,7 @@ def render_json_field(field: str, label: str, *, key: str, problems: dict[str, s
     if isinstance(parsed, dict):
         rows = flatten(parsed)
         view.dataframe(
-            pd.DataFrame(rows, columns=["Key", "Value", "Type"]),
+            visible_frame(pd.DataFrame(rows, columns=["Key", "Value", "Type"])),
             hide_index=True,
             width="stretch",
             height=min(240, 38 + 35 * len(rows)),

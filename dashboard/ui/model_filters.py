@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard.services.catalogue import MAX_SEARCH, SORTS, ModelFilters
 from dashboard.services.validation import MODALITIES
+from dashboard.text import md_escape, visible
 
 ALL = "All"
 STATUSES = {"active": "Active", "inactive": "Inactive", "all": "All"}
@@ -15,12 +16,26 @@ PAGE_SIZES = (25, 50, 100, 200)
 
 
 def url_param(name: str, allowed: list[str] | tuple[str, ...] | None = None, default: str = "") -> str:
-    """A query parameter, or default when absent or not one of the allowed values (URLs are input too)."""
+    """A query parameter, or default when absent or not one of the allowed values (URLs are input too); a value
+    ignored is said once, so that a person whose link was mangled knows why the page does not show it."""
     value = st.query_params.get(name, default)
     value = value if isinstance(value, str) else default
     if allowed is not None and value not in allowed:
+        if value:
+            note_ignored(name, value)
         return default
     return value
+
+
+def note_ignored(name: str, value: str) -> None:
+    """Say once per session that the link's name=value was not understood and was left out."""
+    noted = st.session_state.setdefault("_ignored_params", set())
+    if (name, value) in noted or len(noted) > 50:
+        return
+    noted.add((name, value))
+    shown = visible(value[:40] + ("…" if len(value) > 40 else ""))
+    st.toast(md_escape(f"The link's {name}={shown} is not something this page knows, so it was left out."),
+             icon=":material/link_off:")  # fmt: skip
 
 
 def init_state(key: str, value: object) -> None:
@@ -34,7 +49,7 @@ def task_select(column, modality: str, tasks: list[tuple[str, str]], *, key: str
     init_state(key, url_param("task", options, ALL))
     if st.session_state[key] not in (ALL, *options):
         st.session_state[key] = ALL
-    return column.selectbox("Task", [ALL, *options], key=key)
+    return column.selectbox("Task", [ALL, *options], key=key, format_func=visible)
 
 
 def render_filters(*, admin: bool, tasks: list[tuple[str, str]], providers: list[dict]) -> ModelFilters:
@@ -52,7 +67,7 @@ def render_filters(*, admin: bool, tasks: list[tuple[str, str]], providers: list
     modality = top[1].selectbox("Modality", [ALL, *MODALITIES], key="f_modality")
     task = task_select(top[2], modality, tasks, key="f_task")
     provider = top[3].selectbox(
-        "Provider", [ALL, *provider_names], key="f_provider", format_func=lambda v: provider_names.get(v, v)
+        "Provider", [ALL, *provider_names], key="f_provider", format_func=lambda v: visible(provider_names.get(v, v))
     )
     row = st.columns([1.6, 1.2, 2.2, 2])
     if admin:

@@ -17,6 +17,7 @@ import streamlit as st
 from dashboard.services.diff import mine_changed, reapply
 from dashboard.services.editing import FORM_FIELDS, draft_from_row
 from dashboard.services.validation import INT4, JSON_FIELDS, MODALITIES, TEXT_LIMITS
+from dashboard.text import visible
 from dashboard.ui.json_field import render_json_field
 
 NEW_TASK = "➕ New task…"
@@ -159,7 +160,7 @@ def render(form: EditorForm, *, providers: list[dict[str, Any]], tasks: list[tup
     b.text_input("Model key", key="ed_model_key", max_chars=TEXT_LIMITS["model_key"],
                  help="The provider's identifier, e.g. stability-ai/sdxl:39ed52f2…", **on("model_key"))  # fmt: skip
     a, b, c = st.columns(3)
-    a.selectbox("Provider", list(names), key="ed_provider", format_func=lambda v: names.get(v, v),
+    a.selectbox("Provider", list(names), key="ed_provider", format_func=lambda v: visible(names.get(v, v)),
                 placeholder="Pick a provider", **on("provider_id"))  # fmt: skip
     b.text_input("Version", key="ed_version", max_chars=TEXT_LIMITS["version"], **on("version"))
     c.text_input("Model family", key="ed_model_family", max_chars=TEXT_LIMITS["model_family"], **on("model_family"))
@@ -167,10 +168,10 @@ def render(form: EditorForm, *, providers: list[dict[str, Any]], tasks: list[tup
     st.subheader("Routing")
     a, b, c = st.columns(3)
     modalities = [*MODALITIES, *([draft["modality"]] if draft["modality"] not in MODALITIES else [])]
-    modality = a.selectbox("Modality", modalities, key="ed_modality", **on("modality"))
+    modality = a.selectbox("Modality", modalities, key="ed_modality", format_func=visible, **on("modality"))
     chosen = st.session_state.get("ed_task")
     options = sorted({t for m, t in tasks if m == modality} | ({chosen, draft["task"]} - {NEW_TASK, None, ""}))
-    task = b.selectbox("Task", [*options, NEW_TASK], key="ed_task", **on("task"))
+    task = b.selectbox("Task", [*options, NEW_TASK], key="ed_task", format_func=visible, **on("task"))
     if task == NEW_TASK:
         b.text_input("New task", key="ed_new_task", max_chars=TEXT_LIMITS["task"], placeholder="e.g. image-to-video",
                      **on("task"))  # fmt: skip

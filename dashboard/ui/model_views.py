@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.services.transfer import to_csv, to_json
-from dashboard.text import md_escape
+from dashboard.text import md_escape, visible, visible_json
 
 Row = dict[str, Any]
 # Pixel widths that fit a 1440-pixel screen with the sidebar open; the version is in the editor.
@@ -68,7 +68,7 @@ def render_model_details(model: Row) -> None:
         "Endpoint": model.get("endpoint_path") or "—",
         "Output format": model.get("output_format") or "—",
     }
-    st.dataframe(pd.DataFrame({"Field": list(facts), "Value": [str(v) for v in facts.values()]}), hide_index=True)
+    st.dataframe(pd.DataFrame({"Field": list(facts), "Value": [visible(v) for v in facts.values()]}), hide_index=True)
     for name, label in (("input_defaults", "Input defaults"), ("capabilities", "Capabilities"), ("pricing", "Pricing")):
         st.caption(label)
-        st.json(model.get(name) or {}, expanded=True)
+        st.json(visible_json(model.get(name) or {}), expanded=True)

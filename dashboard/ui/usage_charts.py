@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.services.usage import failure_rate
+from dashboard.text import visible
 
 # Colour-blind-safe (Okabe-Ito), one per status, the same in every chart.
 STATUS_COLOURS = {
@@ -35,7 +36,7 @@ def png_config(file_name: str) -> dict:
 
 def plot_text(value: object) -> str:
     """Database text made safe and literal for Plotly labels, hover text and legends."""
-    return html.escape("" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value))
+    return html.escape("" if value is None or (isinstance(value, float) and pd.isna(value)) else visible(value))
 
 
 def _layout(fig: go.Figure, *, title: str, height: int, **extra) -> go.Figure:

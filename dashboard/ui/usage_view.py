@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
@@ -12,15 +11,15 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.export import to_csv_bytes
-from dashboard.services.usage import GROUPINGS, PRESETS, InvalidRange, UsageFilters, UsageRange, UsageService
+from dashboard.services.usage import GROUPINGS, PRESETS, InvalidRange, UsageFilters, UsageRange
 from dashboard.services.validation import MODALITIES
+from dashboard.text import visible
 from dashboard.ui import paths, usage_charts
 from dashboard.ui.context import context
-from dashboard.ui.model_filters import ALL, init_state, task_select, url_param
+from dashboard.ui.model_filters import ALL, init_state, note_ignored, task_select, url_param
 
 CUSTOM = "custom"
 RANGE_CHOICES = {**PRESETS, CUSTOM: "Custom"}
-FOLD_EVERY_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -33,11 +32,23 @@ class UsageView:
     label: str  # the range in words, for titles and file names
 
 
+# The days a custom range may start and end on: what the date picker accepts (a link's 0001-01-01 or 9999-12-31
+# is left out with a note rather than crashing the picker).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 1, 1)
+
+
 def _date_param(name: str) -> date | None:
-    try:
-        return date.fromisoformat(url_param(name)[:10])
-    except ValueError:
+    text = url_param(name)
+    if not text:
         return None
+    try:
+        day = date.fromisoformat(text[:10])
+    except ValueError:
+        day = None
+    if day is None or not FIRST_DAY <= day <= LAST_DAY:
+        note_ignored(name, text)
+        return None
+    return day
 
 
 def render_filters(*, providers: list[dict], tasks: list[tuple[str, str]], models: list[dict]) -> UsageView:
@@ -51,7 +62,8 @@ def render_filters(*, providers: list[dict], tasks: list[tuple[str, str]], model
     init_state("u_active", url_param("active", ["0", "1"], "1") == "1")
     init_state("u_group", url_param("group", list(GROUPINGS), "model"))
     today = datetime.now(UTC).date()
-    init_state("u_days", (_date_param("from") or today - timedelta(days=29), _date_param("to") or today))
+    first, last = _date_param("from") or today - timedelta(days=29), _date_param("to") or today
+    init_state("u_days", (min(first, last), max(first, last)))
 
     top = st.columns([5, 1.6, 1.2], vertical_alignment="bottom")
     choice = top[0].segmented_control("Range", list(RANGE_CHOICES), key="u_range", format_func=RANGE_CHOICES.get)
@@ -61,10 +73,11 @@ def render_filters(*, providers: list[dict], tasks: list[tuple[str, str]], model
 
     row = st.columns([1.6, 1.2, 1.6, 3], vertical_alignment="bottom")
     provider = row[0].selectbox("Provider", [ALL, *provider_names], key="u_provider",
-                                format_func=lambda v: provider_names.get(v, v))  # fmt: skip
+                                format_func=lambda v: visible(provider_names.get(v, v)))  # fmt: skip
     modality = row[1].selectbox("Modality", [ALL, *MODALITIES], key="u_modality")
     task = task_select(row[2], modality, tasks, key="u_task")
-    model = row[3].selectbox("Model", [ALL, *model_names], key="u_model", format_func=lambda v: model_names.get(v, v))
+    model = row[3].selectbox("Model", [ALL, *model_names], key="u_model",
+                             format_func=lambda v: visible(model_names.get(v, v)))  # fmt: skip
     period, label = _period(choice, top[0])
 
     filters = UsageFilters(
@@ -81,7 +94,8 @@ def render_filters(*, providers: list[dict], tasks: list[tuple[str, str]], model
 def _period(choice: str, column) -> tuple[UsageRange, str]:
     if choice != CUSTOM:
         return UsageRange.preset(choice), RANGE_CHOICES[choice]
-    picked = column.date_input("Days (UTC)", key="u_days", max_value=date(2100, 1, 1), format="YYYY-MM-DD")
+    picked = column.date_input("Days (UTC)", key="u_days", min_value=FIRST_DAY, max_value=LAST_DAY,
+                               format="YYYY-MM-DD")  # fmt: skip
     first, last = (picked[0], picked[-1]) if isinstance(picked, tuple | list) and picked else (None, None)
     if first is None:
         st.info("Pick the first and the last day of the range.")
@@ -111,26 +125,6 @@ def _write_to_url(choice: str, period: UsageRange, filters: UsageFilters, group_
             st.query_params[key] = value
         elif not value and key in st.query_params:
             del st.query_params[key]
-
-
-def fold_now_and_then(service: UsageService) -> None:
-    """Fold pending job deltas into the rollups at most once a minute per app process.
-
-    Reads are exact either way; folding only keeps them fast. A failure here costs nothing.
-    """
-    clock = _fold_clock()
-    if time.monotonic() - clock["at"] < FOLD_EVERY_SECONDS:
-        return
-    clock["at"] = time.monotonic()
-    try:
-        service.fold()
-    except Exception:  # noqa: BLE001 — a read-only moment or a lost connection: the next minute retries
-        clock["at"] = 0.0
-
-
-@st.cache_resource
-def _fold_clock() -> dict[str, float]:
-    return {"at": 0.0}
 
 
 def show_chart(figure: go.Figure, table: pd.DataFrame, *, name: str, key: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from uuid import UUID
@@ -14,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from db.demo import seed_demo
 from tests.conftest import REPO
+from tests.hostile import read
 
 APP = str(REPO / "dashboard" / "ui" / "app.py")
 
@@ -71,4 +71,4 @@ def texts(at: AppTest) -> str:
     parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success",
                                   "warning", "error") for e in getattr(at, kind)]  # fmt: skip
     # The app escapes markdown in everything it shows from the database; read it as a person would.
-    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))
+    return read("\n".join(str(p) for p in parts))

@@ -4,11 +4,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dashboard.text import md_escape
+from tests import hostile
 from tests.app.conftest import texts
 from tests.factories import make_model, make_provider, make_user
 
 PAGE = "pages/defaults.py"
-HOSTILE = "[x](javascript:alert(1)) <b>bold</b>"
+HOSTILE = f"{hostile.LINK} {hostile.HTML} {hostile.EMAIL}"
 
 
 def _defaults_table(at) -> pd.DataFrame:
@@ -164,7 +165,7 @@ def test_names_from_the_database_are_shown_literally(empty_db, engine, signed_in
     assert warning == md_escape(
         f"{HOSTILE} becomes the default for image/generation, replacing Plain. Confirm to apply."
     )
-    assert "](javascript" not in warning and "<b>" not in warning
+    assert hostile.markdown_problems(warning) == []
     _button(at, "Confirm").click().run()
     assert not at.exception
     [flash] = _flashed(at)

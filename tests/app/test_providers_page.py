@@ -6,11 +6,12 @@ import sqlalchemy as sa
 
 from dashboard.services.providers import ProviderService
 from dashboard.text import md_escape
+from tests import hostile
 from tests.app.conftest import texts, user_id
 from tests.factories import make_provider, make_user
 
 PAGE = "pages/providers.py"
-HOSTILE = "[x](javascript:alert(1)) <img src=x>"
+HOSTILE = f"{hostile.LINK} {hostile.HTML} {hostile.WWW}"
 
 
 def _provider(engine, name: str) -> dict:

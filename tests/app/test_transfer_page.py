@@ -5,6 +5,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from tests import hostile
 from tests.app.conftest import texts
 
 PAGE = "pages/transfer.py"
@@ -56,9 +57,9 @@ def test_an_unreadable_file_is_refused_with_the_reason(demo_db, signed_in, text,
 
 
 def test_problems_are_listed_and_nothing_can_be_applied(demo_db, engine, signed_in):
-    hostile = "[x](javascript:alert(1)) <img src=x>"
     at = _paste(
-        signed_in(page=PAGE), HEAD + f"nobody,a/b,,{hostile},image,generation,1\nreplicate,c/d,,C,image,Bad Task!,1\n"
+        signed_in(page=PAGE),
+        HEAD + f"nobody,a/b,,{hostile.LINK} {hostile.HTML},image,generation,1\nreplicate,c/d,,C,image,Bad Task!,1\n",
     )
     assert _metrics(at)["With problems"] == "2"
     plan = at.dataframe[0].value

@@ -8,11 +8,12 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.services.usage import UsageRange
+from tests import hostile
 from tests.app.conftest import texts, user_id
 from tests.factories import make_job, make_model, make_provider
 
 PAGE = "pages/usage.py"
-HOSTILE = '<img src=x onerror=alert(1)> [x](javascript:alert(1)) =HYPERLINK("http://evil")'
+HOSTILE = f"{hostile.HTML} {hostile.LINK} {hostile.HYPERLINK}"
 
 
 def _metrics(at) -> dict[str, str]:

@@ -9,18 +9,21 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.cli import build_parser
+from dashboard.services.transfer import read_file
+from tests import hostile
 from tests.conftest import ALL_VERSIONS, REPO
 
 COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
 
 
-def run_cli(*args, url=None, stdin="", env_extra=None):
+def run_cli(*args, url=None, stdin="", env_extra=None, raw=False):
+    """The command's result; raw=True keeps stdout and stderr as bytes (text mode turns a lone \r into \n)."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     if url:
         env["DATABASE_URL"] = url
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "dashboard", *args], input=stdin, capture_output=True,
-                          text=True, cwd=REPO, env=env, timeout=120)  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "dashboard", *args], input=stdin.encode() if raw else stdin,
+                          capture_output=True, text=not raw, cwd=REPO, env=env, timeout=120)  # fmt: skip
 
 
 def test_the_commands_are_the_ones_promised():
@@ -261,3 +264,96 @@ def test_import_refuses_bad_files_in_words(fresh_database, tmp_path, content, co
     path.write_bytes(content)
     result = run_cli("import", str(path), "--apply", url=fresh_database)
     assert result.returncode == code and says in (result.stdout + result.stderr) and "Traceback" not in result.stderr
+
+
+# ─── Data on a terminal (issue 12, item 11) and CSV on standard output (item 2) ─────────────────────────
+def _terminal_safe(output: bytes) -> bytes:
+    """Output a terminal shows as it is: no escape sequence, carriage return, bidi control or invisible character."""
+    text = output.decode("utf-8")
+    assert hostile.hidden_in(text, allow="\n") is None, [c for c in text if hostile.hidden_in(c, allow="\n")][:5]
+    return output
+
+
+@pytest.fixture
+def hostile_db(db_url, engine):
+    hostile.write_hostile_catalogue(engine)
+    return db_url
+
+
+def test_routing_text_shows_hostile_names_escaped(hostile_db):
+    one = run_cli("routing", "--modality", "audio", "--task", "generation", url=hostile_db, raw=True)
+    assert one.returncode in (0, 3) and _terminal_safe(one.stdout)
+    every = run_cli("routing", "--all", url=hostile_db, raw=True)
+    everything = _terminal_safe(every.stdout).decode()
+    assert "ok\\x1b[2K\\rall good" in everything and "model\\u202egnp.exe" in everything  # shown, not obeyed
+    assert "line\\nbreak" in everything  # a line break in a name cannot fake a line of the report
+
+
+def test_routing_json_is_the_same_data_with_hidden_characters_escaped(hostile_db):
+    result = run_cli("routing", "--all", "--format", "json", url=hostile_db, raw=True)
+    previews = json.loads(_terminal_safe(result.stdout))
+    names = {m["display_name"] for p in previews for m in [p["picked"] or {}, *p["fallbacks"]] if m}
+    assert {hostile.ESCAPE, hostile.RLO, hostile.ZERO_WIDTH} <= names
+
+
+def test_usage_table_shows_hostile_names_escaped(hostile_db):
+    result = run_cli("usage", "--include-inactive", url=hostile_db, raw=True)
+    assert result.returncode == 0, result.stderr
+    assert "model\\u202egnp.exe" in _terminal_safe(result.stdout).decode()
+
+
+def test_usage_csv_is_safe_in_a_spreadsheet(hostile_db):
+    result = run_cli("usage", "--include-inactive", "--format", "csv", url=hostile_db, raw=True)
+    data = b"\xef\xbb\xbf" + result.stdout  # standard output carries no byte-order mark
+    assert hostile.csv_problems(data) == []
+    names = {row["display_name"] for row in hostile.csv_rows(data)}
+    assert hostile.CR_FORMULA + " " + hostile.URL in names and "'" + hostile.SPACED_FORMULA in names
+
+
+def test_export_csv_on_a_pipe_is_the_exact_guarded_data(hostile_db):
+    result = run_cli("export", "--format", "csv", url=hostile_db, raw=True)
+    assert hostile.csv_problems(result.stdout) == []
+    keys = {row.values["model_key"] for row in read_file(result.stdout, "x.csv")}
+    assert {f"{text}/{n}" for n, text in enumerate(hostile.STORABLE)} <= keys  # exact, guard taken off again
+
+
+def test_export_json_hides_nothing_and_reads_back_exactly(hostile_db):
+    result = run_cli("export", url=hostile_db, raw=True)
+    models = json.loads(_terminal_safe(result.stdout))["models"]
+    assert {m["display_name"] for m in models} >= set(hostile.STORABLE) - {hostile.IMAGE}  # IMAGE was renamed
+
+
+def test_export_csv_on_a_terminal_shows_hidden_characters_escaped(hostile_db):
+    import pty
+
+    env = {**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, "DATABASE_URL": hostile_db}
+    leader, follower = pty.openpty()
+    with subprocess.Popen([sys.executable, "-m", "dashboard", "export", "--format", "csv"], stdout=follower,
+                          stderr=subprocess.PIPE, cwd=REPO, env=env) as process:  # fmt: skip
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert process.wait(timeout=120) == 0
+    os.close(leader)
+    shown = b"".join(chunks).decode().replace("\r\n", "\n")  # the terminal driver turns \n into \r\n
+    assert "\x1b" not in shown and "\u202e" not in shown and "\r" not in shown
+    assert "ok\\x1b[2K\\rall good" in shown
+
+
+def test_an_import_dry_run_shows_the_files_keys_escaped(hostile_db, tmp_path):
+    path = tmp_path / "models.csv"
+    keys = (hostile.ESCAPE, hostile.CARRIAGE_RETURN, hostile.RLO, "\x9b31m")
+    path.write_text("provider,model_key,display_name,modality,task\n"
+                    + "".join(f'plain,"{k}",Name,image,generation\n' for k in keys), encoding="utf-8")  # fmt: skip
+    result = run_cli("import", str(path), url=hostile_db, raw=True)
+    assert result.returncode == 1  # the keys are refused, and the report says so where a person can see it
+    out = _terminal_safe(result.stdout).decode()
+    assert "plain/ok\\x1b[2K\\rall good" in out and "plain/hidden\\rshown" in out and "plain/\\x9b31m" in out
+    assert "model_key: contains control characters" in out

@@ -11,6 +11,7 @@ from dashboard.services import (
     ModelService,
     NotAllowed,
 )
+from tests import hostile
 from tests.concurrency import run_together
 from tests.factories import make_job, make_model, make_provider, make_user
 
@@ -158,10 +159,10 @@ def test_a_non_uuid_id_is_a_clear_error_not_a_database_error(admin):
 
 HOSTILE_TEXT = [
     "'; drop table api_models; --",
-    "<script>alert(1)</script>",
-    "[click](javascript:alert(1)) ![x](http://evil.example/x.png)",
-    '=HYPERLINK("http://evil.example")',
-    "Ṩ̷̛ẞ 🤖 مرحبا \u202e reversed",
+    hostile.SCRIPT,
+    f"{hostile.LINK} {hostile.IMAGE}",
+    hostile.HYPERLINK,
+    "Ṩ̷̛ẞ 🤖 مرحبا",
 ]
 
 
@@ -173,7 +174,10 @@ def test_hostile_text_is_stored_literally_and_harms_nothing(admin, provider, tex
 
 
 @pytest.mark.parametrize("fields", [
-    {"display_name": "nul\x00byte"},
+    {"display_name": hostile.NUL},
+    {"display_name": hostile.RLO},
+    {"model_key": hostile.ESCAPE},
+    {"model_family": hostile.ZERO_WIDTH},
     {"display_name": "x" * 10_000},
     {"input_defaults": {"a": "nul\x00"}},
     {"capabilities": {"deep": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}}}},

@@ -5,6 +5,7 @@ import sqlalchemy as sa
 
 from dashboard.services.errors import EditConflict, InvalidModel, NotAllowed, ProviderNotFound
 from dashboard.services.providers import ProviderService, RoutingImpact
+from tests import hostile
 from tests.factories import make_model, make_provider, make_user
 
 
@@ -201,10 +202,10 @@ def test_routing_impact_of_a_provider_without_models(engine, admin, catalogue):
 
 HOSTILE_TEXT = [
     "'; drop table api_providers; --",
-    "<script>alert(1)</script>",
-    "[x](javascript:alert(1)) <img src=x>",
-    '=HYPERLINK("http://evil.example")',
-    "Ṩ̷̛ẞ 🤖 مرحبا \u202e reversed",
+    hostile.SCRIPT,
+    f"{hostile.LINK} {hostile.HTML}",
+    hostile.HYPERLINK,
+    "Ṩ̷̛ẞ 🤖 مرحبا",
 ]
 
 
@@ -217,8 +218,11 @@ def test_hostile_display_names_are_stored_literally(engine, admin, text):
 
 
 @pytest.mark.parametrize("fields", [
-    {"display_name": "nul\x00byte"},
+    {"display_name": hostile.NUL},
     {"display_name": "line\nbreak"},
+    {"display_name": hostile.RLO},
+    {"display_name": hostile.ZERO_WIDTH},
+    {"base_url": "https://api.example.com/\u202e"},
     {"display_name": "x" * 10_000},
     {"name": "x" * 10_000},
     {"name": "acme'; drop table api_providers; --"},

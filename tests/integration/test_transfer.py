@@ -10,7 +10,9 @@ import sqlalchemy as sa
 
 from dashboard.services import EditConflict, InvalidModel, NotAllowed
 from dashboard.services.transfer import MAX_ROWS, ImportRefused, TransferService, read_file, to_csv, to_json
+from dashboard.services.transfer import loads_exact as exact
 from db.demo import seed_demo
+from tests import hostile
 from tests.concurrency import run_together
 from tests.factories import make_model, make_provider, make_user
 
@@ -236,3 +238,50 @@ def test_export_filters(engine, demo):
     assert {r["provider"] for r in service.export_rows(provider="openai")} == {"openai"}
     assert all(r["is_active"] for r in service.export_rows(active_only=True))
     assert len(service.export_rows()) == 32
+
+
+# ─── Hostile rows written in SQL (issue 12, items 2 and 4) ───────────────────────────────────────────
+TEXT_COLUMNS = ("provider", "model_key", "version", "display_name", "model_family", "endpoint_path", "output_format")
+
+
+def test_a_hostile_catalogue_exports_an_inert_csv_that_reads_back_exactly(engine, admin):
+    hostile.write_hostile_catalogue(engine)
+    rows = TransferService(engine, user_id=admin).export_rows()
+    data = to_csv(rows)
+    assert hostile.csv_problems(data) == []
+    read = read_file(data, "x.csv")
+    assert len(read) == len(rows) == len(hostile.STORABLE)
+    for row, source in zip(rows, read, strict=True):
+        assert {c: source.values[c] for c in TEXT_COLUMNS} == {c: row[c] for c in TEXT_COLUMNS}
+        assert exact(source.values["input_defaults"]) == row["input_defaults"]
+
+
+def test_a_hostile_catalogue_exports_json_that_shows_what_it_holds_and_reads_back_exactly(engine, admin):
+    hostile.write_hostile_catalogue(engine)
+    rows = TransferService(engine, user_id=admin).export_rows()
+    document = to_json(rows)
+    assert hostile.hidden_in(document, allow="\n") is None  # \u202e and friends are written as escapes
+    models = json.loads(document)["models"]
+    assert [{c: m[c] for c in TEXT_COLUMNS} for m in models] == [{c: r[c] for c in TEXT_COLUMNS} for r in rows]
+
+
+def test_formulas_and_markdown_in_names_round_trip_through_csv_unchanged(engine, demo):
+    names = [n for n in (*hostile.FORMULAS, *hostile.MARKDOWN) if n == n.strip() and hostile.hidden_in(n) is None]
+    provider = make_provider(engine, name="acme")
+    for n, name in enumerate(names):
+        make_model(engine, provider, display_name=name, model_key=f"k{n}", model_family=name, endpoint_path=name)
+    service = TransferService(engine, user_id=demo)
+    before = _snapshot(engine)
+    data = to_csv(service.export_rows(provider="acme"))
+    assert hostile.csv_problems(data) == []
+    plan = service.plan(data, "x.csv")
+    assert plan.ok and plan.count("unchanged") == len(names) and not plan.writes
+    assert _snapshot(engine) == before
+
+
+def test_names_with_hidden_characters_are_refused_by_an_import_by_name(engine, demo):
+    body = "".join(f'replicate,"acme/{n}",,"{text}",image,generation,5,false,true,{{}}\n'
+                   for n, text in enumerate(hostile.HIDDEN))  # fmt: skip
+    plan = TransferService(engine, user_id=demo).plan((CSV_HEAD + body).encode(), "x.csv")
+    assert plan.count("error") == len(hostile.HIDDEN)
+    assert all(r.problems["display_name"].startswith("contains control characters") for r in plan.rows)

@@ -7,6 +7,8 @@ import pytest
 
 from dashboard.services.errors import InvalidModel
 from dashboard.services.validation import MAX_JSON_BYTES, parse_json_object, validate_model_fields
+from dashboard.text import visible
+from tests import hostile
 
 PROVIDER = uuid4()
 
@@ -200,3 +202,50 @@ def test_parse_json_object_names_the_field():
 def test_an_absurd_price_is_refused_as_a_typo():
     pricing = {"per_image": 1e35, "currency": "USD", "billing_unit": "per_image"}
     assert "typo" in problems(pricing=pricing)["pricing.per_image"]
+
+
+# ─── Control and invisible characters (issue 12, item 4) ────────────────────────────────────────────
+TEXT_FIELDS = ("display_name", "model_key", "version", "model_family", "task", "endpoint_path", "output_format")
+
+
+@pytest.mark.parametrize("field", TEXT_FIELDS)
+@pytest.mark.parametrize("char", [*hostile.BIDI, *hostile.INVISIBLE, "\x1b", "\r", "\n", "\t", "\x85", "\x7f"])
+def test_text_fields_refuse_control_bidi_and_zero_width_characters_by_name(field, char):
+    found = problems(**{field: f"ab{char}cd"})
+    assert list(found) == [field]
+    assert found[field].startswith("contains control characters or invisible characters")
+    assert visible(char) in found[field]  # the character is named as an escape a person can read
+
+
+@pytest.mark.parametrize("text", [hostile.RLO, hostile.ZERO_WIDTH, hostile.ESCAPE, hostile.CR_FORMULA])
+def test_the_corpus_names_are_refused(text):
+    assert "display_name" in problems(display_name=text)
+
+
+@pytest.mark.parametrize("text", ["Ṩ̷̛ẞ 🤖 مرحبا", "日本語モデル", "Café — 1.0 “beta”", hostile.LINK, hostile.FORMULA])
+def test_visible_unicode_and_punctuation_are_fine(text):
+    assert validate_model_fields(valid(display_name=text))["display_name"] == text
+
+
+@pytest.mark.parametrize("char", [*hostile.BIDI, *hostile.INVISIBLE, "\x1b", "\n"])
+def test_json_keys_refuse_every_hidden_character(char):
+    [(where, problem)] = problems(input_defaults={f"seed{char}": 1}).items()
+    assert where.startswith("input_defaults key 'seed") and problem.startswith("contains control characters")
+
+
+@pytest.mark.parametrize("char", [*hostile.BIDI, *hostile.INVISIBLE, "\x1b", "\x85"])
+def test_json_strings_refuse_hidden_characters_but_keep_line_breaks_and_tabs(char):
+    assert "input_defaults.prompt" in problems(input_defaults={"prompt": f"a{char}b"})
+    assert validate_model_fields(valid(input_defaults={"prompt": "line one\n\tline two\r\n"}))
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u200b", "\x1b"])
+def test_provider_names_refuse_them_too(char):
+    from dashboard.services.providers import validate_provider_fields
+
+    with pytest.raises(InvalidModel) as caught:
+        validate_provider_fields(
+            {"name": "acme", "display_name": f"Acme{char}", "base_url": f"https://a.example/{char}"}
+        )
+    assert set(caught.value.problems) == {"display_name", "base_url"}
+    assert visible(char) in caught.value.problems["display_name"]
