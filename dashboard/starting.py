@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from dashboard.services.users import create_user
 
 APP = Path(__file__).resolve().parent / "ui" / "app.py"
+SERVER = APP.with_name("server.py")  # app.py behind the upload and clear-cache guards (dashboard/ui/guards.py)
 REPO = APP.parent.parent.parent
 FALLBACK_ADMIN = "admin@localhost.localdomain"
 _HAS_ADMIN = sa.text("select exists (select 1 from user_roles where role = 'admin')")
@@ -39,11 +40,11 @@ def prepare_embedded(engine: Engine, *, progress: Callable[[int, int], None] | N
 
 
 def streamlit_command(options: list[str], *, localhost_only: bool) -> list[str]:
-    """argv for `streamlit run app.py`; the embedded database's app listens on localhost only."""
+    """argv for `streamlit run server.py` (app.py behind its guards); on the embedded database, localhost only."""
     if localhost_only:
         options = [o for i, o in enumerate(options) if not _is_address_option(options, i)]
         options += ["--server.address", "127.0.0.1"]
-    return ["streamlit", "run", str(APP), *options]
+    return ["streamlit", "run", str(SERVER), *options]
 
 
 def _is_address_option(options: list[str], index: int) -> bool:

@@ -1,6 +1,6 @@
 """The dashboard's entrypoint: page config, the database, sign-in, then the pages this person may see.
 
-Run it with `python -m dashboard run` (or `streamlit run dashboard/ui/app.py`).
+Served by dashboard/ui/server.py: run `python -m dashboard run` (or `streamlit run dashboard/ui/server.py`).
 """
 
 import sys
@@ -19,6 +19,7 @@ from dashboard.services.catalogue import CatalogueService  # noqa: E402
 from dashboard.ui import paths  # noqa: E402
 from dashboard.ui.context import Context, get_engine, load_settings, set_context  # noqa: E402
 from dashboard.ui.feedback import database_down, show_flashes  # noqa: E402
+from dashboard.ui.guards import allow_uploads  # noqa: E402
 from dashboard.ui.session import (  # noqa: E402
     current_identity,
     effective_identity,
@@ -56,6 +57,7 @@ def pages_for(*, admin: bool) -> list:
 
 show_flashes()
 if identity is None:
+    allow_uploads(False)  # dashboard/ui/guards.py refuses this session's uploads
     # Every page is registered (hidden) so that a deep link such as /models?task=tts survives signing in,
     # but none runs: only the sign-in form does.
     st.navigation(pages_for(admin=True), position="hidden")
@@ -64,6 +66,7 @@ if identity is None:
 
 render_account_box(identity)
 acting = effective_identity(identity)  # an admin may view the pages as a plain user
+allow_uploads(acting.is_admin)  # only admins' sessions may upload (the Import page), checked by guards.py
 set_context(Context(engine=engine, identity=acting, data_version=version, settings=settings))
 try:
     st.navigation({"Catalogue": pages_for(admin=acting.is_admin)}).run()

@@ -13,7 +13,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -38,21 +39,26 @@ class Server:
     passwords: dict[str, str]
 
 
-@pytest.fixture
-def app_server(db_url: str, engine) -> Iterator[Server]:
+def require_chromium() -> None:
     if not os.path.exists(CHROMIUM):
         message = "no Chromium here: install Debian's chromium package (bash .ci/run does)"
         if os.environ.get("CI"):
             pytest.fail(message)  # CI installs it: a missing browser must not pass as a skip
         pytest.skip(message)
-    demo = seed_demo(engine, jobs=500, bcrypt_rounds=4)
+
+
+def dashboard_run(port: int) -> list[str]:
+    """What a person starts, on this port and loopback only."""
+    return [sys.executable, "-m", "dashboard", "run", "--server.headless", "true", "--server.port", str(port),
+            "--server.address", "127.0.0.1"]  # fmt: skip
+
+
+@contextmanager
+def serving(command: Callable[[int], list[str]], env: dict[str, str]) -> Iterator[str]:
+    """Start command(port) from the repository, wait until its health check answers, yield its URL, stop it."""
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": db_url}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dashboard", "run", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    process = subprocess.Popen(command(port), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -63,10 +69,18 @@ def app_server(db_url: str, engine) -> Iterator[Server]:
                 time.sleep(0.25)
         else:
             raise RuntimeError(f"the app did not start: {process.stdout.read() if process.stdout else ''}")
-        yield Server(url, demo.passwords)
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.fixture
+def app_server(db_url: str, engine) -> Iterator[Server]:
+    require_chromium()
+    demo = seed_demo(engine, jobs=500, bcrypt_rounds=4)
+    with serving(dashboard_run, {**os.environ, "DATABASE_URL": db_url}) as url:
+        yield Server(url, demo.passwords)
 
 
 @pytest.fixture

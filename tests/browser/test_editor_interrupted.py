@@ -8,18 +8,14 @@ model with its undrawn fields at their widget defaults (JSON emptied, moved to t
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
-import time
-import urllib.request
 
 import pytest
 import sqlalchemy as sa
 
 from db.demo import seed_demo
 from db.demo_catalogue import SDXL_ID
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port, wait_idle
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, dashboard_run, require_chromium, serving, wait_idle
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.browser
@@ -45,33 +41,12 @@ COLUMNS = "provider_id, modality, task, priority, is_default, is_active, input_d
 
 @pytest.fixture
 def slow_server(db_url, engine, tmp_path):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium here: install Debian's chromium package (bash .ci/run does)")
-        pytest.skip("no Chromium here: install Debian's chromium package (bash .ci/run does)")
+    require_chromium()
     demo = seed_demo(engine, jobs=50, bcrypt_rounds=4)
     (tmp_path / "sitecustomize.py").write_text(SLOW_DRAW)
-    port = _free_port()
     env = {**os.environ, "DATABASE_URL": db_url, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dashboard", "run", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.25)
-        else:
-            raise RuntimeError(f"the app did not start: {process.stdout.read() if process.stdout else ''}")
+    with serving(dashboard_run, env) as url:
         yield url, demo.passwords
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def _row(engine):
