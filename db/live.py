@@ -130,7 +130,7 @@ def inspect_shape(pg, pending: list[str]) -> Shape:
                              "where n.nspname = 'public' and p.proname = 'has_role')")  # fmt: skip
     shape.can_create_in_auth = one("select coalesce((select has_schema_privilege(oid, 'CREATE') "
                                    "from pg_namespace where nspname = 'auth'), true)")  # fmt: skip
-    shape.has_pg_cron = one("select exists (select 1 from pg_extension where extname = 'pg_cron')")
+    shape.has_pg_cron = one("select to_regproc('cron.schedule') is not null")
     if one("select to_regclass('dashboard.created_objects') is not null"):
         shape.ours = {row[0] for row in pg.execute("select object from dashboard.created_objects").fetchall()}
     shape.missing_indexes = missing_seed_indexes(pg) if "public.api_models" in shape.tables else list(SEED_INDEXES)
@@ -142,8 +142,14 @@ def plan(shape: Shape) -> list[tuple[str, list[str]]]:
     create: list[str] = []
     add: list[str] = []
     never: list[str] = []
+    if shape.has_pg_cron:
+        schedule = ("schedule anything unasked: pg_cron is there, and `migrate --schedule-fold` has it fold usage "
+                    "every minute (reads already fold when they need to; this keeps every read fast)")  # fmt: skip
+    else:
+        schedule = "schedule anything: pg_cron is not installed (reads fold when they need to)"
     if not shape.pending and not shape.missing_indexes:
-        return [("Nothing to do", ["every migration is applied and the seed's indexes are there"])]
+        return [("Nothing to do", ["every migration is applied and the seed's indexes are there"]),
+                ("Will not", [schedule])]  # fmt: skip
     if shape.pending:
         create.append(f"apply migrations {', '.join(shape.pending)}; everything they create is in schema dashboard "
                       "(migration records, audit log, usage rollups, sign-in attempts), with RLS on and nothing "
@@ -186,14 +192,7 @@ def plan(shape: Shape) -> list[tuple[str, list[str]]]:
         )
     if "public.has_role" not in shape.ours and shape.has_has_role:
         never.append("replace public.has_role(): the platform's own is used as it is")
-    never.append(
-        "schedule anything: "
-        + (
-            "pg_cron is there; fold usage on a schedule as docs/production.md shows"
-            if shape.has_pg_cron
-            else "pg_cron is not installed"
-        )
-    )
+    never.append(schedule)
     return [("Will create", create), ("Will add to the platform's existing tables", add), ("Will not", never)]
 
 
@@ -222,3 +221,18 @@ def rule_findings(pg) -> list[str]:
         return []
     cursor = pg.execute(str(RULE_BREAKS))
     return rule_breaks(dict(zip([c.name for c in cursor.description], cursor.fetchone(), strict=True)))
+
+
+FOLD_JOB = "dashboard-fold-job-usage"
+
+
+class NoScheduler(Exception):
+    """The database has no pg_cron to schedule the fold with."""
+
+
+def schedule_fold(pg) -> None:
+    """Have pg_cron fold usage every minute (cron.schedule with a job name replaces an earlier one of that name)."""
+    if pg.execute("select to_regproc('cron.schedule')").fetchone()[0] is None:
+        raise NoScheduler("pg_cron is not installed in this database: add its line to your crontab instead "
+                          "(docs/production.md), or let reads fold when they need to")  # fmt: skip
+    pg.execute("select cron.schedule(%s, '* * * * *', 'select dashboard.fold_job_usage()')", (FOLD_JOB,))

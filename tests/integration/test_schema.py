@@ -123,6 +123,8 @@ def test_what_the_dashboard_owns_lives_in_its_own_schema(engine):
         "created_objects",
         "usage_state",
         "job_usage_delta",
+        "job_usage_delta_1",
+        "usage_slot",
         "job_usage_hourly",
         "job_usage_daily",
         "audit_log",

@@ -265,3 +265,34 @@ def test_concurrent_reads_with_a_backlog_fold_it_once(engine, catalogue, monkeyp
     results, errors = run_together(lambda _: _exact(engine, admin, UsageRange()), range(4))
     assert errors == []
     assert all(result == _seed(engine, UsageRange()) for result in results)
+
+
+# pg_cron's interface as Supabase has it (cron.schedule(name, schedule, command) keeps one job per name); the
+# extension itself is not on this server, so a stand-in records what it is asked.
+_FAKE_PG_CRON = """
+create schema cron;
+create table cron.job (jobid bigserial primary key, jobname text unique, schedule text, command text);
+create function cron.schedule(job_name text, schedule text, command text) returns bigint language sql as $$
+  insert into cron.job (jobname, schedule, command) values (job_name, schedule, command)
+  on conflict (jobname) do update set schedule = excluded.schedule, command = excluded.command returning jobid
+$$;
+"""
+
+
+def test_migrate_schedules_the_fold_with_pg_cron_when_asked_and_says_so_when_it_cannot(db_url, engine):
+    from tests.integration.test_cli import run_cli
+
+    refused = run_cli("migrate", "--schedule-fold", url=db_url)
+    assert refused.returncode == 1 and "pg_cron is not installed" in refused.stderr
+    assert "pg_cron is not installed" in run_cli("migrate", "--plan", url=db_url).stdout
+    with engine.begin() as conn:
+        conn.exec_driver_sql(_FAKE_PG_CRON)
+    assert "migrate --schedule-fold" in run_cli("migrate", "--plan", url=db_url).stdout
+    for _ in range(2):  # twice: still one job
+        done = run_cli("migrate", "--schedule-fold", url=db_url)
+        assert done.returncode == 0, done.stderr
+        assert "pg_cron folds usage every minute" in done.stdout
+    with engine.connect() as conn:
+        jobs = conn.execute(sa.text("select jobname, schedule, command from cron.job")).all()
+        assert jobs == [("dashboard-fold-job-usage", "* * * * *", "select dashboard.fold_job_usage()")]
+        conn.execute(sa.text(jobs[0].command))  # what pg_cron will run, as the owner
