@@ -6,10 +6,11 @@
 --
 -- Now writers append to the active one of job_usage_delta (slot 0) and job_usage_delta_1 (slot 1), named
 -- in dashboard.usage_slot. fold_job_usage() folds the other one and TRUNCATEs it, which frees it at once,
--- then makes it the active one: each fold takes what was written before the previous fold. The triggers
--- read the slot (one indexed row, about 2 µs) and never wait for a fold: the fold locks only the table
--- writers have left, and gives up after a moment when a transaction begun before the switch still holds
--- it (the next fold takes it). Readers add both tables to the rollups in one statement, as before.
+-- then makes it the active one: each fold takes what was written before the previous fold. The switch
+-- replaces the trigger functions' bodies, which name their table, so a write looks nothing up; writers
+-- never wait for a fold: the fold locks only the table writers have left, and gives up after a moment when
+-- a transaction begun before the switch still holds it (the next fold takes it). Readers add both tables to
+-- the rollups in one statement, as before.
 --
 -- TRUNCATE is not MVCC-safe: a statement sees the folded rows either as deltas or in the rollups, because it
 -- locks the tables it reads before it takes its snapshot (READ COMMITTED, as every reader of ours runs). A
@@ -63,6 +64,7 @@ declare
   rating_changed text := '';
   columns constant text := 'api_model_id, status, created_at, quality_rating';
   old_columns constant text := 'old_api_model_id, old_status, old_created_at, old_quality_rating';
+  target text;  -- one of the two constant table names below, never anything read from jobs
 begin
   if jobs_table is null then
     return false;
@@ -93,42 +95,33 @@ begin
     rating_changed := ' or old.quality_rating is distinct from new.quality_rating';
   end if;
 
-  -- Each body: read the active slot, append one row to that table.
+  -- Each body appends one row to the active delta table, named in the body itself: the fold switches writers
+  -- by replacing these bodies (no lock on jobs; each session recompiles once), so a write reads nothing to
+  -- find its table. A lookup of the slot in every trigger call measured +2 µs per write, +18% in all.
+  select case s.active when 0 then 'dashboard.job_usage_delta' else 'dashboard.job_usage_delta_1' end
+    into target from dashboard.usage_slot s;
   execute pg_catalog.format($f$
     create or replace function dashboard.record_job_insert() returns trigger
     language plpgsql security definer set search_path = '' as $b$
     begin
-      if (select s.active from dashboard.usage_slot s) = 0 then
-        insert into dashboard.job_usage_delta (%1$s) values (new.api_model_id, new.status::text, %2$s, %3$s);
-      else
-        insert into dashboard.job_usage_delta_1 (%1$s) values (new.api_model_id, new.status::text, %2$s, %3$s);
-      end if;
+      insert into %4$s (%1$s) values (new.api_model_id, new.status::text, %2$s, %3$s);
       return null;
-    end $b$$f$, columns, created_new, rating_new);
+    end $b$$f$, columns, created_new, rating_new, target);
   execute pg_catalog.format($f$
     create or replace function dashboard.record_job_delete() returns trigger
     language plpgsql security definer set search_path = '' as $b$
     begin
-      if (select s.active from dashboard.usage_slot s) = 0 then
-        insert into dashboard.job_usage_delta (%1$s) values (old.api_model_id, old.status::text, %2$s, %3$s);
-      else
-        insert into dashboard.job_usage_delta_1 (%1$s) values (old.api_model_id, old.status::text, %2$s, %3$s);
-      end if;
+      insert into %4$s (%1$s) values (old.api_model_id, old.status::text, %2$s, %3$s);
       return null;
-    end $b$$f$, old_columns, created_old, rating_old);
+    end $b$$f$, old_columns, created_old, rating_old, target);
   execute pg_catalog.format($f$
     create or replace function dashboard.record_job_update() returns trigger
     language plpgsql security definer set search_path = '' as $b$
     begin
-      if (select s.active from dashboard.usage_slot s) = 0 then
-        insert into dashboard.job_usage_delta (%1$s, %2$s)
-        values (new.api_model_id, new.status::text, %3$s, %4$s, old.api_model_id, old.status::text, %5$s, %6$s);
-      else
-        insert into dashboard.job_usage_delta_1 (%1$s, %2$s)
-        values (new.api_model_id, new.status::text, %3$s, %4$s, old.api_model_id, old.status::text, %5$s, %6$s);
-      end if;
+      insert into %7$s (%1$s, %2$s)
+      values (new.api_model_id, new.status::text, %3$s, %4$s, old.api_model_id, old.status::text, %5$s, %6$s);
       return null;
-    end $b$$f$, columns, old_columns, created_new, rating_new, created_old, rating_old);
+    end $b$$f$, columns, old_columns, created_new, rating_new, created_old, rating_old, target);
 
   -- Recounts the rollups from jobs without holding the platform's writes: the jobs it counts and the deltas
   -- it drops are read in one statement, so one snapshot (see 0010). The deltas are deleted, not truncated
@@ -257,6 +250,7 @@ begin
   end;
   perform pg_catalog.set_config('lock_timeout', '0', true);
   update dashboard.usage_slot set active = 1 - writing;
+  perform dashboard.install_usage_capture();  -- writers append to the table just emptied from now on
   return folded;
 end
 $fn$;
