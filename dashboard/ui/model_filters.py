@@ -18,7 +18,9 @@ PAGE_SIZES = (25, 50, 100, 200)
 def url_param(name: str, allowed: list[str] | tuple[str, ...] | None = None, default: str = "") -> str:
     """A query parameter, or default when absent or not one of the allowed values (URLs are input too); a value
     ignored is said once, so that a person whose link was mangled knows why the page does not show it."""
-    value = st.query_params.get(name, default)
+    if name not in st.query_params:
+        return default
+    value = st.query_params.get(name)
     value = value if isinstance(value, str) else default
     if allowed is not None and value not in allowed:
         if value:

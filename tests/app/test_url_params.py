@@ -45,3 +45,11 @@ def test_the_crafted_usage_range_of_the_attack_is_left_out_with_a_note(demo_db, 
     toasts = " ".join(t.value for t in at.toast)
     assert "from=0001\\-01\\-01" in toasts or "from=0001-01-01" in toasts.replace("\\", "")
     assert at.date_input(key="u_days").value  # a valid range the picker accepts instead
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_a_page_opened_without_parameters_notes_nothing(demo_db, signed_in, page):
+    """Only a value the link really carried is ever called left out (the defaults are not)."""
+    at = signed_in(page=page)
+    assert not at.exception
+    assert [t.value for t in at.toast] == []
