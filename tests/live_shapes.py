@@ -238,9 +238,10 @@ def anon_reach(engine: Engine) -> set[str]:
 
 
 # Supabase's database advisor, as facts about what is ours: every function in schema dashboard with its
-# search_path set to '' exactly (what its lint 0011 asks; a fixed non-empty path still counts as mutable); no security-definer function of ours that anon may call, nor authenticated beyond the three meant
-# for people (folding usage and reading it from jobs, which check for an admin, and reading who one is); RLS on
-# every table of ours.
+# search_path set to '' exactly (what its lint 0011 asks; a fixed non-empty path still counts as mutable); no
+# security-definer function of ours that anon may call, nor authenticated beyond the three meant for people
+# (folding usage and reading it from jobs, which check for an admin, and reading who one is); RLS on every
+# table of ours.
 _ADVISOR = """
 select 'search_path not empty: ' || p.oid::regprocedure::text from pg_proc p
 where p.pronamespace = 'dashboard'::regnamespace

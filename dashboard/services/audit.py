@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from dashboard.services.base import ActingService, Row
 from dashboard.services.diff import Change, json_changes
-from dashboard.services.errors import InvalidModel, ModelNotFound, ServiceError
+from dashboard.services.errors import InvalidModel, ModelNotFound, NothingToRestore
 from dashboard.services.models import ModelService
 from dashboard.services.validation import EDITABLE_FIELDS
 
@@ -42,10 +42,6 @@ audit_log = sa.Table(
     sa.Column("new_row", JSONB),
 )
 _a = audit_log.c
-
-
-class NothingToRestore(ServiceError):
-    """The entry has no version to go back to, or the model is already like that."""
 
 
 @dataclass(frozen=True)

@@ -42,3 +42,19 @@ class InvalidModel(ServiceError):
     def __init__(self, problems: dict[str, str]):
         self.problems = dict(problems)
         super().__init__("; ".join(f"{field}: {problem}" for field, problem in self.problems.items()))
+
+
+class InvalidRange(ServiceError, ValueError):
+    """A date range the usage counts cannot answer exactly (not whole hours, or backwards)."""
+
+
+class ImportRefused(ServiceError):
+    """The file as a whole cannot be read (format, size, encoding, columns); nothing was looked at."""
+
+
+class NothingToRestore(ServiceError):
+    """The entry has no version to go back to, or the model is already like that."""
+
+
+class InvalidUser(ServiceError):
+    """The email, password or role given for a new account is not acceptable, or it cannot be written here."""

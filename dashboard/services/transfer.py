@@ -29,7 +29,7 @@ from dashboard.export import csv_bytes, unguard
 from dashboard.queries.tables import api_models, api_providers
 from dashboard.services.base import ActingService, Row
 from dashboard.services.diff import Change, field_changes
-from dashboard.services.errors import EditConflict, InvalidModel, NotAllowed
+from dashboard.services.errors import EditConflict, ImportRefused, InvalidModel, NotAllowed
 from dashboard.services.models import _CREATED_BY, _INSERT_DEFAULTS, _clear_slot_default, _refuse_inactive_default
 from dashboard.services.slot_locks import lock_for_writing
 from dashboard.services.validation import JSON_FIELDS, validate_model_fields
@@ -48,10 +48,6 @@ _m, _p = api_models, api_providers
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 Progress = Callable[[int, int], None]
 Key = tuple[str, str, str | None]
-
-
-class ImportRefused(Exception):
-    """The file as a whole cannot be read (format, size, encoding, columns); nothing was looked at."""
 
 
 # ─── Exact JSON ────────────────────────────────────────────────────────────────────────────────

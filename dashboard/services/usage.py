@@ -21,6 +21,7 @@ from dashboard.queries import models as model_queries
 from dashboard.queries import usage as q
 from dashboard.services import usage_folding
 from dashboard.services.base import ActingService
+from dashboard.services.errors import InvalidRange
 
 PRESETS = {
     "24h": "Last 24 hours",
@@ -34,10 +35,6 @@ STATUSES = ("completed", "failed", "cancelled", "processing", "queued")
 GROUPINGS = {"model": "Model", "provider": "Provider", "modality": "Modality", "task": "Task"}
 GROUP_COLUMN = {"model": "display_name", "provider": "provider_name", "modality": "modality", "task": "task"}
 COUNT_COLUMNS = ("total_jobs", "completed_jobs", "failed_jobs", "other_jobs", "rated_jobs", "rating_sum")
-
-
-class InvalidRange(ValueError):
-    """A date range the usage counts cannot answer exactly (not whole hours, or backwards)."""
 
 
 def _utc(moment: datetime) -> datetime:

@@ -21,7 +21,8 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 
-from dashboard.services.errors import ServiceError
+from dashboard.services.auth import normalise_email
+from dashboard.services.errors import InvalidUser
 
 ROLES = ("admin", "user")
 MIN_PASSWORD_LENGTH = 12
@@ -66,13 +67,9 @@ where lower(u.email) = :email and coalesce((to_jsonb(u) ->> 'is_sso_user')::bool
 _NO_PERMISSION = "42501"  # insufficient_privilege
 
 
-class InvalidUser(ServiceError):
-    """The email, password or role given for a new account is not acceptable, or it cannot be written here."""
-
-
-def normalise_email(email: str) -> str:
-    """Trimmed and lower-cased; raise InvalidUser if it is not an email address."""
-    email = (email or "").strip().lower()
+def checked_email(email: str) -> str:
+    """The email as accounts are looked up (auth.normalise_email); raise InvalidUser if it is not an address."""
+    email = normalise_email(email)
     if len(email) > 254 or not _EMAIL.match(email):
         raise InvalidUser("that is not an email address (expected name@example.com)")
     return email
@@ -92,7 +89,7 @@ def _check_password(password: str) -> None:
 
 def set_password(engine: Engine, *, email: str, password: str, rounds: int = BCRYPT_ROUNDS) -> None:
     """Give an existing account a new password (an operator's act, like create_user)."""
-    email = normalise_email(email)
+    email = checked_email(email)
     _check_password(password)
     try:
         with engine.begin() as conn:
@@ -117,7 +114,7 @@ def create_user(engine: Engine, *, email: str, password: str, role: str, rounds:
     auth.identities row where that table exists. On a Supabase project whose postgres role may not write the
     auth schema, InvalidUser says how to create the account in Supabase Auth and give the role in SQL.
     """
-    email = normalise_email(email)
+    email = checked_email(email)
     if role not in ROLES:
         raise InvalidUser(f"role must be one of {', '.join(ROLES)}")
     _check_password(password)
