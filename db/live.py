@@ -209,7 +209,7 @@ def _jobs_plan(shape: Shape) -> list[str]:
         notes.append("ratings not counted (" + (f"quality_rating is {rating}" if rating else "no quality_rating") + ")")
     return [
         "public.jobs: AFTER INSERT/UPDATE/DELETE row triggers and an AFTER TRUNCATE trigger, each one insert into "
-        f"dashboard.job_usage_delta ({'; '.join(notes)}); CREATE TRIGGER takes SHARE ROW EXCLUSIVE for "
+        f"one of our two delta tables ({'; '.join(notes)}); CREATE TRIGGER takes SHARE ROW EXCLUSIVE for "
         "milliseconds (waits at most 10 s for running writers)",
         "public.jobs: one read of every job to count the usage rollups, in one snapshot; no lock that holds writes",
     ]
