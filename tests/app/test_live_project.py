@@ -14,10 +14,12 @@ from db.migrate import migrate
 from tests.app.conftest import APP, texts
 from tests.live_shapes import SHAPES, build, owner_url
 
-PAGES = ["overview", "models", "model_editor", "defaults", "providers", "routing", "usage", "history", "transfer"]
+PAGES = {"overview": "Overview", "models": "Models", "model_editor": "Model editor", "defaults": "Defaults",
+         "providers": "Providers", "routing": "Routing preview", "usage": "Usage", "history": "History",
+         "transfer": "Import and export"}  # fmt: skip
 
 
-@pytest.fixture(params=SHAPES[1:], ids=str)
+@pytest.fixture(params=SHAPES, ids=str)
 def live_admin(request, fresh_database, monkeypatch):
     """The platform's admin (a row of their user_roles), on a migrated live shape; DATABASE_URL is the owner's."""
     superuser = create_db_engine(fresh_database)
@@ -43,9 +45,10 @@ def test_every_page_works_on_a_live_project(live_admin):
     at.session_state["_dashboard_user_id"] = live_admin
     at.session_state["_dashboard_last_seen"] = time.time()
     at.run()
-    for page in PAGES:
+    for page, title in PAGES.items():
         at.switch_page(f"../../pages/{page}.py").run()
         assert not at.exception, f"{page}: {at.exception}"
+        assert [t.value for t in at.title] == [title], page  # the page itself, not a sign-in form or a refusal
         assert "cannot be reached" not in texts(at), page
     at.switch_page("../../pages/overview.py").run()
     assert "1 model: modality outside text, image, video and audio" in texts(at)
