@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from dashboard.services.base import ActingService, Row
 from dashboard.services.diff import Change, json_changes
-from dashboard.services.errors import InvalidModel, ModelNotFound, NothingToRestore
+from dashboard.services.errors import ModelNotFound, NothingToRestore
 from dashboard.services.models import ModelService
 from dashboard.services.validation import EDITABLE_FIELDS
 
@@ -169,13 +169,3 @@ def _differs(current: Any, target: Any) -> bool:
     if isinstance(current, UUID) or isinstance(target, UUID):
         return str(current) != str(target)
     return current != target or type(current) is not type(target)
-
-
-def as_entry_id(value: Any) -> int:
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise InvalidModel({"entry": "is not an audit entry number"}) from None
-    if not 0 < number < 2**63:
-        raise InvalidModel({"entry": "is not an audit entry number"})
-    return number

@@ -228,12 +228,11 @@ def _check_columns(header: list[str]) -> None:
 
 
 def _csv_value(column: str, cell: str) -> Any:
-    """A CSV cell as the value it stands for ('' is no value; the export's leading ' is taken off again)."""
+    """A CSV cell as the value it stands for ('' is no value; the export's leading ' is taken off again). A JSON
+    field stays text here: it is parsed when the row is checked, so that a broken one names its row."""
     cell = unguard(cell)  # exactly the guard the export added (dashboard.export.guard)
     if cell == "":
         return None
-    if column in JSON_FIELDS:
-        return _JsonText(cell)
     if column in ("is_active", "is_default"):
         return _BOOLEANS.get(cell.strip().lower(), cell)
     if column == "priority":
@@ -242,10 +241,6 @@ def _csv_value(column: str, cell: str) -> Any:
         except ValueError:
             return cell
     return cell
-
-
-class _JsonText(str):
-    """A JSON field given as text (CSV), parsed when the row is checked so a broken one names its row."""
 
 
 # ─── The plan ─────────────────────────────────────────────────────────────────────────────────
