@@ -46,6 +46,10 @@ api_models = sa.Table(
     sa.Column("priority", sa.Integer),
 )
 
+# The seed's routing order (ORDER BY am.priority, am.is_default DESC), then name and id so that the same
+# catalogue always routes the same way: every query that lists models "as routing" orders by this.
+ROUTING_ORDER = (api_models.c.priority, api_models.c.is_default.desc(), api_models.c.display_name, api_models.c.id)
+
 # PostgreSQL's row version: changes on every update, so it is the compare-and-swap token for edits.
 row_version = sa.literal_column("api_models.xmin::text").label("row_version")
 

@@ -10,7 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dashboard.queries import catalogue as q
-from dashboard.queries.tables import api_models, api_providers
+from dashboard.queries.tables import ROUTING_ORDER, api_models, api_providers
 from dashboard.services.base import ActingService, Row
 from dashboard.services.transfer import loads_exact
 from dashboard.services.usage import UsageFilters, UsageRange, UsageService, failure_rate
@@ -26,10 +26,10 @@ SORTS = {
 MAX_SEARCH = 200
 _m, _p = api_models, api_providers
 _ORDER = {
-    "priority": (_m.c.priority, _m.c.display_name),
+    "priority": ROUTING_ORDER,
     "name": (sa.func.lower(_m.c.display_name),),
     "updated": (_m.c.updated_at.desc(),),
-    "slot": (_m.c.modality, _m.c.task, _m.c.priority, _m.c.display_name),
+    "slot": (_m.c.modality, _m.c.task, *ROUTING_ORDER),
 }
 _BROWSE_COLUMNS = (
     _m.c.id, _m.c.display_name, _m.c.model_key, _m.c.version, _m.c.modality, _m.c.task, _m.c.model_family,

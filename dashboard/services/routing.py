@@ -16,7 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dashboard.queries import models as model_queries
-from dashboard.queries.tables import api_models, api_providers
+from dashboard.queries.tables import ROUTING_ORDER, api_models, api_providers
 from dashboard.services.base import ActingService, Row
 from dashboard.services.validation import validate_slot
 from dashboard.text import visible
@@ -28,7 +28,7 @@ _SLOT_MODELS = (
         _p.c.name.label("provider_name"), _p.c.is_active.label("provider_active"),
     )
     .select_from(_m.join(_p, _m.c.provider_id == _p.c.id))
-    .order_by(_m.c.priority, _m.c.is_default.desc(), _m.c.display_name, _m.c.id)
+    .order_by(*ROUTING_ORDER)
 )  # fmt: skip
 _ALL_SLOTS = sa.select(_m.c.modality, _m.c.task).distinct().order_by(_m.c.modality, _m.c.task)
 

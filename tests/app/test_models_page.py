@@ -9,13 +9,14 @@ def _table(at) -> pd.DataFrame:
     return at.dataframe[0].value
 
 
-def test_an_admin_sees_every_model_sorted_by_priority_then_name(demo_db, signed_in):
+def test_an_admin_sees_every_model_sorted_as_routing_orders_them(demo_db, signed_in):
+    """Priority, then the default first (the seed's is_default DESC), then name: what "as routing" says."""
     at = signed_in(page="pages/models.py")
     assert not at.exception
     frame = _table(at)
     assert len(frame) == 32
-    assert list(zip(frame["priority"], frame["display_name"], strict=True)) == sorted(
-        zip(frame["priority"], frame["display_name"], strict=True))  # fmt: skip
+    shown = list(zip(frame["priority"], ~frame["is_default"].astype(bool), frame["display_name"], strict=True))
+    assert shown == sorted(shown)
     assert "1–32 of 32 models" in texts(at)
 
 

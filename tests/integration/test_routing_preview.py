@@ -102,3 +102,22 @@ def test_hostile_slots_are_refused_by_name_and_change_nothing(engine, admin, hos
 def test_an_unknown_but_well_formed_task_is_an_empty_slot(engine, admin):
     preview = _preview(engine, admin, task="no-such-task")
     assert preview.candidates == [] and preview.has_errors and "no default" in _messages(preview)
+
+
+def test_the_models_table_sorted_as_routing_lists_a_slot_in_the_order_routing_picks(engine, admin):
+    """The Models page's "Priority, then name (as routing)" and "Modality, task, priority" sorts are the seed's
+    routing order (priority, is_default DESC), not priority then name: a default named Zeta comes before an Alpha
+    of the same priority, as routing picks it."""
+    from dashboard.services.catalogue import CatalogueService, ModelFilters
+
+    provider = make_provider(engine)
+    make_model(engine, provider, display_name="Alpha", priority=1, modality="audio", task="tts")
+    make_model(engine, provider, display_name="Zeta", priority=1, modality="audio", task="tts", is_default=True)
+    make_model(engine, provider, display_name="Beta", priority=0, modality="audio", task="tts")
+    routed = [
+        c.display_name for c in RoutingService(engine, user_id=admin).preview(modality="audio", task="tts").candidates
+    ]
+    catalogue = CatalogueService(engine, user_id=admin)
+    for sort in ("priority", "slot"):
+        rows, _ = catalogue.browse_models(ModelFilters(task="tts", sort=sort))
+        assert [r["display_name"] for r in rows] == routed == ["Beta", "Zeta", "Alpha"], sort
