@@ -13,7 +13,13 @@ SELECT
     (array_agg(am.id) FILTER (WHERE am.is_default))[1] AS default_id,
     (array_agg(am.display_name) FILTER (WHERE am.is_default))[1] AS default_name,
     coalesce(bool_or(am.is_default AND am.is_active), false) AS default_active,
-    coalesce(bool_or(am.is_default AND ap.is_active), false) AS default_provider_active
+    coalesce(bool_or(am.is_default AND ap.is_active), false) AS default_provider_active,
+    -- What routing picks: the first model that can take jobs, in the seed's routing order (as
+    -- queries/tables.ROUTING_ORDER; tests/integration/test_routing_preview.py checks the two agree).
+    (array_agg(am.id ORDER BY am.priority, am.is_default DESC, am.display_name, am.id)
+        FILTER (WHERE am.is_active AND ap.is_active))[1] AS picked_id,
+    (array_agg(am.display_name ORDER BY am.priority, am.is_default DESC, am.display_name, am.id)
+        FILTER (WHERE am.is_active AND ap.is_active))[1] AS picked_name
 FROM api_models am
 JOIN api_providers ap ON ap.id = am.provider_id
 GROUP BY am.modality, am.task

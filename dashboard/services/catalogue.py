@@ -64,6 +64,14 @@ class Slot:
     default_name: str | None
     default_active: bool
     default_provider_active: bool
+    picked_id: UUID | None = None  # what routing picks now (None when nothing can take the slot's jobs)
+    picked_name: str | None = None
+
+    @property
+    def default_passed_over(self) -> bool:
+        """The default can take jobs, yet routing picks another model (a lower priority number comes first)."""
+        return (self.default_id is not None and self.default_active and self.default_provider_active
+                and self.picked_id is not None and self.picked_id != self.default_id)  # fmt: skip
 
     @property
     def label(self) -> str:
@@ -137,6 +145,10 @@ def slot_warnings(slots: list[Slot]) -> list[Warning]:
         elif slot.default_id is not None and not slot.default_provider_active:
             warnings.append(Warning(slot.label, f"The default for {slot.label}, {slot.default_name}, "
                                     "is on an inactive provider"))  # fmt: skip
+        elif slot.default_passed_over:
+            warnings.append(Warning(slot.label, f"Routing does not pick the default for {slot.label}, "
+                                    f"{slot.default_name}: {slot.picked_name} comes first (a lower priority "
+                                    "number)"))  # fmt: skip
     return warnings
 
 
@@ -235,6 +247,8 @@ def slot_cell(slot: Slot) -> str:
         return f"⚠ inactive: {slot.default_name} · {slot.candidates}"
     if not slot.default_provider_active:
         return f"⚠ provider off: {slot.default_name} · {slot.candidates}"
+    if slot.default_passed_over:
+        return f"⚠ passed over: {slot.default_name} · {slot.candidates}"
     return f"{slot.default_name} · {slot.candidates}"
 
 

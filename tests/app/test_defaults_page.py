@@ -97,7 +97,8 @@ def test_confirming_replaces_the_previous_default(demo_db, engine, signed_in):
     assert not at.exception
     assert _default_of(engine, "image", "generation") == ["Flux Schnell"]
     assert _flashed(at) == [md_escape("Flux Schnell is now the default for image/generation; it replaced SDXL 1.0.")]
-    assert _grid(at).loc["generation", "image"].startswith("Flux Schnell · ")
+    # Flux Schnell has priority 2 and SDXL 1.0 priority 1: routing still picks SDXL, and the grid says so.
+    assert _grid(at).loc["generation", "image"].startswith("⚠ passed over: Flux Schnell · ")
     table = _defaults_table(at)
     assert "SDXL 1.0" not in set(table["display_name"]) and "Flux Schnell" in set(table["display_name"])
 

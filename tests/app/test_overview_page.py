@@ -98,3 +98,17 @@ def test_a_plain_user_is_not_given_the_overview(demo_db, signed_in):
     assert not at.metric
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page(f"../../{PAGE}")  # as the signed_in fixture addresses pages
+
+
+def test_a_default_routing_passes_over_is_named_on_the_overview(demo_db, engine, signed_in):
+    """Making a priority-2 model the default leaves the priority-1 one picked: the Overview says so (it used to
+    stay silent while the Routing preview said it)."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("update api_models set is_default = false where modality = 'image' and task = 'generation'")
+        )
+        conn.execute(sa.text("update api_models set is_default = true where display_name = 'Flux Schnell'"))
+    at = signed_in(page=PAGE)
+    assert not at.exception
+    assert ("Routing does not pick the default for image/generation, Flux Schnell: SDXL 1.0 comes first "
+            "(a lower priority number)") in texts(at)  # fmt: skip

@@ -121,3 +121,25 @@ def test_the_models_table_sorted_as_routing_lists_a_slot_in_the_order_routing_pi
     for sort in ("priority", "slot"):
         rows, _ = catalogue.browse_models(ModelFilters(task="tts", sort=sort))
         assert [r["display_name"] for r in rows] == routed == ["Beta", "Zeta", "Alpha"], sort
+
+
+def test_the_slot_summary_picks_what_the_routing_preview_picks_and_warns_of_a_passed_over_default(engine, admin):
+    """The Overview and the Defaults grid read the pick from SQL; it must be the routing preview's pick."""
+    from dashboard.services.catalogue import CatalogueService, slot_warnings
+
+    provider, off = make_provider(engine), make_provider(engine, is_active=False)
+    make_model(engine, provider, display_name="Default", priority=2, modality="video", task="upscale", is_default=True)
+    make_model(engine, provider, display_name="Cheaper", priority=1, modality="video", task="upscale")
+    make_model(engine, off, display_name="Off", priority=0, modality="video", task="upscale")
+    make_model(
+        engine, provider, display_name="Tie default", priority=1, modality="audio", task="music", is_default=True
+    )
+    make_model(engine, provider, display_name="A tie", priority=1, modality="audio", task="music")
+    slots = {s.label: s for s in CatalogueService(engine, user_id=admin).list_slots()}
+    for label in ("video/upscale", "audio/music"):
+        modality, task = label.split("/")
+        assert slots[label].picked_name == _preview(engine, admin, modality, task).candidates[0].display_name
+    assert [w.message for w in slot_warnings([slots["video/upscale"]])] == [
+        "Routing does not pick the default for video/upscale, Default: Cheaper comes first (a lower priority number)"
+    ]
+    assert slot_warnings([slots["audio/music"]]) == []  # a tie goes to the default (is_default DESC)

@@ -52,3 +52,19 @@ def test_an_empty_catalogue_gives_an_empty_grid_with_the_modality_columns():
     grid = slot_grid([])
     assert grid.empty
     assert list(grid.columns) == ["task", "text", "image", "video", "audio"]
+
+
+def test_a_default_routing_passes_over_is_marked_in_the_grid_and_warned_about():
+    from dataclasses import replace
+
+    from dashboard.services.catalogue import slot_warnings
+
+    passed_over = slot(default="SDXL 1.0", candidates=3)
+    passed_over = replace(passed_over, picked_id=uuid4(), picked_name="Flux Schnell")
+    assert slot_cell(passed_over) == "⚠ passed over: SDXL 1.0 · 3"
+    assert [w.message for w in slot_warnings([passed_over])] == [
+        "Routing does not pick the default for image/generation, SDXL 1.0: Flux Schnell comes first (a lower "
+        "priority number)"
+    ]
+    picked = replace(passed_over, picked_id=passed_over.default_id, picked_name="SDXL 1.0")
+    assert slot_cell(picked) == "SDXL 1.0 · 3" and slot_warnings([picked]) == []
