@@ -87,7 +87,7 @@ def _state(label: str, engine, admin: UUID, runs: int, seed_runs: int, rows: lis
         failures.append(f"{label}, first read: {why}")
     # Let a background fold the first read started finish (it runs in this process), as later clicks would.
     deadline = time.monotonic() + 600
-    while usage_folding._running and time.monotonic() < deadline:
+    while usage_folding.folding_in_background() and time.monotonic() < deadline:
         time.sleep(0.05)
     later = []
     for _ in range(runs):

@@ -60,6 +60,12 @@ _running: set[int] = set()  # engines with a one-off background fold under way
 _keepers: dict[int, threading.Thread] = {}  # engines with a periodic folder
 
 
+def folding_in_background() -> bool:
+    """Whether a one-off background fold is under way in this process (a benchmark waits for it)."""
+    with _lock:
+        return bool(_running)
+
+
 def fold_in_background(key: int, fold: Callable[[], int]) -> None:
     """Run fold() once in a daemon thread, unless one is already running for this engine."""
     with _lock:
