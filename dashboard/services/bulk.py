@@ -22,6 +22,7 @@ from dashboard.queries import models as q
 from dashboard.queries.tables import api_models, api_providers
 from dashboard.services.base import ActingService, Row, as_uuid
 from dashboard.services.errors import EditConflict, InvalidModel, ModelNotFound, NotAllowed, ProviderNotFound
+from dashboard.services.routing_rules import can_take_jobs, candidates, routing_key, tie_at_top
 from dashboard.services.slot_locks import lock_for_writing
 from dashboard.services.validation import validate_model_fields, validate_slot
 
@@ -135,29 +136,7 @@ class BulkReview:
         return any(i.severity == "error" for i in self.impacts)
 
 
-# ─── Pure helpers: the routing rules in memory (no database, unit-testable) ───────────────────
-def can_take_jobs(model: Mapping[str, Any]) -> bool:
-    """The routing query's filter: an active model of an active provider."""
-    return bool(model["is_active"] and model["provider_active"])
-
-
-def routing_key(model: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The seed's routing order: priority, is_default DESC, then display_name and id."""
-    tie = model["name_rank"] if "name_rank" in model else (model["display_name"], str(model["id"]))
-    return (model["priority"], not model["is_default"], tie)
-
-
-def candidates(models: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The models that can take the slot's jobs, best first (the first is picked)."""
-    return sorted((m for m in models if can_take_jobs(m)), key=routing_key)
-
-
-def pick(models: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The model a job of the slot goes to, or None when its jobs cannot be routed."""
-    ranked = candidates(models)
-    return ranked[0] if ranked else None
-
-
+# ─── Pure helpers: a change applied in memory (the rules themselves live in routing_rules) ──────
 def changed(model: Mapping[str, Any], change: BulkChange, provider: Mapping[str, Any] | None = None) -> dict:
     """The model after the change; provider (its provider_name and provider_active) for a move."""
     after = {**model, **change.values()}
@@ -204,19 +183,12 @@ def slot_impact(slot: str, before: list[Mapping[str, Any]], after: list[Mapping[
         else:
             found.append(Impact("info", slot, f"{slot} now routes to {new['display_name']} instead of "
                                 f"{old['display_name']}"))  # fmt: skip
-    tie = _tie_at_top(now)
-    if tie and tie != _tie_at_top(was):
+    tie = tie_at_top(now)
+    if tie and tie != tie_at_top(was):
         first, second = tie
         found.append(Impact("warning", slot, f"{first['display_name']} and {second['display_name']} share priority "
                             f"{first['priority']} at the top of {slot}: routing may pick either"))  # fmt: skip
     return found
-
-
-def _tie_at_top(ranked: list[Mapping[str, Any]]) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
-    if len(ranked) > 1 and (ranked[0]["priority"], ranked[0]["is_default"]) == (
-        ranked[1]["priority"], ranked[1]["is_default"]):  # fmt: skip
-        return ranked[0], ranked[1]
-    return None
 
 
 def catalogue_impact(

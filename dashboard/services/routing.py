@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from dashboard.queries import models as model_queries
 from dashboard.queries.tables import ROUTING_ORDER, api_models, api_providers
 from dashboard.services.base import ActingService, Row
+from dashboard.services.routing_rules import exclusion_reason
 from dashboard.services.validation import validate_slot
 from dashboard.text import visible
 
@@ -79,16 +80,6 @@ class RoutingPreview:
     @property
     def has_errors(self) -> bool:
         return any(w.severity == "error" for w in self.warnings)
-
-
-def exclusion_reason(model: Row) -> str | None:
-    """Why a model of the slot cannot take jobs, or None when it can."""
-    reasons = []
-    if not model["is_active"]:
-        reasons.append("model inactive")
-    if not model["provider_active"]:
-        reasons.append(f"provider {model['provider_name']} inactive")
-    return " and ".join(reasons) or None
 
 
 def routing_warnings(slot: str, models: list[Row], candidates: list[RoutedModel]) -> list[RoutingWarning]:

@@ -9,8 +9,9 @@ from uuid import UUID
 import pandas as pd
 import streamlit as st
 
-from dashboard.services.bulk import BulkChange, BulkReview, pick, reordered
+from dashboard.services.bulk import BulkChange, BulkReview, reordered
 from dashboard.services.errors import ServiceError
+from dashboard.services.routing_rules import pick
 from dashboard.services.validation import INT4
 from dashboard.text import md_escape, visible, visible_frame
 from dashboard.ui import cached, paths

@@ -16,11 +16,10 @@ from dashboard.services.bulk import (
     catalogue_impact,
     changed,
     clean_ids,
-    pick,
     reordered,
-    routing_key,
     slot_impact,
 )
+from dashboard.services.routing_rules import pick, routing_key
 from db.demo import seed_demo
 from tests.concurrency import run_together
 from tests.factories import make_model, make_provider, make_user
