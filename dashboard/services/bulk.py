@@ -22,15 +22,13 @@ from dashboard.queries import models as q
 from dashboard.queries.tables import api_models, api_providers
 from dashboard.services.base import ActingService, Row, as_uuid
 from dashboard.services.errors import EditConflict, InvalidModel, ModelNotFound, NotAllowed, ProviderNotFound
-from dashboard.services.routing_rules import can_take_jobs, candidates, routing_key, tie_at_top
+from dashboard.services.routing_rules import SEVERITY_ORDER, Impact, routing_key, slot_impact
 from dashboard.services.slot_locks import lock_for_writing
 from dashboard.services.validation import validate_model_fields, validate_slot
 
 Kind = Literal["activate", "deactivate", "priority", "provider"]
-Severity = Literal["error", "warning", "info"]
 KINDS: tuple[Kind, ...] = ("activate", "deactivate", "priority", "provider")
 MAX_MODELS = 1000  # models one bulk change or one reorder may name
-_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 _m, _p = api_models, api_providers
 _IDS = ARRAY(PG_UUID(as_uuid=True))
@@ -104,16 +102,6 @@ class BulkChange:
 
 
 @dataclass(frozen=True)
-class Impact:
-    """One thing a change does to routing: error (a slot's jobs can no longer be routed), warning (a default
-    becomes unusable or is passed over), or info (which model a slot now routes to, what stays as it is)."""
-
-    severity: Severity
-    slot: str  # "modality/task", or "" for what concerns the selection as a whole
-    message: str
-
-
-@dataclass(frozen=True)
 class BulkReview:
     """What a change would do: the impact on routing, worst first, and each selected model before and after."""
 
@@ -153,44 +141,6 @@ def reordered(models: Iterable[Mapping[str, Any]], ordered_ids: list[UUID]) -> l
     return [{**by_id[i], "priority": n} for n, i in enumerate(ordered_ids, start=1) if i in by_id]
 
 
-def slot_impact(slot: str, before: list[Mapping[str, Any]], after: list[Mapping[str, Any]]) -> list[Impact]:
-    """What changes for one slot's routing between two states of its models (the same models, changed)."""
-    found: list[Impact] = []
-    was, now = candidates(before), candidates(after)
-    default_before = next((m for m in before if m["is_default"]), None)
-    default_after = next((m for m in after if m["is_default"]), None)
-    if was and not now:
-        reason = "no active model" if not any(m["is_active"] for m in after) else "no model on an active provider"
-        found.append(Impact("error", slot, f"{slot} is left with {reason}: its jobs cannot be routed"))
-    elif now and not was:
-        found.append(Impact("info", slot, f"{slot} can take jobs again: it routes to {now[0]['display_name']}"))
-    if default_before is not None and default_after is not None:
-        name = default_after["display_name"]
-        if default_before["is_active"] and not default_after["is_active"]:
-            found.append(Impact("warning", slot, f"The default for {slot} ({name}) becomes inactive"))
-        elif default_before["provider_active"] and not default_after["provider_active"]:
-            found.append(Impact("warning", slot, f"The default for {slot} ({name}) moves to an inactive provider, "
-                                f"{default_after['provider_name']}"))  # fmt: skip
-        elif not can_take_jobs(default_before) and can_take_jobs(default_after):
-            found.append(Impact("info", slot, f"The default for {slot} ({name}) can take jobs again"))
-    if was and now and was[0]["id"] != now[0]["id"]:
-        new, old = now[0], was[0]
-        passed_over = default_after is not None and can_take_jobs(default_after) and new["id"] != default_after["id"]
-        if passed_over and old["id"] == default_after["id"]:
-            found.append(Impact("warning", slot, f"{slot} now routes to {new['display_name']} instead of its default "
-                                f"{old['display_name']}: {new['display_name']} has a lower priority number "
-                                f"({new['priority']} < {default_after['priority']})"))  # fmt: skip
-        else:
-            found.append(Impact("info", slot, f"{slot} now routes to {new['display_name']} instead of "
-                                f"{old['display_name']}"))  # fmt: skip
-    tie = tie_at_top(now)
-    if tie and tie != tie_at_top(was):
-        first, second = tie
-        found.append(Impact("warning", slot, f"{first['display_name']} and {second['display_name']} share priority "
-                            f"{first['priority']} at the top of {slot}: routing may pick either"))  # fmt: skip
-    return found
-
-
 def catalogue_impact(
     models: list[Mapping[str, Any]], ids: Collection[UUID], change: BulkChange, provider: Mapping[str, Any] | None
 ) -> list[Impact]:
@@ -210,7 +160,7 @@ def catalogue_impact(
     if unchanged:
         found.append(Impact("info", "", f"{len(unchanged)} of the {len(selected)} selected models "
                             f"{_already(change, provider)}: nothing changes for them"))  # fmt: skip
-    return sorted(found, key=lambda i: _SEVERITY_ORDER[i.severity])
+    return sorted(found, key=lambda i: SEVERITY_ORDER[i.severity])
 
 
 def _already(change: BulkChange, provider: Mapping[str, Any] | None) -> str:
