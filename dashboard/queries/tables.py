@@ -46,6 +46,23 @@ api_models = sa.Table(
     sa.Column("priority", sa.Integer),
 )
 
+# Models with their providers: every read that shows a model's provider (or whether it can take jobs)
+# selects from this join, so the join is spelled once.
+models_with_providers = api_models.join(api_providers, api_models.c.provider_id == api_providers.c.id)
+
+# The fields a routing rule reads (dashboard.services.routing_rules): select them with the model's slot.
+RULE_COLUMNS = (
+    api_models.c.id,
+    api_models.c.display_name,
+    api_models.c.modality,
+    api_models.c.task,
+    api_models.c.priority,
+    api_models.c.is_default,
+    api_models.c.is_active,
+    api_providers.c.display_name.label("provider_name"),
+    api_providers.c.is_active.label("provider_active"),
+)
+
 # The seed's routing order (ORDER BY am.priority, am.is_default DESC), then name and id so that the same
 # catalogue always routes the same way: every query that lists models "as routing" orders by this.
 ROUTING_ORDER = (api_models.c.priority, api_models.c.is_default.desc(), api_models.c.display_name, api_models.c.id)
