@@ -3,24 +3,18 @@
 Served by dashboard/ui/server.py: run `python -m dashboard run` (or `streamlit run dashboard/ui/server.py`).
 """
 
-import sys
-from pathlib import Path
+from dataclasses import dataclass
 
-# `streamlit run dashboard/ui/app.py` puts only this folder on sys.path; the package lives two levels up.
-_REPO = str(Path(__file__).resolve().parents[2])
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
+import sqlalchemy as sa
+import streamlit as st
 
-import sqlalchemy as sa  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from dashboard.database import DatabaseUnavailable  # noqa: E402
-from dashboard.services.catalogue import CatalogueService  # noqa: E402
-from dashboard.ui import paths  # noqa: E402
-from dashboard.ui.context import Context, get_engine, load_settings, set_context  # noqa: E402
-from dashboard.ui.feedback import database_down, show_flashes  # noqa: E402
-from dashboard.ui.guards import allow_uploads  # noqa: E402
-from dashboard.ui.session import (  # noqa: E402
+from dashboard.database import DatabaseUnavailable
+from dashboard.services.catalogue import CatalogueService
+from dashboard.ui import paths
+from dashboard.ui.context import Context, get_engine, load_settings, set_context
+from dashboard.ui.feedback import database_down, show_flashes
+from dashboard.ui.guards import allow_uploads
+from dashboard.ui.session import (
     current_identity,
     effective_identity,
     render_account_box,
@@ -38,21 +32,32 @@ except (DatabaseUnavailable, sa.exc.OperationalError, sa.exc.InterfaceError) as 
     database_down(exc)
 
 
+@dataclass(frozen=True)
+class PageSpec:
+    path: str  # relative to this file: see dashboard/ui/paths.py
+    title: str
+    icon: str
+    admins_only: bool = False
+
+
+# The menu, in order. The first page a person may see is where they land.
+PAGES = (
+    PageSpec(paths.OVERVIEW, "Overview", ":material/dashboard:", admins_only=True),
+    PageSpec(paths.MODELS, "Models", ":material/table_rows:"),
+    PageSpec(paths.EDITOR, "Model editor", ":material/edit:", admins_only=True),
+    PageSpec(paths.DEFAULTS, "Defaults", ":material/star:"),
+    PageSpec(paths.PROVIDERS, "Providers", ":material/cloud:", admins_only=True),
+    PageSpec(paths.ROUTING, "Routing preview", ":material/alt_route:", admins_only=True),
+    PageSpec(paths.TRANSFER, "Import and export", ":material/swap_vert:", admins_only=True),
+    PageSpec(paths.USAGE, "Usage", ":material/monitoring:", admins_only=True),
+    PageSpec(paths.HISTORY, "History", ":material/history:", admins_only=True),
+)
+
+
 def pages_for(*, admin: bool) -> list:
     """The pages a person sees, in menu order; admins get the editing pages too."""
-    pages = [
-        st.Page(paths.MODELS, title="Models", icon=":material/table_rows:", default=not admin),
-        st.Page(paths.DEFAULTS, title="Defaults", icon=":material/star:"),
-    ]
-    if admin:
-        pages.insert(0, st.Page(paths.OVERVIEW, title="Overview", icon=":material/dashboard:", default=True))
-        pages.insert(2, st.Page(paths.EDITOR, title="Model editor", icon=":material/edit:"))
-        pages.append(st.Page(paths.PROVIDERS, title="Providers", icon=":material/cloud:"))
-        pages.append(st.Page(paths.ROUTING, title="Routing preview", icon=":material/alt_route:"))
-        pages.append(st.Page(paths.TRANSFER, title="Import and export", icon=":material/swap_vert:"))
-        pages.append(st.Page(paths.USAGE, title="Usage", icon=":material/monitoring:"))
-        pages.append(st.Page(paths.HISTORY, title="History", icon=":material/history:"))
-    return pages
+    shown = [spec for spec in PAGES if admin or not spec.admins_only]
+    return [st.Page(s.path, title=s.title, icon=s.icon, default=n == 0) for n, s in enumerate(shown)]
 
 
 show_flashes()
