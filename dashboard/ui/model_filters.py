@@ -8,41 +8,12 @@ import streamlit as st
 
 from dashboard.services.catalogue import MAX_SEARCH, SORTS, ModelFilters
 from dashboard.services.validation import MODALITIES
-from dashboard.text import md_escape, visible
+from dashboard.text import visible
+from dashboard.ui.url import init_state, note_ignored, sync_url, url_param  # noqa: F401 (others import them here)
 
 ALL = "All"
 STATUSES = {"active": "Active", "inactive": "Inactive", "all": "All"}
 PAGE_SIZES = (25, 50, 100, 200)
-
-
-def url_param(name: str, allowed: list[str] | tuple[str, ...] | None = None, default: str = "") -> str:
-    """A query parameter, or default when absent or not one of the allowed values (URLs are input too); a value
-    ignored is said once, so that a person whose link was mangled knows why the page does not show it."""
-    if name not in st.query_params:
-        return default
-    value = st.query_params.get(name)
-    value = value if isinstance(value, str) else default
-    if allowed is not None and value not in allowed:
-        if value:
-            note_ignored(name, value)
-        return default
-    return value
-
-
-def note_ignored(name: str, value: str) -> None:
-    """Say once per session that the link's name=value was not understood and was left out."""
-    noted = st.session_state.setdefault("_ignored_params", set())
-    if (name, value) in noted or len(noted) > 50:
-        return
-    noted.add((name, value))
-    shown = visible(value[:40] + ("…" if len(value) > 40 else ""))
-    st.toast(md_escape(f"The link's {name}={shown} is not something this page knows, so it was left out."),
-             icon=":material/link_off:")  # fmt: skip
-
-
-def init_state(key: str, value: object) -> None:
-    if key not in st.session_state:
-        st.session_state[key] = value
 
 
 def task_select(column, modality: str, tasks: list[tuple[str, str]], *, key: str) -> str:
@@ -102,8 +73,4 @@ def _write_to_url(filters: ModelFilters) -> None:
         "default": "1" if filters.default_only else "",
         "sort": "" if filters.sort == "priority" else filters.sort,
     }
-    for key, value in wanted.items():
-        if value and st.query_params.get(key) != value:
-            st.query_params[key] = value
-        elif not value and key in st.query_params:
-            del st.query_params[key]
+    sync_url(wanted)

@@ -16,7 +16,8 @@ from dashboard.services.validation import MODALITIES
 from dashboard.text import visible
 from dashboard.ui import paths, usage_charts
 from dashboard.ui.context import context
-from dashboard.ui.model_filters import ALL, init_state, note_ignored, task_select, url_param
+from dashboard.ui.model_filters import ALL, task_select
+from dashboard.ui.url import init_state, note_ignored, sync_url, url_param
 
 CUSTOM = "custom"
 RANGE_CHOICES = {**PRESETS, CUSTOM: "Custom"}
@@ -120,11 +121,7 @@ def _write_to_url(choice: str, period: UsageRange, filters: UsageFilters, group_
         "active": "" if filters.active_only else "0",
         "group": "" if group_by == "model" else group_by,
     }
-    for key, value in wanted.items():
-        if value and st.query_params.get(key) != value:
-            st.query_params[key] = value
-        elif not value and key in st.query_params:
-            del st.query_params[key]
+    sync_url(wanted)
 
 
 def show_chart(figure: go.Figure, table: pd.DataFrame, *, name: str, key: str) -> None:
