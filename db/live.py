@@ -209,9 +209,12 @@ def _jobs_plan(shape: Shape) -> list[str]:
     else:
         notes.append("ratings not counted (" + (f"quality_rating is {rating}" if rating else "no quality_rating") + ")")
     return [
-        "public.jobs: AFTER INSERT/UPDATE/DELETE row triggers and an AFTER TRUNCATE trigger, each one insert into "
-        f"one of our two delta tables ({'; '.join(notes)}); CREATE TRIGGER takes SHARE ROW EXCLUSIVE for "
-        "milliseconds (waits at most 10 s for running writers)",
+        "public.jobs: AFTER INSERT and DELETE statement triggers (one grouped insert per statement; row triggers "
+        "where jobs is partitioned or inherited), an AFTER UPDATE row trigger that only a change of model, status, "
+        "rating or creation time calls, and an AFTER TRUNCATE trigger, each writing into one of our two delta "
+        f"tables ({'; '.join(notes)}); CREATE TRIGGER takes SHARE ROW EXCLUSIVE for milliseconds (waits at most "
+        "10 s for running writers); replacing 0013's row triggers by statement triggers drops them, which takes "
+        "ACCESS EXCLUSIVE for milliseconds (waits at most 2 s, so reads too are held up at most that long)",
         "public.jobs: one read of every job to count the usage rollups, in one snapshot; no lock that holds writes",
     ]
 

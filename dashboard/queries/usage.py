@@ -44,6 +44,7 @@ def _delta(name: str) -> sa.TableClause:
         sa.column("old_status", sa.Text),
         sa.column("old_created_at", _TZ),
         sa.column("old_quality_rating", sa.Integer),
+        sa.column("jobs", sa.BigInteger),  # how many jobs the row stands for (a statement's, since 0015)
         schema="dashboard",
     )
 
@@ -76,7 +77,7 @@ def rollup_source(start: datetime | None, end: datetime | None) -> sa.FromClause
     """Rollups plus unfolded deltas, exact at this moment (RLS: admins only), for jobs created in [start, end).
 
     Whole UTC days come from the daily rollup, the hours at either edge from the hourly one, and the deltas
-    not folded yet as their two sides (the job as written, +1; as it was, -1). start and end are whole hours
+    not folded yet as their two sides (the jobs as written, +jobs; as they were, -jobs). start and end are whole hours
     (UTC; None for an open end). The day bounds are worked out here, so the planner sees every range as
     constants and reads each rollup by its index.
     """
@@ -96,22 +97,22 @@ def rollup_source(start: datetime | None, end: datetime | None) -> sa.FromClause
 
 
 def _delta_sides(x, start: datetime | None, end: datetime | None) -> list[sa.Select]:
-    """A delta table's rows as the job as written (+1) and the job as it was (-1), each only with a model."""
+    """A delta table's rows as the jobs as written (+jobs) and as they were (-jobs), each only with a model."""
     new_side = sa.select(
         x.api_model_id,
         x.status,
         _day(x.created_at).label("day"),
-        sa.literal(1, sa.BigInteger),
-        sa.case((x.quality_rating.is_(None), 0), else_=1).cast(sa.BigInteger),
-        sa.func.coalesce(x.quality_rating, 0).cast(sa.BigInteger),
+        x.jobs,
+        sa.case((x.quality_rating.is_(None), 0), else_=x.jobs),
+        (sa.func.coalesce(x.quality_rating, 0) * x.jobs).cast(sa.BigInteger),
     ).where(x.api_model_id.is_not(None), *_in(x.created_at, start, end))
     old_side = sa.select(
         x.old_api_model_id,
         x.old_status,
         _day(x.old_created_at),
-        sa.literal(-1, sa.BigInteger),
-        sa.case((x.old_quality_rating.is_(None), 0), else_=-1).cast(sa.BigInteger),
-        (-sa.func.coalesce(x.old_quality_rating, 0)).cast(sa.BigInteger),
+        -x.jobs,
+        sa.case((x.old_quality_rating.is_(None), 0), else_=-x.jobs),
+        (-sa.func.coalesce(x.old_quality_rating, 0) * x.jobs).cast(sa.BigInteger),
     ).where(x.old_api_model_id.is_not(None), *_in(x.old_created_at, start, end))
     return [new_side, old_side]
 

@@ -167,7 +167,7 @@ def test_the_plan_says_what_will_be_added_and_what_never_is_before_anything_chan
     text = json.dumps(sections)
     assert "create, alter or grant anything in schema auth" in text
     assert "CREATE INDEX CONCURRENTLY" in text
-    assert "public.jobs: AFTER INSERT/UPDATE/DELETE row triggers" in text
+    assert "public.jobs: AFTER INSERT and DELETE statement triggers" in text
     if "no-rating" in shape.name:
         assert "ratings not counted (no quality_rating)" in text
     assert not any("create public.api_models" in line for line in sections["Will create"])
