@@ -5,10 +5,12 @@ import streamlit as st
 
 from dashboard.services.catalogue import slot_grid
 from dashboard.services.errors import ServiceError
+from dashboard.services.routing_rules import exclusion_reason
 from dashboard.text import md_escape, visible, visible_frame
 from dashboard.ui import cached, paths
 from dashboard.ui.context import context
 from dashboard.ui.feedback import flash, show_error
+from dashboard.ui.impact_review import impact_review
 
 DEFAULT_COLUMNS = {
     "modality": st.column_config.TextColumn("Modality", width="small"),
@@ -19,6 +21,7 @@ DEFAULT_COLUMNS = {
     "updated_at": st.column_config.DatetimeColumn("Updated", format="YYYY-MM-DD HH:mm", width="small"),
 }
 _PENDING = "_defaults_pending"
+NEEDS_A_DEFAULT = ("no_default", "default_inactive", "default_provider_inactive")  # routing_rules' finding codes
 
 ctx = context()
 st.title("Defaults")
@@ -49,17 +52,20 @@ st.subheader("Change a default")
 wanted = st.query_params.get("slot")
 if "defaults_slot" not in st.session_state:
     # Start where an admin is needed: the linked slot, else the first slot with candidates but no default.
-    needy = [label for label, s in slots.items() if s.candidates and (not s.default_id or not s.default_active)]
+    needy = [label for label, s in slots.items() if any(f.code in NEEDS_A_DEFAULT for f in s.findings)]
     st.session_state["defaults_slot"] = wanted if wanted in slots else (needy or list(slots))[0]
 slot_col, model_col = st.columns(2)
 slot = slots[slot_col.selectbox("Modality and task", list(slots), key="defaults_slot", format_func=visible)]
 active_providers = {p["id"] for p in cached.providers() if p["is_active"]}
+providers = {p["id"]: p["display_name"] for p in cached.providers()}
 options = {str(m["id"]): m for m in cached.models_for_task(slot.modality, slot.task) if not m["is_default"]}
 
 
 def _label(model_id: str) -> str:
     model = options[model_id]
-    off = "" if model["provider_id"] in active_providers else " (provider inactive: routing skips it)"
+    reason = exclusion_reason({**model, "provider_active": model["provider_id"] in active_providers,
+                               "provider_name": providers.get(model["provider_id"], "")})  # fmt: skip
+    off = f" ({reason}: routing skips it)" if reason else ""
     return visible(f"{model['display_name']} · priority {model['priority']}{off}")
 
 
@@ -77,16 +83,18 @@ if st.button("Make default", type="primary", icon=":material/star:"):
 if st.session_state.get(_PENDING) != str(model["id"]):
     st.stop()
 
+try:
+    impacts = ctx.catalogue.default_impact(model["id"])
+except ServiceError as exc:
+    show_error(exc)
+    st.stop()
 replacing = f", replacing {slot.default_name}" if slot.default_name else ", which has no default now"
-st.warning(
-    md_escape(f"{name} becomes the default for {slot.label}{replacing}. Confirm to apply."), icon=":material/star:"
-)
-st.caption("Routing orders by priority first; the default wins among models of equal priority.")
-confirm, cancel, _ = st.columns([1, 1, 4])
-if cancel.button("Cancel", key="defaults_cancel"):
+answer = impact_review("defaults", impacts, action_label="Confirm",
+                       prompt=f"{name} becomes the default for {slot.label}{replacing}. Confirm to apply.")  # fmt: skip
+if answer is False:
     st.session_state.pop(_PENDING, None)
     st.rerun()
-if confirm.button("Confirm", type="primary", key="defaults_confirm"):
+if answer:
     st.session_state.pop(_PENDING, None)
     try:
         replaced = ctx.models.set_default(model["id"])

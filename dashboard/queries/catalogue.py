@@ -2,29 +2,42 @@
 
 import sqlalchemy as sa
 
-# One row per (modality, task) slot: its default and how many models could take its jobs.
-SLOT_SUMMARY = sa.text("""
-SELECT
-    am.modality,
-    am.task,
-    count(*) AS models,
-    count(*) FILTER (WHERE am.is_active) AS active_models,
-    count(*) FILTER (WHERE am.is_active AND ap.is_active) AS candidates,
-    (array_agg(am.id) FILTER (WHERE am.is_default))[1] AS default_id,
-    (array_agg(am.display_name) FILTER (WHERE am.is_default))[1] AS default_name,
-    coalesce(bool_or(am.is_default AND am.is_active), false) AS default_active,
-    coalesce(bool_or(am.is_default AND ap.is_active), false) AS default_provider_active,
-    -- What routing picks: the first model that can take jobs, in the seed's routing order (as
-    -- queries/tables.ROUTING_ORDER; tests/integration/test_routing_preview.py checks the two agree).
-    (array_agg(am.id ORDER BY am.priority, am.is_default DESC, am.display_name, am.id)
-        FILTER (WHERE am.is_active AND ap.is_active))[1] AS picked_id,
-    (array_agg(am.display_name ORDER BY am.priority, am.is_default DESC, am.display_name, am.id)
-        FILTER (WHERE am.is_active AND ap.is_active))[1] AS picked_name
-FROM api_models am
-JOIN api_providers ap ON ap.id = am.provider_id
-GROUP BY am.modality, am.task
-ORDER BY am.modality, am.task
-""")
+from dashboard.queries.tables import ROUTING_ORDER, RULE_COLUMNS, api_models, api_providers, models_with_providers
+
+# The models of every slot that its pick and findings depend on (routing_rules.relevant_models: its defaults and
+# its first two models when those that can take jobs come first, then the other active ones), each with its rule
+# columns, its place in that order (its name_rank: a tie-breaker that agrees with ROUTING_ORDER) and the slot's
+# counts. Reading only these keeps the slot list at a few rows per slot however large the catalogue; the rules
+# themselves (routing order, can take jobs, findings) are applied in Python, by dashboard.services.routing_rules.
+_m = api_models
+_slot = (_m.c.modality, _m.c.task)
+_can_take_jobs = sa.and_(_m.c.is_active, api_providers.c.is_active)
+_facts = (
+    sa.select(
+        *RULE_COLUMNS,
+        sa.func.row_number()
+        .over(partition_by=_slot, order_by=(_can_take_jobs.desc(), _m.c.is_active.desc(), *ROUTING_ORDER))
+        .label("name_rank"),
+        sa.func.count().over(partition_by=_slot).label("models_in_slot"),
+        sa.func.count().filter(_m.c.is_active).over(partition_by=_slot).label("active_in_slot"),
+        sa.func.count().filter(_can_take_jobs).over(partition_by=_slot).label("candidates_in_slot"),
+    )
+    .select_from(models_with_providers)
+    .subquery()
+)
+SLOT_FACTS = (
+    sa.select(_facts)
+    .where(sa.or_(_facts.c.is_default, _facts.c.name_rank <= 2))
+    .order_by(_facts.c.modality, _facts.c.task, _facts.c.name_rank)
+)
+
+# Every model of the slot of :id, with the rule columns, in the database's order of (display_name, id).
+MODELS_OF_SLOT_OF = (
+    sa.select(*RULE_COLUMNS)
+    .select_from(models_with_providers)
+    .where(sa.tuple_(*_slot).in_(sa.select(*_slot).where(_m.c.id == sa.bindparam("id"))))
+    .order_by(_m.c.display_name, _m.c.id)
+)
 
 CATALOGUE_COUNTS = sa.text("""
 SELECT

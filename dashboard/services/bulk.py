@@ -19,10 +19,10 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.engine import Connection
 
 from dashboard.queries import models as q
-from dashboard.queries.tables import api_models, api_providers
+from dashboard.queries.tables import RULE_COLUMNS, api_models, api_providers, models_with_providers
 from dashboard.services.base import ActingService, Row, as_uuid
 from dashboard.services.errors import EditConflict, InvalidModel, ModelNotFound, NotAllowed, ProviderNotFound
-from dashboard.services.routing_rules import SEVERITY_ORDER, Impact, routing_key, slot_impact
+from dashboard.services.routing_rules import SEVERITY_ORDER, Impact, routing_key, slot_impact, with_name_ranks
 from dashboard.services.slot_locks import lock_for_writing
 from dashboard.services.validation import validate_model_fields, validate_slot
 
@@ -35,11 +35,8 @@ _IDS = ARRAY(PG_UUID(as_uuid=True))
 # Every model of the slots that hold any of :ids, with what routing needs; name_rank is the database's
 # order of (display_name, id), the seed's last tie-breakers, so that sorting in memory matches it exactly.
 _SLOT_MODELS_OF = (
-    sa.select(
-        _m.c.id, _m.c.display_name, _m.c.modality, _m.c.task, _m.c.is_active, _m.c.is_default, _m.c.priority,
-        _m.c.provider_id, _p.c.display_name.label("provider_name"), _p.c.is_active.label("provider_active"),
-    )
-    .select_from(_m.join(_p, _m.c.provider_id == _p.c.id))
+    sa.select(*RULE_COLUMNS, _m.c.provider_id)
+    .select_from(models_with_providers)
     .where(sa.tuple_(_m.c.modality, _m.c.task).in_(
         sa.select(_m.c.modality, _m.c.task).where(_m.c.id == sa.any_(sa.bindparam("ids", type_=_IDS)))
     ))
@@ -218,8 +215,7 @@ class BulkService(ActingService):
         ids = clean_ids(model_ids)
         with self._transaction() as conn:
             provider = _provider(conn, change)
-            models = [{**dict(r._mapping), "name_rank": n} for n, r in enumerate(conn.execute(
-                _SLOT_MODELS_OF, {"ids": ids}))]  # fmt: skip
+            models = with_name_ranks(dict(r._mapping) for r in conn.execute(_SLOT_MODELS_OF, {"ids": ids}))
         by_id = {m["id"]: m for m in models}
         _refuse_missing(ids, by_id)
         rows = []
@@ -286,11 +282,11 @@ class BulkService(ActingService):
         modality, task = validate_slot(modality, task)
         statement = (
             sa.select(*_SLOT_MODELS_OF.selected_columns)
-            .select_from(_m.join(_p, _m.c.provider_id == _p.c.id))
+            .select_from(models_with_providers)
             .where(_m.c.modality == modality, _m.c.task == task)
             .order_by(_m.c.display_name, _m.c.id)
         )
-        models = [{**row, "name_rank": n} for n, row in enumerate(self._rows(statement))]
+        models = with_name_ranks(self._rows(statement))
         return sorted(models, key=routing_key)
 
     def reorder(self, modality: str, task: str, ordered_ids: Any, expected_ids: Any | None = None) -> int:

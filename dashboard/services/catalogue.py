@@ -11,7 +11,10 @@ import sqlalchemy as sa
 
 from dashboard.queries import catalogue as q
 from dashboard.queries.tables import ROUTING_ORDER, api_models, api_providers
-from dashboard.services.base import ActingService, Row
+from dashboard.services import routing_rules as rules
+from dashboard.services.base import ActingService, Row, as_uuid
+from dashboard.services.errors import ModelNotFound
+from dashboard.services.routing_rules import Finding, Impact
 from dashboard.services.transfer import loads_exact
 from dashboard.services.usage import UsageFilters, UsageRange, UsageService, failure_rate
 from dashboard.services.validation import JSON_FIELDS, MODALITIES
@@ -53,7 +56,8 @@ class ModelFilters:
 
 @dataclass(frozen=True)
 class Slot:
-    """One modality and task: its default and how many models can take its jobs."""
+    """One modality and task: its default, how many models can take its jobs, what routing picks, and the
+    findings an admin should know about (routing_rules.slot_findings). Build it with slot_of()."""
 
     modality: str
     task: str
@@ -66,25 +70,38 @@ class Slot:
     default_provider_active: bool
     picked_id: UUID | None = None  # what routing picks now (None when nothing can take the slot's jobs)
     picked_name: str | None = None
+    findings: tuple[Finding, ...] = ()
 
     @property
     def default_passed_over(self) -> bool:
         """The default can take jobs, yet routing picks another model (a lower priority number comes first)."""
-        return (self.default_id is not None and self.default_active and self.default_provider_active
-                and self.picked_id is not None and self.picked_id != self.default_id)  # fmt: skip
+        return any(f.code == "default_passed_over" for f in self.findings)
 
     @property
     def label(self) -> str:
         return f"{self.modality}/{self.task}"
 
 
-@dataclass(frozen=True)
-class Warning:
-    """Something an admin should fix, with the slot it concerns."""
+def slot_of(modality: str, task: str, models: list[Row], *, counts: tuple[int, int, int] | None = None) -> Slot:
+    """A slot from all its models (with the fields routing_rules reads), by the routing rules; or from only its
+    routing_rules.relevant_models, given its counts (models, active models, models that can take jobs)."""
+    ranked = rules.candidates(models)
+    default = min((m for m in models if m["is_default"]), key=rules.routing_key, default=None)
+    picked = ranked[0] if ranked else None
+    total, active, candidates = counts or (len(models), sum(bool(m["is_active"]) for m in models), len(ranked))
+    return Slot(
+        modality=modality, task=task, models=total, active_models=active,
+        candidates=candidates, default_id=default["id"] if default else None,
+        default_name=default["display_name"] if default else None,
+        default_active=bool(default and default["is_active"]),
+        default_provider_active=bool(default and default["provider_active"]),
+        picked_id=picked["id"] if picked else None, picked_name=picked["display_name"] if picked else None,
+        findings=tuple(rules.slot_findings(f"{modality}/{task}", models, candidate_count=candidates)),
+    )  # fmt: skip
 
-    slot: str
-    message: str
-    severity: Literal["error", "warning"] = "warning"
+
+# What needs an admin in a slot (routing_rules.Finding: severity, code, slot, message).
+Warning = Finding
 
 
 @dataclass
@@ -127,29 +144,9 @@ def _ordered(statement: sa.Select, filters: ModelFilters) -> sa.Select:
     return statement.order_by(*_ORDER.get(filters.sort, _ORDER["priority"]), _m.c.id)
 
 
-def slot_warnings(slots: list[Slot]) -> list[Warning]:
-    """What needs an admin in these slots: no default, a default that cannot run, no model at all."""
-    warnings = []
-    for slot in slots:
-        if slot.active_models == 0:
-            warnings.append(
-                Warning(slot.label, f"{slot.label} has no active model: its jobs cannot be routed", "error")
-            )
-        elif slot.candidates == 0:
-            warnings.append(Warning(slot.label, f"{slot.label}: every active model is on an inactive provider, "
-                                    "so its jobs cannot be routed", "error"))  # fmt: skip
-        elif slot.default_id is None:
-            warnings.append(Warning(slot.label, f"{slot.label} has {slot.candidates} active model(s) but no default"))
-        if slot.default_id is not None and not slot.default_active:
-            warnings.append(Warning(slot.label, f"The default for {slot.label}, {slot.default_name}, is inactive"))
-        elif slot.default_id is not None and not slot.default_provider_active:
-            warnings.append(Warning(slot.label, f"The default for {slot.label}, {slot.default_name}, "
-                                    "is on an inactive provider"))  # fmt: skip
-        elif slot.default_passed_over:
-            warnings.append(Warning(slot.label, f"Routing does not pick the default for {slot.label}, "
-                                    f"{slot.default_name}: {slot.picked_name} comes first (a lower priority "
-                                    "number)"))  # fmt: skip
-    return warnings
+def slot_warnings(slots: list[Slot]) -> list[Finding]:
+    """What needs an admin in these slots (routing_rules.slot_findings of each), slot by slot."""
+    return [finding for slot in slots for finding in slot.findings]
 
 
 class CatalogueService(ActingService):
@@ -199,7 +196,20 @@ class CatalogueService(ActingService):
 
     def list_slots(self) -> list[Slot]:
         """Every modality and task with its default and candidate counts."""
-        return [Slot(**row) for row in self._rows(q.SLOT_SUMMARY)]
+        slots = rules.by_slot(self._rows(q.SLOT_FACTS))  # a few rows per slot: see SLOT_FACTS
+        return [slot_of(modality, task, models, counts=(models[0]["models_in_slot"], models[0]["active_in_slot"],
+                                                        models[0]["candidates_in_slot"]))
+                for (modality, task), models in slots.items()]  # fmt: skip
+
+    def default_impact(self, model_id: UUID | str) -> list[Impact]:
+        """What making this model its slot's default would do to routing, worst first (ModelNotFound if gone)."""
+        model_id = as_uuid(model_id)
+        with self._transaction() as conn:
+            rows = conn.execute(q.MODELS_OF_SLOT_OF, {"id": model_id})
+            models = rules.with_name_ranks(dict(r._mapping) for r in rows)
+        if not any(m["id"] == model_id for m in models):
+            raise ModelNotFound(f"No model with id {model_id}; it may have been deleted")
+        return rules.change_impact(models, rules.with_default(models, model_id))
 
     def overview(self, *, days: int = 30) -> Overview:
         """Counts, recent jobs and failure rate, and the warnings that need an admin."""
@@ -235,21 +245,9 @@ def rule_breaks(counts: dict[str, int]) -> list[str]:
 
 
 def slot_cell(slot: Slot) -> str:
-    """A slot in a few words: its default and active candidates (· N), with a leading ⚠ when its jobs may
-    not route as an admin expects. Short, so that four modalities fit side by side."""
-    if slot.active_models == 0:
-        return "⚠ no active model"
-    if slot.candidates == 0:
-        return "⚠ all providers off"
-    if slot.default_id is None:
-        return f"⚠ no default · {slot.candidates}"
-    if not slot.default_active:
-        return f"⚠ inactive: {slot.default_name} · {slot.candidates}"
-    if not slot.default_provider_active:
-        return f"⚠ provider off: {slot.default_name} · {slot.candidates}"
-    if slot.default_passed_over:
-        return f"⚠ passed over: {slot.default_name} · {slot.candidates}"
-    return f"{slot.default_name} · {slot.candidates}"
+    """A slot in a few words (routing_rules.summary_cell): its default and active candidates (· N), with a
+    leading ⚠ when its jobs may not route as an admin expects. Short, so that four modalities fit side by side."""
+    return rules.summary_cell(slot.findings, default_name=slot.default_name, candidates=slot.candidates)
 
 
 def slot_grid(slots: list[Slot]) -> pd.DataFrame:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 
-from dashboard.queries.tables import api_providers
+from dashboard.queries.tables import RULE_COLUMNS, api_models, api_providers, models_with_providers
 from dashboard.services.base import ActingService, Row, as_uuid
 from dashboard.services.errors import EditConflict, InvalidModel, NotAllowed, ProviderNotFound
+from dashboard.services.routing_rules import Impact, can_take_jobs, change_impact, with_name_ranks
 from dashboard.services.validation import hidden_problem
 from dashboard.text import first_hidden
 
@@ -30,30 +30,16 @@ FROM api_providers ap LEFT JOIN api_models am ON am.provider_id = ap.id
 GROUP BY ap.id ORDER BY lower(ap.display_name), ap.name
 """)
 
-# Slots whose only routable models belong to this provider: deactivating it leaves them empty.
-_ORPHANED_SLOTS = sa.text("""
-SELECT am.modality || '/' || am.task AS slot
-FROM api_models am JOIN api_providers ap ON ap.id = am.provider_id
-WHERE am.is_active AND ap.is_active
-GROUP BY am.modality, am.task
-HAVING bool_and(am.provider_id = :id)
-ORDER BY 1
-""")
-_ACTIVE_MODELS = sa.text("SELECT count(*) FROM api_models WHERE provider_id = :id AND is_active")
-
-
-@dataclass(frozen=True)
-class RoutingImpact:
-    """What deactivating a provider takes out of routing."""
-
-    active_models: int
-    orphaned_slots: list[str]
-
-    def describe(self) -> str:
-        text = f"{self.active_models} active model(s) leave routing"
-        if self.orphaned_slots:
-            text += f"; {', '.join(self.orphaned_slots)} would be left with no model at all"
-        return text
+# Every model of the slots where this provider has a model, with the rule columns, in the database's order of
+# (display_name, id) (see routing_rules.with_name_ranks).
+_PROVIDER_SLOTS = (
+    sa.select(*RULE_COLUMNS, api_models.c.provider_id)
+    .select_from(models_with_providers)
+    .where(sa.tuple_(api_models.c.modality, api_models.c.task).in_(
+        sa.select(api_models.c.modality, api_models.c.task).where(api_models.c.provider_id == sa.bindparam("id"))
+    ))
+    .order_by(api_models.c.display_name, api_models.c.id)
+)  # fmt: skip
 
 
 def validate_provider_fields(fields: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
@@ -120,14 +106,17 @@ class ProviderService(ActingService):
             raise ProviderNotFound(f"No provider with id {provider_id}")
         return dict(row._mapping)
 
-    def routing_impact(self, provider_id: UUID | str) -> RoutingImpact:
-        """What deactivating this provider would take out of routing."""
-        params = {"id": as_uuid(provider_id)}
+    def routing_impact(self, provider_id: UUID | str, *, active: bool = False) -> list[Impact]:
+        """What setting this provider active (or, by default, inactive) would do to routing, worst first: the
+        slots left with no model, defaults that end up on an inactive provider, which model each slot now
+        routes to (routing_rules.change_impact over every slot where the provider has a model)."""
+        provider_id = as_uuid(provider_id)
         with self._transaction() as conn:
-            return RoutingImpact(
-                active_models=conn.execute(_ACTIVE_MODELS, params).scalar_one(),
-                orphaned_slots=list(conn.execute(_ORPHANED_SLOTS, params).scalars()),
-            )
+            before = with_name_ranks(dict(r._mapping) for r in conn.execute(_PROVIDER_SLOTS, {"id": provider_id}))
+        after = [{**m, "provider_active": active} if m["provider_id"] == provider_id else m for m in before]
+        leaving = sum(can_take_jobs(m) for m in before if m["provider_id"] == provider_id)
+        whole = [Impact("info", "", f"{leaving} active model(s) leave routing")] if leaving and not active else []
+        return change_impact(before, after) + whole
 
     def create_provider(self, fields: Mapping[str, Any]) -> Row:
         values = {"is_active": True, **validate_provider_fields(fields)}

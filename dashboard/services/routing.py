@@ -2,7 +2,7 @@
 
 The ranking is the seed's routing query itself (ModelService.routing_candidates); this module adds
 what the query leaves out: each model's priority and default flag, the models excluded with the
-reason, and warnings an admin should act on.
+reason, and the findings an admin should act on (routing_rules.slot_findings, as every screen shows them).
 """
 
 from __future__ import annotations
@@ -16,20 +16,20 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dashboard.queries import models as model_queries
-from dashboard.queries.tables import ROUTING_ORDER, api_models, api_providers
+from dashboard.queries.tables import RULE_COLUMNS, api_models, api_providers, models_with_providers
+from dashboard.services import routing_rules as rules
 from dashboard.services.base import ActingService, Row
-from dashboard.services.routing_rules import exclusion_reason
+from dashboard.services.routing_rules import Finding, exclusion_reason
 from dashboard.services.validation import validate_slot
 from dashboard.text import visible
 
 _m, _p = api_models, api_providers
+# The slot's models with the rule columns, in the database's order of (display_name, id) (see
+# routing_rules.with_name_ranks); provider_key is the provider's name, the identifier the CLI shows.
 _SLOT_MODELS = (
-    sa.select(
-        _m.c.id, _m.c.display_name, _m.c.model_key, _m.c.priority, _m.c.is_default, _m.c.is_active,
-        _p.c.name.label("provider_name"), _p.c.is_active.label("provider_active"),
-    )
-    .select_from(_m.join(_p, _m.c.provider_id == _p.c.id))
-    .order_by(*ROUTING_ORDER)
+    sa.select(*RULE_COLUMNS, _m.c.model_key, _p.c.name.label("provider_key"))
+    .select_from(models_with_providers)
+    .order_by(_m.c.display_name, _m.c.id)
 )  # fmt: skip
 _ALL_SLOTS = sa.select(_m.c.modality, _m.c.task).distinct().order_by(_m.c.modality, _m.c.task)
 
@@ -41,17 +41,17 @@ class RoutedModel:
     id: UUID
     display_name: str
     model_key: str
-    provider_name: str
+    provider_name: str  # the provider's display name, as every screen shows it
     priority: int
     is_default: bool
     rank: int | None = None
     reason: str | None = None
+    provider_key: str = ""  # the provider's name (its identifier, as the CLI's options take it)
 
 
-@dataclass(frozen=True)
-class RoutingWarning:
-    severity: str  # "error": jobs cannot be routed; "warning": they can, but not as an admin may think
-    message: str
+# A finding about a slot (routing_rules.Finding: severity "error" when its jobs cannot be routed, "warning"
+# when they can but not as an admin may think; a stable code; the message).
+RoutingWarning = Finding
 
 
 @dataclass(frozen=True)
@@ -82,30 +82,9 @@ class RoutingPreview:
         return any(w.severity == "error" for w in self.warnings)
 
 
-def routing_warnings(slot: str, models: list[Row], candidates: list[RoutedModel]) -> list[RoutingWarning]:
-    """What an admin should know about a slot: no candidate, no or unusable default, ties at the top."""
-    found: list[RoutingWarning] = []
-    if not candidates:
-        found.append(RoutingWarning("error", f"{slot} has no model that can take its jobs: they cannot be routed"))
-    defaults = [m for m in models if m["is_default"]]
-    if not defaults:
-        found.append(RoutingWarning("warning", f"{slot} has no default model"))
-    for default in defaults:
-        reason = exclusion_reason(default)
-        if reason:
-            found.append(RoutingWarning("warning", f"the default {default['display_name']} cannot take jobs "
-                                                   f"({reason})"))  # fmt: skip
-        elif candidates and candidates[0].id != default["id"]:
-            found.append(RoutingWarning("warning", f"the default {default['display_name']} is not picked: "
-                                        f"{candidates[0].display_name} has a lower priority number "
-                                        f"({candidates[0].priority} < {default['priority']})"))  # fmt: skip
-    if len(candidates) > 1:
-        first, second = candidates[0], candidates[1]
-        if (first.priority, first.is_default) == (second.priority, second.is_default):
-            found.append(RoutingWarning("warning", f"{first.display_name} and {second.display_name} share priority "
-                                        f"{first.priority} at the top: the seed's order leaves the tie open, so "
-                                        "routing may pick either (this preview breaks it by name)"))  # fmt: skip
-    return found
+def routing_warnings(slot: str, models: list[Row]) -> list[Finding]:
+    """What an admin should know about a slot (every model of it): routing_rules.slot_findings."""
+    return rules.slot_findings(slot, models)
 
 
 class RoutingService(ActingService):
@@ -127,16 +106,18 @@ def _preview(conn: sa.Connection, modality: str, task: str) -> RoutingPreview:
     """The seed's routing query for the slot (as ModelService.routing_candidates runs it) and the slot's models."""
     params = {"modality": modality, "task": task}
     ranked = [dict(r._mapping) for r in conn.execute(model_queries.ROUTING_SELECTION, params)]
-    models = [dict(r._mapping) for r in conn.execute(_SLOT_MODELS.where(_m.c.modality == modality, _m.c.task == task))]
+    rows = conn.execute(_SLOT_MODELS.where(_m.c.modality == modality, _m.c.task == task))
+    models = rules.with_name_ranks(dict(r._mapping) for r in rows)
     return build_preview(modality, task, ranked, models)
 
 
 def build_preview(modality: str, task: str, ranked: list[Row], models: list[Row]) -> RoutingPreview:
     """A preview from the seed query's ranking and every model of the slot (pure: tested without a database)."""
+    models = sorted(models, key=rules.routing_key)
     by_id = {m["id"]: m for m in models}
     candidates = []
     for rank, row in enumerate(ranked, start=1):
-        model = by_id.get(row["id"], {**row, "priority": 0, "is_default": False})
+        model = by_id.get(row["id"], {**row, "priority": 0, "is_default": False, "provider_key": row["provider_name"]})
         candidates.append(_routed(model, rank=rank))
     chosen = {c.id for c in candidates}
     excluded = [_routed(m, reason=exclusion_reason(m) or "not returned by the routing query")
@@ -144,18 +125,20 @@ def build_preview(modality: str, task: str, ranked: list[Row], models: list[Row]
     slot = f"{modality}/{task}"
     return RoutingPreview(modality=modality, task=task, candidates=candidates, excluded=excluded,
                           picked_row=ranked[0] if ranked else None,
-                          warnings=routing_warnings(slot, models, candidates))  # fmt: skip
+                          warnings=routing_warnings(slot, models))  # fmt: skip
 
 
 def _routed(model: Row, *, rank: int | None = None, reason: str | None = None) -> RoutedModel:
     return RoutedModel(id=model["id"], display_name=model["display_name"], model_key=model["model_key"],
                        provider_name=model["provider_name"], priority=model["priority"],
-                       is_default=model["is_default"], rank=rank, reason=reason)  # fmt: skip
+                       is_default=model["is_default"], rank=rank, reason=reason,
+                       provider_key=model.get("provider_key", ""))  # fmt: skip
 
 
 def _line(model: RoutedModel) -> str:
     flags = ", default" if model.is_default else ""
-    return f"{model.display_name} ({model.provider_name}), priority {model.priority}{flags}"
+    # A terminal names the provider as the CLI's options do (its name); the pages show its display name.
+    return f"{model.display_name} ({model.provider_key or model.provider_name}), priority {model.priority}{flags}"
 
 
 def preview_as_text(preview: RoutingPreview) -> str:

@@ -11,13 +11,13 @@ import streamlit as st
 
 from dashboard.services.bulk import BulkChange, BulkReview, reordered
 from dashboard.services.errors import ServiceError
-from dashboard.services.routing_rules import pick
+from dashboard.services.routing_rules import exclusion_reason, pick, slot_impact
 from dashboard.services.validation import INT4
 from dashboard.text import md_escape, visible, visible_frame
 from dashboard.ui import cached, paths
-from dashboard.ui.confirm import confirmed
 from dashboard.ui.context import context
 from dashboard.ui.feedback import ICONS, flash, show_error
+from dashboard.ui.impact_review import impact_review
 
 Row = dict[str, Any]
 ACTIONS = {
@@ -28,7 +28,6 @@ ACTIONS = {
 }
 _REVIEW = "_bulk_review"
 _SEEN = "_bulk_table_seen"  # the view and the model ids of the table as last drawn
-_SHOW = {"error": st.error, "warning": st.warning, "info": st.info}
 
 
 # ─── The Models table's selection ──────────────────────────────────────────────────────────
@@ -130,14 +129,20 @@ def _render_review_and_apply(review: dict[str, Any], ids: tuple[str, ...], spec:
     except ServiceError as exc:
         show_error(exc)
         return
-    render_review(result)
+    frame = pd.DataFrame(result.models, columns=["model", "slot", "provider", "change"])
+    st.dataframe(visible_frame(frame.rename(columns=str.capitalize)), hide_index=True, width="stretch")
     if review.pop("note", None):
-        st.warning("The catalogue changed while you were reviewing: the impact above is up to date now. "
+        st.warning("The catalogue changed while you were reviewing: the impact below is up to date now. "
                    "Apply again if it is still what you want.", icon=ICONS["warning"])  # fmt: skip
     seen, review["seen"] = review["seen"], ctx.data_version
     n = len(ids)
-    if not confirmed(f"Apply to {n} model{'s' if n != 1 else ''}", key=f"bulk_apply_{review['round']}",
-                     prompt=confirm_prompt(result), confirm_label="Apply", primary=True):  # fmt: skip
+    answer = impact_review(f"bulk_apply_{review['round']}", result.impacts,
+                           action_label=f"Apply to {n} model{'s' if n != 1 else ''}",
+                           prompt=f"{result.describe()} now? All of them change, or none does.")  # fmt: skip
+    if answer is False:
+        st.session_state.pop(_REVIEW, None)
+        st.rerun()
+    if not answer:
         return
     if seen is not None and seen != ctx.data_version:
         review["note"] = True  # what was confirmed is not what is shown now: show it again, and say why
@@ -151,28 +156,6 @@ def _render_review_and_apply(review: dict[str, Any], ids: tuple[str, ...], spec:
     st.session_state.pop(_REVIEW, None)
     flash(done_message(result))
     st.rerun()
-
-
-def render_review(result: BulkReview) -> None:
-    """The impact on routing, worst first, and each selected model before and after."""
-    for impact in result.impacts:
-        _SHOW[impact.severity](md_escape(impact.message), icon=ICONS[impact.severity])
-    if not result.impacts:
-        st.success("Routing stays as it is: every slot picks the same model, and every default stays usable.",
-                   icon=ICONS["success"])  # fmt: skip
-    frame = pd.DataFrame(result.models, columns=["model", "slot", "provider", "change"])
-    st.dataframe(visible_frame(frame.rename(columns=str.capitalize)), hide_index=True, width="stretch")
-
-
-def confirm_prompt(result: BulkReview) -> str:
-    text = f"{result.describe()} now? All of them change, or none does."
-    blocked = [i.slot for i in result.impacts if i.severity == "error"]
-    if blocked:
-        text += f" Jobs of {', '.join(blocked)} will have no model to go to."
-    warnings = sum(i.severity == "warning" for i in result.impacts)
-    if warnings:
-        text += f" {warnings} warning{'s' if warnings != 1 else ''} above."
-    return text
 
 
 def done_message(result: BulkReview) -> str:
@@ -238,8 +221,8 @@ def render_reorder(modality: str, task: str) -> None:
     for position, model in enumerate(shown):
         number, name, priority, up, down = st.columns([0.4, 5, 1.6, 0.5, 0.5], vertical_alignment="center")
         number.markdown(f"**{position + 1}**")
-        state_words = "" if model["is_active"] and model["provider_active"] else (
-            " · inactive" if not model["is_active"] else " · provider inactive")  # fmt: skip
+        reason = exclusion_reason(model)
+        state_words = f" · {reason}" if reason else ""
         name.write(md_escape(f"{model['display_name']} · {model['provider_name']}{state_words}"
                              + (" · default" if model["is_default"] else "")))  # fmt: skip
         priority.caption(f"priority {model['priority']} → {position + 1}")
@@ -260,14 +243,27 @@ def render_reorder(modality: str, task: str) -> None:
     unchanged = all(by_id[m["id"]]["priority"] == m["priority"] for m in after) and len(after) == len(models)
     save, reset = st.columns(2)
     reset.button("Reset", key="reorder_reset", on_click=_forget_order, args=(key,), width="stretch")
+    pending = f"_reorder_review_{slot}"
     if save.button("Save order", key="reorder_save", type="primary", disabled=unchanged, width="stretch"):
-        try:
-            changed = ctx.bulk.reorder(modality, task, state["order"], expected_ids=state["expected"])
-        except ServiceError as exc:
-            show_error(exc)
-            return
-        cached.clear()
-        _forget_order(key)
-        flash(f"Saved the order of {slot}: {changed} priorit{'ies' if changed != 1 else 'y'} changed."
-              + (f" Jobs now go to {then['display_name']}." if then else ""))  # fmt: skip
+        st.session_state[pending] = list(state["order"])
+    if unchanged or st.session_state.get(pending) != state["order"]:
+        st.session_state.pop(pending, None)  # nothing to save, or the order moved on since: review again
+        return
+    answer = impact_review("reorder_confirm", slot_impact(slot, models, after), action_label="Save this order",
+                           prompt=f"Give the models of {slot} priorities 1 to {len(after)} in this order?")  # fmt: skip
+    if answer is False:
+        st.session_state.pop(pending, None)
         st.rerun()
+    if not answer:
+        return
+    st.session_state.pop(pending, None)
+    try:
+        changed = ctx.bulk.reorder(modality, task, state["order"], expected_ids=state["expected"])
+    except ServiceError as exc:
+        show_error(exc)
+        return
+    cached.clear()
+    _forget_order(key)
+    flash(f"Saved the order of {slot}: {changed} priorit{'ies' if changed != 1 else 'y'} changed."
+          + (f" Jobs now go to {then['display_name']}." if then else ""))  # fmt: skip
+    st.rerun()

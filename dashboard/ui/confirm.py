@@ -7,6 +7,18 @@ import streamlit as st
 from dashboard.text import md_escape
 
 
+def confirm_or_cancel(key: str, *, prompt: str, confirm_label: str = "Confirm", primary: bool = True) -> bool | None:
+    """prompt with Confirm and Cancel buttons: True on the run Confirm is pressed, False on the run Cancel is,
+    None otherwise. The buttons' keys are f"{key}_yes" and f"{key}_no"."""
+    st.warning(md_escape(prompt), icon=":material/help:")
+    yes, no = st.columns(2)
+    if yes.button(confirm_label, key=f"{key}_yes", type="primary" if primary else "secondary"):
+        return True
+    if no.button("Cancel", key=f"{key}_no"):
+        return False
+    return None
+
+
 def confirmed(label: str, *, key: str, prompt: str, confirm_label: str = "Confirm", primary: bool = False,
               disabled: bool = False) -> bool:  # fmt: skip
     """A button that, once pressed, shows prompt with Confirm and Cancel; True on the run Confirm is pressed."""
@@ -16,12 +28,9 @@ def confirmed(label: str, *, key: str, prompt: str, confirm_label: str = "Confir
             st.session_state[pending] = True
             st.rerun()
         return False
-    st.warning(md_escape(prompt), icon=":material/help:")
-    yes, no = st.columns(2)
-    if yes.button(confirm_label, key=f"{key}_yes", type="primary"):
+    answer = confirm_or_cancel(key, prompt=prompt, confirm_label=confirm_label)
+    if answer is not None:
         st.session_state[pending] = False
-        return True
-    if no.button("Cancel", key=f"{key}_no"):
-        st.session_state[pending] = False
+    if answer is False:
         st.rerun()
-    return False
+    return bool(answer)

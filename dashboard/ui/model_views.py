@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dashboard.services.routing_rules import can_take_jobs
 from dashboard.services.transfer import to_csv, to_json
 from dashboard.text import md_escape, visible, visible_json
 
@@ -26,10 +27,10 @@ TABLE_COLUMNS = {
 
 
 def routing_state(row: Row) -> str:
-    """Whether routing can use the model, in words."""
-    if not row["is_active"]:
-        return "inactive"
-    return "active" if row.get("provider_active", True) else "provider inactive"
+    """Whether routing can use the model (routing_rules.can_take_jobs), in words."""
+    if can_take_jobs({**row, "provider_active": row.get("provider_active", True)}):
+        return "active"
+    return "inactive" if not row["is_active"] else "provider inactive"
 
 
 def models_frame(rows: list[Row]) -> pd.DataFrame:

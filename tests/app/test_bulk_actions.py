@@ -44,7 +44,6 @@ def _review_and_apply(at, count):
     _button(at, "Review").click().run()
     assert not at.exception, at.exception
     _button(at, f"Apply to {count} models").click().run()
-    _button(at, "Apply").click().run()
     assert not at.exception, at.exception
     return at
 
@@ -61,9 +60,8 @@ def test_deactivating_a_whole_slot_says_its_jobs_cannot_be_routed_then_applies(d
     assert "The default for image/upscale (Real-ESRGAN 4×) becomes inactive" in said
     assert list(at.dataframe[1].value["Change"]) == ["active → inactive"] * 2
     assert _model(engine, "Real-ESRGAN 4×")["is_active"]  # nothing is saved by a review
+    assert "Jobs of image/upscale will have no model to go to" in texts(at)  # the prompt of the review's buttons
     _button(at, "Apply to 2 models").click().run()
-    assert "Jobs of image/upscale will have no model to go to" in texts(at)
-    _button(at, "Apply").click().run()
     assert not at.exception, at.exception
     assert not _model(engine, "Real-ESRGAN 4×")["is_active"] and not _model(engine, "Clarity Upscaler")["is_active"]
     said = texts(at)
@@ -82,7 +80,6 @@ def test_set_priority_then_move_to_another_provider(demo_db, engine, signed_in):
             "lower priority number (0 < 1)") in texts(at)  # fmt: skip
     assert "OpenAI TTS-1 and XTTS v2 share priority 0 at the top of audio/tts" in texts(at)
     _button(at, "Apply to 2 models").click().run()
-    _button(at, "Apply").click().run()
     assert (_model(engine, "OpenAI TTS-1")["priority"], _model(engine, "XTTS v2")["priority"]) == (0, 0)
     assert "Set priority 0 on 2 models." in texts(at)
 
@@ -93,9 +90,8 @@ def test_set_priority_then_move_to_another_provider(demo_db, engine, signed_in):
     at.selectbox(key="bulk_provider").set_value(str(fal)).run()
     _button(at, "Review").click().run()
     assert list(at.dataframe[1].value["Change"])[0].endswith("→ fal.ai")
-    _button(at, "Apply to 1 model").click().run()
     assert "Move 1 model to fal.ai now? All of them change, or none does." in texts(at)
-    _button(at, "Apply").click().run()
+    _button(at, "Apply to 1 model").click().run()
     assert not at.exception, at.exception
     assert "Moved 1 model to fal.ai." in texts(at)
     moved = _model(engine, at.dataframe[0].value["display_name"][0])
@@ -146,13 +142,11 @@ def test_a_change_made_by_someone_else_during_the_review_asks_again(demo_db, eng
     at = _select(signed_in(page=MODELS, modality="video", task="generation"), 1, 2)
     at.selectbox(key="bulk_action").set_value("deactivate").run()
     _button(at, "Review").click().run()
-    _button(at, "Apply to 2 models").click().run()
     _db(engine, "update api_models set priority = 5 where display_name = 'Gen-3 Alpha Turbo'")  # someone else
-    _button(at, "Apply").click().run()
+    _button(at, "Apply to 2 models").click().run()
     assert "The catalogue changed while you were reviewing" in texts(at)
     assert _model(engine, "Kling 1.6")["is_active"]
     _button(at, "Apply to 2 models").click().run()
-    _button(at, "Apply").click().run()
     assert not _model(engine, "Kling 1.6")["is_active"] and not _model(engine, "HunyuanVideo")["is_active"]
 
 
@@ -162,9 +156,8 @@ def test_a_model_deleted_after_the_review_leaves_the_selection_and_nothing_chang
     at = _select(signed_in(page=MODELS, modality="video", task="generation"), 0, 1)
     at.selectbox(key="bulk_action").set_value("deactivate").run()
     _button(at, "Review").click().run()
-    _button(at, "Apply to 2 models").click().run()
     _db(engine, "delete from api_models where id = :id", id=doomed)
-    _button(at, "Apply").click().run()
+    _button(at, "Apply to 2 models").click().run()
     assert not at.exception, at.exception
     assert "1 selected model left the table" in at.toast[0].value
     assert "1 model selected" in texts(at) and "Apply to 1 model" not in _labels(at)  # review it again
@@ -231,6 +224,13 @@ def _priorities(engine, task="generation", modality="image") -> dict[str, int]:
                     m=modality, t=task).all())  # fmt: skip
 
 
+def _save_order(at):
+    """Save order opens the impact review; its Confirm button saves."""
+    at.button(key="reorder_save").click().run()
+    assert not at.exception, at.exception
+    return at.button(key="reorder_confirm_yes").click().run()
+
+
 def test_moving_a_model_up_previews_the_new_pick_and_saves(demo_db, engine, signed_in):
     at = signed_in(page=ROUTING, modality="image", task="generation")
     flux = _model(engine, "Flux 1.1 Pro")["id"]
@@ -239,6 +239,12 @@ def test_moving_a_model_up_previews_the_new_pick_and_saves(demo_db, engine, sign
     assert "After saving, jobs of image/generation go to Flux 1.1 Pro instead of SDXL 1.0." in texts(at)
     assert _priorities(engine)["Flux 1.1 Pro"] == 2  # nothing saved yet
     at.button(key="reorder_save").click().run()
+    assert (
+        "image/generation now routes to Flux 1.1 Pro instead of its default SDXL 1.0: Flux 1.1 Pro has a lower "
+        "priority number (1 < 2)"
+    ) in texts(at)  # the review, before anything is saved
+    assert _priorities(engine)["Flux 1.1 Pro"] == 2
+    at.button(key="reorder_confirm_yes").click().run()
     assert not at.exception, at.exception
     assert _priorities(engine) == {"Flux 1.1 Pro": 1, "SDXL 1.0": 2, "Flux Schnell": 3, "DALL·E 3": 4,
                                    "Stable Diffusion 1.5": 5, "Stable Diffusion 2.1": 6}  # fmt: skip
@@ -261,7 +267,7 @@ def test_saving_an_order_after_someone_changed_the_slot_is_refused(demo_db, engi
     make_model(engine, _db(engine, "select id from api_providers where name = 'fal'").scalar_one(),
                display_name="Newcomer", modality="audio", task="tts", priority=9)  # fmt: skip
     before = _priorities(engine, "tts", "audio")
-    at.button(key="reorder_save").click().run()
+    _save_order(at)
     assert not at.exception, at.exception
     assert "changed since you loaded them" in texts(at) and "changed since you started reordering" in texts(at)
     assert _priorities(engine, "tts", "audio") == before
@@ -274,7 +280,7 @@ def test_a_tampered_order_is_refused(demo_db, engine, signed_in):
     at.session_state[key] = {"order": ["'; drop table api_models; --", *reversed(expected)], "expected": expected}
     at.run()
     before = _priorities(engine, "tts", "audio")
-    at.button(key="reorder_save").click().run()
+    _save_order(at)
     assert not at.exception, at.exception
     assert "is not a valid model id" in texts(at)
     assert _priorities(engine, "tts", "audio") == before
@@ -290,5 +296,28 @@ def test_the_seed_example_row_can_be_moved_to_the_bottom(demo_db, engine, signed
     for _ in range(5):
         at.button(key=f"reorder_down_{SDXL_ID}").click().run()
     assert at.button(key=f"reorder_down_{SDXL_ID}").disabled  # the last can go no lower
-    at.button(key="reorder_save").click().run()
+    _save_order(at)
     assert _priorities(engine)["SDXL 1.0"] == 6
+
+
+def test_cancelling_the_review_of_an_order_saves_nothing_and_keeps_the_order(demo_db, engine, signed_in):
+    at = signed_in(page=ROUTING, modality="audio", task="tts")
+    at.button(key=f"reorder_down_{_model(engine, 'Eleven Multilingual v2')['id']}").click().run()
+    before = _priorities(engine, "tts", "audio")
+    at.button(key="reorder_save").click().run()
+    assert "Give the models of audio/tts priorities 1 to 3 in this order?" in texts(at)
+    at.button(key="reorder_confirm_no").click().run()
+    assert not at.exception, at.exception
+    assert _priorities(engine, "tts", "audio") == before
+    assert not [b for b in at.button if b.key == "reorder_confirm_yes"]
+    assert "go to OpenAI TTS-1 instead of Eleven Multilingual v2" in texts(at)  # the order being edited stays
+
+
+def test_cancelling_a_bulk_review_closes_it_and_changes_nothing(demo_db, engine, signed_in):
+    at = _select(signed_in(page=MODELS, modality="image", task="upscale"), 0, 1)
+    at.selectbox(key="bulk_action").set_value("deactivate").run()
+    _button(at, "Review").click().run()
+    _button(at, "Cancel").click().run()
+    assert not at.exception, at.exception
+    assert "Apply to 2 models" not in _labels(at) and "Review" in _labels(at)
+    assert _model(engine, "Real-ESRGAN 4×")["is_active"] and _model(engine, "Clarity Upscaler")["is_active"]

@@ -81,9 +81,13 @@ def test_making_a_default_needs_a_confirmation(demo_db, engine, signed_in):
     assert not [b for b in at.button if b.label == "Confirm"]
     _button(at, "Make default").click().run()
     assert not at.exception
+    # The shared impact review: what the change does to routing, then the question with Confirm and Cancel.
     assert [w.value for w in at.warning] == [
-        md_escape("Flux Schnell becomes the default for image/generation, replacing SDXL 1.0. Confirm to apply.")
-    ]
+        md_escape("The default for image/generation (Flux Schnell) is passed over: SDXL 1.0 comes first (a lower "
+                  "priority number, 1 < 3)"),
+        md_escape("Flux Schnell becomes the default for image/generation, replacing SDXL 1.0. Confirm to apply. "
+                  "1 warning above."),
+    ]  # fmt: skip
     assert _default_of(engine, "image", "generation") == ["SDXL 1.0"]  # nothing written yet
     _button(at, "Cancel").click().run()
     assert not at.warning and not [b for b in at.button if b.label == "Confirm"]
@@ -131,7 +135,8 @@ def test_a_model_on_an_inactive_provider_is_labelled_so(demo_db, signed_in):
     at.selectbox(key="defaults_slot").select("image/generation").run()
     picker = at.selectbox(key="defaults_model_image/generation")
     labels = picker.options
-    assert any(label.startswith("Stable Diffusion 1.5 ·") and "provider inactive" in label for label in labels)
+    skipped = "(provider Legacy Diffusion Cloud inactive: routing skips it)"
+    assert any(label.startswith("Stable Diffusion 1.5 ·") and skipped in label for label in labels)
     assert not any(label.startswith("SDXL 1.0 ·") for label in labels)  # already the default
 
 

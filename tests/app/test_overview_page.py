@@ -84,11 +84,12 @@ def test_an_empty_catalogue_says_so_and_points_to_the_models_page(empty_db, engi
 
 def test_names_from_the_database_are_shown_literally(empty_db, engine, signed_in):
     make_user(engine, "admin", email="solo@example.com")
-    make_model(engine, make_provider(engine, is_active=False), display_name=HOSTILE, is_default=True)
+    make_model(engine, make_provider(engine, is_active=False, display_name=HOSTILE), display_name=HOSTILE,
+               is_default=True)  # fmt: skip
     at = signed_in("solo@example.com", page=PAGE)
     assert not at.exception
     [warning] = [w.value for w in at.warning]
-    assert warning == md_escape(f"The default for image/generation, {HOSTILE}, is on an inactive provider")
+    assert warning == md_escape(f"The default for image/generation, {HOSTILE}, is on an inactive provider, {HOSTILE}")
     assert hostile.markdown_problems(warning) == []
 
 
@@ -111,4 +112,4 @@ def test_a_default_routing_passes_over_is_named_on_the_overview(demo_db, engine,
     at = signed_in(page=PAGE)
     assert not at.exception
     assert ("Routing does not pick the default for image/generation, Flux Schnell: SDXL 1.0 comes first "
-            "(a lower priority number)") in texts(at)  # fmt: skip
+            "(a lower priority number, 1 < 3)") in texts(at)  # fmt: skip

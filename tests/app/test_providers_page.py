@@ -8,7 +8,7 @@ from dashboard.services.providers import ProviderService
 from dashboard.text import md_escape
 from tests import hostile
 from tests.app.conftest import texts, user_id
-from tests.factories import make_provider, make_user
+from tests.factories import make_model, make_provider, make_user
 
 PAGE = "pages/providers.py"
 HOSTILE = f"{hostile.LINK} {hostile.HTML} {hostile.WWW}"
@@ -73,27 +73,48 @@ def test_editing_a_display_name_saves_it(demo_db, engine, signed_in):
 def test_deactivating_shows_the_impact_and_waits_for_confirmation(demo_db, engine, signed_in):
     replicate = _provider(engine, "replicate")
     admin = ProviderService(engine, user_id=user_id(engine, "admin@example.com"))
-    impact = admin.routing_impact(replicate["id"])
-    assert impact.orphaned_slots  # replicate alone serves audio/music in the demo catalogue
+    impacts = admin.routing_impact(replicate["id"])
+    assert any(i.severity == "error" for i in impacts)  # replicate alone serves audio/music in the demo catalogue
     at = _open(signed_in(page=PAGE), replicate["id"])
-    assert not at.warning
+    assert not at.warning and not at.error
 
     at.toggle(key=_key(replicate["id"], "is_active")).set_value(False).run()
     assert not at.exception
-    assert md_escape(impact.describe()) in at.warning[0].value
+    said = texts(at)
+    assert all(i.message in said for i in impacts)  # the shared impact review, worst first
+    assert at.error[0].value == md_escape(next(i.message for i in impacts if i.severity == "error"))
+    assert "Deactivate Replicate? Routing stops sending jobs to its models." in said
+    assert not [b for b in at.button if b.key == _key(replicate["id"], "save")]  # the review's buttons instead
     assert _provider(engine, "replicate")["is_active"] is True
 
-    at.button(key=_key(replicate["id"], "save")).click().run()
-    assert not at.exception
-    assert "Nothing was saved" in texts(at)
-    assert _provider(engine, "replicate")["is_active"] is True
-
-    at.checkbox(key=_key(replicate["id"], "confirm")).check().run()
-    at.button(key=_key(replicate["id"], "save")).click().run()
+    at.button(key=_key(replicate["id"], "deactivate") + "_yes").click().run()
     assert not at.exception
     assert _provider(engine, "replicate")["is_active"] is False
     assert "Saved Replicate" in texts(at)
     assert not _table(at).set_index("name").loc["replicate", "is_active"]
+
+
+def test_cancelling_a_deactivation_turns_active_back_on_and_saves_nothing(demo_db, engine, signed_in):
+    replicate = _provider(engine, "replicate")
+    at = _open(signed_in(page=PAGE), replicate["id"])
+    at.toggle(key=_key(replicate["id"], "is_active")).set_value(False).run()
+    at.button(key=_key(replicate["id"], "deactivate") + "_no").click().run()
+    assert not at.exception
+    assert at.toggle(key=_key(replicate["id"], "is_active")).value is True
+    assert not at.error and not at.warning
+    assert _provider(engine, "replicate")["is_active"] is True
+
+
+def test_deactivating_names_where_each_slot_now_routes(empty_db, engine, signed_in):
+    make_user(engine, "admin", email="solo@example.com")
+    primary, backup = make_provider(engine, display_name="Primary"), make_provider(engine, display_name="Backup")
+    make_model(engine, primary, display_name="Main", modality="text", task="chat", priority=1, is_default=True)
+    make_model(engine, backup, display_name="Spare", modality="text", task="chat", priority=2)
+    at = _open(signed_in("solo@example.com", page=PAGE), primary)
+    at.toggle(key=_key(primary, "is_active")).set_value(False).run()
+    said = texts(at)
+    assert "The default for text/chat (Main) moves to an inactive provider, Primary" in said
+    assert "text/chat now routes to Spare instead of Main" in said
 
 
 def test_reactivating_needs_no_confirmation(demo_db, engine, signed_in):
@@ -203,9 +224,8 @@ def test_markdown_and_html_in_a_display_name_are_shown_literally(empty_db, engin
     assert _table(at)["display_name"].tolist() == [text]  # dataframe cells are plain text
     assert at.subheader[0].value == f"Edit {md_escape(text)}"
     at.toggle(key=_key(provider, "is_active")).set_value(False).run()
-    assert md_escape(text) in at.warning[0].value
-    at.checkbox(key=_key(provider, "confirm")).check().run()
-    at.button(key=_key(provider, "save")).click().run()
+    assert md_escape(text) in at.warning[0].value  # the review's question names the provider
+    at.button(key=_key(provider, "deactivate") + "_yes").click().run()
     assert not at.exception
     assert [s.value for s in at.success] == [md_escape(f"Saved {text}.")]
     assert at.subheader[0].value == f"Edit {md_escape(text)}"

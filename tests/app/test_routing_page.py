@@ -17,7 +17,7 @@ def test_one_slot_shows_the_pick_fallbacks_and_the_left_out(demo_db, signed_in):
     assert list(candidates["Model"])[:2] == ["SDXL 1.0", "Flux 1.1 Pro"]
     assert list(candidates["Role"])[:2] == ["picked", "fallback"]
     assert dict(zip(left_out["Model"], left_out["Why"], strict=True)) == {
-        "Stable Diffusion 1.5": "provider legacy-diffusion inactive",
+        "Stable Diffusion 1.5": "provider Legacy Diffusion Cloud inactive",  # its display name, as on every page
         "Stable Diffusion 2.1": "model inactive",
     }
     assert "SDXL 1.0" in texts(at) and at.json[0].value  # the pick's input defaults
@@ -32,7 +32,7 @@ def test_every_slot_at_once_errors_first(demo_db, engine, signed_in):
     assert blocked == sorted(blocked, reverse=True)  # the slots whose jobs cannot be routed come first
     assert "video/lip-sync" in set(summary["Slot"][blocked])
     assert at.metric[0].value == str(sum(blocked))
-    assert "image/background-removal has no default model" in " ".join(summary["Warnings"])
+    assert "image/background-removal has 2 active model(s) but no default" in " ".join(summary["Warnings"])
 
 
 def test_choosing_a_modality_then_a_task(demo_db, signed_in):

@@ -4,7 +4,8 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.services.errors import EditConflict, InvalidModel, NotAllowed, ProviderNotFound
-from dashboard.services.providers import ProviderService, RoutingImpact
+from dashboard.services.providers import ProviderService
+from dashboard.services.routing_rules import SEVERITY_ORDER, Impact
 from tests import hostile
 from tests.factories import make_model, make_provider, make_user
 
@@ -177,27 +178,50 @@ def catalogue(engine):
     return {"solo": solo, "shared": shared}
 
 
+def _errors(impacts) -> list[tuple[str, str]]:
+    return [(i.slot, i.message) for i in impacts if i.severity == "error"]
+
+
 def test_routing_impact_lists_the_slots_only_this_provider_serves(admin, catalogue):
-    impact = admin.routing_impact(catalogue["solo"])
-    assert impact == RoutingImpact(active_models=3, orphaned_slots=["image/upscale"])
-    assert impact.describe() == "3 active model(s) leave routing; image/upscale would be left with no model at all"
+    impacts = admin.routing_impact(catalogue["solo"])
+    assert _errors(impacts) == [
+        ("image/upscale", "image/upscale is left with no model on an active provider: its jobs cannot be routed")
+    ]
+    assert impacts[-1] == Impact("info", "", "3 active model(s) leave routing")
+    assert [i.severity for i in impacts] == sorted((i.severity for i in impacts), key=SEVERITY_ORDER.get)
 
 
 def test_routing_impact_of_a_provider_whose_slots_are_all_shared(admin, catalogue):
-    impact = admin.routing_impact(catalogue["shared"])
-    assert impact == RoutingImpact(active_models=2, orphaned_slots=["audio/tts"])  # solo's tts model is inactive
+    impacts = admin.routing_impact(catalogue["shared"])
+    assert [slot for slot, _ in _errors(impacts)] == ["audio/tts"]  # solo's tts model is inactive
+    assert impacts[-1] == Impact("info", "", "2 active model(s) leave routing")
 
 
 def test_routing_impact_ignores_models_of_inactive_providers(engine, admin, catalogue):
     dormant = make_provider(engine, name="dormant", is_active=False)
     make_model(engine, dormant, modality="image", task="upscale")
-    assert admin.routing_impact(catalogue["solo"]).orphaned_slots == ["image/upscale"]
+    assert [slot for slot, _ in _errors(admin.routing_impact(catalogue["solo"]))] == ["image/upscale"]
 
 
 def test_routing_impact_of_a_provider_without_models(engine, admin, catalogue):
-    impact = admin.routing_impact(make_provider(engine))
-    assert impact == RoutingImpact(active_models=0, orphaned_slots=[])
-    assert impact.describe() == "0 active model(s) leave routing"
+    assert admin.routing_impact(make_provider(engine)) == []
+
+
+@pytest.mark.parametrize("display_name", ["Primary Cloud", hostile.HTML])
+def test_routing_impact_names_the_default_left_on_an_inactive_provider_and_the_fallback(engine, admin, display_name):
+    primary, backup = make_provider(engine, display_name=display_name), make_provider(engine)
+    make_model(engine, primary, display_name="Main", modality="text", task="chat", priority=1, is_default=True)
+    make_model(engine, backup, display_name="Spare", modality="text", task="chat", priority=2)
+    make_model(engine, backup, display_name="Other", modality="text", task="summarization")
+    assert [(i.severity, i.message) for i in admin.routing_impact(primary)] == [
+        ("warning", f"The default for text/chat (Main) moves to an inactive provider, {display_name}"),
+        ("info", "text/chat now routes to Spare instead of Main"),
+        ("info", "1 active model(s) leave routing"),
+    ]
+    # Spare was only a fallback for text/chat (nothing moves there); Other served text/summarization alone.
+    assert [(i.severity, i.slot) for i in admin.routing_impact(backup)] == [("error", "text/summarization"),
+                                                                            ("info", "")]  # fmt: skip
+    assert [i.message for i in admin.routing_impact(primary, active=True)] == []  # it is active already
 
 
 HOSTILE_TEXT = [

@@ -6,6 +6,7 @@ import pytest
 
 from dashboard.services import InvalidModel
 from dashboard.services.routing import RoutingService
+from tests import hostile
 from tests.factories import make_model, make_provider, make_user
 
 
@@ -23,7 +24,7 @@ def _messages(preview) -> str:
 
 
 def test_ranked_candidates_pick_fallbacks_and_exclusions(engine, admin):
-    live, dead = make_provider(engine), make_provider(engine, name="dead", is_active=False)
+    live, dead = make_provider(engine), make_provider(engine, name="dead", display_name="Dead", is_active=False)
     best = make_model(engine, live, display_name="Best", priority=1, is_default=True, input_defaults={"width": 512})
     second = make_model(engine, live, display_name="Second", priority=2)
     make_model(engine, live, display_name="Off", priority=0, is_active=False)
@@ -36,8 +37,8 @@ def test_ranked_candidates_pick_fallbacks_and_exclusions(engine, admin):
     assert preview.picked_row["input_defaults"] == {"width": 512}
     assert {e.display_name: e.reason for e in preview.excluded} == {
         "Off": "model inactive",
-        "Orphan": "provider dead inactive",
-        "Both": "model inactive and provider dead inactive",
+        "Orphan": "provider Dead inactive",  # its display name, as every screen names a provider
+        "Both": "model inactive and provider Dead inactive",
     }
     assert preview.warnings == []
 
@@ -46,29 +47,31 @@ def test_a_slot_with_no_candidate_is_an_error(engine, admin):
     make_model(engine, make_provider(engine), display_name="Off", is_active=False, is_default=True)
     preview = _preview(engine, admin)
     assert preview.picked is None and preview.has_errors
-    assert "has no model that can take its jobs" in _messages(preview)
-    assert "the default Off cannot take jobs (model inactive)" in _messages(preview)
+    assert [(w.severity, w.code, w.message) for w in preview.warnings] == [
+        ("error", "no_active_model", "image/generation has no active model: its jobs cannot be routed"),
+        ("warning", "default_inactive", "The default for image/generation, Off, is inactive"),
+    ]
 
 
 def test_no_default_a_default_not_picked_and_ties_at_the_top(engine, admin):
     provider = make_provider(engine)
     make_model(engine, provider, display_name="A", priority=1)
     make_model(engine, provider, display_name="B", priority=1)
-    assert "has no default model" in _messages(_preview(engine, admin))
+    assert "image/generation has 2 active model(s) but no default" in _messages(_preview(engine, admin))
     assert "A and B share priority 1 at the top" in _messages(_preview(engine, admin))
     make_model(engine, provider, display_name="D", priority=5, is_default=True)
     said = _messages(_preview(engine, admin))
-    assert "the default D is not picked: A has a lower priority number (1 < 5)" in said
+    assert "the default for image/generation, D: A comes first (a lower priority number, 1 < 5)" in said
     assert "no default" not in said
 
 
 def test_a_default_on_an_inactive_provider_is_named(engine, admin):
-    dead = make_provider(engine, name="gone", is_active=False)
+    dead = make_provider(engine, name="gone", display_name=hostile.LINK, is_active=False)
     make_model(engine, dead, display_name="D", is_default=True)
     make_model(engine, make_provider(engine), display_name="Live")
     preview = _preview(engine, admin)
     assert preview.picked.display_name == "Live"
-    assert "the default D cannot take jobs (provider gone inactive)" in _messages(preview)
+    assert f"The default for image/generation, D, is on an inactive provider, {hostile.LINK}" in _messages(preview)
 
 
 def test_every_slot_at_once(engine, admin):
@@ -101,7 +104,10 @@ def test_hostile_slots_are_refused_by_name_and_change_nothing(engine, admin, hos
 
 def test_an_unknown_but_well_formed_task_is_an_empty_slot(engine, admin):
     preview = _preview(engine, admin, task="no-such-task")
-    assert preview.candidates == [] and preview.has_errors and "no default" in _messages(preview)
+    # Nothing to route and nothing to make a default: one error says so (a default is worth a finding only when
+    # some model could take the jobs).
+    assert preview.candidates == [] and preview.has_errors
+    assert _messages(preview) == "image/no-such-task has no model: its jobs cannot be routed"
 
 
 def test_the_models_table_sorted_as_routing_lists_a_slot_in_the_order_routing_picks(engine, admin):
@@ -140,6 +146,7 @@ def test_the_slot_summary_picks_what_the_routing_preview_picks_and_warns_of_a_pa
         modality, task = label.split("/")
         assert slots[label].picked_name == _preview(engine, admin, modality, task).candidates[0].display_name
     assert [w.message for w in slot_warnings([slots["video/upscale"]])] == [
-        "Routing does not pick the default for video/upscale, Default: Cheaper comes first (a lower priority number)"
+        "Routing does not pick the default for video/upscale, Default: Cheaper comes first (a lower priority number, "
+        "1 < 2)"
     ]
     assert slot_warnings([slots["audio/music"]]) == []  # a tie goes to the default (is_default DESC)

@@ -2,14 +2,34 @@
 
 from uuid import uuid4
 
-from dashboard.services.catalogue import Slot, slot_cell, slot_grid
+from dashboard.services.catalogue import Slot, slot_cell, slot_grid, slot_of
 
 
-def slot(modality="image", task="generation", *, models=3, active=3, candidates=3, default="SDXL 1.0",
+def slot(modality="image", task="generation", *, models=None, active=3, candidates=3, default="SDXL 1.0",
          default_active=True, provider_active=True) -> Slot:  # fmt: skip
-    return Slot(modality=modality, task=task, models=models, active_models=active, candidates=candidates,
-                default_id=uuid4() if default else None, default_name=default, default_active=default_active,
-                default_provider_active=provider_active)  # fmt: skip
+    """A slot built by the routing rules from models that give these counts (the default first in the routing
+    order when it can take jobs, so that it is picked)."""
+
+    def model(name, *, is_default=False, is_active=True, on=True, priority=1):
+        return {"id": uuid4(), "display_name": name, "priority": priority, "is_default": is_default,
+                "is_active": is_active, "provider_active": on, "provider_name": "Legacy"}  # fmt: skip
+
+    models = models or max(3, active)
+    rows = []
+    if default:
+        rows.append(model(default, is_default=True, is_active=default_active, on=provider_active, priority=0))
+    for n in range(models - len(rows)):
+        rows.append(model(f"Other {n}", priority=n + 1))
+    # Switch models off until the counts match: first whole models, then providers.
+    able = lambda m: m["is_active"] and m["provider_active"]  # noqa: E731
+    others = [m for m in rows if not m["is_default"]]
+    for m in others[: max(0, sum(m["is_active"] for m in rows) - active)]:
+        m["is_active"] = False
+    for m in [m for m in others if m["is_active"]][: max(0, sum(able(m) for m in rows) - candidates)]:
+        m["provider_active"] = False
+    built = slot_of(modality, task, rows)
+    assert (built.models, built.active_models, built.candidates) == (models, active, candidates)
+    return built
 
 
 def test_a_healthy_slot_names_its_default_and_candidates():
@@ -55,16 +75,20 @@ def test_an_empty_catalogue_gives_an_empty_grid_with_the_modality_columns():
 
 
 def test_a_default_routing_passes_over_is_marked_in_the_grid_and_warned_about():
-    from dataclasses import replace
-
     from dashboard.services.catalogue import slot_warnings
 
-    passed_over = slot(default="SDXL 1.0", candidates=3)
-    passed_over = replace(passed_over, picked_id=uuid4(), picked_name="Flux Schnell")
+    def model(name, priority, *, default=False):
+        return {"id": uuid4(), "display_name": name, "priority": priority, "is_default": default, "is_active": True,
+                "provider_active": True, "provider_name": "Replicate"}  # fmt: skip
+
+    sdxl, flux, other = model("SDXL 1.0", 1, default=True), model("Flux Schnell", 0), model("Other", 2)
+    passed_over = slot_of("image", "generation", [sdxl, flux, other])
+    assert passed_over.default_passed_over and passed_over.picked_name == "Flux Schnell"
     assert slot_cell(passed_over) == "⚠ passed over: SDXL 1.0 · 3"
     assert [w.message for w in slot_warnings([passed_over])] == [
         "Routing does not pick the default for image/generation, SDXL 1.0: Flux Schnell comes first (a lower "
-        "priority number)"
+        "priority number, 0 < 1)"
     ]
-    picked = replace(passed_over, picked_id=passed_over.default_id, picked_name="SDXL 1.0")
+    picked = slot_of("image", "generation", [sdxl, {**flux, "priority": 1}, other])  # equal: the default first
+    assert not picked.default_passed_over
     assert slot_cell(picked) == "SDXL 1.0 · 3" and slot_warnings([picked]) == []

@@ -1,0 +1,53 @@
+"""The one review of a routing change: what it does to each slot, worst first, then Confirm or Cancel.
+
+Every action that changes routing (bulk changes, reordering a slot, making a default, deactivating a provider,
+editing a model, importing, restoring from history) shows its impact through impact_review, so the same change
+reads the same everywhere. Compute the impacts with dashboard.services.routing_rules.change_impact (or
+slot_impact) over the touched slots' models as they are and as they would be.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.services.routing_rules import SEVERITY_ORDER, Impact
+from dashboard.text import md_escape
+from dashboard.ui.confirm import confirm_or_cancel
+from dashboard.ui.feedback import ICONS
+
+_SHOW = {"error": st.error, "warning": st.warning, "info": st.info}
+UNCHANGED = "Routing stays as it is: every slot picks the same model, and every default stays usable."
+
+
+def impact_review(key: str, impacts: list[Impact], *, action_label: str, prompt: str = "") -> bool | None:
+    """Show impacts worst first (or that routing stays as it is), then prompt with action_label and Cancel.
+
+    Returns True on the run the action button (labelled action_label) is pressed, False on the run Cancel is
+    pressed, and None while the person has pressed neither. The caller keeps its own "review open" state: it
+    applies the change on True, drops the review on False (then usually calls st.rerun()), and simply draws
+    the review again on None. key must be unique on the page; the buttons' keys are f"{key}_yes" and
+    f"{key}_no". prompt (optional) says what the change is ("Deactivate 3 models now?"); a sentence naming the
+    slots whose jobs can no longer be routed, and the number of warnings, is added to it.
+    """
+    render_impacts(impacts)
+    return confirm_or_cancel(key, prompt=full_prompt(prompt, impacts), confirm_label=action_label)
+
+
+def render_impacts(impacts: list[Impact]) -> None:
+    """Each impact as an alert of its severity, worst first; a success notice when there is none."""
+    for impact in sorted(impacts, key=lambda i: SEVERITY_ORDER[i.severity]):
+        _SHOW[impact.severity](md_escape(impact.message), icon=ICONS[impact.severity])
+    if not impacts:
+        st.success(UNCHANGED, icon=ICONS["success"])
+
+
+def full_prompt(prompt: str, impacts: list[Impact]) -> str:
+    """prompt, then what the person is accepting: the slots left unroutable and the warnings shown."""
+    text = prompt or "Apply this change?"
+    blocked = [i.slot for i in impacts if i.severity == "error" and i.slot]
+    if blocked:
+        text += f" Jobs of {', '.join(blocked)} will have no model to go to."
+    warnings = sum(i.severity == "warning" for i in impacts)
+    if warnings:
+        text += f" {warnings} warning{'s' if warnings != 1 else ''} above."
+    return text
