@@ -8,17 +8,16 @@ import streamlit as st
 
 from dashboard.services import InvalidModel, ModelNotFound
 from dashboard.services.diff import field_changes
-from dashboard.services.editing import SaveResult, review, save_draft, slot_notes
+from dashboard.services.editing import preview_save, save_draft
 from dashboard.text import md_escape
 from dashboard.ui import cached, model_form, paths
 from dashboard.ui.context import context, require_admin
 from dashboard.ui.editor_parts import pick_model, render_changes, source_for_new
-from dashboard.ui.feedback import flash, show_error
+from dashboard.ui.editor_save import after_save, ask_about_unedited, forget_save_state
+from dashboard.ui.feedback import show_error
 from dashboard.ui.history_view import render_model_history
 from dashboard.ui.model_actions import render_actions
 from dashboard.ui.usage_view import render_model_usage
-
-_CONFIRM = "_editor_confirm"  # (form id, the unedited fields the person was asked about)
 
 require_admin()
 models = context().models
@@ -47,30 +46,8 @@ st.title(md_escape(original["display_name"]) if original else "New model")
 st.page_link(paths.MODELS, label="All models", icon=":material/arrow_back:")
 
 opened = form.opened if original else {}  # what a save compares with; nothing once deleted (it creates)
-checked = review(form.draft, opened, base=form.base)
-unedited = checked.unedited(form.edited)
-
-
-def _after_save(result: SaveResult) -> None:
-    if result.status == "saved":
-        cached.clear()
-        model_form.forget(form_id)
-        for key in ("_editor_orphaned", _CONFIRM, "_conflict"):
-            st.session_state.pop(key, None)
-        flash(result.message)
-        st.switch_page(paths.EDITOR, query_params={"id": str(result.saved["id"])})
-    elif result.status == "confirm":
-        st.session_state[_CONFIRM] = (form_id, tuple(result.unedited))
-        st.rerun()  # draw the question under the Save button
-    elif result.status == "conflict":
-        st.session_state["_conflict"] = form_id
-    elif result.status == "failed":
-        show_error(result.error)  # the form keeps everything typed
-    elif result.status == "incomplete":
-        st.error(result.message, icon=":material/error:")
-    else:
-        st.info(result.message)
-
+preview = preview_save(models, form.draft, opened, form.edited, base=form.base)
+checked, unedited = preview.review, preview.unedited
 
 form_column, side = st.columns([3, 1], gap="large")
 with form_column:
@@ -81,27 +58,21 @@ with form_column:
     model_form.render(form, providers=cached.providers(), tasks=cached.tasks(), problems=checked.problems,
                       kept=checked.kept)  # fmt: skip
     st.subheader("Changes")
-    render_changes(checked.changes, checked.problems, notes=slot_notes(opened, checked, cached.slots()),
-                   unedited=unedited, kept=checked.kept)  # fmt: skip
+    render_changes(checked.changes, checked.problems, impacts=preview.impacts, unedited=unedited,
+                   kept=checked.kept)  # fmt: skip
     # Another key once the model was deleted underneath: the click that revealed it does not create it.
     orphaned = st.session_state.get("_editor_orphaned") == form_id and not original
     save_label, save_key = ("Save as a new model", "save_new") if orphaned else ("Save", "save")
     # Never disabled: a field's last edit reaches the app when it loses focus, which is this very click, so a
     # Save disabled for "no changes" would swallow the first click. Problems and no-ops are said instead.
     clicked = st.button(save_label, type="primary", key=save_key)
-    confirmed = False
-    if st.session_state.get(_CONFIRM) != (form_id, tuple(unedited)):
-        st.session_state.pop(_CONFIRM, None)  # asked about other fields, or none: ask again on the next Save
-    elif unedited:
-        st.warning(md_escape(SaveResult("confirm", checked, unedited=unedited).message), icon=":material/help:")
-        confirmed = st.button("Save, including the fields I did not edit", key="save_confirmed")
+    confirmed = ask_about_unedited(form_id, preview)
     if form.has_edits and st.button("Discard my edits", key="discard", icon=":material/undo:"):
         model_form.discard(form_id)
-        for key in (_CONFIRM, "_conflict"):
-            st.session_state.pop(key, None)
+        forget_save_state()
         st.rerun()
     if clicked or confirmed:
-        _after_save(save_draft(models, form.draft, opened, form.edited, confirmed, base=form.base))
+        after_save(save_draft(models, form.draft, opened, form.edited, confirmed, base=form.base), form_id)
     if st.session_state.get("_conflict") == form_id and original:
         st.error("Someone else saved this model after you opened it, so your changes were not saved. "
                  "What they changed:")  # fmt: skip

@@ -7,10 +7,10 @@ from dashboard.services.transfer import COLUMNS, FORMAT, ImportRefused, to_csv, 
 from dashboard.services.validation import MODALITIES
 from dashboard.text import md_escape, visible, visible_frame
 from dashboard.ui import cached
-from dashboard.ui.confirm import confirmed
 from dashboard.ui.context import context, require_admin
 from dashboard.ui.feedback import flash, show_error
-from dashboard.ui.import_view import dry_run, forget_plan, plan_table
+from dashboard.ui.import_view import dry_run, forget_plan, plan_table, render_routing
+from dashboard.ui.reviewed import reviewed
 
 ALL = "All"
 require_admin()
@@ -76,8 +76,9 @@ with import_tab:
     prompt = (f"Write {plan.count('new'):,} new and {plan.count('changed'):,} changed models to the catalogue? "
               "This changes what jobs are routed to.")  # fmt: skip
     label = f"Apply {len(plan.writes):,} change" + ("s" if len(plan.writes) != 1 else "")
-    if confirmed(label, key="import_apply", prompt=prompt, primary=True,
-                 confirm_label="Apply"):  # fmt: skip
+    render_routing(plan)
+    if reviewed(label, key="import_apply", prompt=prompt, primary=True, action_label="Apply",
+                impacts=lambda: plan.impacts):  # fmt: skip
         bar = st.progress(0.0, text="Writing…")
         try:
             service.apply(

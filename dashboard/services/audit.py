@@ -18,7 +18,8 @@ from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from dashboard.services.base import ActingService, Row
 from dashboard.services.diff import Change, json_changes
 from dashboard.services.errors import ModelNotFound, NothingToRestore
-from dashboard.services.models import ModelService
+from dashboard.services.models import ModelService, Saved
+from dashboard.services.routing_rules import Impact
 from dashboard.services.validation import EDITABLE_FIELDS
 
 TABLES = {"api_models": "Models", "api_providers": "Providers"}
@@ -144,25 +145,49 @@ class AuditService(ActingService):
             raise NothingToRestore(f"No audit entry {entry_id} is visible to you")
         return AuditEntry(**row._mapping)
 
+    def review_restore(self, entry_id: int) -> list[Impact]:
+        """What restoring this entry's earlier version would do to routing, worst first (nothing is written):
+        a restore that takes its slot's default from another model says so, naming it."""
+        entry, target, current = self._restore_target(entry_id)
+        changes = target if current is None else _restore_changes(current, target)
+        return ModelService(self.engine, user_id=self.user_id).review_change(changes, model_id=entry.row_id)
+
     def restore_model(self, entry_id: int) -> Row:
-        """Put a model back as it was before this entry's change (or bring a deleted model back).
+        """Put a model back as it was before this entry's change (or bring a deleted model back)."""
+        return self.restore(entry_id).model
+
+    def restore(self, entry_id: int) -> Saved:
+        """restore_model, also saying which default the restored model took back (Saved.describe("Restored")).
 
         It is an ordinary write through ModelService (validated, one default per slot, RLS), so the
         restore itself is audited.
         """
+        entry, target, current = self._restore_target(entry_id)
+        models = ModelService(self.engine, user_id=self.user_id)
+        if current is None:
+            return models.create(target, model_id=entry.row_id)
+        changed = _restore_changes(current, target)
+        return models.update(entry.row_id, changed, expected_version=current["row_version"])
+
+    def _restore_target(self, entry_id: int) -> tuple[AuditEntry, Row, Row | None]:
+        """The entry, the model's fields as they were before it, and the model now (None once deleted)."""
         entry = self.entry(entry_id)
         if entry.table_name != "api_models" or entry.old_row is None:
             raise NothingToRestore("This entry has no earlier version of a model to go back to")
         target = {f: entry.old_row.get(f) for f in EDITABLE_FIELDS}
-        models = ModelService(self.engine, user_id=self.user_id)
         try:
-            current = models.get_model(entry.row_id)
+            current = ModelService(self.engine, user_id=self.user_id).get_model(entry.row_id)
         except ModelNotFound:
-            return models.create_model(target, model_id=entry.row_id)
-        changed = {f: v for f, v in target.items() if _differs(current.get(f), v)}
-        if not changed:
-            raise NothingToRestore(f"{current['display_name']} is already as it was before this change")
-        return models.update_model(entry.row_id, changed, expected_version=current["row_version"])
+            current = None
+        return entry, target, current
+
+
+def _restore_changes(current: Row, target: Row) -> Row:
+    """The fields a restore writes; NothingToRestore when the model is already as it was."""
+    changed = {f: v for f, v in target.items() if _differs(current.get(f), v)}
+    if not changed:
+        raise NothingToRestore(f"{current['display_name']} is already as it was before this change")
+    return changed
 
 
 def _differs(current: Any, target: Any) -> bool:

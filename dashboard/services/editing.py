@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from dashboard.services.default_slot import RULE_FIELDS
 from dashboard.services.diff import Change, field_changes
 from dashboard.services.errors import EditConflict, InvalidModel, ServiceError
+from dashboard.services.models import ModelService, Saved
+from dashboard.services.routing_rules import Impact
 from dashboard.services.validation import EDITABLE_FIELDS, JSON_FIELDS, TEXT_LIMITS, validate_model_fields
 
 FORM_FIELDS = EDITABLE_FIELDS  # a draft holds every one of them
 LABELS = {"provider_id": "provider", "is_active": "active", "is_default": "default"}  # else: model_key -> model key
 _TOP_FIELD = re.compile(r"^[a-z_]+")
-
-if TYPE_CHECKING:
-    from dashboard.services.catalogue import Slot
-    from dashboard.services.models import ModelService
 
 Status = Literal["saved", "incomplete", "invalid", "unchanged", "confirm", "conflict", "failed"]
 
@@ -139,6 +138,7 @@ class SaveResult:
     saved: dict[str, Any] | None = None
     unedited: list[str] = field(default_factory=list)
     error: ServiceError | None = None
+    replaced: dict[str, Any] | None = None  # the default the saved model took over, if it did
 
     @property
     def message(self) -> str:
@@ -155,7 +155,7 @@ class SaveResult:
         if self.status == "conflict":
             return "Someone else saved this model after you opened it, so your changes were not saved."
         if self.status == "saved" and self.saved:
-            return f"Saved {self.saved['display_name']}."
+            return Saved(self.saved, self.replaced).describe("Saved")
         return str(self.error or "")
 
 
@@ -187,36 +187,49 @@ def save_draft(
         return SaveResult("confirm", checked, unedited=unedited)
     try:
         if checked.is_new:
-            saved = models.create_model(checked.clean)
+            saved = models.create(checked.clean)
         else:
-            changes = {name: checked.clean[name] for name in checked.changed_fields}
-            saved = models.update_model(opened["id"], changes, expected_version=opened["row_version"])
+            saved = models.update(opened["id"], _written(checked), expected_version=opened["row_version"])
     except EditConflict as exc:
         return SaveResult("conflict", checked, unedited=unedited, error=exc)
     except ServiceError as exc:
         return SaveResult("failed", checked, unedited=unedited, error=exc)
-    return SaveResult("saved", checked, saved=saved, unedited=unedited)
+    return SaveResult("saved", checked, saved=saved.model, unedited=unedited, replaced=saved.replaced)
 
 
-def slot_notes(opened: Mapping[str, Any], checked: Review, slots: Iterable[Slot]) -> list[str]:
-    """What a save does to routing slots: a move to another modality/task, a default gained or given up."""
-    if checked.clean is None:
+def _written(checked: Review) -> dict[str, Any]:
+    """What saving an existing model writes: the fields that change."""
+    return {name: checked.clean[name] for name in checked.changed_fields} if checked.clean else {}
+
+
+def save_impacts(models: ModelService, opened: Mapping[str, Any], checked: Review) -> list[Impact]:
+    """What saving would do to routing, worst first: a default gained, handed over or given up, a model moved to
+    another slot, deactivated or re-prioritised. Empty when it cannot be saved or routing is not concerned."""
+    if checked.clean is None or not checked.changes:
         return []
-    before, after = dict(opened), {**opened, **checked.clean}
-    old, new = (before.get("modality"), before.get("task")), (after.get("modality"), after.get("task"))
-    old_label, new_label = f"{old[0]}/{old[1]}", f"{new[0]}/{new[1]}"
-    notes = []
-    if before and old != new:
-        notes.append(f"Saving moves this model from {old_label} to {new_label}: jobs for {old_label} no longer "
-                     "reach it.")  # fmt: skip
-        if before.get("is_default"):
-            notes.append(f"It is the default for {old_label}: that slot is left without a default.")
-    elif before.get("is_default") and not after.get("is_default"):
-        notes.append(f"It stops being the default for {old_label}: that slot is left without a default.")
-    if after.get("is_default") and (not before.get("is_default") or old != new):
-        slot = next((s for s in slots if (s.modality, s.task) == new), None)
-        if slot and slot.default_name and slot.default_id != before.get("id"):
-            notes.append(f"Saving makes this the default for {new_label}, replacing {slot.default_name}.")
-        else:
-            notes.append(f"Saving makes this the default for {new_label}.")
-    return notes
+    changes = checked.clean if checked.is_new else _written(checked)
+    if not checked.is_new and not set(changes) & set(RULE_FIELDS):
+        return []
+    return models.review_change(changes, model_id=None if checked.is_new else opened["id"])
+
+
+@dataclass(frozen=True)
+class SavePreview:
+    """What the editor shows before Save: the review, the fields the person did not edit, the routing impact."""
+
+    review: Review
+    unedited: list[str]
+    impacts: list[Impact]
+
+
+def preview_save(
+    models: ModelService,
+    draft: Mapping[str, Any],
+    opened: Mapping[str, Any],
+    edited_fields: Collection[str],
+    *,
+    base: Mapping[str, Any] | None = None,
+) -> SavePreview:
+    """Everything the editor says about a draft before it is saved; nothing is written."""
+    checked = review(draft, opened, base=base)
+    return SavePreview(checked, checked.unedited(edited_fields), save_impacts(models, opened, checked))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -13,16 +14,39 @@ from sqlalchemy.engine import Connection
 from dashboard.queries import models as q
 from dashboard.queries.tables import api_models, row_version
 from dashboard.services.base import ActingService, Row, as_uuid, sqlstate
-from dashboard.services.errors import EditConflict, InvalidModel, ModelInUse, ModelNotFound, NotAllowed
-from dashboard.services.slot_locks import lock_for_writing, lock_slots
+from dashboard.services.default_slot import (
+    clear_slot_default,
+    explain_zero_rows,
+    lock_for_writing,
+    review_write,
+    take_default,
+)
+from dashboard.services.errors import EditConflict, ModelInUse, ModelNotFound
+from dashboard.services.routing_rules import Impact
 from dashboard.services.usage import UsageRange, UsageService
 from dashboard.services.validation import validate_model_fields
 
 _RETURNING = (*api_models.c, row_version)
 # The profile of the person acting, or NULL when they have none (created_by is a foreign key).
-_CREATED_BY = sa.literal_column("(select p.id from profiles p where p.id = auth.uid())")
-_INSERT_DEFAULTS = {"input_defaults": {}, "capabilities": {}, "pricing": {}, "is_active": True,
-                    "is_default": False, "priority": 0}  # fmt: skip
+CREATED_BY = sa.literal_column("(select p.id from profiles p where p.id = auth.uid())")
+INSERT_DEFAULTS = {"input_defaults": {}, "capabilities": {}, "pricing": {}, "is_active": True,
+                   "is_default": False, "priority": 0}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A model as written, and the default it took over from another model of its slot (if it did)."""
+
+    model: Row
+    replaced: Row | None = None
+
+    def describe(self, verb: str) -> str:
+        """What was done, for the person: "<verb> <name>.", naming the model whose default it took, if any."""
+        text = f"{verb} {self.model['display_name']}."
+        if self.replaced:
+            slot = f"{self.model['modality']}/{self.model['task']}"
+            text += f" It replaced {self.replaced['display_name']} as the default for {slot}."
+        return text
 
 
 class ModelService(ActingService):
@@ -77,27 +101,42 @@ class ModelService(ActingService):
         return dict(row._mapping)
 
     # ─── Management (admins only: the database refuses everyone else) ──────────────────────
+    def review_change(self, changes: Mapping[str, Any], *, model_id: UUID | str | None = None) -> list[Impact]:
+        """What writing changes to model_id (or adding a model, with no model_id or a deleted one's) does to
+        routing, worst first: nothing is written."""
+        with self._transaction() as conn:
+            return review_write(conn, changes, model_id=as_uuid(model_id) if model_id is not None else None)
+
     def create_model(self, fields: Mapping[str, Any], *, model_id: UUID | None = None) -> Row:
         """Add a model; if it is created as default it replaces the slot's current default.
 
         model_id gives it a chosen id (restoring a deleted model keeps its id, and so its history).
         """
-        values = {**_INSERT_DEFAULTS, **validate_model_fields(fields)}
+        return self.create(fields, model_id=model_id).model
+
+    def create(self, fields: Mapping[str, Any], *, model_id: UUID | None = None) -> Saved:
+        """create_model, also saying which default the new model replaced."""
+        values = {**INSERT_DEFAULTS, **validate_model_fields(fields)}
         if model_id is not None:
             values["id"] = as_uuid(model_id)
         with self._transaction() as conn:
+            replaced = None
             if values["is_default"]:
-                _refuse_inactive_default(conn, values)
-                _clear_slot_default(conn, values["modality"], values["task"], keep=None)
+                lock_for_writing(conn, [(values["modality"], values["task"])])
+                replaced = take_default(conn, values, keep=None)
             row = conn.execute(
-                sa.insert(api_models).values(**values, created_by=_CREATED_BY).returning(*_RETURNING)
+                sa.insert(api_models).values(**values, created_by=CREATED_BY).returning(*_RETURNING)
             ).one()
-        return dict(row._mapping)
+        return Saved(dict(row._mapping), replaced)
 
     def update_model(
         self, model_id: UUID | str, changes: Mapping[str, Any], *, expected_version: str | None = None
     ) -> Row:
         """Change some fields; with expected_version, refuse if someone saved in between."""
+        return self.update(model_id, changes, expected_version=expected_version).model
+
+    def update(self, model_id: UUID | str, changes: Mapping[str, Any], *, expected_version: str | None = None) -> Saved:
+        """update_model, also saying which default the model took over, if it did."""
         model_id = as_uuid(model_id)
         with self._transaction() as conn:
             current = self._lock_for_write(conn, model_id, expected_version, changes=changes)
@@ -107,15 +146,16 @@ class ModelService(ActingService):
             )
             values = {k: v for k, v in values.items() if k in changes}
             after = {**current, **values}
-            if after["is_default"]:
-                if not current["is_default"]:
-                    _refuse_inactive_default(conn, after)
-                _clear_slot_default(conn, after["modality"], after["task"], keep=model_id)
+            replaced = None
+            if after["is_default"] and not current["is_default"]:
+                replaced = take_default(conn, after, keep=model_id)
+            elif after["is_default"]:  # already the default (maybe moving slot): only the slot's other one goes
+                replaced = clear_slot_default(conn, after["modality"], after["task"], keep=model_id)
             if not values:
-                return current
+                return Saved(current, replaced)
             statement = sa.update(api_models).where(api_models.c.id == model_id).values(**values)
             row = conn.execute(statement.returning(*_RETURNING)).one()
-        return dict(row._mapping)
+        return Saved(dict(row._mapping), replaced)
 
     def set_active(self, model_id: UUID | str, active: bool, *, expected_version: str | None = None) -> Row:
         """Activate or deactivate a model (an inactive model is never routed to)."""
@@ -126,8 +166,7 @@ class ModelService(ActingService):
         model_id = as_uuid(model_id)
         with self._transaction() as conn:
             current = self._lock_for_write(conn, model_id, None)
-            _refuse_inactive_default(conn, current)
-            replaced = _clear_slot_default(conn, current["modality"], current["task"], keep=model_id)
+            replaced = take_default(conn, current, keep=model_id)
             conn.execute(sa.update(api_models).where(api_models.c.id == model_id).values(is_default=True))
         return replaced
 
@@ -161,13 +200,11 @@ class ModelService(ActingService):
             slots.add((peek.modality, peek.task))
             if changes:
                 slots.add((str(changes.get("modality", peek.modality)), str(changes.get("task", peek.task))))
-        lock_for_writing(conn, slots)  # the one lock order: services/slot_locks.py
+        lock_for_writing(conn, slots)  # the one lock order: services/default_slot.py
         row = conn.execute(sa.select(*_RETURNING).where(api_models.c.id == model_id).with_for_update()).first()
         if row is None:
             # FOR UPDATE returns only rows the UPDATE policy allows: look again to say why.
-            if not conn.execute(q.IS_ADMIN).scalar():
-                raise NotAllowed("Only admins can change models")
-            raise ModelNotFound(f"No model with id {model_id}; it may have been deleted")
+            raise explain_zero_rows(conn, model_id)
         current = dict(row._mapping)
         if (expected_version is not None and current["row_version"] != expected_version) or (
             (current["modality"], current["task"]) not in slots
@@ -177,20 +214,3 @@ class ModelService(ActingService):
                 "review the current values and apply your edit again"
             )
         return current
-
-
-def _refuse_inactive_default(conn: Connection, values: Mapping[str, Any]) -> None:
-    """A default must be able to take jobs: an active model on an active provider."""
-    if not values.get("is_active", True):
-        raise InvalidModel({"is_default": "an inactive model cannot be the default; activate it first"})
-    provider = conn.execute(q.PROVIDER_STATE, {"id": values["provider_id"]}).first()
-    if provider is not None and not provider.is_active:
-        raise InvalidModel({"is_default": f"its provider {provider.display_name} is inactive; "
-                            "activate the provider or pick a model of an active one"})  # fmt: skip
-
-
-def _clear_slot_default(conn: Connection, modality: str, task: str, *, keep: UUID | None) -> Row | None:
-    """Unset the slot's default (other than keep), serialised per slot so concurrent clicks queue."""
-    lock_slots(conn, [(modality, task)])  # a no-op if held; after the table lock, as slot_locks.py orders
-    row = conn.execute(q.UNSET_SLOT_DEFAULT, {"modality": modality, "task": task, "id": keep or UUID(int=0)}).first()
-    return dict(row._mapping) if row else None

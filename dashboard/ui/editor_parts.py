@@ -12,9 +12,11 @@ from dashboard.services import ModelService
 from dashboard.services.catalogue import ModelFilters
 from dashboard.services.diff import Change
 from dashboard.services.editing import label, top_field
+from dashboard.services.routing_rules import Impact
 from dashboard.services.validation import JSON_FIELDS
 from dashboard.text import md_escape, visible, visible_frame
 from dashboard.ui import cached, paths
+from dashboard.ui.impact_review import render_impacts
 
 BLANK = {"modality": "image", "task": "generation", "priority": 0, "is_active": True, "is_default": False,
          "input_defaults": {}, "capabilities": {}, "pricing": {}}  # fmt: skip
@@ -41,10 +43,10 @@ def source_for_new(models: ModelService, source_id: str | None) -> dict[str, Any
     return {**source, "version": "", "is_default": False}
 
 
-def render_changes(changes: list[Change], problems: dict[str, str], *, notes: Sequence[str] = (),
+def render_changes(changes: list[Change], problems: dict[str, str], *, impacts: Sequence[Impact] = (),
                    unedited: Sequence[str] = (), kept: dict[str, str] | None = None) -> None:  # fmt: skip
-    """What saving would change, or why it cannot be saved yet; routing notes and fields the person did not edit
-    (which a save asks to confirm) called out under the table."""
+    """What saving would change, or why it cannot be saved yet; what it does to routing (worst first) and fields
+    the person did not edit (which a save asks to confirm) called out under the table."""
     for path, problem in (kept or {}).items():
         if top_field(path) not in JSON_FIELDS:  # JSON fields say theirs beside their text
             st.warning(md_escape(f"As stored, {path} {problem}. It is kept exactly as it is unless you edit it."),
@@ -58,8 +60,8 @@ def render_changes(changes: list[Change], problems: dict[str, str], *, notes: Se
     table = pd.DataFrame([(c.path, c.kind, c.shown(c.before), c.shown(c.after)) for c in changes],
                          columns=["Field", "Change", "Before", "After"])  # fmt: skip
     st.dataframe(visible_frame(table), hide_index=True, width="stretch")
-    for note in notes:
-        st.warning(md_escape(note), icon=":material/alt_route:")
+    if impacts:
+        render_impacts(list(impacts))
     if unedited:
         st.warning(md_escape(f"You did not edit: {', '.join(label(n) for n in unedited)}. Saving changes them "
                              "too, so it asks you to confirm first."), icon=":material/report:")  # fmt: skip

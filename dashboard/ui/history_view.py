@@ -11,8 +11,8 @@ from dashboard.services import ServiceError
 from dashboard.services.audit import TABLES, AuditEntry, AuditFilters, AuditService
 from dashboard.text import md_escape, visible_frame, visible_json
 from dashboard.ui import cached, paths
-from dashboard.ui.confirm import confirmed
 from dashboard.ui.feedback import flash, show_error
+from dashboard.ui.reviewed import reviewed
 
 _VERBS = {"insert": "added", "update": "changed", "delete": "deleted"}
 
@@ -49,15 +49,15 @@ def render_entries(entries: list[AuditEntry], service: AuditService, *, key: str
                 label = "Bring this model back" if entry.action == "delete" else "Restore the version before this"
                 prompt = (f"Put {entry.name} back as it was before this change? Its current values are "
                           "replaced; the restore is recorded here too.")  # fmt: skip
-                if confirmed(label, key=f"restore_{key}_{entry.id}", prompt=prompt, confirm_label="Restore"):
-                    try:
-                        restored = service.restore_model(entry.id)
-                    except ServiceError as exc:
-                        show_error(exc)
-                    else:
+                try:
+                    if reviewed(label, key=f"restore_{key}_{entry.id}", prompt=prompt, action_label="Restore",
+                                impacts=lambda entry=entry: service.review_restore(entry.id)):  # fmt: skip
+                        restored = service.restore(entry.id)
                         cached.clear()
-                        flash(f"Restored {restored['display_name']}.")
+                        flash(restored.describe("Restored"))
                         st.rerun()
+                except ServiceError as exc:
+                    show_error(exc)
 
 
 def render_model_history(model_id: UUID | str, service: AuditService) -> None:

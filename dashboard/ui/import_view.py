@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.services.transfer import ImportPlan, ImportRefused, TransferService
+from dashboard.text import visible_frame
 
 _PLAN = "_import_plan"
 
@@ -30,6 +31,21 @@ def plan_table(plan: ImportPlan) -> pd.DataFrame:
         if row.status == "new" and not row.notes:
             lines.append({**base, "Field": "", "Before": "", "After": "", "Note": f"adds {row.display_name}"})
     return pd.DataFrame(lines, columns=["Row", "Model", "Status", "Field", "Before", "After", "Note"])
+
+
+def render_routing(plan: ImportPlan) -> None:
+    """What applying the plan does to routing, worst first, in a table the dry run shows (Apply shows it again)."""
+    if not plan.writes:
+        return
+    worst = {i.severity for i in plan.impacts}
+    title = f"What this import does to routing ({len(plan.impacts):,})" if plan.impacts else "Routing stays as it is"
+    with st.expander(title, expanded=bool(worst & {"error", "warning"}), icon=":material/alt_route:"):
+        if not plan.impacts:
+            st.caption("Every slot the import touches keeps the model it routes to, and every default stays usable.")
+            return
+        table = pd.DataFrame([(i.severity, i.slot, i.message) for i in plan.impacts],
+                             columns=["Severity", "Slot", "What happens"])  # fmt: skip
+        st.dataframe(visible_frame(table), hide_index=True, width="stretch")
 
 
 def dry_run(service: TransferService, data: bytes, name: str) -> tuple[ImportPlan | None, str | None]:

@@ -12,13 +12,7 @@ from dashboard.ui import cached, model_form, paths
 from dashboard.ui.confirm import confirmed
 from dashboard.ui.context import context
 from dashboard.ui.feedback import flash, show_error
-
-
-def _slot_default(model: dict[str, Any]) -> str | None:
-    for slot in cached.slots():
-        if (slot.modality, slot.task) == (model["modality"], model["task"]):
-            return slot.default_name if slot.default_id and slot.default_id != model["id"] else None
-    return None
+from dashboard.ui.reviewed import reviewed
 
 
 def _done(message: str) -> None:
@@ -36,16 +30,14 @@ def render_actions(model: dict[str, Any]) -> None:
         if model["is_default"]:
             st.success(md_escape(f"Default for {slot}"), icon=":material/star:")
         elif model["is_active"]:
-            current = _slot_default(model)
-            prompt = f"{name} becomes the default for {slot}" + (f", replacing {current}." if current else ".")
-            if confirmed("Make default", key="act_default", prompt=prompt, primary=True):
+            if reviewed("Make default", key="act_default", primary=True, prompt=f"Make {name} the default for {slot}?",
+                        impacts=lambda: models.review_change({"is_default": True}, model_id=model["id"])):  # fmt: skip
                 replaced = models.set_default(model["id"])
                 _done(f"{name} is now the default for {slot}"
                       + (f"; it replaced {replaced['display_name']}." if replaced else "."))  # fmt: skip
         if model["is_active"]:
-            warning = f" It is the default for {slot}: routing falls back to the next candidate." if model[
-                "is_default"] else ""  # fmt: skip
-            if confirmed("Deactivate", key="act_deactivate", prompt=f"Take {name} out of routing?{warning}"):
+            if reviewed("Deactivate", key="act_deactivate", prompt=f"Take {name} out of routing?",
+                        impacts=lambda: models.review_change({"is_active": False}, model_id=model["id"])):  # fmt: skip
                 models.set_active(model["id"], False, expected_version=model["row_version"])
                 _done(f"{name} is inactive: routing no longer uses it.")
         elif st.button("Activate", key="act_activate", width="stretch"):

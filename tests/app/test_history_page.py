@@ -72,3 +72,21 @@ def test_plain_users_are_not_given_the_page(demo_db, signed_in):
     at = signed_in("viewer@example.com")
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page(f"../../{PAGE}")
+
+
+def test_a_restore_that_takes_the_default_back_says_so_before_and_after(demo_db, engine, signed_in):
+    admin = user_id(engine, "admin@example.com")
+    models = ModelService(engine, user_id=admin)
+    sdxl = _sdxl(engine)
+    flux = next(m["id"] for m in models.list_models_for_task(modality="image", task="generation")
+                if m["display_name"] == "Flux 1.1 Pro")  # fmt: skip
+    models.update_model(flux, {"display_name": HOSTILE})
+    models.set_default(flux)  # SDXL gives the default up: restoring that entry takes it back
+    at = signed_in(page="pages/model_editor.py", id=str(sdxl))
+    next(b for b in at.button if b.key.startswith("restore_editor_")).click().run()
+    assert not at.exception, at.exception
+    assert f"SDXL 1.0 becomes the default for image/generation, replacing {HOSTILE}" in hostile.read(texts(at))
+    next(b for b in at.button if b.key.endswith("_yes")).click().run()
+    assert not at.exception, at.exception
+    assert f"Restored SDXL 1.0. It replaced {HOSTILE} as the default for image/generation." in hostile.read(texts(at))
+    assert models.get_model(sdxl)["is_default"] is True

@@ -6,8 +6,9 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.services import ModelService, NotAllowed
-from dashboard.services.audit import AuditFilters, AuditService, NothingToRestore, row_changes
+from dashboard.services.audit import AuditFilters, AuditService, NothingToRestore
 from dashboard.services.providers import ProviderService
+from tests import hostile
 from tests.concurrency import run_together
 from tests.factories import make_job, make_model, make_provider, make_user
 
@@ -140,13 +141,6 @@ def test_job_writes_are_not_catalogue_history(engine, admin):
     assert [e.action for e in _history(engine, admin, row_id=model)] == ["insert"]
 
 
-def test_row_changes_of_hostile_and_nested_values():
-    old = {"display_name": "<b>x</b>", "pricing": {"a": {"b": 1}}, "gone": 1}
-    new = {"display_name": "[x](javascript:alert(1))", "pricing": {"a": {"b": 1.0}}}
-    paths = [c.path for c in row_changes(old, new)]
-    assert paths == ["display_name", "pricing.a.b", "gone"]
-
-
 def test_the_export_reads_past_one_page(engine, admin):
     model = make_model(engine)
     for priority in range(1, 13):
@@ -155,3 +149,28 @@ def test_the_export_reads_past_one_page(engine, admin):
     page, total = service.history(AuditFilters(row_id=model), limit=5)
     assert len(page) == 5 and total == 13
     assert len(service.export_entries(AuditFilters(row_id=model))) == 13
+
+
+def test_a_restore_that_takes_the_default_back_names_the_model_it_takes_it_from(engine, admin):
+    provider = make_provider(engine)
+    first = make_model(engine, provider, display_name=hostile.SCRIPT, is_default=True, priority=1)
+    second = make_model(engine, provider, display_name="Second", priority=2)
+    ModelService(engine, user_id=admin).set_default(second)  # first gives the default up: that is the entry
+    entry = _history(engine, admin, row_id=first)[0]
+    audit = AuditService(engine, user_id=admin)
+    said = [i.message for i in audit.review_restore(entry.id)]
+    assert f"{hostile.SCRIPT} becomes the default for image/generation, replacing Second" in said
+    assert ModelService(engine, user_id=admin).get_model(second)["is_default"] is True  # a review writes nothing
+    restored = audit.restore(entry.id)
+    assert restored.describe("Restored") == (
+        f"Restored {hostile.SCRIPT}. It replaced Second as the default for image/generation."
+    )
+    assert ModelService(engine, user_id=admin).get_model(second)["is_default"] is False
+
+
+def test_reviewing_a_restore_of_a_deleted_model_shows_it_coming_back(engine, admin):
+    provider = make_provider(engine)
+    model = make_model(engine, provider, display_name="Gone", priority=1)
+    ModelService(engine, user_id=admin).delete_model(model)
+    said = [i.message for i in AuditService(engine, user_id=admin).review_restore(_history(engine, admin)[0].id)]
+    assert "image/generation can take jobs again: it routes to Gone" in said

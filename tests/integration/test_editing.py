@@ -79,3 +79,19 @@ def test_a_new_model_is_created_from_its_draft(engine, admin):
     result = save_draft(admin, draft, {}, {"display_name", "model_key", "provider_id"}, base=base)
     assert result.status == "saved"
     assert _raw(engine, result.saved["id"])["model_key"] == "acme/fresh"
+
+
+def test_the_preview_says_what_a_save_does_to_routing_and_writes_nothing(engine, admin, model):
+    from dashboard.services.editing import preview_save
+
+    other = make_model(engine, make_provider(engine), display_name="<b>Other</b>", modality="video",
+                       task="text-to-video", is_default=True)  # fmt: skip
+    opened = admin.get_model(model)
+    draft = {**draft_from_row(opened), "task": "text-to-video"}
+    said = [i.message for i in preview_save(admin, draft, opened, {"task"}).impacts]
+    assert "Acme becomes the default for video/text-to-video, replacing <b>Other</b>" in said
+    assert "video/image-to-video is left without a default: Acme stops being its default" in said
+    assert admin.get_model(other)["is_default"] is True
+    assert preview_save(admin, {**draft_from_row(opened), "display_name": "x"}, opened, {"display_name"}).impacts == []
+    result = save_draft(admin, draft, opened, {"task"})
+    assert result.message == "Saved Acme. It replaced <b>Other</b> as the default for video/text-to-video."

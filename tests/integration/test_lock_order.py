@@ -1,4 +1,4 @@
-"""One lock order for every writer of the catalogue (services/slot_locks.py): table, slots, rows.
+"""One lock order for every writer of the catalogue (services/default_slot.py): table, slots, rows.
 
 Before it, an import held the table and waited for a slot that a "make default" held while that one waited
 for the table; PostgreSQL failed one of them and the app showed it as "the database cannot be reached".
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from dashboard.database import acting_as
 from dashboard.services import ConcurrentChange, ModelService
 from dashboard.services.base import _translate_db_errors
-from dashboard.services.slot_locks import lock_for_writing, lock_slots
+from dashboard.services.default_slot import lock_for_writing, lock_slots
 from tests.concurrency import run_together
 from tests.factories import make_model, make_provider, make_user
 

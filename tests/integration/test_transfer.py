@@ -9,7 +9,15 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.services import EditConflict, InvalidModel, NotAllowed
-from dashboard.services.transfer import MAX_ROWS, ImportRefused, TransferService, read_file, to_csv, to_json
+from dashboard.services.transfer import (
+    MAX_ROWS,
+    ImportRefused,
+    TransferService,
+    describe_plan,
+    read_file,
+    to_csv,
+    to_json,
+)
 from dashboard.services.transfer import loads_exact as exact
 from db.demo import seed_demo
 from tests import hostile
@@ -127,6 +135,9 @@ def test_a_new_default_replaces_the_old_one_and_says_so(engine, demo):
     service = TransferService(engine, user_id=demo)
     plan = service.plan((CSV_HEAD + body).encode(), "x.csv")
     assert plan.ok and plan.rows[0].notes == ["replaces SDXL 1.0 as the default for image/generation"]
+    said = [i.message for i in plan.impacts]
+    assert "SDXL 2 becomes the default for image/generation, replacing SDXL 1.0" in said
+    assert "routing (info): SDXL 2 becomes the default for image/generation, replacing SDXL 1.0" in describe_plan(plan)
     service.apply((CSV_HEAD + body).encode(), "x.csv")
     with engine.connect() as conn:
         defaults = conn.execute(sa.text("select display_name from api_models where is_default and "
@@ -285,3 +296,15 @@ def test_names_with_hidden_characters_are_refused_by_an_import_by_name(engine, d
     plan = TransferService(engine, user_id=demo).plan((CSV_HEAD + body).encode(), "x.csv")
     assert plan.count("error") == len(hostile.HIDDEN)
     assert all(r.problems["display_name"].startswith("contains control characters") for r in plan.rows)
+
+
+def test_the_dry_run_says_what_the_import_does_to_routing_worst_first(engine, demo):
+    service = TransferService(engine, user_id=demo)
+    flux = b"provider,model_key,version,priority\nreplicate,black-forest-labs/flux-1.1-pro,1.1,0\n"
+    plan = service.plan(flux, "x.csv")
+    assert plan.ok and plan.impacts[0].severity == "warning"
+    assert plan.impacts[0].message.startswith("image/generation now routes to Flux 1.1 Pro instead of its default")
+    hidden = f"replicate,'{hostile.FORMULA},,{hostile.SCRIPT},image,generation,0,false,false,{{}}\n"  # inactive
+    assert TransferService(engine, user_id=demo).plan((CSV_HEAD + hidden).encode(), "x.csv").impacts == []
+    unchanged = service.plan(to_csv(service.export_rows()), "x.csv")
+    assert unchanged.ok and not unchanged.writes and unchanged.impacts == []

@@ -2,9 +2,9 @@
 
 from uuid import UUID
 
-from dashboard.services.catalogue import Slot
 from dashboard.services.diff import reapply
-from dashboard.services.editing import FORM_FIELDS, draft_from_row, review, save_draft, slot_notes
+from dashboard.services.editing import FORM_FIELDS, draft_from_row, review, save_draft
+from dashboard.services.models import Saved
 
 PROVIDER = UUID("00000000-0000-0000-0000-00000000000a")
 ROW = {"id": UUID("00000000-0000-0000-0000-000000000001"), "row_version": "100", "provider_id": PROVIDER,
@@ -18,24 +18,24 @@ ROW = {"id": UUID("00000000-0000-0000-0000-000000000001"), "row_version": "100",
 class NoWrites:
     """A ModelService stand-in that fails the test if anything is written."""
 
-    def update_model(self, *args, **kwargs):
-        raise AssertionError(f"nothing may be written: update_model{args}")
+    def update(self, *args, **kwargs):
+        raise AssertionError(f"nothing may be written: update{args}")
 
-    def create_model(self, *args, **kwargs):
-        raise AssertionError(f"nothing may be written: create_model{args}")
+    def create(self, *args, **kwargs):
+        raise AssertionError(f"nothing may be written: create{args}")
 
 
 class Recorder:
     def __init__(self):
         self.calls = []
 
-    def update_model(self, model_id, changes, *, expected_version=None):
+    def update(self, model_id, changes, *, expected_version=None):
         self.calls.append(("update", model_id, dict(changes), expected_version))
-        return {**ROW, **changes}
+        return Saved({**ROW, **changes})
 
-    def create_model(self, fields):
+    def create(self, fields):
         self.calls.append(("create", dict(fields)))
-        return {**fields, "id": UUID(int=9)}
+        return Saved({**fields, "id": UUID(int=9)})
 
 
 def test_a_draft_holds_every_field_as_stored():
@@ -120,24 +120,11 @@ def test_reapply_treats_reformatted_json_as_unchanged():
     assert reapply(opened, current, mine, {"pricing"})["pricing"] == current["pricing"]
 
 
-def _slot(modality, task, default_id=None, name=None):
-    return Slot(modality, task, 1, 1, 1, default_id, name, True, True)
+def test_a_save_that_takes_a_default_names_the_one_it_replaced():
+    class TakesDefault(Recorder):
+        def update(self, model_id, changes, *, expected_version=None):
+            return Saved({**ROW, **changes}, replaced={"id": UUID(int=7), "display_name": "<b>Veo</b>"})
 
-
-def test_moving_a_default_to_another_slot_is_called_out():
-    draft = {**draft_from_row(ROW), "modality": "video", "task": "generation"}
-    slots = [_slot("image", "generation", ROW["id"], "Acme"), _slot("video", "generation", UUID(int=7), "Veo")]
-    notes = slot_notes(ROW, review(draft, ROW), slots)
-    assert notes == [
-        "Saving moves this model from image/generation to video/generation: jobs for image/generation no longer "
-        "reach it.",
-        "It is the default for image/generation: that slot is left without a default.",
-        "Saving makes this the default for video/generation, replacing Veo.",
-    ]
-
-
-def test_giving_up_a_default_is_called_out():
-    draft = {**draft_from_row(ROW), "is_default": False}
-    assert slot_notes(ROW, review(draft, ROW), []) == [
-        "It stops being the default for image/generation: that slot is left without a default."
-    ]
+    draft = {**draft_from_row(ROW), "display_name": "Acme 2"}
+    result = save_draft(TakesDefault(), draft, ROW, {"display_name"})
+    assert result.message == "Saved Acme 2. It replaced <b>Veo</b> as the default for image/generation."
