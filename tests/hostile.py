@@ -56,6 +56,44 @@ LONG = "x" * 10_000
 # Everything PostgreSQL text can hold, for rows written directly in SQL.
 STORABLE = (*MARKDOWN, *FORMULAS, *HIDDEN, LONG)
 
+# ─── Stored text, identities and JSON: what other code may write, or a person may type ──────────────
+SQL = "'; drop table api_models; --"
+SCRIPTS = "Ṩ̷̛ẞ 🤖 مرحبا"  # combining marks, an emoji and right-to-left script: stored and shown as they are
+# Names and other free text: stored literally, harmless wherever they are shown.
+TEXT = (SQL, SCRIPT, f"{LINK} {IMAGE}", f"{LINK} {HTML}", HYPERLINK, SCRIPTS)
+# Emails (and anything typed where an email goes): each is just a failed sign-in or a clear refusal.
+EMAILS = (
+    "a" * 100_000,
+    "ada@example.com\x00",
+    "\x00",
+    "' or 1=1 --",
+    "' or '1'='1",
+    "'; drop table auth.users; --",
+    "%",
+    "_da@example.com",
+    "ada@example.com\nbob@example.com",
+    "\u202eada@example.com",  # right-to-left override
+    "ＡＤＡ@ｅｘａｍｐｌｅ.ｃｏｍ",  # fullwidth
+    "a\u0301da@example.com",  # combining accent
+    "\ud800@example.com",  # a lone surrogate
+    "ada@example.com" + " " * 300 + "x",
+    "😀" * 300,
+    "",
+    " ",
+)
+# JSON objects whose keys and values attack paths, prototypes, precision and depth.
+JSON_OBJECT = {
+    "": "empty key",
+    "a.b": "a dotted key",
+    "key with spaces": [1, {"nested": None}],
+    "ключ": "значение",
+    "$ref": "#/x",
+    "__proto__": {"polluted": True},
+    "multi\nline": "value\nwith\nlines",
+    "big": 2**53 + 1,
+    "deep": {"1": {"2": {"3": {"4": {"5": {"6": {"7": {"8": {"9": {"10": "bottom"}}}}}}}}}},
+}
+
 # ─── Query-string values: what a crafted or mangled link can hold ───────────────────────────────
 URL_VALUES = (
     "",

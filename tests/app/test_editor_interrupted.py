@@ -18,6 +18,7 @@ from streamlit.elements.widgets.text_widgets import TextWidgetsMixin
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 from db.demo_catalogue import SDXL_ID
+from tests import hostile
 from tests.app.conftest import texts
 from tests.factories import make_model, make_provider
 
@@ -176,11 +177,7 @@ def test_reapply_after_a_conflict_keeps_their_changes_and_the_slot(demo_db, engi
 
 
 HOSTILE_NAME = "**bold** [x](javascript:alert(1))\n# Heading\n<script>alert(1)</script>"
-HOSTILE_JSON = {
-    "": "empty key", "a.b": "a dotted key", "key with spaces": [1, {"nested": None}], "ключ": "значение",
-    "$ref": "#/x", "__proto__": {"polluted": True}, "multi\nline": "value\nwith\nlines", "big": 2**53 + 1,
-    "deep": {"1": {"2": {"3": {"4": {"5": {"6": {"7": {"8": {"9": {"10": "bottom"}}}}}}}}}},
-}  # fmt: skip
+HOSTILE_JSON = hostile.JSON_OBJECT
 
 
 def test_a_hostile_row_written_in_sql_loads_and_saves_without_losing_anything(demo_db, engine, signed_in,
@@ -212,7 +209,7 @@ def test_a_change_nobody_made_in_the_form_is_flagged_and_needs_confirming(demo_d
     at.session_state["_editor_forms"][str(SDXL_ID)].draft.update(priority=9, task="upscale")
     at.run()
     assert "You did not edit: task, priority." in texts(at)
-    assert "Saving moves this model from image/generation to image/upscale" in texts(at)
+    assert "SDXL flagged moves from image/generation to image/upscale: jobs for image/generation no longer" in texts(at)
     at.button(key="save").click().run()
     assert not at.exception, at.exception
     assert _row(engine, SDXL_ID) == before  # asked, not saved
@@ -237,6 +234,6 @@ def test_moving_the_default_to_another_slot_is_called_out_before_saving(demo_db,
     at = signed_in(page=EDITOR, id=str(SDXL_ID))
     at.selectbox(key="ed_modality").set_value("video").run()
     said = texts(at)
-    assert "Saving moves this model from image/generation to video/generation" in said
-    assert "It is the default for image/generation: that slot is left without a default." in said
+    assert "SDXL 1.0 moves from image/generation to video/generation: jobs for image/generation no longer" in said
+    assert "image/generation is left without a default: SDXL 1.0 stops being its default" in said
     assert "You did not edit" not in said  # the person moved it: no confirmation needed

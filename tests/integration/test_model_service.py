@@ -157,16 +157,7 @@ def test_a_non_uuid_id_is_a_clear_error_not_a_database_error(admin):
         admin.get_model("1; drop table api_models")
 
 
-HOSTILE_TEXT = [
-    "'; drop table api_models; --",
-    hostile.SCRIPT,
-    f"{hostile.LINK} {hostile.IMAGE}",
-    hostile.HYPERLINK,
-    "Ṩ̷̛ẞ 🤖 مرحبا",
-]
-
-
-@pytest.mark.parametrize("text", HOSTILE_TEXT)
+@pytest.mark.parametrize("text", hostile.TEXT)
 def test_hostile_text_is_stored_literally_and_harms_nothing(admin, provider, text):
     model = admin.create_model(_fields(provider, display_name=text, model_family=text))
     assert admin.get_model(model["id"])["display_name"] == text.strip()

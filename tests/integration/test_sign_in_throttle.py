@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from dashboard.database import SERVICE_ROLE, acting_as
 from dashboard.services import auth
 from dashboard.services.auth import THROTTLE, account_key, address_bucket, sign_in
+from tests import hostile
 from tests.concurrency import run_together
 from tests.factories import make_user
 
@@ -204,20 +205,7 @@ def test_a_burst_from_one_address_over_many_accounts_checks_at_most_its_limit(en
     assert sum(r.throttled for r in results) == ADDRESS_LIMIT
 
 
-HOSTILE_EMAILS = [
-    "a" * 100_000,
-    "ada@example.com\x00",
-    "\x00",
-    "' or 1=1 --",
-    "'; drop table dashboard.sign_in_attempts; --",
-    "\u202eada@example.com",  # right-to-left override
-    "ＡＤＡ@ｅｘａｍｐｌｅ.ｃｏｍ",  # fullwidth
-    "a\u0301da@example.com",  # combining accent
-    "\ud800@example.com",  # a lone surrogate
-    "😀" * 300,
-    "",
-    " ",
-]
+HOSTILE_EMAILS = hostile.EMAILS
 HOSTILE_ADDRESSES = [
     "'; drop table dashboard.sign_in_attempts; --",
     "203.0.113.7\x00",
