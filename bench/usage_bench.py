@@ -34,11 +34,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from dashboard.database import SERVICE_ROLE, acting_as, create_db_engine, role_and_claims
+from dashboard.demo import add_demo_jobs, seed_demo
 from dashboard.queries import models as model_queries
 from dashboard.queries import usage as usage_queries
 from dashboard.services import ModelService
 from dashboard.services.usage import UsageRange
-from db.demo import add_demo_jobs, seed_demo
 from db.migrate import migrate
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"

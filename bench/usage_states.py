@@ -30,10 +30,10 @@ import sqlalchemy as sa
 
 from bench.usage_bench import DEFAULT_SERVER, clock, compare, database_url, drop_database, ms, ours, say, seed_frame
 from dashboard.database import create_db_engine
+from dashboard.demo import seed_demo
 from dashboard.queries import usage as usage_queries
 from dashboard.services import usage_folding
 from dashboard.services.usage import UsageService
-from db.demo import seed_demo
 from db.migrate import migrate
 
 # 98% of the jobs in one statement, spread over the demo's models, statuses and the last 180 days.

@@ -177,12 +177,16 @@ def _engine():
 
 def _migrate(engine, report: list[str] | None = None) -> list[str]:
     """Apply pending migrations; a failure becomes the one-line error every command prints."""
+    from dashboard.services.catalogue import rule_findings
     from db.migrate import MigrationError, migrate
 
     try:
-        return migrate(engine, report=report)
+        applied = migrate(engine, report=report)
     except MigrationError as exc:
         raise DatabaseUnavailable(str(exc)) from None
+    if report is not None:
+        report.extend(rule_findings(engine))
+    return applied
 
 
 def _migrated_engine():
@@ -256,7 +260,7 @@ def _write_sql(engine, target: str) -> int:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
-    from db.demo import DEFAULT_JOBS, CatalogueNotEmpty, add_demo_jobs, seed_demo
+    from dashboard.demo import DEFAULT_JOBS, CatalogueNotEmpty, add_demo_jobs, seed_demo
 
     engine = _migrated_engine()
     jobs = DEFAULT_JOBS if args.jobs is None else args.jobs

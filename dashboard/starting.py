@@ -21,7 +21,7 @@ _HAS_MODELS = sa.text("select exists (select 1 from api_models)")
 
 def prepare_embedded(engine: Engine, *, progress: Callable[[int, int], None] | None = None) -> Iterator[str]:
     """On the embedded database: demo data on first start, and an admin account; yield what to print."""
-    from db.demo import seed_demo
+    from dashboard.demo import seed_demo
 
     with engine.connect() as conn:
         has_models, has_admin = conn.execute(_HAS_MODELS).scalar(), conn.execute(_HAS_ADMIN).scalar()

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dashboard.queries.catalogue import RULE_BREAKS
-from dashboard.services.catalogue import rule_breaks
-
 # The seed's recommended indexes (its "Indexing Recommendations", by name), as PostgreSQL prints them
 # after "USING": an existing index with the same definition under any name counts as present.
 SEED_INDEXES = {
@@ -217,14 +214,6 @@ def _jobs_plan(shape: Shape) -> list[str]:
         "ACCESS EXCLUSIVE for milliseconds (waits at most 2 s, so reads too are held up at most that long)",
         "public.jobs: one read of every job to count the usage rollups, in one snapshot; no lock that holds writes",
     ]
-
-
-def rule_findings(pg) -> list[str]:
-    """The seed's rules that rows of api_models break, each with a count (nothing when all hold)."""
-    if pg.execute("select to_regclass('public.api_models')").fetchone()[0] is None:
-        return []
-    cursor = pg.execute(str(RULE_BREAKS))
-    return rule_breaks(dict(zip([c.name for c in cursor.description], cursor.fetchone(), strict=True)))
 
 
 FOLD_JOB = "dashboard-fold-job-usage"

@@ -50,6 +50,8 @@ SELECT
 
 # Models breaking each of the seed's rules that the database enforces only on an api_models the dashboard
 # created (on a platform's own table they are reported, never imposed). Text comparisons, for enum columns.
+CATALOGUE_EXISTS = sa.text("SELECT to_regclass('public.api_models') IS NOT NULL")
+
 RULE_BREAKS = sa.text("""
 SELECT
     count(*) FILTER (WHERE modality::text NOT IN ('text', 'image', 'video', 'audio')) AS modality,

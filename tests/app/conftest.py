@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from db.demo import seed_demo
+from dashboard.demo import seed_demo
 from tests.conftest import REPO
 from tests.hostile import read
 

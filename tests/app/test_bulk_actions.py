@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from db.demo_catalogue import SDXL_ID
+from dashboard.demo.catalogue import SDXL_ID
 from tests import hostile
 from tests.app.conftest import texts
 from tests.factories import make_model

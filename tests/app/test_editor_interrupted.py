@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from streamlit.elements.widgets.text_widgets import TextWidgetsMixin
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
-from db.demo_catalogue import SDXL_ID
+from dashboard.demo.catalogue import SDXL_ID
 from tests import hostile
 from tests.app.conftest import texts
 from tests.factories import make_model, make_provider

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from db.demo_catalogue import SDXL_ID
+from dashboard.demo.catalogue import SDXL_ID
 from tests.app.conftest import texts
 from tests.factories import make_job
 

@@ -13,8 +13,8 @@ import textwrap
 import pytest
 import sqlalchemy as sa
 
-from db.demo import seed_demo
-from db.demo_catalogue import SDXL_ID
+from dashboard.demo import seed_demo
+from dashboard.demo.catalogue import SDXL_ID
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, dashboard_run, require_chromium, serving, wait_idle
 from tests.conftest import REPO
 

@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 import pytest
 import sqlalchemy as sa
 
+from dashboard.demo import seed_demo
 from dashboard.services import EditConflict, InvalidModel, ModelNotFound, ModelService, NotAllowed, ProviderNotFound
 from dashboard.services.bulk import (
     MAX_MODELS,
@@ -20,7 +21,6 @@ from dashboard.services.bulk import (
     slot_impact,
 )
 from dashboard.services.routing_rules import pick, routing_key
-from db.demo import seed_demo
 from tests.concurrency import run_together
 from tests.factories import make_model, make_provider, make_user
 

@@ -6,10 +6,10 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.database import SERVICE_ROLE
+from dashboard.demo import add_demo_jobs, seed_demo
+from dashboard.demo.catalogue import SDXL, SDXL_ID
 from dashboard.services import ModelService
 from dashboard.services.validation import validate_model_fields
-from db.demo import add_demo_jobs, seed_demo
-from db.demo_catalogue import SDXL, SDXL_ID
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 

@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.database import create_db_engine
+from dashboard.services.catalogue import rule_findings
 from db.migrate import MigrationError, applied_versions, load_migrations, migrate
 from tests.concurrency import run_together
 from tests.conftest import ALL_VERSIONS
@@ -162,6 +163,7 @@ def test_a_live_table_with_two_defaults_in_a_slot_is_migrated_and_the_slot_repor
             values ('00000000-0000-0000-0000-000000000001', 'live/other', 'Other', 'image', 'generation', true)""")
     report: list[str] = []
     migrate(fresh_engine, report=report)
+    report += rule_findings(fresh_engine)
     assert "rule not enforced here: 2 models: more than one default in one slot (modality and task)" in report
     with fresh_engine.connect() as conn:
         assert conn.execute(sa.text("select count(*) from api_models where is_default")).scalar() == 2
@@ -173,6 +175,7 @@ def test_live_rows_that_break_the_seeds_rules_are_reported_and_the_platform_may_
         conn.exec_driver_sql("update api_models set modality = 'Image'")
     report: list[str] = []
     migrate(fresh_engine, report=report)
+    report += rule_findings(fresh_engine)
     assert "rule not enforced here: 1 model: modality outside text, image, video and audio" in report
     with fresh_engine.begin() as conn:
         assert conn.execute(sa.text("select count(*) from pg_constraint where conname like 'api_models_%_check'")

@@ -5,8 +5,8 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.database import SERVICE_ROLE
+from dashboard.demo import seed_demo
 from dashboard.services import ModelService
-from db.demo import seed_demo
 from tests.seed_spec import PLACEHOLDER_PROVIDER, seed_queries
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from dashboard.demo import seed_demo
 from dashboard.services import EditConflict, InvalidModel, NotAllowed
 from dashboard.services.transfer import (
     MAX_ROWS,
@@ -19,7 +20,6 @@ from dashboard.services.transfer import (
     to_json,
 )
 from dashboard.services.transfer import loads_exact as exact
-from db.demo import seed_demo
 from tests import hostile
 from tests.concurrency import run_together
 from tests.factories import make_model, make_provider, make_user

@@ -29,7 +29,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
 from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
 from websockets.sync.client import ClientConnection, connect
 
-from db.demo import seed_demo
+from dashboard.demo import seed_demo
 from tests.conftest import REPO, _throwaway_database
 
 METRICS_TTL = 5.2  # Streamlit recomputes the cache_memory_bytes metrics at most every 5 s

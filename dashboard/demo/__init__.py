@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from dashboard.database import SERVICE_ROLE
+from dashboard.demo.catalogue import ERRORS, MODELS, PROVIDERS, SDXL, SDXL_BEHAVIOUR
 from dashboard.queries.tables import api_models, api_providers
 from dashboard.services.usage import UsageService
 from dashboard.services.users import create_user
-from db.demo_catalogue import ERRORS, MODELS, PROVIDERS, SDXL, SDXL_BEHAVIOUR
 
 DEFAULT_JOBS = 50_000
 HISTORY_DAYS = 180
