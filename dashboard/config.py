@@ -22,6 +22,11 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+def _whole(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts '²', which int() refuses."""
+    return text.isascii() and text.isdigit() and len(text) <= 6
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the app reads from its environment."""
@@ -30,6 +35,8 @@ class Settings:
     data_dir: Path
     idle_minutes: int = 30
     read_database_url: str | None = None  # a read replica for the heavy usage reads
+    session_hours: int = 12  # a session ends this long after sign-in, however active
+    secure_cookies: bool = False  # always mark the session cookie Secure (else only when the request was HTTPS)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -38,10 +45,14 @@ class Settings:
         read_url = (env.get("DATABASE_READ_URL") or "").strip() or None
         data_dir = (env.get("DASHBOARD_DATA_DIR") or "").strip()
         idle = str(env.get("DASHBOARD_IDLE_MINUTES") or "").strip()
+        hours = str(env.get("DASHBOARD_SESSION_HOURS") or "").strip()
+        secure = str(env.get("DASHBOARD_SECURE_COOKIES") or "").strip().lower()
         return cls(
             database_url=url,
             data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
-            idle_minutes=int(idle) if idle.isdigit() and 0 < int(idle) <= 24 * 60 else 30,
+            idle_minutes=int(idle) if _whole(idle) and 0 < int(idle) <= 24 * 60 else 30,
             # Without a primary URL the app runs on its embedded server, which has no replica.
             read_database_url=read_url if url else None,
+            session_hours=int(hours) if _whole(hours) and 0 < int(hours) <= 24 * 30 else 12,
+            secure_cookies=secure in ("1", "true", "yes", "on"),
         )

@@ -63,7 +63,11 @@ _USER_EXISTS = sa.text("select 1 from auth.users where lower(email) = :email")
 _SET_PASSWORD = sa.text("""
 update auth.users u set encrypted_password = :hash, updated_at = now()
 where lower(u.email) = :email and coalesce((to_jsonb(u) ->> 'is_sso_user')::boolean, false) = false
+returning u.id
 """)
+# A new password ends every session of the account (migration 0014); session_check() would notice the new hash on
+# the next run anyway, this makes it so at once.
+_END_SESSIONS = sa.text("select dashboard.session_end_user(:id, 'password_changed')")
 _NO_PERMISSION = "42501"  # insufficient_privilege
 
 
@@ -88,14 +92,17 @@ def _check_password(password: str) -> None:
 
 
 def set_password(engine: Engine, *, email: str, password: str, rounds: int = BCRYPT_ROUNDS) -> None:
-    """Give an existing account a new password (an operator's act, like create_user)."""
+    """Give an existing account a new password (an operator's act, like create_user); its sessions all end."""
     email = checked_email(email)
     _check_password(password)
     try:
         with engine.begin() as conn:
             changed = conn.execute(_SET_PASSWORD, {"email": email, "hash": hash_password(password, rounds=rounds)})
-            if changed.rowcount == 0:
+            ids = list(changed.scalars())
+            if not ids:
                 raise InvalidUser(f"there is no account for {email}")
+            for account_id in ids:
+                conn.execute(_END_SESSIONS, {"id": account_id})
     except sa.exc.DBAPIError as exc:
         if _sqlstate(exc) == _NO_PERMISSION:
             raise InvalidUser(

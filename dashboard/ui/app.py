@@ -51,6 +51,7 @@ PAGES = (
     PageSpec(paths.TRANSFER, "Import and export", ":material/swap_vert:", admins_only=True),
     PageSpec(paths.USAGE, "Usage", ":material/monitoring:", admins_only=True),
     PageSpec(paths.HISTORY, "History", ":material/history:", admins_only=True),
+    PageSpec(paths.SESSIONS, "Sessions", ":material/devices:", admins_only=True),
 )
 
 

@@ -1,16 +1,26 @@
-"""Signing in and out, the idle timeout, and who is signed in, asked of the database on every run."""
+"""Signing in and out, and who is signed in: a session in the database, found from the browser's cookie on every run.
+
+A sign-in (password, code or single sign-on) starts a session (dashboard/services/sessions.py) whose id this tab
+keeps, and sends the browser to /auth/session (dashboard/ui/auth_routes.py) with a single-use code, which sets the
+HttpOnly session cookie; every later page load, reload, typed URL or new tab of that browser finds the session
+from the cookie. On every run the session is checked in the database (not expired, idle or ended; the account
+not banned, deleted, given a new password or stripped of its admin role) and the person is read again.
+"""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
+from datetime import timedelta
+from urllib.parse import urlencode, urlsplit
 from uuid import UUID
 
 import streamlit as st
 from sqlalchemy.engine import Engine
 
 from dashboard.config import Settings
+from dashboard.services import sessions
 from dashboard.services.auth import (
+    REFUSED_BANNED,
     CodeChallenge,
     Identity,
     SignInResult,
@@ -20,15 +30,20 @@ from dashboard.services.auth import (
     verify_code,
 )
 from dashboard.text import md_escape
+from dashboard.ui.auth_routes import BROWSER_COOKIE, SESSION_COOKIE, SESSION_PATH, SIGNED_OUT_PATH
 from dashboard.ui.feedback import flash
 
+_SESSION = "_dashboard_session_id"  # the session this tab is signed in to (checked in the database every run)
+# A user id put here without a session (by tests and benchmarks, which sign in without a browser) is taken
+# into a session of its own on the next run.
 _USER = "_dashboard_user_id"
-_SEEN = "_dashboard_last_seen"
+_NOTICE_SHOWN = "_dashboard_session_notice_shown"  # the ended session whose reason this tab has said already
 _CHALLENGE = "_dashboard_code_challenge"  # a CodeChallenge: the password was right, a code is awaited
 WRONG_CREDENTIALS = "Email or password is wrong."
 WRONG_CODE = "That code is not right. Type the 6-digit code your authenticator app shows now."
 CODE_STEP_EXPIRED = "The sign-in took too long; type your email and password again."
 CANNOT_SIGN_IN = "This account cannot sign in here: "
+SIGNED_OUT = "You are signed out."
 
 
 def oidc_configured() -> bool:
@@ -38,46 +53,146 @@ def oidc_configured() -> bool:
         return False
 
 
+def _oidc_signed_in() -> bool:
+    return oidc_configured() and getattr(st.user, "is_logged_in", False)
+
+
+def ended_message(reason: str, settings: Settings) -> str:
+    """Why the person is on the sign-in page, for a session that ended (a sessions.REASONS entry)."""
+    minutes, hours = settings.idle_minutes, settings.session_hours
+    return {
+        sessions.IDLE: f"Your session expired after {minutes} minute{'' if minutes == 1 else 's'} without activity; "
+        "sign in again.",
+        sessions.EXPIRED: f"Your session ended {hours} hour{'' if hours == 1 else 's'} after you signed in, "
+        "however active; sign in again.",
+        sessions.SIGNED_OUT: "You signed out, in this tab or another one; sign in again to go on.",
+        sessions.ENDED_BY_ADMIN: "An admin ended your session; sign in again.",
+        sessions.PASSWORD_CHANGED: "Your password was changed, which ends every session; sign in with the new one.",
+        sessions.BANNED: f"You have been signed out. {CANNOT_SIGN_IN}{REFUSED_BANNED}",
+        sessions.DELETED: "Your account no longer exists; you have been signed out.",
+        sessions.ROLE_REVOKED: "Your admin role was removed, which ends your sessions; sign in again.",
+    }.get(reason, "Your session ended; sign in again.")
+
+
+def request_cookie(name: str) -> str | None:
+    """A cookie of the request that opened this tab's connection (read-only in a script); None without one."""
+    try:
+        value = st.context.cookies.get(name)
+    except Exception:  # no browser (AppTest) or no connection
+        return None
+    return value if isinstance(value, str) else None
+
+
+def current_session_id() -> UUID | None:
+    """The session this tab is signed in to (as of this run's check), for marking it in lists."""
+    return st.session_state.get(_SESSION)
+
+
+def _idle(settings: Settings) -> timedelta:
+    return timedelta(minutes=settings.idle_minutes)
+
+
 def current_identity(engine: Engine, settings: Settings) -> Identity | None:
-    """Who is signed in, re-read from the database on every run so that a revoked role bites at once."""
-    user_id = st.session_state.get(_USER)
-    if user_id is None and oidc_configured() and getattr(st.user, "is_logged_in", False):
-        result = single_sign_on(engine, str(st.user.get("email", "")), email_verified=st.user.get("email_verified"))
-        if result.user_id is None:
-            if result.refused:
-                st.error(md_escape(CANNOT_SIGN_IN + result.refused))
-            else:
-                st.error(md_escape(f"No account here for {st.user.get('email')}. Ask an admin to create one."))
-            st.button("Sign out", on_click=st.logout)
+    """Who is signed in: the tab's session, else the cookie's, checked in the database on every run."""
+    session_id = st.session_state.get(_SESSION)
+    if session_id is None and st.session_state.get(_USER) is not None:
+        session_id = _start_session(engine, settings, st.session_state[_USER], hand_off=False)
+        if session_id is None:  # the account is gone, deleted or banned
+            sign_out("You have been signed out: this account can no longer sign in here.")
+            return None
+    token = request_cookie(SESSION_COOKIE) if session_id is None else None
+    if session_id is None and token is None:
+        return _single_sign_on(engine, settings)
+    check = sessions.check_session(engine, token=token, session_id=session_id, idle=_idle(settings))
+    if check.identity is not None:
+        st.session_state[_SESSION] = check.session_id
+        st.session_state[_USER] = check.identity.user_id
+        return check.identity
+    if session_id is not None:  # this tab was signed in: say why it no longer is
+        sign_out(ended_message(check.ended or sessions.SIGNED_OUT, settings), session_id=session_id)
+        return None
+    if check.ended is not None and st.session_state.get(_NOTICE_SHOWN) != check.session_id:
+        st.session_state[_NOTICE_SHOWN] = check.session_id  # once per tab, not on every rerun of the form
+        if check.ended != sessions.SIGNED_OUT:
+            flash(ended_message(check.ended, settings), "info")
+        if _oidc_signed_in():
+            st.logout()  # or the identity provider's cookie would sign them straight back in
             st.stop()
-        user_id = result.user_id
-        _start(user_id)
-    if user_id is None:
+    if check.ended is not None and _oidc_signed_in():
         return None
-    if time.time() - st.session_state.get(_SEEN, 0) > settings.idle_minutes * 60:
-        sign_out(f"You were signed out after {settings.idle_minutes} minutes without activity.")
-        return None
-    identity = load_identity(engine, user_id)
-    if identity is None:
-        sign_out("Your account no longer exists; you have been signed out.")
-        return None
-    if identity.refused:
-        sign_out(f"You have been signed out. {CANNOT_SIGN_IN}{identity.refused}")
-        return None
-    st.session_state[_SEEN] = time.time()
-    return identity
+    return _single_sign_on(engine, settings) if check.ended is None else None
 
 
-def _start(user_id: UUID) -> None:
+def _single_sign_on(engine: Engine, settings: Settings) -> Identity | None:
+    """Someone signed in with the identity provider (st.login) and no session yet: start one for their account."""
+    if not _oidc_signed_in():
+        return None
+    result = single_sign_on(engine, str(st.user.get("email", "")), email_verified=st.user.get("email_verified"))
+    if result.user_id is None:
+        if result.refused:
+            st.error(md_escape(CANNOT_SIGN_IN + result.refused))
+        else:
+            st.error(md_escape(f"No account here for {st.user.get('email')}. Ask an admin to create one."))
+        st.button("Sign out", on_click=st.logout)
+        st.stop()
+    session_id = _start_session(engine, settings, result.user_id, hand_off=True)
+    if session_id is None:
+        return None
+    identity = load_identity(engine, result.user_id)
+    return identity if identity is not None and not identity.refused else None
+
+
+def _start_session(engine: Engine, settings: Settings, user_id: UUID, *, hand_off: bool) -> UUID | None:
+    """Start a session for someone just signed in and keep it for this tab; with hand_off, send the browser to
+    the route that sets its cookie (when this browser has the cookie a handoff is bound to)."""
+    try:
+        agent = st.context.headers.get("User-Agent")
+    except Exception:
+        agent = None
+    session_id = sessions.start_session(engine, user_id, lifetime=timedelta(hours=settings.session_hours),
+                                        user_agent=agent, address=client_address())  # fmt: skip
+    if session_id is None:
+        return None
+    st.session_state[_SESSION] = session_id
     st.session_state[_USER] = user_id
-    st.session_state[_SEEN] = time.time()
+    if hand_off:
+        code = sessions.make_handoff(engine, session_id, request_cookie(BROWSER_COOKIE))
+        if code is not None:
+            navigate(f"{SESSION_PATH}?{urlencode({'code': code, 'next': _here()})}")
+    return session_id
 
 
-def sign_out(message: str = "You are signed out.") -> None:
+def _here() -> str:
+    """This page's path and query, where the browser comes back to after the handoff."""
+    try:
+        path = urlsplit(st.context.url or "/").path or "/"
+        query = urlencode(st.query_params.to_dict())
+    except Exception:
+        return "/"
+    return f"{path}?{query}" if query else path
+
+
+def navigate(url: str) -> None:
+    """Send the browser to a URL of this site, a top-level navigation (as st.login and st.logout do)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return
+    message = ForwardMsg()
+    message.auth_redirect.url = url
+    ctx.enqueue(message)
+
+
+def sign_out(message: str = SIGNED_OUT, *, session_id: UUID | None = None) -> None:
+    """Forget who is signed in in this tab (the caller ended the session in the database, or it had ended)."""
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    if session_id is not None:
+        st.session_state[_NOTICE_SHOWN] = session_id
     flash(message, "info")
-    if oidc_configured() and getattr(st.user, "is_logged_in", False):
+    if _oidc_signed_in():
         st.logout()
 
 
@@ -156,8 +271,25 @@ def _show_result(result: SignInResult, wrong: str) -> None:
         st.error(wrong)
     else:
         _forget_challenge()
-        _start(result.user_id)
-        st.rerun()
+        _signed_in(result.user_id)
+
+
+def _signed_in(user_id: UUID) -> None:
+    """Start the session; the browser goes on to the route that sets its cookie, or (without one) this tab reruns."""
+    from dashboard.ui.context import get_engine, load_settings
+
+    settings = load_settings()
+    engine = get_engine(settings.database_url, str(settings.data_dir))
+    session_id = _start_session(engine, settings, user_id, hand_off=False)
+    if session_id is None:
+        st.error(md_escape(CANNOT_SIGN_IN + REFUSED_BANNED))
+        return
+    code = sessions.make_handoff(engine, session_id, request_cookie(BROWSER_COOKIE))
+    if code is None:
+        st.rerun()  # signed in in this tab only (no browser cookie to bind a handoff to)
+    navigate(f"{SESSION_PATH}?{urlencode({'code': code, 'next': _here()})}")
+    st.info("Signing you in…", icon=":material/login:")
+    st.stop()
 
 
 # "View as a plain user": an id no account has and that holds no role, so RLS treats its requests as a
@@ -183,5 +315,22 @@ def render_account_box(identity: Identity) -> None:
             if st.session_state.get(_VIEW_AS_USER):
                 st.info("You are viewing as a plain user. Turn this off to edit again.", icon=":material/visibility:")
         if st.button("Sign out", key="sign_out"):
-            sign_out()
-            st.rerun()
+            end_this_session()
+
+
+def end_this_session() -> None:
+    """Sign out: end the session in the database (every tab of this browser is signed out on its next run),
+    then let the browser forget its cookie."""
+    from dashboard.ui.context import get_engine, load_settings
+
+    session_id = st.session_state.get(_SESSION)
+    if session_id is not None:
+        settings = load_settings()
+        sessions.end_session(get_engine(settings.database_url, str(settings.data_dir)), session_id)
+    sign_out(SIGNED_OUT, session_id=session_id)
+    if request_cookie(SESSION_COOKIE) is not None:
+        # The browser loads the sign-in page afresh, without the cookie. Stop rather than rerun: a rerun clears
+        # the messages not yet sent to the browser, and could drop this one (the cookie then stayed).
+        navigate(SIGNED_OUT_PATH)
+        st.stop()
+    st.rerun()

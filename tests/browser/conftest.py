@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from db.demo import seed_demo
+from dashboard.demo import seed_demo
 from tests.conftest import REPO
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -124,6 +124,6 @@ def click_first_row(page) -> None:
 
 
 def go_to(page, label: str) -> None:
-    """Follow a sidebar link, staying in the same session (a reload would sign the person out)."""
+    """Follow a sidebar link in the same Streamlit session (a reload keeps the sign-in, not the page's state)."""
     page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
     wait_idle(page)

@@ -129,6 +129,8 @@ def test_what_the_dashboard_owns_lives_in_its_own_schema(engine):
         "job_usage_daily",
         "audit_log",
         "sign_in_attempts",
+        "sessions",
+        "session_handoffs",
     }
 
 

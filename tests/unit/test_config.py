@@ -44,3 +44,19 @@ def test_connection_hints_say_what_to_check(error, check):
     hint = connection_hint(to_sqlalchemy_url("postgresql://u@h/d"), Exception(error))
     assert check in hint
     assert "\n" not in hint
+
+
+@pytest.mark.parametrize(
+    ("env", "idle", "hours", "secure"),
+    [({}, 30, 12, False), ({"DASHBOARD_IDLE_MINUTES": "5", "DASHBOARD_SESSION_HOURS": "8"}, 5, 8, False),
+     ({"DASHBOARD_SESSION_HOURS": "0", "DASHBOARD_SECURE_COOKIES": "true"}, 30, 12, True),
+     ({"DASHBOARD_SESSION_HOURS": "99999", "DASHBOARD_IDLE_MINUTES": "²"}, 30, 12, False),
+     ({"DASHBOARD_SESSION_HOURS": "-3", "DASHBOARD_IDLE_MINUTES": "٣", "DASHBOARD_SECURE_COOKIES": "no"}, 30, 12,
+      False),
+     ({"DASHBOARD_SESSION_HOURS": " 720 ", "DASHBOARD_SECURE_COOKIES": " ON "}, 30, 720, True)],
+)  # fmt: skip
+def test_session_settings_fall_back_to_their_defaults_on_nonsense(env, idle, hours, secure):
+    from dashboard.config import Settings
+
+    settings = Settings.from_env({"DASHBOARD_DATA_DIR": "data", **env})
+    assert (settings.idle_minutes, settings.session_hours, settings.secure_cookies) == (idle, hours, secure)
