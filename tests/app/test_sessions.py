@@ -140,8 +140,10 @@ def test_without_a_browser_cookie_the_sign_in_holds_for_this_tab(empty_db, engin
 def test_sign_out_ends_the_session_for_every_tab(demo_db, engine, cookies):
     session_id, cookies[SESSION_COOKIE] = _token_for(engine, "viewer@example.com")
     first, second = _fresh().run(), _fresh().run()
-    first.button(key="sign_out").click().run()
+    first.button(key="sign_out").click().run()  # ends the session, sends the browser to clear its cookie, stops
+    first.run()  # what the tab shows next (the browser would load the sign-in page afresh)
     assert "You are signed out." in texts(first)
+    assert first.text_input(key="sign_in_password") is not None
     with engine.connect() as conn:
         reason = conn.execute(sa.text("select ended_reason from dashboard.sessions where id = :i"), {"i": session_id})
         assert reason.scalar_one() == sessions.SIGNED_OUT
