@@ -12,7 +12,8 @@ from dashboard.text import visible
 from dashboard.ui import cached
 from dashboard.ui.context import context, require_admin
 from dashboard.ui.history_view import changes_table, render_entries
-from dashboard.ui.model_filters import ALL, init_state, url_param
+from dashboard.ui.model_filters import ALL
+from dashboard.ui.url import init_state, sync_url, url_param
 
 PAGE_SIZE = 50
 require_admin()
@@ -33,11 +34,9 @@ person = top[2].selectbox("Person", [ALL, *people], key="h_person", format_func=
 today = datetime.now(UTC).date()
 days = top[3].date_input("Days (UTC)", value=(today - timedelta(days=29), today), key="h_days", format="YYYY-MM-DD")
 first, last = (days[0], days[-1]) if isinstance(days, tuple | list) and days else (None, None)
-for name, value in (("table", table), ("model", model), ("person", person)):
-    if value == ALL:
-        st.query_params.pop(name, None)
-    else:
-        st.query_params[name] = value
+sync_url(
+    {name: "" if value == ALL else value for name, value in (("table", table), ("model", model), ("person", person))}
+)
 
 filters = AuditFilters(
     table_name="api_models" if model != ALL else (None if table == ALL else table),

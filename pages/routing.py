@@ -11,7 +11,8 @@ from dashboard.text import md_escape, visible, visible_frame, visible_json
 from dashboard.ui import cached
 from dashboard.ui.bulk_view import render_reorder
 from dashboard.ui.context import context, require_admin
-from dashboard.ui.model_filters import ALL, init_state, task_select, url_param
+from dashboard.ui.model_filters import ALL, task_select
+from dashboard.ui.url import init_state, sync_url, url_param
 
 ALL_SLOTS = "All slots"
 require_admin()
@@ -25,8 +26,7 @@ init_state("r_modality", url_param("modality", list(MODALITIES), ALL_SLOTS))
 pick_modality, pick_task = st.columns([1, 2])
 modality = pick_modality.selectbox("Modality", [ALL_SLOTS, *MODALITIES], key="r_modality")
 if modality == ALL_SLOTS:
-    st.query_params.pop("task", None)
-    st.query_params.pop("modality", None)
+    sync_url({"modality": "", "task": ""})
     previews = service.preview_all()
     if not previews:
         st.info("The catalogue has no models yet.")
@@ -45,12 +45,12 @@ if modality == ALL_SLOTS:
                        icon=":material/download:", on_click="ignore")  # fmt: skip
     st.stop()
 
-st.query_params["modality"] = modality
 task = task_select(pick_task, modality, [t for t in tasks if t[0] == modality], key="r_task")
 if task == ALL:
+    sync_url({"modality": modality, "task": ""})
     st.info("Pick a task to see how its jobs are routed.")
     st.stop()
-st.query_params["task"] = task
+sync_url({"modality": modality, "task": task})
 preview: RoutingPreview = service.preview(modality=modality, task=task)
 
 for warning in preview.warnings:

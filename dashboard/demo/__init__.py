@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from dashboard.database import SERVICE_ROLE
 from dashboard.demo.catalogue import ERRORS, MODELS, PROVIDERS, SDXL, SDXL_BEHAVIOUR
 from dashboard.queries.tables import api_models, api_providers
+from dashboard.services.errors import ServiceError
 from dashboard.services.usage import UsageService
 from dashboard.services.users import create_user
 
@@ -30,7 +31,7 @@ DEMO_ACCOUNTS = (("admin@example.com", "admin"), ("viewer@example.com", "user"))
 Progress = Callable[[int, int], None]
 
 
-class CatalogueNotEmpty(Exception):
+class CatalogueNotEmpty(ServiceError):
     """seed-demo only fills an empty catalogue, so it can never mix fake rows into real ones."""
 
 

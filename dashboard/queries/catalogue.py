@@ -85,3 +85,29 @@ ORDER BY 1
 DATA_VERSION = sa.text("SELECT last_value FROM dashboard.catalogue_writes")
 
 DISTINCT_TASKS = sa.text("SELECT DISTINCT modality, task FROM api_models ORDER BY modality, task")
+
+
+# ─── Browsing ──────────────────────────────────────────────────────────────────────────────────
+# The Models page's rows (services.catalogue adds the filters, the order and the page).
+BROWSE = sa.select(
+    api_models.c.id,
+    api_models.c.display_name,
+    api_models.c.model_key,
+    api_models.c.version,
+    api_models.c.modality,
+    api_models.c.task,
+    api_models.c.model_family,
+    api_providers.c.name.label("provider_name"),
+    api_providers.c.is_active.label("provider_active"),
+    api_models.c.is_active,
+    api_models.c.is_default,
+    api_models.c.priority,
+    api_models.c.updated_at,
+).select_from(models_with_providers)
+
+# Every visible model's id and name, with its provider's to tell namesakes apart, by name.
+MODEL_CHOICES = (
+    sa.select(api_models.c.id, api_models.c.display_name, api_providers.c.display_name.label("provider_name"))
+    .select_from(models_with_providers)
+    .order_by(sa.func.lower(api_models.c.display_name), api_providers.c.display_name, api_models.c.id)
+)

@@ -1,4 +1,4 @@
-"""SQLAlchemy Core descriptions of the tables we write to (never used to create them: migrations do)."""
+"""SQLAlchemy Core descriptions of the tables we read and write (never used to create them: migrations do)."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -80,4 +80,22 @@ jobs = sa.Table(
     sa.Column("status", sa.Text),
     sa.Column("quality_rating", sa.SmallInteger),
     sa.Column("created_at", sa.DateTime(timezone=True), server_default=_DB),
+)
+
+# The audit trail (migration 0006): written by the database's trigger, read by services.audit.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True)),
+    sa.Column("table_name", sa.Text),
+    sa.Column("row_id", UUID(as_uuid=True)),
+    sa.Column("action", sa.Text),
+    sa.Column("actor_id", UUID(as_uuid=True)),
+    sa.Column("actor_email", sa.Text),
+    sa.Column("db_role", sa.Text),
+    sa.Column("application", sa.Text),
+    sa.Column("old_row", JSONB),
+    sa.Column("new_row", JSONB),
+    schema="dashboard",
 )

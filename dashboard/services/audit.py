@@ -12,9 +12,8 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
+from dashboard.queries.tables import audit_log
 from dashboard.services.base import ActingService, Row
 from dashboard.services.diff import Change, json_changes
 from dashboard.services.errors import ModelNotFound, NothingToRestore
@@ -27,21 +26,6 @@ _UNTRACKED = ("updated_at",)  # moves on every write by trigger: not a change an
 MAX_PAGE = 500
 MAX_EXPORT = 10_000
 
-audit_log = sa.Table(
-    "audit_log",
-    sa.MetaData(schema="dashboard"),
-    sa.Column("id", sa.BigInteger, primary_key=True),
-    sa.Column("at", sa.DateTime(timezone=True)),
-    sa.Column("table_name", sa.Text),
-    sa.Column("row_id", PGUUID(as_uuid=True)),
-    sa.Column("action", sa.Text),
-    sa.Column("actor_id", PGUUID(as_uuid=True)),
-    sa.Column("actor_email", sa.Text),
-    sa.Column("db_role", sa.Text),
-    sa.Column("application", sa.Text),
-    sa.Column("old_row", JSONB),
-    sa.Column("new_row", JSONB),
-)
 _a = audit_log.c
 
 

@@ -349,11 +349,6 @@ def _hash_cost(engine: Engine, conn: Connection) -> int:
     return cost
 
 
-def authenticate(engine: Engine, *, email: str, password: str, address: str | None = None) -> UUID | None:
-    """The account's id when the password alone signs it in, else None: sign_in() without telling why not."""
-    return sign_in(engine, email=email, password=password, address=address).user_id
-
-
 def single_sign_on(engine: Engine, email: str, *, email_verified: object) -> SignInResult:
     """The account of a person signed in by an identity provider (OIDC), matched on email.
 
@@ -374,12 +369,6 @@ def single_sign_on(engine: Engine, email: str, *, email_verified: object) -> Sig
     if row.banned:
         return SignInResult(refused=REFUSED_BANNED)
     return SignInResult(user_id=row.id)
-
-
-def user_id_for_email(engine: Engine, email: str) -> UUID | None:
-    """The account single sign-on signs in for this email, verified by the provider, or None (no account, or
-    one that may not sign in)."""
-    return single_sign_on(engine, email, email_verified=True).user_id
 
 
 def load_identity(engine: Engine, user_id: UUID) -> Identity | None:

@@ -11,14 +11,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from dashboard.queries import catalogue as q
-from dashboard.queries.tables import ROUTING_ORDER, api_models, api_providers
+from dashboard.queries.tables import ROUTING_ORDER, api_models
+from dashboard.queries.transfer import EXPORT
 from dashboard.services import routing_rules as rules
 from dashboard.services.base import ActingService, Row, as_uuid
 from dashboard.services.errors import ModelNotFound
 from dashboard.services.routing_rules import Finding, Impact
-from dashboard.services.transfer import loads_exact
+from dashboard.services.transfer.formats import exact_row
 from dashboard.services.usage import UsageFilters, UsageRange, UsageService, failure_rate
-from dashboard.services.validation import JSON_FIELDS, MODALITIES
+from dashboard.services.validation import MODALITIES
 
 Status = Literal["active", "inactive", "all"]
 SORTS = {
@@ -28,18 +29,13 @@ SORTS = {
     "slot": "Modality, task, priority",
 }
 MAX_SEARCH = 200
-_m, _p = api_models, api_providers
+_m = api_models
 _ORDER = {
     "priority": ROUTING_ORDER,
     "name": (sa.func.lower(_m.c.display_name),),
     "updated": (_m.c.updated_at.desc(),),
     "slot": (_m.c.modality, _m.c.task, *ROUTING_ORDER),
 }
-_BROWSE_COLUMNS = (
-    _m.c.id, _m.c.display_name, _m.c.model_key, _m.c.version, _m.c.modality, _m.c.task, _m.c.model_family,
-    _p.c.name.label("provider_name"), _p.c.is_active.label("provider_active"), _m.c.is_active, _m.c.is_default,
-    _m.c.priority, _m.c.updated_at,
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -160,8 +156,7 @@ class CatalogueService(ActingService):
 
     def browse_models(self, filters: ModelFilters, *, limit: int = 50, offset: int = 0) -> tuple[list[Row], int]:
         """One page of models matching the filters, and how many match in all."""
-        base = sa.select(*_BROWSE_COLUMNS).select_from(_m.join(_p, _m.c.provider_id == _p.c.id))
-        base = base.where(*_where(filters))
+        base = q.BROWSE.where(*_where(filters))
         with self._transaction() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(base.subquery())).scalar_one()
             page = _ordered(base, filters).limit(max(1, min(limit, 1000))).offset(max(0, offset))
@@ -169,27 +164,15 @@ class CatalogueService(ActingService):
 
     def model_choices(self) -> list[Row]:
         """Every visible model's id and name (with its provider's, to tell namesakes apart), by name."""
-        statement = (
-            sa.select(_m.c.id, _m.c.display_name, _p.c.display_name.label("provider_name"))
-            .select_from(_m.join(_p, _m.c.provider_id == _p.c.id))
-            .order_by(sa.func.lower(_m.c.display_name), _p.c.display_name, _m.c.id)
-        )
-        return self._rows(statement)
+        return self._rows(q.MODEL_CHOICES)
 
     def export_models(self, filters: ModelFilters) -> list[Row]:
-        """Every matching model with all its columns and its provider's name, for export.
-
-        The JSONB fields are read as PostgreSQL prints them and parsed with exact decimals, so an export
-        keeps every digit (see services/transfer.py, whose import reads these files back).
-        """
-        columns = [sa.cast(c, sa.Text).label(c.name) if c.name in JSON_FIELDS else c for c in _m.c]
-        statement = sa.select(*columns, _p.c.name.label("provider_name")).select_from(
-            _m.join(_p, _m.c.provider_id == _p.c.id))  # fmt: skip
-        rows = self._rows(_ordered(statement.where(*_where(filters)), filters))
-        for row in rows:
-            for name in JSON_FIELDS:
-                row[name] = loads_exact(row[name]) if row[name] is not None else {}
-        return rows
+        """Every matching model as the import reads it back (queries.transfer.EXPORT, the one export query), in
+        the page's order. The JSONB fields are read as PostgreSQL prints them and parsed with exact decimals, so
+        an export keeps every digit."""
+        statement = _ordered(EXPORT.where(*_where(filters)).order_by(None), filters)
+        with self._transaction() as conn:
+            return [exact_row(row) for row in conn.execute(statement)]
 
     def list_tasks(self) -> list[tuple[str, str]]:
         """Every (modality, task) pair in the catalogue."""

@@ -99,16 +99,6 @@ def validate_model_fields(fields: Mapping[str, Any], *, partial: bool = False) -
     return clean
 
 
-def parse_json_object(name: str, value: Any) -> dict[str, Any]:
-    """A JSON field as a dict, from a dict or JSON text; raise InvalidModel pointing at the problem."""
-    problems: dict[str, str] = {}
-    clean: dict[str, Any] = {}
-    _check_json_field(name, value, None, problems, clean)
-    if problems:
-        raise InvalidModel(problems)
-    return clean[name]
-
-
 def _check_text(name: str, value: Any, problems: dict[str, str], clean: dict[str, Any]) -> None:
     if value is None:
         clean[name] = None

@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard.services.catalogue import MAX_SEARCH, SORTS, ModelFilters
 from dashboard.services.validation import MODALITIES
 from dashboard.text import visible
-from dashboard.ui.url import init_state, note_ignored, sync_url, url_param  # noqa: F401 (others import them here)
+from dashboard.ui.url import init_state, sync_url, url_param
 
 ALL = "All"
 STATUSES = {"active": "Active", "inactive": "Inactive", "all": "All"}

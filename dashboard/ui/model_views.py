@@ -41,18 +41,14 @@ def models_frame(rows: list[Row]) -> pd.DataFrame:
     return frame
 
 
-def _for_transfer(rows: list[Row]) -> list[Row]:
-    return [{**row, "provider": row["provider_name"]} for row in rows]
-
-
 def rows_to_json(rows: list[Row]) -> str:
     """The models as the import reads them back: JSONB fields exactly as stored."""
-    return to_json(_for_transfer(rows))
+    return to_json(rows)
 
 
 def csv_export(rows: list[Row]) -> bytes:
     """The models as the import reads them back: JSON fields as JSON text, safe in a spreadsheet."""
-    return to_csv(_for_transfer(rows))
+    return to_csv(rows)
 
 
 def render_model_details(model: Row) -> None:

@@ -196,15 +196,15 @@ def test_a_password_in_the_url_is_never_printed():
 
 def test_set_password_replaces_a_missed_password(db_url):
     from dashboard.database import create_db_engine
-    from dashboard.services.auth import authenticate
+    from dashboard.services.auth import sign_in
 
     run_cli("create-user", "--email", "c@example.com", "--role", "user", url=db_url, stdin="the first password\n")
     result = run_cli("set-password", "--email", "C@example.com", url=db_url, stdin="the second password\n")
     assert result.returncode == 0, result.stderr
     engine = create_db_engine(db_url)
     try:
-        assert authenticate(engine, email="c@example.com", password="the second password") is not None
-        assert authenticate(engine, email="c@example.com", password="the first password") is None
+        assert sign_in(engine, email="c@example.com", password="the second password").user_id is not None
+        assert sign_in(engine, email="c@example.com", password="the first password").user_id is None
     finally:
         engine.dispose()
     unknown = run_cli("set-password", "--email", "nobody@example.com", url=db_url, stdin="the second password\n")

@@ -20,7 +20,7 @@ from dashboard.services.auth import (
     SignInResult,
     load_identity,
     sign_in,
-    user_id_for_email,
+    single_sign_on,
     verify_code,
 )
 from dashboard.services.catalogue import CatalogueService, ModelFilters
@@ -94,7 +94,7 @@ def test_the_app_signs_people_in_and_acts_as_them_with_only_these_grants(engine,
     for _ in range(THROTTLE.account_limit):
         sign_in(app, email="viewer@example.com", password="wrong")
     assert sign_in(app, email="viewer@example.com", password=RIGHT).throttled
-    assert user_id_for_email(app, "Ada@Example.com") == ada
+    assert single_sign_on(app, "Ada@Example.com", email_verified=True).user_id == ada
 
     # Every click: who this is, the data version, reads, an edit, the history, the usage.
     identity = load_identity(app, ada)

@@ -313,7 +313,7 @@ def test_single_sign_on_refuses_banned_and_deleted_accounts_but_not_a_second_fac
     assert single_sign_on(shaped, "banned@example.com", email_verified=True) == SignInResult(refused=REFUSED_BANNED)
     assert single_sign_on(shaped, "gone@example.com", email_verified=True) == SignInResult(refused=REFUSED_DELETED)
     assert single_sign_on(shaped, "nobody@example.com", email_verified=True) == NOTHING
-    assert auth.user_id_for_email(shaped, "banned@example.com") is None
+    assert single_sign_on(shaped, "banned@example.com", email_verified=True).user_id is None
 
 
 def test_an_email_shared_with_a_single_sign_on_user_signs_in_the_email_user(supabase):
