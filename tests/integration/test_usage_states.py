@@ -340,10 +340,12 @@ def test_a_bulk_insert_and_a_delete_sweep_each_leave_one_delta_per_group(engine,
         conn.execute(sa.text("delete from jobs where created_at < :cut"), {"cut": NOW - _HOURS_40})
     assert _delta_rows(engine) == groups + swept
     _equal_in_every_range(engine, admin)
+    _backfill(engine, models, 16)  # a statement of a few rows appends them as they are (one job each)
+    assert _delta_rows(engine) == groups + swept + 16
     with engine.begin() as conn:  # a statement that inserts nothing adds nothing
         conn.execute(sa.text("insert into jobs (api_model_id, status) select api_model_id, status from jobs limit 0"))
         conn.execute(sa.text("delete from jobs where false"))
-    assert _delta_rows(engine) == groups + swept
+    assert _delta_rows(engine) == groups + swept + 16
     UsageService(engine, user_id=admin).fold()
     UsageService(engine, user_id=admin).fold()
     assert _pending(engine) == (0, 0)
