@@ -16,22 +16,13 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dashboard.queries import models as model_queries
-from dashboard.queries.tables import RULE_COLUMNS, api_models, api_providers, models_with_providers
+from dashboard.queries import routing as q
+from dashboard.queries.tables import api_models
 from dashboard.services import routing_rules as rules
 from dashboard.services.base import ActingService, Row
 from dashboard.services.routing_rules import Finding, exclusion_reason
 from dashboard.services.validation import validate_slot
 from dashboard.text import visible
-
-_m, _p = api_models, api_providers
-# The slot's models with the rule columns, in the database's order of (display_name, id) (see
-# routing_rules.with_name_ranks); provider_key is the provider's name, the identifier the CLI shows.
-_SLOT_MODELS = (
-    sa.select(*RULE_COLUMNS, _m.c.model_key, _p.c.name.label("provider_key"))
-    .select_from(models_with_providers)
-    .order_by(_m.c.display_name, _m.c.id)
-)  # fmt: skip
-_ALL_SLOTS = sa.select(_m.c.modality, _m.c.task).distinct().order_by(_m.c.modality, _m.c.task)
 
 
 @dataclass(frozen=True)
@@ -97,16 +88,26 @@ class RoutingService(ActingService):
             return _preview(conn, modality, task)
 
     def preview_all(self) -> list[RoutingPreview]:
-        """Every modality and task in the catalogue, in order, read in one transaction (one snapshot)."""
+        """Every modality and task in the catalogue, in order, from two reads in one snapshot whatever the number
+        of slots: every model (ranked per slot by routing_rules, which a test checks against the seed's routing
+        query) and the routing query's row of each slot's pick."""
         with self._transaction() as conn:
-            return [_preview(conn, m, t) for m, t in conn.execute(_ALL_SLOTS).all()]
+            slots = rules.by_slot(rules.with_name_ranks(dict(r._mapping) for r in conn.execute(q.SLOT_MODELS)))
+            ranked = {slot: rules.candidates(models) for slot, models in slots.items()}
+            picks = [first[0]["id"] for first in ranked.values() if first]
+            rows = conn.execute(q.PICKED_ROWS, {"ids": picks}) if picks else []
+            picked = {row.id: dict(row._mapping) for row in rows}
+        return [
+            build_preview(modality, task, [picked.get(m["id"], m) for m in ranked[(modality, task)]], models)
+            for (modality, task), models in slots.items()
+        ]
 
 
 def _preview(conn: sa.Connection, modality: str, task: str) -> RoutingPreview:
     """The seed's routing query for the slot (as ModelService.routing_candidates runs it) and the slot's models."""
     params = {"modality": modality, "task": task}
     ranked = [dict(r._mapping) for r in conn.execute(model_queries.ROUTING_SELECTION, params)]
-    rows = conn.execute(_SLOT_MODELS.where(_m.c.modality == modality, _m.c.task == task))
+    rows = conn.execute(q.SLOT_MODELS.where(api_models.c.modality == modality, api_models.c.task == task))
     models = rules.with_name_ranks(dict(r._mapping) for r in rows)
     return build_preview(modality, task, ranked, models)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
+import sqlalchemy as sa
 
 from dashboard.services import InvalidModel
 from dashboard.services.routing import RoutingService
@@ -81,6 +84,34 @@ def test_every_slot_at_once(engine, admin):
     previews = RoutingService(engine, user_id=admin).preview_all()
     assert [p.slot for p in previews] == ["audio/tts", "image/upscale"]
     assert [p.has_errors for p in previews] == [False, True]
+
+
+@pytest.mark.parametrize("who", ["admin", "user"])
+def test_every_slot_at_once_is_each_slots_preview_from_two_queries(engine, admin, who):
+    """preview_all ranks by routing_rules (two reads, whatever the number of slots); each slot's preview runs
+    the seed's routing query: on a random catalogue with ties, hostile names and inactive providers they agree."""
+    rng = random.Random(7)
+    providers = [make_provider(engine), make_provider(engine, is_active=False), make_provider(engine)]
+    names = ["Same", "same", "Ä", hostile.LINK, *hostile.TEXT]
+    for n in range(40):
+        make_model(engine, rng.choice(providers), display_name=rng.choice(names) + ("" if n % 3 else f" {n}"),
+                   modality=rng.choice(["image", "audio"]), task=rng.choice(["generation", "tts", "upscale"]),
+                   priority=rng.randint(1, 3), is_active=rng.random() > 0.2)  # fmt: skip
+    viewer = admin if who == "admin" else make_user(engine)
+    service = RoutingService(engine, user_id=viewer)
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        every = service.preview_all()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert len([s for s in statements if "api_models" in s]) == 2
+    assert every == [service.preview(modality=p.modality, task=p.task) for p in every]
+    assert len(every) >= 4
 
 
 def test_a_plain_user_sees_what_rls_shows_them(engine):
