@@ -149,8 +149,15 @@ def _run(accounts, seconds):
         thread.start()
     for thread in threads:
         thread.join()
-    return {"timings": timings, "errors": errors, "misses": misses, "saves": saves, "outcomes": conflicts,
-            "held": held["sessions"], "wall": time.monotonic() - started}  # fmt: skip
+    return {
+        "timings": timings,
+        "errors": errors,
+        "misses": misses,
+        "saves": saves,
+        "outcomes": conflicts,
+        "held": held["sessions"],
+        "wall": time.monotonic() - started,
+    }
 
 
 def _visit(at, page: str, rng: random.Random) -> None:
@@ -199,18 +206,25 @@ def _check(engine) -> dict[str, str]:
 
     checks = {}
     with engine.connect() as conn:
-        doubles = conn.execute(sa.text(
-            "select count(*) from (select 1 from api_models where is_default group by modality, task "
-            "having count(*) > 1) d")).scalar_one()  # fmt: skip
+        doubles = conn.execute(
+            sa.text(
+                "select count(*) from (select 1 from api_models where is_default group by modality, task "
+                "having count(*) > 1) d"
+            )
+        ).scalar_one()
         checks["one default per slot"] = "PASS" if doubles == 0 else f"FAIL ({doubles} slots)"
         seed = pd.DataFrame(conn.execute(q.USAGE_STATS).all(), columns=q.USAGE_COLUMNS)
-        plain = conn.execute(sa.text(
-            "select count(*) from dashboard.audit_log a join user_roles r on r.user_id = a.actor_id "
-            "where r.role = 'user' and not exists (select 1 from user_roles x where x.user_id = a.actor_id "
-            "and x.role = 'admin')")).scalar_one()  # fmt: skip
+        plain = conn.execute(
+            sa.text(
+                "select count(*) from dashboard.audit_log a join user_roles r on r.user_id = a.actor_id "
+                "where r.role = 'user' and not exists (select 1 from user_roles x where x.user_id = a.actor_id "
+                "and x.role = 'admin')"
+            )
+        ).scalar_one()
         checks["nothing written by a plain user"] = "PASS" if plain == 0 else f"FAIL ({plain} entries)"
-        audited = conn.execute(sa.text("select count(*) from dashboard.audit_log where actor_id is not null "
-                                       "and action = 'update'")).scalar_one()  # fmt: skip
+        audited = conn.execute(
+            sa.text("select count(*) from dashboard.audit_log where actor_id is not null and action = 'update'")
+        ).scalar_one()
     seed["avg_quality_rating"] = pd.to_numeric(seed["avg_quality_rating"]).astype(float)
     ours = ModelService(engine, user_id="service_role").usage_stats()
     key = ["display_name", "provider_name"]
@@ -222,14 +236,20 @@ def _check(engine) -> dict[str, str]:
 
 def _report(args, result, checks) -> None:
     every = sorted(t for times in result["timings"].values() for t in times)
-    print(f"# Load test, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {args.sessions} sessions for {args.seconds} s "
-          f"on a copy of {args.template}, {os.cpu_count()} cores")  # fmt: skip
-    print(f"sessions held: {result['held']} of {args.sessions}; page runs: {len(every):,} "
-          f"({len(every) / result['wall']:.1f} per second)")  # fmt: skip
+    print(
+        f"# Load test, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {args.sessions} sessions for {args.seconds} s "
+        f"on a copy of {args.template}, {os.cpu_count()} cores"
+    )
+    print(
+        f"sessions held: {result['held']} of {args.sessions}; page runs: {len(every):,} "
+        f"({len(every) / result['wall']:.1f} per second)"
+    )
     if every:
         p95 = every[int(len(every) * 0.95) - 1]
-        print(f"page time: median {statistics.median(every) * 1000:.0f} ms, 95th percentile {p95 * 1000:.0f} ms, "
-              f"worst {every[-1] * 1000:.0f} ms")  # fmt: skip
+        print(
+            f"page time: median {statistics.median(every) * 1000:.0f} ms, 95th percentile {p95 * 1000:.0f} ms, "
+            f"worst {every[-1] * 1000:.0f} ms"
+        )
     print("\n| Page | Runs | Median | Worst |\n|---|---|---|---|")
     for page, times in result["timings"].items():
         if times:
@@ -237,8 +257,10 @@ def _report(args, result, checks) -> None:
     print(f"\nsaves: {dict(result['outcomes'])}; audited updates by people: {checks.pop('_audited_updates')}")
     print(f"errors: {sum(result['errors'].values())}" + "".join(f"\n  {k}: {v}" for k, v in result["errors"].items()))
     if result["misses"]:
-        print("clicks the harness skipped (the widget was not on the page at that moment): "
-              + ", ".join(f"{k}: {v}" for k, v in result["misses"].items()))  # fmt: skip
+        print(
+            "clicks the harness skipped (the widget was not on the page at that moment): "
+            + ", ".join(f"{k}: {v}" for k, v in result["misses"].items())
+        )
     for name, outcome in checks.items():
         print(f"{outcome:<5} {name}")
 

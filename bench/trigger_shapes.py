@@ -151,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         def loop_updates() -> float:
             part = pool.take(args.loop_ops)
             status, rating = part.changed()
-            seconds = loop("select pg_temp.bench_update_loop(%s::uuid[], %s::text[], %s::smallint[])",
-                           (part.ids, status, rating))  # fmt: skip
+            seconds = loop(
+                "select pg_temp.bench_update_loop(%s::uuid[], %s::text[], %s::smallint[])", (part.ids, status, rating)
+            )
             ctl.execute(REVERT, (part.ids, part.status, part.rating))
             return seconds
 
@@ -174,9 +175,11 @@ def main(argv: list[str] | None = None) -> int:
                         ctl.execute(f"alter table public.jobs {verb} trigger {trigger}")
                     per_mode[mode].append(block())
             med = {mode: statistics.median(values) * 1e6 for mode, values in per_mode.items()}
-            say(f"| {label} | {med['none']:.1f} | {med['0005']:.1f} | {med['current']:.1f} | "
+            say(
+                f"| {label} | {med['none']:.1f} | {med['0005']:.1f} | {med['current']:.1f} | "
                 f"{med['0005'] - med['none']:+.1f} ({med['0005'] / med['none'] - 1:+.1%}) | "
-                f"{med['current'] - med['none']:+.1f} ({med['current'] / med['none'] - 1:+.1%}) |")  # fmt: skip
+                f"{med['current'] - med['none']:+.1f} ({med['current'] / med['none'] - 1:+.1%}) |"
+            )
     except BaseException:
         restore(ctl)
         ctl.execute("select dashboard.rebuild_job_usage()")  # a block cut short may not have undone its writes

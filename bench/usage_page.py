@@ -17,8 +17,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CLICKS = [
-    ("30d", "model"), ("24h", "model"), ("7d", "provider"), ("90d", "modality"), ("all", "model"), ("all", "task"),
-]  # fmt: skip
+    ("30d", "model"),
+    ("24h", "model"),
+    ("7d", "provider"),
+    ("90d", "modality"),
+    ("all", "model"),
+    ("all", "task"),
+]
 
 
 def main() -> int:
@@ -64,8 +69,10 @@ def main() -> int:
         assert not at.exception, at.exception
         charts = len(at.get("plotly_chart"))
         rows.append((period, group, statistics.median(times), max(times), charts))
-        print(f"  range {period:>3}, by {group:<8}: median {statistics.median(times) * 1000:6.0f} ms, "
-              f"worst {max(times) * 1000:6.0f} ms, {charts} charts")  # fmt: skip
+        print(
+            f"  range {period:>3}, by {group:<8}: median {statistics.median(times) * 1000:6.0f} ms, "
+            f"worst {max(times) * 1000:6.0f} ms, {charts} charts"
+        )
     print("\n| Range | Group by | Median | Worst | Charts |\n|---|---|---|---|---|")
     for period, group, median, worst, charts in rows:
         print(f"| {period} | {group} | {median * 1000:.0f} ms | {worst * 1000:.0f} ms | {charts} |")

@@ -99,9 +99,11 @@ def _state(label: str, engine, admin: UUID, runs: int, seed_runs: int, rows: lis
         failures.append(f"{label}, later reads: {why}")
     seed_median, later_median = statistics.median(seed_times), statistics.median(later)
     rows.append((label, rows_pending, bytes_pending, seed_median, first_s, later_median))
-    say(f"  {label}: {rows_pending:,} deltas ({bytes_pending / 2**20:.1f} MiB) pending; seed {ms(seed_median)}, "
+    say(
+        f"  {label}: {rows_pending:,} deltas ({bytes_pending / 2**20:.1f} MiB) pending; seed {ms(seed_median)}, "
         f"first read {ms(first_s)} ({seed_median / first_s:.1f}x), later reads {ms(later_median)} "
-        f"({seed_median / later_median:.0f}x); equal: {'yes' if not failures else 'NO'}")  # fmt: skip
+        f"({seed_median / later_median:.0f}x); equal: {'yes' if not failures else 'NO'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,8 +144,10 @@ def main(argv: list[str] | None = None) -> int:
             t = time.perf_counter()
             conn.execute(sa.text(_BACKFILL), {"n": backfill})
             on = time.perf_counter() - t
-        say(f"  bulk INSERT ... SELECT of {backfill:,} jobs: {clock(off)} without the triggers, {clock(on)} with "
-            f"them ({(on / off - 1) * 100:+.0f}%)")  # fmt: skip
+        say(
+            f"  bulk INSERT ... SELECT of {backfill:,} jobs: {clock(off)} without the triggers, {clock(on)} with "
+            f"them ({(on / off - 1) * 100:+.0f}%)"
+        )
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("analyze"))
 
@@ -154,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
             conn.connection.driver_connection.execute(
                 _SINGLE_ROW_DAY.format(inserts=args.jobs // 20, updates=args.jobs // 10)
             )
-        say(f"  a day of single-row writes ({args.jobs // 20:,} inserts, {args.jobs // 10:,} status updates): "
-            f"{clock(time.perf_counter() - t)}")  # fmt: skip
+        say(
+            f"  a day of single-row writes ({args.jobs // 20:,} inserts, {args.jobs // 10:,} status updates): "
+            f"{clock(time.perf_counter() - t)}"
+        )
         _state("3. after a day of single-row writes", engine, admin, args.runs, args.seed_runs, rows, failures)
         t = time.perf_counter()
         folded = UsageService(engine, user_id=admin).fold()
@@ -166,8 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         say("| state | deltas pending | seed query | first read | later reads (median) | later vs seed |")
         say("|---|---|---|---|---|---|")
         for label, pending, _bytes, seed_s, first_s, later_s in rows:
-            say(f"| {label} | {pending:,} | {ms(seed_s)} | {ms(first_s)} ({seed_s / first_s:.1f}x) | {ms(later_s)} "
-                f"| {seed_s / later_s:.0f}x |")  # fmt: skip
+            say(
+                f"| {label} | {pending:,} | {ms(seed_s)} | {ms(first_s)} ({seed_s / first_s:.1f}x) | {ms(later_s)} "
+                f"| {seed_s / later_s:.0f}x |"
+            )
     finally:
         engine.dispose()
         if not args.keep:

@@ -22,27 +22,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    migrate = commands.add_parser("migrate", help="apply pending schema migrations", description=(
-        "Apply pending migrations. On a database whose platform tables exist (a live Supabase project) it adds "
-        "only what is its own, in schema dashboard, plus AFTER triggers and the seed's missing indexes (built "
-        "concurrently) on those tables, and reports rows that break the seed's rules. " + _ENV_HELP))  # fmt: skip
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply pending schema migrations",
+        description=(
+            "Apply pending migrations. On a database whose platform tables exist (a live Supabase project) it adds "
+            "only what is its own, in schema dashboard, plus AFTER triggers and the seed's missing indexes (built "
+            "concurrently) on those tables, and reports rows that break the seed's rules. " + _ENV_HELP
+        ),
+    )
     how = migrate.add_mutually_exclusive_group()
-    how.add_argument("--plan", action="store_true",
-                     help="say what migrating would create, add to each existing table (with its locks) and never "
-                     "do, changing nothing")  # fmt: skip
-    how.add_argument("--schedule-fold", action="store_true",
-                     help="then have pg_cron fold usage every minute (Supabase has pg_cron)")  # fmt: skip
-    how.add_argument("--sql", nargs="?", const="-", metavar="DIR",
-                     help="print the SQL instead of running it (or write it to DIR as files for supabase/migrations, "
-                     "one per step that must run on its own)")  # fmt: skip
+    how.add_argument(
+        "--plan",
+        action="store_true",
+        help="say what migrating would create, add to each existing table (with its locks) and never "
+        "do, changing nothing",
+    )
+    how.add_argument(
+        "--schedule-fold", action="store_true", help="then have pg_cron fold usage every minute (Supabase has pg_cron)"
+    )
+    how.add_argument(
+        "--sql",
+        nargs="?",
+        const="-",
+        metavar="DIR",
+        help="print the SQL instead of running it (or write it to DIR as files for supabase/migrations, "
+        "one per step that must run on its own)",
+    )
     migrate.set_defaults(handler=cmd_migrate)
 
-    demo = commands.add_parser("seed-demo", help="load demo providers, models, accounts and jobs", description=(
-        "Migrate, then fill an empty catalogue with demo providers, models, an admin and a user account "
-        "(passwords printed once) and N jobs. " + _ENV_HELP))  # fmt: skip
+    demo = commands.add_parser(
+        "seed-demo",
+        help="load demo providers, models, accounts and jobs",
+        description=(
+            "Migrate, then fill an empty catalogue with demo providers, models, an admin and a user account "
+            "(passwords printed once) and N jobs. " + _ENV_HELP
+        ),
+    )
     demo.add_argument("--jobs", type=_count, default=None, metavar="N", help="how many jobs (default 50,000)")
-    demo.add_argument("--jobs-only", action="store_true",
-                      help="only add N jobs to the models already in the catalogue")  # fmt: skip
+    demo.add_argument("--jobs-only", action="store_true", help="only add N jobs to the models already in the catalogue")
     demo.set_defaults(handler=cmd_seed_demo)
 
     user = commands.add_parser(
@@ -55,17 +73,24 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("--role", required=True, choices=("admin", "user"))
     user.set_defaults(handler=cmd_create_user)
 
-    reset = commands.add_parser("set-password", help="give an existing account a new password (from standard input)",
-                                description="Set a new password for an existing account, e.g. when the demo "
-                                "passwords printed at the first start were missed. Read from standard input, or "
-                                "prompted for without echo on a terminal. " + _ENV_HELP)  # fmt: skip
+    reset = commands.add_parser(
+        "set-password",
+        help="give an existing account a new password (from standard input)",
+        description="Set a new password for an existing account, e.g. when the demo "
+        "passwords printed at the first start were missed. Read from standard input, or "
+        "prompted for without echo on a terminal. " + _ENV_HELP,
+    )
     reset.add_argument("--email", required=True)
     reset.set_defaults(handler=cmd_set_password)
 
-    usage = commands.add_parser("usage", help="jobs per model, provider, modality or task over a date range",
-                                description=(
-        "Jobs per active model: without options, exactly the seed's usage query. Counts come from rollups kept "
-        "by trigger, so they are exact at this moment. Ranges are UTC. " + _ENV_HELP))  # fmt: skip
+    usage = commands.add_parser(
+        "usage",
+        help="jobs per model, provider, modality or task over a date range",
+        description=(
+            "Jobs per active model: without options, exactly the seed's usage query. Counts come from rollups kept "
+            "by trigger, so they are exact at this moment. Ranges are UTC. " + _ENV_HELP
+        ),
+    )
     when = usage.add_mutually_exclusive_group()
     when.add_argument(
         "--range",
@@ -73,23 +98,42 @@ def build_parser() -> argparse.ArgumentParser:
         default="all",
         help="jobs created in the last 24 hours, today and the 6/29/89 days before, or all (default)",
     )
-    when.add_argument("--from", dest="first_day", type=_day, metavar="YYYY-MM-DD",
-                      help="first day of the range (with --to; both days included)")  # fmt: skip
+    when.add_argument(
+        "--from",
+        dest="first_day",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="first day of the range (with --to; both days included)",
+    )
     usage.add_argument("--to", dest="last_day", type=_day, metavar="YYYY-MM-DD", help="last day of the range")
-    usage.add_argument("--group-by", choices=("model", "provider", "modality", "task"), default=None,
-                       help="sum per provider, modality or task, with failure rate and average rating")  # fmt: skip
+    usage.add_argument(
+        "--group-by",
+        choices=("model", "provider", "modality", "task"),
+        default=None,
+        help="sum per provider, modality or task, with failure rate and average rating",
+    )
     usage.add_argument("--include-inactive", action="store_true", help="count inactive models too")
     usage.add_argument("--format", choices=("table", "csv"), default="table")
     usage.add_argument("--fold", action="store_true", help="first fold pending job changes into the rollups")
-    usage.add_argument("--rebuild", action="store_true", help=(
-        "first recount the rollups from jobs (after a bulk load made with triggers disabled); holds writes "
-        "to jobs while it counts"))  # fmt: skip
+    usage.add_argument(
+        "--rebuild",
+        action="store_true",
+        help=(
+            "first recount the rollups from jobs (after a bulk load made with triggers disabled); holds writes "
+            "to jobs while it counts"
+        ),
+    )
     usage.set_defaults(handler=cmd_usage)
 
-    routing = commands.add_parser("routing", help="what job routing would pick for a modality and task", description=(
-        "The seed's routing query for a slot: the model picked, the fallback order, the models left out and why, "
-        "and warnings (no candidate, no or unusable default, ties at the top). Exits with 3 when a slot's jobs "
-        "cannot be routed. " + _ENV_HELP))  # fmt: skip
+    routing = commands.add_parser(
+        "routing",
+        help="what job routing would pick for a modality and task",
+        description=(
+            "The seed's routing query for a slot: the model picked, the fallback order, the models left out and why, "
+            "and warnings (no candidate, no or unusable default, ties at the top). Exits with 3 when a slot's jobs "
+            "cannot be routed. " + _ENV_HELP
+        ),
+    )
     which = routing.add_mutually_exclusive_group(required=True)
     which.add_argument("--modality", help="with --task: one slot")
     which.add_argument("--all", action="store_true", help="every modality and task in the catalogue")
@@ -97,10 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     routing.add_argument("--format", choices=("text", "json"), default="text")
     routing.set_defaults(handler=cmd_routing)
 
-    export = commands.add_parser("export", help="write the catalogue as JSON or CSV (what import reads)",
-                                 description=(
-        "Write every model (or the filtered ones) with its provider's name. JSON keeps the JSONB fields exactly; "
-        "CSV has them as JSON text and is safe to open in a spreadsheet. " + _ENV_HELP))  # fmt: skip
+    export = commands.add_parser(
+        "export",
+        help="write the catalogue as JSON or CSV (what import reads)",
+        description=(
+            "Write every model (or the filtered ones) with its provider's name. JSON keeps the JSONB fields exactly; "
+            "CSV has them as JSON text and is safe to open in a spreadsheet. " + _ENV_HELP
+        ),
+    )
     export.add_argument("--format", choices=("json", "csv"), default="json")
     export.add_argument("--output", metavar="FILE", help="write here instead of to standard output")
     export.add_argument("--modality")
@@ -109,20 +157,30 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--active-only", action="store_true")
     export.set_defaults(handler=cmd_export)
 
-    load = commands.add_parser("import", help="dry-run (or --apply) a JSON or CSV file of models", description=(
-        "Upsert models from a file written by export (or by hand), keyed on provider name, model_key and version. "
-        "Without --apply: a dry run that says what each row would do (new, changed with the fields, unchanged) and "
-        "every problem with its row and field; exits with 1 when there is a problem. With --apply: plan again and "
-        "write everything in one transaction, or nothing. " + _ENV_HELP))  # fmt: skip
+    load = commands.add_parser(
+        "import",
+        help="dry-run (or --apply) a JSON or CSV file of models",
+        description=(
+            "Upsert models from a file written by export (or by hand), keyed on provider name, model_key and version. "
+            "Without --apply: a dry run that says what each row would do (new, changed with the fields, unchanged) and "
+            "every problem with its row and field; exits with 1 when there is a problem. With --apply: plan again and "
+            "write everything in one transaction, or nothing. " + _ENV_HELP
+        ),
+    )
     load.add_argument("file", metavar="FILE")
     load.add_argument("--apply", action="store_true", help="write the changes (default: a dry run)")
     load.set_defaults(handler=cmd_import)
 
-    run = commands.add_parser("run", help="start the web app", description=(
-        "Start the web app. Without DATABASE_URL: start the embedded PostgreSQL, migrate, load the demo data on "
-        "first start, make sure an admin account exists (printing a generated password once) and listen on "
-        "localhost only. With DATABASE_URL: use that server as it is. Options after 'run' go to streamlit, "
-        "e.g. python -m dashboard run --server.port 8502."))  # fmt: skip
+    run = commands.add_parser(
+        "run",
+        help="start the web app",
+        description=(
+            "Start the web app. Without DATABASE_URL: start the embedded PostgreSQL, migrate, load the demo data on "
+            "first start, make sure an admin account exists (printing a generated password once) and listen on "
+            "localhost only. With DATABASE_URL: use that server as it is. Options after 'run' go to streamlit, "
+            "e.g. python -m dashboard run --server.port 8502."
+        ),
+    )
     run.set_defaults(handler=cmd_run)
     return parser
 

@@ -43,8 +43,14 @@ select to_regclass('dashboard.usage_state') is not null
    and exists (select 1 from pg_trigger where tgname = 'dashboard_job_usage_insert'
                and tgrelid = to_regclass('public.jobs'))
 """
-PLATFORM_TABLES = ("auth.users", "public.profiles", "public.user_roles", "public.api_providers", "public.api_models",
-                   "public.jobs")  # fmt: skip
+PLATFORM_TABLES = (
+    "auth.users",
+    "public.profiles",
+    "public.user_roles",
+    "public.api_providers",
+    "public.api_models",
+    "public.jobs",
+)
 MODALITIES = ("text", "image", "video", "audio")
 
 
@@ -122,12 +128,17 @@ def inspect_shape(pg, pending: list[str]) -> Shape:
         shape.tables.setdefault(table, []).append(column)
         shape.column_types[f"{table}.{column}"] = type_
     one = lambda sql: pg.execute(sql).fetchone()[0]  # noqa: E731
-    shape.has_auth_uid = one("select exists (select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
-                             "where n.nspname = 'auth' and p.proname = 'uid')")  # fmt: skip
-    shape.has_has_role = one("select exists (select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
-                             "where n.nspname = 'public' and p.proname = 'has_role')")  # fmt: skip
-    shape.can_create_in_auth = one("select coalesce((select has_schema_privilege(oid, 'CREATE') "
-                                   "from pg_namespace where nspname = 'auth'), true)")  # fmt: skip
+    shape.has_auth_uid = one(
+        "select exists (select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
+        "where n.nspname = 'auth' and p.proname = 'uid')"
+    )
+    shape.has_has_role = one(
+        "select exists (select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
+        "where n.nspname = 'public' and p.proname = 'has_role')"
+    )
+    shape.can_create_in_auth = one(
+        "select coalesce((select has_schema_privilege(oid, 'CREATE') from pg_namespace where nspname = 'auth'), true)"
+    )
     shape.has_pg_cron = one("select to_regproc('cron.schedule') is not null")
     if one("select to_regclass('dashboard.created_objects') is not null"):
         shape.ours = {row[0] for row in pg.execute("select object from dashboard.created_objects").fetchall()}
@@ -141,19 +152,31 @@ def plan(shape: Shape) -> list[tuple[str, list[str]]]:
     add: list[str] = []
     never: list[str] = []
     if shape.has_pg_cron:
-        schedule = ("schedule anything unasked: pg_cron is there, and `migrate --schedule-fold` has it fold usage "
-                    "every minute (reads already fold when they need to; this keeps every read fast)")  # fmt: skip
+        schedule = (
+            "schedule anything unasked: pg_cron is there, and `migrate --schedule-fold` has it fold usage "
+            "every minute (reads already fold when they need to; this keeps every read fast)"
+        )
     else:
         schedule = "schedule anything: pg_cron is not installed (reads fold when they need to)"
     if not shape.pending and not shape.missing_indexes:
-        return [("Nothing to do", ["every migration is applied and the seed's indexes are there"]),
-                ("Will not", [schedule])]  # fmt: skip
+        return [
+            ("Nothing to do", ["every migration is applied and the seed's indexes are there"]),
+            ("Will not", [schedule]),
+        ]
     if shape.pending:
-        create.append(f"apply migrations {', '.join(shape.pending)}; everything they create is in schema dashboard "
-                      "(migration records, audit log, usage rollups, sign-in attempts), with RLS on and nothing "
-                      "granted to anon")  # fmt: skip
-    for table in ("auth.users", "public.profiles", "public.user_roles", "public.api_providers", "public.api_models",
-                  "public.jobs"):  # fmt: skip
+        create.append(
+            f"apply migrations {', '.join(shape.pending)}; everything they create is in schema dashboard "
+            "(migration records, audit log, usage rollups, sign-in attempts), with RLS on and nothing "
+            "granted to anon"
+        )
+    for table in (
+        "auth.users",
+        "public.profiles",
+        "public.user_roles",
+        "public.api_providers",
+        "public.api_models",
+        "public.jobs",
+    ):
         if table not in shape.tables:
             create.append(f"create {table} (the database has none), with its RLS policies and grants")
     if "auth.users" in shape.tables and shape.has_auth_uid:
@@ -163,8 +186,10 @@ def plan(shape: Shape) -> list[tuple[str, list[str]]]:
             + ")"
         )
     elif not shape.can_create_in_auth:
-        never.append("migrate: schema auth exists without auth.users or auth.uid(), and this role may not create "
-                     "there; migration 0001 will fail")  # fmt: skip
+        never.append(
+            "migrate: schema auth exists without auth.users or auth.uid(), and this role may not create "
+            "there; migration 0001 will fail"
+        )
     existing = [t for t in PLATFORM_TABLES if t in shape.tables and t not in shape.ours]
     if "public.api_models" in existing or "public.api_providers" in existing:
         catalogue = [t for t in ("public.api_models", "public.api_providers") if t in existing]
@@ -226,6 +251,8 @@ class NoScheduler(Exception):
 def schedule_fold(pg) -> None:
     """Have pg_cron fold usage every minute (cron.schedule with a job name replaces an earlier one of that name)."""
     if pg.execute("select to_regproc('cron.schedule')").fetchone()[0] is None:
-        raise NoScheduler("pg_cron is not installed in this database: add its line to your crontab instead "
-                          "(docs/production.md), or let reads fold when they need to")  # fmt: skip
+        raise NoScheduler(
+            "pg_cron is not installed in this database: add its line to your crontab instead "
+            "(docs/production.md), or let reads fold when they need to"
+        )
     pg.execute("select cron.schedule(%s, '* * * * *', 'select dashboard.fold_job_usage()')", (FOLD_JOB,))

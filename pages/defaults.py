@@ -32,13 +32,20 @@ if not slots:
     st.stop()
 
 st.subheader("Default models")
-st.dataframe(visible_frame(pd.DataFrame(cached.default_models(), columns=list(DEFAULT_COLUMNS))),
-             column_config=DEFAULT_COLUMNS,
-             hide_index=True, width="stretch", height="content", key="defaults_table")  # fmt: skip
+st.dataframe(
+    visible_frame(pd.DataFrame(cached.default_models(), columns=list(DEFAULT_COLUMNS))),
+    column_config=DEFAULT_COLUMNS,
+    hide_index=True,
+    width="stretch",
+    height="content",
+    key="defaults_table",
+)
 
 st.subheader("Every modality and task")
-st.caption("Each cell: the slot's default · how many active models can take its jobs. ⚠ marks a slot whose jobs "
-           "may not route as intended; an empty cell is a slot no model serves.")  # fmt: skip
+st.caption(
+    "Each cell: the slot's default · how many active models can take its jobs. ⚠ marks a slot whose jobs "
+    "may not route as intended; an empty cell is a slot no model serves."
+)
 grid = visible_frame(slot_grid(list(slots.values())))
 columns = {c: st.column_config.TextColumn(c.capitalize(), width=140 if c == "task" else 215) for c in grid}
 gaps = grid.style.map(lambda cell: "color: #b45309; font-weight: 600" if cell.startswith("⚠") else "")
@@ -63,8 +70,13 @@ options = {str(m["id"]): m for m in cached.models_for_task(slot.modality, slot.t
 
 def _label(model_id: str) -> str:
     model = options[model_id]
-    reason = exclusion_reason({**model, "provider_active": model["provider_id"] in active_providers,
-                               "provider_name": providers.get(model["provider_id"], "")})  # fmt: skip
+    reason = exclusion_reason(
+        {
+            **model,
+            "provider_active": model["provider_id"] in active_providers,
+            "provider_name": providers.get(model["provider_id"], ""),
+        }
+    )
     off = f" ({reason}: routing skips it)" if reason else ""
     return visible(f"{model['display_name']} · priority {model['priority']}{off}")
 
@@ -72,8 +84,14 @@ def _label(model_id: str) -> str:
 if not options:
     st.info(md_escape(f"{slot.label} has no other active model to make its default."))
     st.stop()
-choice = model_col.selectbox("New default", list(options), key=f"defaults_model_{slot.label}", format_func=_label,
-                             index=None, placeholder="Pick a model")  # fmt: skip
+choice = model_col.selectbox(
+    "New default",
+    list(options),
+    key=f"defaults_model_{slot.label}",
+    format_func=_label,
+    index=None,
+    placeholder="Pick a model",
+)
 if choice is None:
     st.stop()
 model = options[choice]
@@ -89,8 +107,12 @@ except ServiceError as exc:
     show_error(exc)
     st.stop()
 replacing = f", replacing {slot.default_name}" if slot.default_name else ", which has no default now"
-answer = impact_review("defaults", impacts, action_label="Confirm",
-                       prompt=f"{name} becomes the default for {slot.label}{replacing}. Confirm to apply.")  # fmt: skip
+answer = impact_review(
+    "defaults",
+    impacts,
+    action_label="Confirm",
+    prompt=f"{name} becomes the default for {slot.label}{replacing}. Confirm to apply.",
+)
 if answer is False:
     st.session_state.pop(_PENDING, None)
     st.rerun()
@@ -102,6 +124,8 @@ if answer:
         show_error(exc)
         st.stop()
     cached.clear()
-    flash(f"{name} is now the default for {slot.label}" + (f"; it replaced {replaced['display_name']}." if replaced
-                                                            else "."))  # fmt: skip
+    flash(
+        f"{name} is now the default for {slot.label}"
+        + (f"; it replaced {replaced['display_name']}." if replaced else ".")
+    )
     st.rerun()

@@ -17,12 +17,24 @@ models, providers, defaults, jobs, failures = st.columns(5)
 # Totals go in the labels so that the big numbers stay short enough to read in five columns.
 models.metric(f"Active models (of {counts['models']:,})", f"{counts['active_models']:,}", border=True)
 providers.metric(f"Active providers (of {counts['providers']:,})", f"{counts['active_providers']:,}", border=True)
-defaults.metric(f"Defaults (of {len(slots):,} slots)", f"{counts['defaults']:,}", border=True,
-                help="Modality and task slots with an active default model")  # fmt: skip
-jobs.metric("Jobs (30 days)", f"{overview.jobs_30d:,}", border=True,
-            help="Jobs created today and in the 29 days before (UTC), whatever their status")  # fmt: skip
-failures.metric("Failure rate (30 days)", "—" if rate is None else f"{rate:.1%}", border=True,
-                help="Failed jobs as a share of finished (completed or failed) jobs, same 30 days")  # fmt: skip
+defaults.metric(
+    f"Defaults (of {len(slots):,} slots)",
+    f"{counts['defaults']:,}",
+    border=True,
+    help="Modality and task slots with an active default model",
+)
+jobs.metric(
+    "Jobs (30 days)",
+    f"{overview.jobs_30d:,}",
+    border=True,
+    help="Jobs created today and in the 29 days before (UTC), whatever their status",
+)
+failures.metric(
+    "Failure rate (30 days)",
+    "—" if rate is None else f"{rate:.1%}",
+    border=True,
+    help="Failed jobs as a share of finished (completed or failed) jobs, same 30 days",
+)
 
 if counts["models"] == 0:
     st.info("There are no models yet. Add the first one with New model on the Models page.")
@@ -33,15 +45,22 @@ st.subheader("Needs attention")
 if overview.rule_breaks:
     # On a platform's own api_models the database does not enforce these (it could refuse the platform's
     # writes), so they are shown here instead.
-    st.warning("Models that break the catalogue's rules: " + "; ".join(overview.rule_breaks)
-               + ". Routing may not treat them as you expect; fix them in the Model editor.",
-               icon=":material/rule:")  # fmt: skip
+    st.warning(
+        "Models that break the catalogue's rules: "
+        + "; ".join(overview.rule_breaks)
+        + ". Routing may not treat them as you expect; fix them in the Model editor.",
+        icon=":material/rule:",
+    )
 if overview.jobs_open_to_people:
     names = ", ".join(f'"{name}"' for name in overview.jobs_open_to_people)
-    st.warning(md_escape(f"Signed-in users can write a job's status or rating themselves (jobs policies {names}), "
-                         "so usage and failure figures can be forged. Limit those policies to the columns a "
-                         "person may set, or let only the service role write them."),
-               icon=":material/shield:")  # fmt: skip
+    st.warning(
+        md_escape(
+            f"Signed-in users can write a job's status or rating themselves (jobs policies {names}), "
+            "so usage and failure figures can be forged. Limit those policies to the columns a "
+            "person may set, or let only the service role write them."
+        ),
+        icon=":material/shield:",
+    )
 if not overview.warnings and not overview.rule_breaks and not overview.jobs_open_to_people:
     st.success("Every slot has an active default and models to route to.")
 for warning in sorted(overview.warnings, key=lambda w: w.severity != "error"):
@@ -51,8 +70,13 @@ for warning in sorted(overview.warnings, key=lambda w: w.severity != "error"):
     slot = slots.get(warning.slot)
     if slot is None:  # the slot changed between the two cached reads: the next run catches up
         continue
-    models_link.page_link(paths.MODELS, label="Its models", icon=":material/table_rows:",
-                          query_params={"modality": slot.modality, "task": slot.task})  # fmt: skip
+    models_link.page_link(
+        paths.MODELS,
+        label="Its models",
+        icon=":material/table_rows:",
+        query_params={"modality": slot.modality, "task": slot.task},
+    )
     if slot.candidates:
-        defaults_link.page_link(paths.DEFAULTS, label="Choose a default", icon=":material/star:",
-                                query_params={"slot": slot.label})  # fmt: skip
+        defaults_link.page_link(
+            paths.DEFAULTS, label="Choose a default", icon=":material/star:", query_params={"slot": slot.label}
+        )

@@ -9,9 +9,15 @@ from dashboard.ui.context import context
 from dashboard.ui.provider_form import render_add_form, render_editor
 
 _text, _number = st.column_config.TextColumn, st.column_config.NumberColumn
-COLUMNS = {"display_name": _text("Provider"), "name": _text("Name"), "base_url": _text("Base URL"),
-           "auth_scheme": _text("Auth scheme"), "is_active": st.column_config.CheckboxColumn("Active"),
-           "models": _number("Models"), "active_models": _number("Active models")}  # fmt: skip
+COLUMNS = {
+    "display_name": _text("Provider"),
+    "name": _text("Name"),
+    "base_url": _text("Base URL"),
+    "auth_scheme": _text("Auth scheme"),
+    "is_active": st.column_config.CheckboxColumn("Active"),
+    "models": _number("Models"),
+    "active_models": _number("Active models"),
+}
 
 ctx = context()
 st.title("Providers")
@@ -22,9 +28,14 @@ if providers:
     by_id = {str(p["id"]): p for p in providers}
     if st.session_state.get("provider_pick") not in by_id:  # deleted meanwhile, or never picked
         st.session_state.pop("provider_pick", None)
-    picked = st.selectbox("Provider to edit", list(by_id), index=None, key="provider_pick",
-                          format_func=lambda i: visible(f"{by_id[i]['display_name']} ({by_id[i]['name']})"),
-                          placeholder="Pick a provider to edit it")  # fmt: skip
+    picked = st.selectbox(
+        "Provider to edit",
+        list(by_id),
+        index=None,
+        key="provider_pick",
+        format_func=lambda i: visible(f"{by_id[i]['display_name']} ({by_id[i]['name']})"),
+        placeholder="Pick a provider to edit it",
+    )
     if picked:
         render_editor(by_id[picked], ctx.providers)
 else:

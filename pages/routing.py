@@ -18,8 +18,10 @@ ALL_SLOTS = "All slots"
 require_admin()
 service = context().routing
 st.title("Routing preview")
-st.caption("What the platform's job routing (the seed's routing query) does now: the first candidate is picked, "
-           "the rest are the fallback order.")  # fmt: skip
+st.caption(
+    "What the platform's job routing (the seed's routing query) does now: the first candidate is picked, "
+    "the rest are the fallback order."
+)
 
 tasks = cached.tasks()
 init_state("r_modality", url_param("modality", list(MODALITIES), ALL_SLOTS))
@@ -41,8 +43,14 @@ if modality == ALL_SLOTS:
         height=35 * (len(summary) + 1) + 3,  # every slot in view
         column_config={"Warnings": st.column_config.TextColumn("Warnings", width="large")},
     )
-    st.download_button("Export CSV", to_csv_bytes(summary), file_name="routing.csv", mime="text/csv",
-                       icon=":material/download:", on_click="ignore")  # fmt: skip
+    st.download_button(
+        "Export CSV",
+        to_csv_bytes(summary),
+        file_name="routing.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+    )
     st.stop()
 
 task = task_select(pick_task, modality, [t for t in tasks if t[0] == modality], key="r_task")
@@ -60,18 +68,47 @@ ranked, picked = st.columns([3, 2], gap="large")
 with ranked:
     st.subheader("Candidates, best first")
     if preview.candidates:
-        st.dataframe(visible_frame(pd.DataFrame([{
-            "Rank": c.rank, "Role": "picked" if c.rank == 1 else "fallback", "Model": c.display_name,
-            "Provider": c.provider_name, "Priority": c.priority, "Default": c.is_default,
-        } for c in preview.candidates])), hide_index=True, width="stretch")  # fmt: skip
+        st.dataframe(
+            visible_frame(
+                pd.DataFrame(
+                    [
+                        {
+                            "Rank": c.rank,
+                            "Role": "picked" if c.rank == 1 else "fallback",
+                            "Model": c.display_name,
+                            "Provider": c.provider_name,
+                            "Priority": c.priority,
+                            "Default": c.is_default,
+                        }
+                        for c in preview.candidates
+                    ]
+                )
+            ),
+            hide_index=True,
+            width="stretch",
+        )
     else:
         st.caption("No model can take these jobs.")
     st.subheader("Left out")
     if preview.excluded:
-        st.dataframe(visible_frame(pd.DataFrame([{
-            "Model": m.display_name, "Provider": m.provider_name, "Priority": m.priority, "Default": m.is_default,
-            "Why": m.reason,
-        } for m in preview.excluded])), hide_index=True, width="stretch")  # fmt: skip
+        st.dataframe(
+            visible_frame(
+                pd.DataFrame(
+                    [
+                        {
+                            "Model": m.display_name,
+                            "Provider": m.provider_name,
+                            "Priority": m.priority,
+                            "Default": m.is_default,
+                            "Why": m.reason,
+                        }
+                        for m in preview.excluded
+                    ]
+                )
+            ),
+            hide_index=True,
+            width="stretch",
+        )
     else:
         st.caption("Every model of this slot can take its jobs.")
 with picked:

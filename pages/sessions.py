@@ -52,10 +52,12 @@ if not live:
     st.info("No live sessions.")
     st.stop()
 labels = {
-    row.id: visible(f"{row.email or row.user_id} · {row.address or 'unknown address'} · "
-                    f"{(row.user_agent or 'unknown device')[:60]} · last seen {row.last_seen_at:%Y-%m-%d %H:%M}")
+    row.id: visible(
+        f"{row.email or row.user_id} · {row.address or 'unknown address'} · "
+        f"{(row.user_agent or 'unknown device')[:60]} · last seen {row.last_seen_at:%Y-%m-%d %H:%M}"
+    )
     for row in live
-}  # fmt: skip
+}
 if st.session_state.get("sessions_pick") not in labels:  # ended meanwhile (here or elsewhere)
     st.session_state.pop("sessions_pick", None)
 chosen: UUID = st.selectbox("Session", list(labels), key="sessions_pick", format_func=lambda i: labels[i])

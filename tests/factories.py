@@ -17,8 +17,14 @@ _n = itertools.count(1)
 
 def make_provider(engine: Engine, **overrides: Any) -> UUID:
     n = next(_n)
-    values = {"name": f"provider-{n}", "display_name": f"Provider {n}", "base_url": "https://api.example.com",
-              "auth_scheme": "bearer", "is_active": True, **overrides}  # fmt: skip
+    values = {
+        "name": f"provider-{n}",
+        "display_name": f"Provider {n}",
+        "base_url": "https://api.example.com",
+        "auth_scheme": "bearer",
+        "is_active": True,
+        **overrides,
+    }
     with engine.begin() as conn:
         return conn.execute(sa.insert(api_providers).values(**values).returning(api_providers.c.id)).scalar_one()
 
@@ -26,8 +32,14 @@ def make_provider(engine: Engine, **overrides: Any) -> UUID:
 def make_model(engine: Engine, provider_id: UUID | None = None, **overrides: Any) -> UUID:
     n = next(_n)
     provider_id = provider_id or make_provider(engine)
-    values = {"provider_id": provider_id, "model_key": f"owner/model-{n}", "display_name": f"Model {n}",
-              "modality": "image", "task": "generation", **overrides}  # fmt: skip
+    values = {
+        "provider_id": provider_id,
+        "model_key": f"owner/model-{n}",
+        "display_name": f"Model {n}",
+        "modality": "image",
+        "task": "generation",
+        **overrides,
+    }
     with engine.begin() as conn:
         return conn.execute(sa.insert(api_models).values(**values).returning(api_models.c.id)).scalar_one()
 

@@ -238,16 +238,28 @@ def write_hostile_catalogue(engine) -> dict[str, object]:
         modality = modalities[n % 4]
         task = "generation" if n % 3 else f"task {text[:40]}"
         model = make_model(
-            engine, evil if n % 2 else plain, display_name=text, model_key=f"{text}/{n}", model_family=text,
-            endpoint_path=text, output_format=text, version=text[:60] if n % 5 == 0 else None, modality=modality,
-            task=task, is_default=(modality, task) not in slots, priority=n % 3,
-            input_defaults={"prompt": text, text[:40]: 1}, capabilities={text[:40]: True},
+            engine,
+            evil if n % 2 else plain,
+            display_name=text,
+            model_key=f"{text}/{n}",
+            model_family=text,
+            endpoint_path=text,
+            output_format=text,
+            version=text[:60] if n % 5 == 0 else None,
+            modality=modality,
+            task=task,
+            is_default=(modality, task) not in slots,
+            priority=n % 3,
+            input_defaults={"prompt": text, text[:40]: 1},
+            capabilities={text[:40]: True},
             pricing={"per_image": 0.01, "currency": "USD", "billing_unit": "per_image", "note": text},
-        )  # fmt: skip
+        )
         slots.add((modality, task))
         models.append(model)
         make_job(engine, model, status="completed" if n % 2 else "failed", quality_rating=4)
     with engine.begin() as conn:  # an update, so the audit trail has a before and an after
-        conn.execute(sa.text("update api_models set display_name = :name, model_family = :family where id = :id"),
-                     {"name": CR_FORMULA + " " + URL, "family": ESCAPE, "id": models[1]})  # fmt: skip
+        conn.execute(
+            sa.text("update api_models set display_name = :name, model_family = :family where id = :id"),
+            {"name": CR_FORMULA + " " + URL, "family": ESCAPE, "id": models[1]},
+        )
     return {"evil": evil, "plain": plain, "models": models}

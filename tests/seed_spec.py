@@ -39,8 +39,9 @@ def seed_columns() -> list[SeedColumn]:
     for name, spec in pattern.findall(_section("Schema")):
         parts = [p.strip() for p in spec.split(",")]
         default = next((p.split(":", 1)[1].strip() for p in parts if p.startswith("default:")), None)
-        columns.append(SeedColumn(name, parts[0], nullable="NOT NULL" not in parts and "pk" not in parts,
-                                  default=default))  # fmt: skip
+        columns.append(
+            SeedColumn(name, parts[0], nullable="NOT NULL" not in parts and "pk" not in parts, default=default)
+        )
     return columns
 
 

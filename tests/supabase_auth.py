@@ -211,13 +211,24 @@ def gotrue_user(
                     coalesce(cast(:updated as timestamptz), now()), cast(:banned as timestamptz),
                     case when :deleted then now() end, :sso, '', '', '', '')
             """),
-            {"id": user_id, "email": email, "hash": hashed, "confirmed": confirmed, "banned": banned_until,
-             "deleted": deleted, "sso": sso, "updated": updated_at, "meta": _json(meta),
-             "app": _json({"provider": "sso" if sso else "email", "providers": ["sso" if sso else "email"]})},
-        )  # fmt: skip
+            {
+                "id": user_id,
+                "email": email,
+                "hash": hashed,
+                "confirmed": confirmed,
+                "banned": banned_until,
+                "deleted": deleted,
+                "sso": sso,
+                "updated": updated_at,
+                "meta": _json(meta),
+                "app": _json({"provider": "sso" if sso else "email", "providers": ["sso" if sso else "email"]}),
+            },
+        )
         if role:
-            conn.execute(sa.text("insert into public.user_roles (user_id, role) values (:u, cast(:r as app_role))"),
-                         {"u": user_id, "r": role})  # fmt: skip
+            conn.execute(
+                sa.text("insert into public.user_roles (user_id, role) values (:u, cast(:r as app_role))"),
+                {"u": user_id, "r": role},
+            )
     return user_id
 
 
@@ -234,13 +245,15 @@ def add_factor(
     if secret is ...:
         secret = pyotp.random_base32(32) if factor_type == "totp" else None
     with engine.begin() as conn:
-        conn.execute(sa.text("""
+        conn.execute(
+            sa.text("""
             insert into auth.mfa_factors (id, user_id, friendly_name, factor_type, status, created_at, updated_at,
                                           secret)
             values (:id, :u, null, cast(:t as auth.factor_type), cast(:s as auth.factor_status),
                     now() - make_interval(secs => :age), now(), :secret)
-        """), {"id": uuid.uuid4(), "u": user_id, "t": factor_type, "s": status, "secret": secret,
-               "age": age_seconds})  # fmt: skip
+        """),
+            {"id": uuid.uuid4(), "u": user_id, "t": factor_type, "s": status, "secret": secret, "age": age_seconds},
+        )
     return secret
 
 

@@ -70,8 +70,9 @@ def seed_demo(
 
 
 def _insert_providers(conn: sa.Connection) -> dict[str, UUID]:
-    rows = [dict(zip(("name", "display_name", "base_url", "auth_scheme", "is_active"), p, strict=True))
-            for p in PROVIDERS]  # fmt: skip
+    rows = [
+        dict(zip(("name", "display_name", "base_url", "auth_scheme", "is_active"), p, strict=True)) for p in PROVIDERS
+    ]
     inserted = conn.execute(sa.insert(api_providers).returning(api_providers.c.name, api_providers.c.id), rows)
     return {name: pid for name, pid in inserted}
 
@@ -96,20 +97,24 @@ def _insert_models(conn: sa.Connection, provider_ids: dict[str, UUID], admin_id:
     conn.execute(sa.insert(api_models).values(**SDXL, provider_id=provider_ids["replicate"], created_by=admin_id))
     rows = []
     for provider, *values, _behaviour in MODELS:
-        rows.append({"provider_id": provider_ids[provider], "created_by": admin_id,
-                     **dict(zip(keys, values, strict=True))})  # fmt: skip
+        rows.append(
+            {"provider_id": provider_ids[provider], "created_by": admin_id, **dict(zip(keys, values, strict=True))}
+        )
     conn.execute(sa.insert(api_models), rows)
     return len(rows) + 1
 
 
 def _insert_customers(conn: sa.Connection) -> None:
     """Accounts that own the demo jobs; they have no password, so nobody can sign in as them."""
-    conn.execute(sa.text("""
+    conn.execute(
+        sa.text("""
         with u as (
           insert into auth.users (email) select format('customer%s@example.com', g) from generate_series(1, :n) g
           returning id, email)
         insert into profiles (id, email, display_name) select id, email, split_part(email, '@', 1) from u
-    """), {"n": CUSTOMERS})  # fmt: skip
+    """),
+        {"n": CUSTOMERS},
+    )
 
 
 def add_demo_jobs(engine: Engine, *, jobs: int, now: datetime | None = None, progress: Progress | None = None) -> int:
@@ -121,8 +126,9 @@ def add_demo_jobs(engine: Engine, *, jobs: int, now: datetime | None = None, pro
         models = conn.execute(
             sa.text("select id, display_name, is_active from api_models order by model_key, version, id")
         ).all()
-        users = list(conn.execute(sa.text(
-            "select id from auth.users where encrypted_password is null order by email")).scalars())  # fmt: skip
+        users = list(
+            conn.execute(sa.text("select id from auth.users where encrypted_password is null order by email")).scalars()
+        )
     if not models or not users:
         return 0
     behaviour = _behaviour_by_name()
@@ -190,14 +196,16 @@ def _job_chunk(
     ids = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
     ids[:, 6] = (ids[:, 6] & 0x0F) | 0x40  # version 4
     ids[:, 8] = (ids[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
-    return pd.DataFrame({
-        "id": [str(UUID(bytes=row.tobytes())) for row in ids],
-        "user_id": user_ids[rng.integers(0, len(user_ids), n)],
-        "api_model_id": model_ids[model],
-        "status": status,
-        "quality_rating": pd.array(np.where(rated, stars, np.nan), dtype="Int64"),
-        "error_message": np.where(status == "failed", np.array(ERRORS)[rng.integers(0, len(ERRORS), n)], None),
-        "created_at": created,
-        "updated_at": completed_at.fillna(pd.Series(created)),
-        "completed_at": completed_at,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "id": [str(UUID(bytes=row.tobytes())) for row in ids],
+            "user_id": user_ids[rng.integers(0, len(user_ids), n)],
+            "api_model_id": model_ids[model],
+            "status": status,
+            "quality_rating": pd.array(np.where(rated, stars, np.nan), dtype="Int64"),
+            "error_message": np.where(status == "failed", np.array(ERRORS)[rng.integers(0, len(ERRORS), n)], None),
+            "created_at": created,
+            "updated_at": completed_at.fillna(pd.Series(created)),
+            "completed_at": completed_at,
+        }
+    )

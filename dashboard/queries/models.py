@@ -47,9 +47,15 @@ GROUP BY am.id, am.display_name, am.modality, am.task, ap.name
 ORDER BY total_jobs DESC
 """)
 USAGE_COLUMNS = [
-    "display_name", "modality", "task", "provider_name",
-    "total_jobs", "completed_jobs", "failed_jobs", "avg_quality_rating",
-]  # fmt: skip
+    "display_name",
+    "modality",
+    "task",
+    "provider_name",
+    "total_jobs",
+    "completed_jobs",
+    "failed_jobs",
+    "avg_quality_rating",
+]
 
 MODELS_BY_PROVIDER = sa.text("""
 SELECT * FROM api_models

@@ -11,14 +11,24 @@ JSON_COLUMNS = tuple(c.name for c in _m.c if isinstance(c.type, JSONB))  # expor
 
 EXPORT = (
     sa.select(
-        _p.c.name.label("provider"), _m.c.model_key, _m.c.version, _m.c.display_name, _m.c.modality, _m.c.task,
-        _m.c.model_family, _m.c.endpoint_path,
+        _p.c.name.label("provider"),
+        _m.c.model_key,
+        _m.c.version,
+        _m.c.display_name,
+        _m.c.modality,
+        _m.c.task,
+        _m.c.model_family,
+        _m.c.endpoint_path,
         *(sa.cast(_m.c[name], sa.Text).label(name) for name in JSON_COLUMNS),
-        _m.c.output_format, _m.c.is_active, _m.c.is_default, _m.c.priority, _m.c.id,
+        _m.c.output_format,
+        _m.c.is_active,
+        _m.c.is_default,
+        _m.c.priority,
+        _m.c.id,
     )
     .select_from(models_with_providers)
     .order_by(_p.c.name, _m.c.model_key, _m.c.version, _m.c.id)
-)  # fmt: skip
+)
 
 # What an import plans against: every model as exported, with its provider's id (to write it back).
 IMPORT_BASE = EXPORT.add_columns(_m.c.provider_id)

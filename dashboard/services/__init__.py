@@ -13,6 +13,13 @@ from dashboard.services.errors import (
 from dashboard.services.models import ModelService
 
 __all__ = [
-    "ConcurrentChange", "EditConflict", "InvalidModel", "ModelInUse", "ModelNotFound", "ModelService", "NotAllowed",
-    "ProviderNotFound", "ServiceError",
-]  # fmt: skip
+    "ConcurrentChange",
+    "EditConflict",
+    "InvalidModel",
+    "ModelInUse",
+    "ModelNotFound",
+    "ModelService",
+    "NotAllowed",
+    "ProviderNotFound",
+    "ServiceError",
+]

@@ -271,9 +271,14 @@ def verify_code(
 def _begin_attempt(conn: Connection, email: str, address: str | None, throttle: Throttle) -> sa.Row:
     return conn.execute(
         _BEGIN_ATTEMPT,
-        {"account": account_key(email), "address": address_bucket(address), "window": throttle.window,
-         "account_limit": throttle.account_limit, "address_limit": throttle.address_limit},
-    ).one()  # fmt: skip
+        {
+            "account": account_key(email),
+            "address": address_bucket(address),
+            "window": throttle.window,
+            "account_limit": throttle.account_limit,
+            "address_limit": throttle.address_limit,
+        },
+    ).one()
 
 
 def _refusal(row: sa.Row) -> str | None:

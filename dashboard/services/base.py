@@ -64,8 +64,9 @@ def _translate_db_errors() -> Iterator[None]:
         if state == "23505":
             raise EditConflict("Another change to the same record was saved at the same moment; try again") from None
         if state in ("40P01", "40001"):  # deadlock, serialization failure: a busy catalogue, not a broken database
-            raise ConcurrentChange("Someone else changed the same models at the same moment, so nothing was "
-                                   "saved; try again") from None  # fmt: skip
+            raise ConcurrentChange(
+                "Someone else changed the same models at the same moment, so nothing was saved; try again"
+            ) from None
         if state in ("23514", "22P02", "22023", "22001"):
             raise InvalidModel({"record": str(exc.orig).splitlines()[0]}) from None
         raise

@@ -59,8 +59,7 @@ def default_refusal(model: Model) -> str | None:
         return None
     if not model["is_active"]:
         return "an inactive model cannot be the default; activate it first"
-    return (f"its provider {model['provider_name']} is inactive; activate the provider or pick a model of an "
-            "active one")  # fmt: skip
+    return f"its provider {model['provider_name']} is inactive; activate the provider or pick a model of an active one"
 
 
 def refuse_inactive_default(conn: Connection, values: Mapping[str, Any]) -> None:
@@ -119,8 +118,13 @@ def slot_changes(before: Iterable[Model], after: Iterable[Model]) -> list[Impact
         old = was.get(model["id"])
         if old is not None and (old["modality"], old["task"]) != (model["modality"], model["task"]):
             source, target = f"{old['modality']}/{old['task']}", f"{model['modality']}/{model['task']}"
-            found.append(Impact("info", target, f"{model['display_name']} moves from {source} to {target}: jobs "
-                                f"for {source} no longer reach it"))  # fmt: skip
+            found.append(
+                Impact(
+                    "info",
+                    target,
+                    f"{model['display_name']} moves from {source} to {target}: jobs for {source} no longer reach it",
+                )
+            )
     old_defaults = {(m["modality"], m["task"]): m for m in was.values() if m["is_default"]}
     new_defaults = {(m["modality"], m["task"]): m for m in after if m["is_default"]}
     for modality, task in sorted({(m["modality"], m["task"]) for m in [*was.values(), *after]}):
@@ -130,8 +134,11 @@ def slot_changes(before: Iterable[Model], after: Iterable[Model]) -> list[Impact
             replacing = f", replacing {old['display_name']}" if old is not None else ""
             found.append(Impact("info", slot, f"{new['display_name']} becomes the default for {slot}{replacing}"))
         elif old is not None and new is None:
-            found.append(Impact("warning", slot, f"{slot} is left without a default: {old['display_name']} stops "
-                                "being its default"))  # fmt: skip
+            found.append(
+                Impact(
+                    "warning", slot, f"{slot} is left without a default: {old['display_name']} stops being its default"
+                )
+            )
     return found
 
 
@@ -145,8 +152,14 @@ def review_write(conn: Connection, changes: Mapping[str, Any], *, model_id: UUID
     """What writing changes to the model model_id (or adding a model, when there is none such) does to routing."""
     row = conn.execute(qs.rule_model(model_id)).first() if model_id is not None else None
     current = dict(row._mapping) if row is not None else None
-    base = current or {"id": model_id or "new", "is_active": True, "is_default": False, "priority": 0,
-                       "provider_name": "", "provider_active": True}  # fmt: skip
+    base = current or {
+        "id": model_id or "new",
+        "is_active": True,
+        "is_default": False,
+        "priority": 0,
+        "provider_name": "",
+        "provider_active": True,
+    }
     model = {**base, **{k: v for k, v in changes.items() if k in RULE_FIELDS}}
     if "provider_id" in changes and (current is None or current["provider_id"] != changes["provider_id"]):
         provider = conn.execute(qs.PROVIDER_RULE_STATE, {"id": changes["provider_id"]}).first()

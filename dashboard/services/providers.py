@@ -35,11 +35,13 @@ GROUP BY ap.id ORDER BY lower(ap.display_name), ap.name
 _PROVIDER_SLOTS = (
     sa.select(*RULE_COLUMNS, api_models.c.provider_id)
     .select_from(models_with_providers)
-    .where(sa.tuple_(api_models.c.modality, api_models.c.task).in_(
-        sa.select(api_models.c.modality, api_models.c.task).where(api_models.c.provider_id == sa.bindparam("id"))
-    ))
+    .where(
+        sa.tuple_(api_models.c.modality, api_models.c.task).in_(
+            sa.select(api_models.c.modality, api_models.c.task).where(api_models.c.provider_id == sa.bindparam("id"))
+        )
+    )
     .order_by(api_models.c.display_name, api_models.c.id)
-)  # fmt: skip
+)
 
 
 def validate_provider_fields(fields: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
@@ -49,8 +51,11 @@ def validate_provider_fields(fields: Mapping[str, Any], *, partial: bool = False
     for name in fields:
         if name not in PROVIDER_FIELDS:
             problems[str(name)[:60]] = "is not a field that can be set"
-    texts = {name: fields[name].strip() if isinstance(fields[name], str) else fields[name]
-             for name in ("name", "display_name", "base_url", "auth_scheme") if name in fields}  # fmt: skip
+    texts = {
+        name: fields[name].strip() if isinstance(fields[name], str) else fields[name]
+        for name in ("name", "display_name", "base_url", "auth_scheme")
+        if name in fields
+    }
     if "name" in texts:
         if not isinstance(texts["name"], str) or not _NAME.match(texts["name"]):
             problems["name"] = "use lowercase letters, digits, '.', '-' or '_' (e.g. replicate), at most 63"
@@ -145,9 +150,11 @@ class ProviderService(ActingService):
             if not values:
                 return dict(current._mapping)
             row = conn.execute(
-                sa.update(api_providers).where(api_providers.c.id == provider_id).values(**values)
+                sa.update(api_providers)
+                .where(api_providers.c.id == provider_id)
+                .values(**values)
                 .returning(*api_providers.c, _version)
-            ).one()  # fmt: skip
+            ).one()
         return dict(row._mapping)
 
     @staticmethod

@@ -121,19 +121,34 @@ def build_preview(modality: str, task: str, ranked: list[Row], models: list[Row]
         model = by_id.get(row["id"], {**row, "priority": 0, "is_default": False, "provider_key": row["provider_name"]})
         candidates.append(_routed(model, rank=rank))
     chosen = {c.id for c in candidates}
-    excluded = [_routed(m, reason=exclusion_reason(m) or "not returned by the routing query")
-                for m in models if m["id"] not in chosen]  # fmt: skip
+    excluded = [
+        _routed(m, reason=exclusion_reason(m) or "not returned by the routing query")
+        for m in models
+        if m["id"] not in chosen
+    ]
     slot = f"{modality}/{task}"
-    return RoutingPreview(modality=modality, task=task, candidates=candidates, excluded=excluded,
-                          picked_row=ranked[0] if ranked else None,
-                          warnings=routing_warnings(slot, models))  # fmt: skip
+    return RoutingPreview(
+        modality=modality,
+        task=task,
+        candidates=candidates,
+        excluded=excluded,
+        picked_row=ranked[0] if ranked else None,
+        warnings=routing_warnings(slot, models),
+    )
 
 
 def _routed(model: Row, *, rank: int | None = None, reason: str | None = None) -> RoutedModel:
-    return RoutedModel(id=model["id"], display_name=model["display_name"], model_key=model["model_key"],
-                       provider_name=model["provider_name"], priority=model["priority"],
-                       is_default=model["is_default"], rank=rank, reason=reason,
-                       provider_key=model.get("provider_key", ""))  # fmt: skip
+    return RoutedModel(
+        id=model["id"],
+        display_name=model["display_name"],
+        model_key=model["model_key"],
+        provider_name=model["provider_name"],
+        priority=model["priority"],
+        is_default=model["is_default"],
+        rank=rank,
+        reason=reason,
+        provider_key=model.get("provider_key", ""),
+    )
 
 
 def _line(model: RoutedModel) -> str:
@@ -161,12 +176,24 @@ def preview_as_text(preview: RoutingPreview) -> str:
 
 def slots_table(previews: list[RoutingPreview]) -> pd.DataFrame:
     """Every slot with its pick and warnings, those whose jobs cannot be routed first: "All slots" and its CSV."""
-    return pd.DataFrame([{
-        "Slot": p.slot, "Picked": p.picked.display_name if p.picked else "—",
-        "Provider": p.picked.provider_name if p.picked else "—", "Fallbacks": len(p.fallbacks),
-        "Left out": len(p.excluded), "Warnings": " · ".join(w.message for w in p.warnings),
-        "_order": (not p.has_errors, not p.warnings, p.slot),
-    } for p in previews]).sort_values("_order").drop(columns="_order")  # fmt: skip
+    return (
+        pd.DataFrame(
+            [
+                {
+                    "Slot": p.slot,
+                    "Picked": p.picked.display_name if p.picked else "—",
+                    "Provider": p.picked.provider_name if p.picked else "—",
+                    "Fallbacks": len(p.fallbacks),
+                    "Left out": len(p.excluded),
+                    "Warnings": " · ".join(w.message for w in p.warnings),
+                    "_order": (not p.has_errors, not p.warnings, p.slot),
+                }
+                for p in previews
+            ]
+        )
+        .sort_values("_order")
+        .drop(columns="_order")
+    )
 
 
 def preview_as_dict(preview: RoutingPreview) -> dict[str, Any]:

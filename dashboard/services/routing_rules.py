@@ -112,34 +112,66 @@ def slot_findings(slot: str, models: Iterable[Model], *, candidate_count: int | 
         if not models:
             found.append(Finding("error", "no_model", slot, f"{slot} has no model: its jobs cannot be routed"))
         elif not any(m["is_active"] for m in models):
-            found.append(Finding("error", "no_active_model", slot,
-                                 f"{slot} has no active model: its jobs cannot be routed"))  # fmt: skip
+            found.append(
+                Finding("error", "no_active_model", slot, f"{slot} has no active model: its jobs cannot be routed")
+            )
         else:
-            found.append(Finding("error", "no_active_provider", slot, f"{slot}: every active model is on an "
-                                 "inactive provider, so its jobs cannot be routed"))  # fmt: skip
+            found.append(
+                Finding(
+                    "error",
+                    "no_active_provider",
+                    slot,
+                    f"{slot}: every active model is on an inactive provider, so its jobs cannot be routed",
+                )
+            )
     defaults = sorted((m for m in models if m["is_default"]), key=routing_key)
     if not defaults and ranked:
-        found.append(Finding("warning", "no_default", slot,
-                             f"{slot} has {candidate_count} active model(s) but no default"))  # fmt: skip
+        found.append(
+            Finding("warning", "no_default", slot, f"{slot} has {candidate_count} active model(s) but no default")
+        )
     for default in defaults:
         name = default["display_name"]
         if not default["is_active"]:
-            found.append(Finding("warning", "default_inactive", slot, f"The default for {slot}, {name}, is inactive",
-                                 name))  # fmt: skip
+            found.append(
+                Finding("warning", "default_inactive", slot, f"The default for {slot}, {name}, is inactive", name)
+            )
         elif not default["provider_active"]:
-            found.append(Finding("warning", "default_provider_inactive", slot, f"The default for {slot}, {name}, is "
-                                 f"on an inactive provider, {default['provider_name']}", name))  # fmt: skip
+            found.append(
+                Finding(
+                    "warning",
+                    "default_provider_inactive",
+                    slot,
+                    f"The default for {slot}, {name}, is on an inactive provider, {default['provider_name']}",
+                    name,
+                )
+            )
         elif ranked[0]["id"] != default["id"]:
             first = ranked[0]
-            found.append(Finding("warning", "default_passed_over", slot, f"Routing does not pick the default for "
-                                 f"{slot}, {name}: {first['display_name']} comes first (a lower priority number, "
-                                 f"{first['priority']} < {default['priority']})", name))  # fmt: skip
+            found.append(
+                Finding(
+                    "warning",
+                    "default_passed_over",
+                    slot,
+                    f"Routing does not pick the default for "
+                    f"{slot}, {name}: {first['display_name']} comes first (a lower priority number, "
+                    f"{first['priority']} < {default['priority']})",
+                    name,
+                )
+            )
     tie = tie_at_top(ranked)
     if tie:
         first, second = tie
-        found.append(Finding("warning", "tie_at_top", slot, f"{first['display_name']} and {second['display_name']} "
-                             f"share priority {first['priority']} at the top of {slot}: the seed's order leaves the "
-                             "tie open, so routing may pick either", first["display_name"]))  # fmt: skip
+        found.append(
+            Finding(
+                "warning",
+                "tie_at_top",
+                slot,
+                f"{first['display_name']} and {second['display_name']} "
+                f"share priority {first['priority']} at the top of {slot}: the seed's order leaves the "
+                "tie open, so routing may pick either",
+                first["display_name"],
+            )
+        )
     return sorted(found, key=lambda f: SEVERITY_ORDER[f.severity])
 
 
@@ -175,8 +207,11 @@ def slot_cell(models: Iterable[Model]) -> str:
     """summary_cell for one slot's models."""
     models = list(models)
     default = min((m for m in models if m["is_default"]), key=routing_key, default=None)
-    return summary_cell(slot_findings("", models), default_name=default["display_name"] if default else None,
-                        candidates=len(candidates(models)))  # fmt: skip
+    return summary_cell(
+        slot_findings("", models),
+        default_name=default["display_name"] if default else None,
+        candidates=len(candidates(models)),
+    )
 
 
 def with_name_ranks(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -209,8 +244,13 @@ def slot_impact(slot: str, before: list[Mapping[str, Any]], after: list[Mapping[
         if default_before["is_active"] and not default_after["is_active"]:
             found.append(Impact("warning", slot, f"The default for {slot} ({name}) becomes inactive"))
         elif default_before["provider_active"] and not default_after["provider_active"]:
-            found.append(Impact("warning", slot, f"The default for {slot} ({name}) moves to an inactive provider, "
-                                f"{default_after['provider_name']}"))  # fmt: skip
+            found.append(
+                Impact(
+                    "warning",
+                    slot,
+                    f"The default for {slot} ({name}) moves to an inactive provider, {default_after['provider_name']}",
+                )
+            )
         elif not can_take_jobs(default_before) and can_take_jobs(default_after):
             found.append(Impact("info", slot, f"The default for {slot} ({name}) can take jobs again"))
     moved_off_default = False  # the pick moved away from the default: said once, below
@@ -219,22 +259,41 @@ def slot_impact(slot: str, before: list[Mapping[str, Any]], after: list[Mapping[
         passed_over = default_after is not None and can_take_jobs(default_after) and new["id"] != default_after["id"]
         moved_off_default = passed_over and old["id"] == default_after["id"]
         if moved_off_default:
-            found.append(Impact("warning", slot, f"{slot} now routes to {new['display_name']} instead of its default "
-                                f"{old['display_name']}: {new['display_name']} has a lower priority number "
-                                f"({new['priority']} < {default_after['priority']})"))  # fmt: skip
+            found.append(
+                Impact(
+                    "warning",
+                    slot,
+                    f"{slot} now routes to {new['display_name']} instead of its default "
+                    f"{old['display_name']}: {new['display_name']} has a lower priority number "
+                    f"({new['priority']} < {default_after['priority']})",
+                )
+            )
         else:
-            found.append(Impact("info", slot, f"{slot} now routes to {new['display_name']} instead of "
-                                f"{old['display_name']}"))  # fmt: skip
+            found.append(
+                Impact("info", slot, f"{slot} now routes to {new['display_name']} instead of {old['display_name']}")
+            )
     if _passed_over(default_after, now) and not _passed_over(default_before, was) and not moved_off_default:
         first = now[0]
-        found.append(Impact("warning", slot, f"The default for {slot} ({default_after['display_name']}) is passed "
-                            f"over: {first['display_name']} comes first (a lower priority number, {first['priority']} "
-                            f"< {default_after['priority']})"))  # fmt: skip
+        found.append(
+            Impact(
+                "warning",
+                slot,
+                f"The default for {slot} ({default_after['display_name']}) is passed "
+                f"over: {first['display_name']} comes first (a lower priority number, {first['priority']} "
+                f"< {default_after['priority']})",
+            )
+        )
     tie = tie_at_top(now)
     if tie and tie != tie_at_top(was):
         first, second = tie
-        found.append(Impact("warning", slot, f"{first['display_name']} and {second['display_name']} share priority "
-                            f"{first['priority']} at the top of {slot}: routing may pick either"))  # fmt: skip
+        found.append(
+            Impact(
+                "warning",
+                slot,
+                f"{first['display_name']} and {second['display_name']} share priority "
+                f"{first['priority']} at the top of {slot}: routing may pick either",
+            )
+        )
     return found
 
 

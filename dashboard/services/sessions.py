@@ -125,8 +125,15 @@ def start_session(
 ) -> UUID | None:
     """Start a session for someone just signed in; its id, or None when the account may not sign in now."""
     with engine.begin() as conn:
-        return conn.execute(_START, {"user_id": user_id, "user_agent": clean_user_agent(user_agent),
-                                     "address": clean_address(address), "lifetime": lifetime}).scalar()  # fmt: skip
+        return conn.execute(
+            _START,
+            {
+                "user_id": user_id,
+                "user_agent": clean_user_agent(user_agent),
+                "address": clean_address(address),
+                "lifetime": lifetime,
+            },
+        ).scalar()
 
 
 def make_handoff(engine: Engine, session_id: UUID, browser: object) -> str | None:
@@ -139,9 +146,15 @@ def make_handoff(engine: Engine, session_id: UUID, browser: object) -> str | Non
         return None
     code = new_token()
     with engine.begin() as conn:
-        made = conn.execute(_HANDOFF, {"session_id": session_id, "code_hash": token_hash(code),
-                                       "browser_hash": browser_hash,
-                                       "ttl": timedelta(seconds=HANDOFF_SECONDS)}).scalar()  # fmt: skip
+        made = conn.execute(
+            _HANDOFF,
+            {
+                "session_id": session_id,
+                "code_hash": token_hash(code),
+                "browser_hash": browser_hash,
+                "ttl": timedelta(seconds=HANDOFF_SECONDS),
+            },
+        ).scalar()
     return code if made else None
 
 
@@ -161,8 +174,9 @@ def redeem_handoff(engine: Engine, code: object, browser: object) -> Redeemed | 
         return None
     token = new_token()
     with engine.begin() as conn:
-        row = conn.execute(_REDEEM, {"code_hash": code_hash, "browser": browser_hash,
-                                     "token": token_hash(token)}).first()  # fmt: skip
+        row = conn.execute(
+            _REDEEM, {"code_hash": code_hash, "browser": browser_hash, "token": token_hash(token)}
+        ).first()
     return Redeemed(token, row.expires_at) if row else None
 
 
@@ -178,8 +192,9 @@ def check_session(
     if hashed is None and (token is not None or session_id is None):
         return SessionCheck()
     with engine.begin() as conn:
-        row = conn.execute(_CHECK, {"token_hash": hashed, "session_id": None if hashed else session_id,
-                                    "idle": idle}).first()  # fmt: skip
+        row = conn.execute(
+            _CHECK, {"token_hash": hashed, "session_id": None if hashed else session_id, "idle": idle}
+        ).first()
     if row is None:
         return SessionCheck()
     if row.status != ACTIVE:

@@ -34,9 +34,16 @@ _EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-
 SUPABASE_INSTANCE_ID = UUID("00000000-0000-0000-0000-000000000000")
 # Text columns GoTrue reads as strings: NULL in any of them makes its password sign-in fail with "Database error
 # querying schema" (supabase/auth#1940), so an account written here holds '' there, as GoTrue's own do.
-_GOTRUE_EMPTY_STRINGS = ("confirmation_token", "recovery_token", "email_change_token_new", "email_change",
-                         "email_change_token_current", "phone_change", "phone_change_token",
-                         "reauthentication_token")  # fmt: skip
+_GOTRUE_EMPTY_STRINGS = (
+    "confirmation_token",
+    "recovery_token",
+    "email_change_token_new",
+    "email_change",
+    "email_change_token_current",
+    "phone_change",
+    "phone_change_token",
+    "reauthentication_token",
+)
 # Columns whose values are not plain text, with their types, so that the driver sends them right.
 _TYPES: dict[str, Any] = {
     "id": PG_UUID(as_uuid=True),

@@ -96,8 +96,15 @@ async def exchange_handoff(request: Request) -> Response:
         return HTMLResponse(_EXPIRED_PAGE, status_code=400, headers=_NO_STORE)
     response = RedirectResponse(safe_next(request.query_params.get("next")), status_code=303, headers=_NO_STORE)
     max_age = max(0, int((redeemed.expires_at - datetime.now(UTC)).total_seconds()))
-    response.set_cookie(SESSION_COOKIE, redeemed.token, max_age=max_age, path="/", httponly=True, samesite="lax",
-                        secure=_secure(request, settings))  # fmt: skip
+    response.set_cookie(
+        SESSION_COOKIE,
+        redeemed.token,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request, settings),
+    )
     return response
 
 
@@ -110,11 +117,13 @@ async def signed_out(request: Request) -> Response:
     settings = _settings()
     check = None
     if sessions.token_hash(token) is not None:
-        check = await run_in_threadpool(sessions.check_session, _engine(settings), token=token,
-                                        idle=timedelta(minutes=settings.idle_minutes))  # fmt: skip
+        check = await run_in_threadpool(
+            sessions.check_session, _engine(settings), token=token, idle=timedelta(minutes=settings.idle_minutes)
+        )
     if check is None or check.identity is None:  # ended, unknown, or not a token at all
-        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
-                               secure=_secure(request, settings))  # fmt: skip
+        response.delete_cookie(
+            SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_secure(request, settings)
+        )
     return response
 
 

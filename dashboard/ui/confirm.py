@@ -19,8 +19,9 @@ def confirm_or_cancel(key: str, *, prompt: str, confirm_label: str = "Confirm", 
     return None
 
 
-def confirmed(label: str, *, key: str, prompt: str, confirm_label: str = "Confirm", primary: bool = False,
-              disabled: bool = False) -> bool:  # fmt: skip
+def confirmed(
+    label: str, *, key: str, prompt: str, confirm_label: str = "Confirm", primary: bool = False, disabled: bool = False
+) -> bool:
     """A button that, once pressed, shows prompt with Confirm and Cancel; True on the run Confirm is pressed."""
     pending = f"_confirm_{key}"
     if not st.session_state.get(pending):

@@ -13,8 +13,12 @@ from dashboard.text import md_escape
 _FLASH_KEY = "_dashboard_flash"
 # An explicit icon on every alert: without one Streamlit turns a leading emoji of the text (a model called
 # "🚀 Rocket") into the alert's icon, and the name loses it.
-ICONS = {"success": ":material/check_circle:", "info": ":material/info:", "warning": ":material/warning:",
-         "error": ":material/error:"}  # fmt: skip
+ICONS = {
+    "success": ":material/check_circle:",
+    "info": ":material/info:",
+    "warning": ":material/warning:",
+    "error": ":material/error:",
+}
 Kind = Literal["success", "info", "warning", "error"]
 
 

@@ -67,8 +67,10 @@ class UploadGuard:
         cap = upload_cap_bytes()
         if held + self._in_flight.get(session_id, 0) + length > cap:
             mb = 1024 * 1024
-            message = (f"This session already holds {held / mb:.1f} MB of uploads; at most {cap // mb} MB. "
-                       "Remove a file from the uploader first.")  # fmt: skip
+            message = (
+                f"This session already holds {held / mb:.1f} MB of uploads; at most {cap // mb} MB. "
+                "Remove a file from the uploader first."
+            )
             await _refuse(send, 413, message)
             return
         self._in_flight[session_id] += length

@@ -52,8 +52,9 @@ def render_editor(provider: dict, service: ProviderService) -> None:
     right.text_input("Name", key=key(pid, "name"), help="Lowercase letters, digits, '.', '-' or '_'")
     left.text_input("Base URL", key=key(pid, "base_url"), placeholder="https://api.example.com/v1")
     schemes = SCHEMES if before["auth_scheme"] in SCHEMES else [*SCHEMES, before["auth_scheme"]]
-    right.selectbox("Auth scheme", schemes, format_func=lambda v: visible(v) or "(not set)",
-                    key=key(pid, "auth_scheme"))  # fmt: skip
+    right.selectbox(
+        "Auth scheme", schemes, format_func=lambda v: visible(v) or "(not set)", key=key(pid, "auth_scheme")
+    )
     active = st.toggle("Active: routing may send jobs to its models", key=key(pid, "is_active"))
     if before["is_active"] and not active:
         try:
@@ -61,9 +62,12 @@ def render_editor(provider: dict, service: ProviderService) -> None:
         except ServiceError as exc:
             show_error(exc)
             return
-        answer = impact_review(key(pid, "deactivate"), impacts, action_label="Deactivate and save",
-                               prompt=f"Deactivate {provider['display_name']}? Routing stops sending jobs to its "
-                               "models.")  # fmt: skip
+        answer = impact_review(
+            key(pid, "deactivate"),
+            impacts,
+            action_label="Deactivate and save",
+            prompt=f"Deactivate {provider['display_name']}? Routing stops sending jobs to its models.",
+        )
         if answer is False:
             st.session_state[key(pid, "keep_active")] = True
             st.rerun()
@@ -81,8 +85,10 @@ def _save(pid: str, before: dict, service: ProviderService) -> None:
         saved = service.update_provider(pid, changes, expected_version=st.session_state[key(pid, "version")])
     except EditConflict as exc:
         show_error(exc)
-        st.info("Nothing was saved and your changes are still in the form. Load the latest version to see "
-                "theirs, then make your changes again.")  # fmt: skip
+        st.info(
+            "Nothing was saved and your changes are still in the form. Load the latest version to see "
+            "theirs, then make your changes again."
+        )
         st.button("Load the latest version", key=key(pid, "reload"), on_click=forget_edits, args=(pid,))
         return
     except ServiceError as exc:

@@ -10,8 +10,15 @@ from dashboard.services.routing_rules import Impact
 from dashboard.ui.impact_review import impact_review
 
 
-def reviewed(label: str, *, key: str, impacts: Callable[[], list[Impact]], prompt: str, action_label: str = "Confirm",
-             primary: bool = False) -> bool:  # fmt: skip
+def reviewed(
+    label: str,
+    *,
+    key: str,
+    impacts: Callable[[], list[Impact]],
+    prompt: str,
+    action_label: str = "Confirm",
+    primary: bool = False,
+) -> bool:
     """label's button; once pressed, what the change does to routing (impacts(), computed then, and again on
     each run while the review is open) with action_label and Cancel. True on the run action_label is pressed."""
     pending = f"_review_{key}"

@@ -68,7 +68,10 @@ def signed_in(engine) -> Callable[..., AppTest]:
 
 def texts(at: AppTest) -> str:
     """Everything the page says, for assertions on messages."""
-    parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success",
-                                  "warning", "error") for e in getattr(at, kind)]  # fmt: skip
+    parts = [
+        e.value
+        for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success", "warning", "error")
+        for e in getattr(at, kind)
+    ]
     # The app escapes markdown in everything it shows from the database; read it as a person would.
     return read("\n".join(str(p) for p in parts))

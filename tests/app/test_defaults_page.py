@@ -83,11 +83,15 @@ def test_making_a_default_needs_a_confirmation(demo_db, engine, signed_in):
     assert not at.exception
     # The shared impact review: what the change does to routing, then the question with Confirm and Cancel.
     assert [w.value for w in at.warning] == [
-        md_escape("The default for image/generation (Flux Schnell) is passed over: SDXL 1.0 comes first (a lower "
-                  "priority number, 1 < 3)"),
-        md_escape("Flux Schnell becomes the default for image/generation, replacing SDXL 1.0. Confirm to apply. "
-                  "1 warning above."),
-    ]  # fmt: skip
+        md_escape(
+            "The default for image/generation (Flux Schnell) is passed over: SDXL 1.0 comes first (a lower "
+            "priority number, 1 < 3)"
+        ),
+        md_escape(
+            "Flux Schnell becomes the default for image/generation, replacing SDXL 1.0. Confirm to apply. "
+            "1 warning above."
+        ),
+    ]
     assert _default_of(engine, "image", "generation") == ["SDXL 1.0"]  # nothing written yet
     _button(at, "Cancel").click().run()
     assert not at.warning and not [b for b in at.button if b.label == "Confirm"]
@@ -121,8 +125,11 @@ def test_an_admin_whose_role_was_revoked_changes_nothing(demo_db, engine, signed
     at = _pick(signed_in(page=PAGE), "image/generation", "Flux Schnell")
     _button(at, "Make default").click().run()
     with engine.begin() as conn:
-        conn.execute(sa.text("delete from user_roles where user_id = (select id from auth.users "
-                             "where email = 'admin@example.com')"))  # fmt: skip
+        conn.execute(
+            sa.text(
+                "delete from user_roles where user_id = (select id from auth.users where email = 'admin@example.com')"
+            )
+        )
     _button(at, "Confirm").click().run()
     assert not at.exception
     assert _default_of(engine, "image", "generation") == ["SDXL 1.0"]

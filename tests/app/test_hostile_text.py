@@ -44,13 +44,19 @@ def served(at, managers: list[MediaFileManager]) -> dict[str, bytes]:
     for button in at.get("download_button"):
         proto = button.proto
         if proto.HasField("deferred_file_id"):
-            entry = next(m._deferred_callables[proto.deferred_file_id] for m in managers
-                         if proto.deferred_file_id in m._deferred_callables)  # fmt: skip
+            entry = next(
+                m._deferred_callables[proto.deferred_file_id]
+                for m in managers
+                if proto.deferred_file_id in m._deferred_callables
+            )
             data = entry["callable"]()
         else:
             name = proto.url.rsplit("/", 1)[-1]
-            data = next(m._storage._files_by_id[name.split(".")[0]].content for m in managers
-                        if name.split(".")[0] in m._storage._files_by_id)  # fmt: skip
+            data = next(
+                m._storage._files_by_id[name.split(".")[0]].content
+                for m in managers
+                if name.split(".")[0] in m._storage._files_by_id
+            )
         files[proto.label] = data.encode("utf-8") if isinstance(data, str) else data
     return files
 
@@ -157,8 +163,10 @@ def test_an_import_dry_run_of_a_hostile_file(catalogue, signed_in):
     assert page_problems(at) == []
     plan = at.dataframe[0].value
     refused = list(plan["Note"][plan["Field"] == "model_key"])  # named, with the character shown escaped
-    assert [n.split("such as ")[1] for n in refused] == ["\\x1b (escape); remove them",
-                                                        "\\u202e (right-to-left override); remove them"]  # fmt: skip
+    assert [n.split("such as ")[1] for n in refused] == [
+        "\\x1b (escape); remove them",
+        "\\u202e (right-to-left override); remove them",
+    ]
 
 
 def test_the_editor_title(catalogue, signed_in):

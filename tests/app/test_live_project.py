@@ -14,9 +14,17 @@ from db.migrate import migrate
 from tests.app.conftest import APP, texts
 from tests.live_shapes import SHAPES, build, owner_url
 
-PAGES = {"overview": "Overview", "models": "Models", "model_editor": "Model editor", "defaults": "Defaults",
-         "providers": "Providers", "routing": "Routing preview", "usage": "Usage", "history": "History",
-         "transfer": "Import and export"}  # fmt: skip
+PAGES = {
+    "overview": "Overview",
+    "models": "Models",
+    "model_editor": "Model editor",
+    "defaults": "Defaults",
+    "providers": "Providers",
+    "routing": "Routing preview",
+    "usage": "Usage",
+    "history": "History",
+    "transfer": "Import and export",
+}
 
 
 @pytest.fixture(params=SHAPES, ids=str)
@@ -26,9 +34,13 @@ def live_admin(request, fresh_database, monkeypatch):
     build(superuser, request.param)
     admin = uuid.uuid4()
     with superuser.begin() as conn:
-        conn.execute(sa.text("insert into auth.users (id, aud, role, email, email_confirmed_at) "
-                             "values (:id, 'authenticated', 'authenticated', 'ops@platform.test', now())"),
-                     {"id": admin})  # fmt: skip
+        conn.execute(
+            sa.text(
+                "insert into auth.users (id, aud, role, email, email_confirmed_at) "
+                "values (:id, 'authenticated', 'authenticated', 'ops@platform.test', now())"
+            ),
+            {"id": admin},
+        )
         conn.execute(sa.text("update public.profiles set full_name = 'Ops' where id = :id"), {"id": admin})
         conn.execute(sa.text("insert into public.user_roles (user_id, role) values (:id, 'admin')"), {"id": admin})
         conn.execute(sa.text("insert into jobs (user_id, api_model_id) select :id, id from api_models"), {"id": admin})

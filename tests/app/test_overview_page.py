@@ -25,10 +25,13 @@ def _links(at) -> list[tuple[str, str, dict[str, list[str]]]]:
 
 def _recent_jobs(engine) -> tuple[int, int, int]:
     with engine.connect() as conn:
-        return conn.execute(sa.text(
-            "select count(*), count(*) filter (where status = 'failed'), "
-            "count(*) filter (where status in ('completed', 'failed')) "
-            "from jobs where created_at >= date_trunc('day', now(), 'UTC') - interval '29 days'")).one()  # fmt: skip
+        return conn.execute(
+            sa.text(
+                "select count(*), count(*) filter (where status = 'failed'), "
+                "count(*) filter (where status in ('completed', 'failed')) "
+                "from jobs where created_at >= date_trunc('day', now(), 'UTC') - interval '29 days'"
+            )
+        ).one()
 
 
 def test_an_admin_sees_the_catalogues_numbers(demo_db, engine, signed_in):
@@ -76,16 +79,22 @@ def test_an_empty_catalogue_says_so_and_points_to_the_models_page(empty_db, engi
     make_user(engine, "admin", email="solo@example.com")
     at = signed_in("solo@example.com", page=PAGE)
     assert not at.exception
-    assert _metrics(at) == {"Active models (of 0)": "0", "Active providers (of 0)": "0", "Defaults (of 0 slots)": "0",
-                            "Jobs (30 days)": "0", "Failure rate (30 days)": "—"}  # fmt: skip
+    assert _metrics(at) == {
+        "Active models (of 0)": "0",
+        "Active providers (of 0)": "0",
+        "Defaults (of 0 slots)": "0",
+        "Jobs (30 days)": "0",
+        "Failure rate (30 days)": "—",
+    }
     assert "There are no models yet" in texts(at)
     assert ("Go to Models", "models", {}) in _links(at)
 
 
 def test_names_from_the_database_are_shown_literally(empty_db, engine, signed_in):
     make_user(engine, "admin", email="solo@example.com")
-    make_model(engine, make_provider(engine, is_active=False, display_name=HOSTILE), display_name=HOSTILE,
-               is_default=True)  # fmt: skip
+    make_model(
+        engine, make_provider(engine, is_active=False, display_name=HOSTILE), display_name=HOSTILE, is_default=True
+    )
     at = signed_in("solo@example.com", page=PAGE)
     assert not at.exception
     [warning] = [w.value for w in at.warning]
@@ -111,5 +120,7 @@ def test_a_default_routing_passes_over_is_named_on_the_overview(demo_db, engine,
         conn.execute(sa.text("update api_models set is_default = true where display_name = 'Flux Schnell'"))
     at = signed_in(page=PAGE)
     assert not at.exception
-    assert ("Routing does not pick the default for image/generation, Flux Schnell: SDXL 1.0 comes first "
-            "(a lower priority number, 1 < 3)") in texts(at)  # fmt: skip
+    assert (
+        "Routing does not pick the default for image/generation, Flux Schnell: SDXL 1.0 comes first "
+        "(a lower priority number, 1 < 3)"
+    ) in texts(at)

@@ -48,9 +48,14 @@ def test_an_admin_sees_every_provider_with_its_model_counts(demo_db, engine, sig
     assert not frame.loc["legacy-diffusion", "is_active"]
     assert frame.drop(index="legacy-diffusion")["is_active"].all()
     with engine.connect() as conn:
-        counts = dict(conn.execute(sa.text(
-            "select ap.name, count(am.id) filter (where am.is_active) from api_providers ap "
-            "left join api_models am on am.provider_id = ap.id group by ap.name")).all())  # fmt: skip
+        counts = dict(
+            conn.execute(
+                sa.text(
+                    "select ap.name, count(am.id) filter (where am.is_active) from api_providers ap "
+                    "left join api_models am on am.provider_id = ap.id group by ap.name"
+                )
+            ).all()
+        )
     assert frame["active_models"].to_dict() == counts
     assert frame["models"].sum() == 32
     assert at.selectbox(key="provider_pick").value is None
@@ -65,7 +70,10 @@ def test_editing_a_display_name_saves_it(demo_db, engine, signed_in):
     assert not at.exception
     saved = _provider(engine, "replicate")
     assert (saved["display_name"], saved["base_url"], saved["is_active"]) == (
-        "Replicate (EU)", replicate["base_url"], True)  # fmt: skip
+        "Replicate (EU)",
+        replicate["base_url"],
+        True,
+    )
     assert [s.value for s in at.success] == [md_escape("Saved Replicate (EU).")]
     assert "Replicate (EU)" in set(_table(at)["display_name"])
 
@@ -194,7 +202,10 @@ def test_adding_shows_one_error_per_field(demo_db, engine, signed_in):
     errors = [e.value for e in at.error]
     assert len(errors) == 3
     assert [field for field in ("name", "display\\_name", "base\\_url") if any(field in e for e in errors)] == [
-        "name", "display\\_name", "base\\_url"]  # fmt: skip
+        "name",
+        "display\\_name",
+        "base\\_url",
+    ]
     assert _count(engine) == 6
 
 

@@ -37,7 +37,9 @@ def test_a_new_admin_sees_admin_rows_at_once(demo_db, engine, signed_in):
     at = signed_in("viewer@example.com", page="pages/models.py")
     assert "secret-task" not in _task_options(at)
     with engine.begin() as conn:
-        conn.execute(sa.text("insert into user_roles (user_id, role) values (:u, 'admin')"),
-                     {"u": user_id(engine, "viewer@example.com")})  # fmt: skip
+        conn.execute(
+            sa.text("insert into user_roles (user_id, role) values (:u, 'admin')"),
+            {"u": user_id(engine, "viewer@example.com")},
+        )
     at.run()
     assert "secret-task" in _task_options(at)

@@ -87,12 +87,19 @@ def test_an_expired_cookie_session_says_why_once(demo_db, engine, cookies):
 
 @pytest.mark.parametrize(
     ("change", "message"),
-    [("update dashboard.sessions set expires_at = now() - interval '1 second'", "hours after you signed in"),
-     ("update auth.users set encrypted_password = 'changed' where email = 'viewer@example.com'",
-      "Your password was changed"),
-     ("select dashboard.session_end_user(id, 'ended_by_admin') from auth.users where email = 'viewer@example.com'",
-      "An admin ended your session")],
-)  # fmt: skip
+    [
+        ("update dashboard.sessions set expires_at = now() - interval '1 second'", "hours after you signed in"),
+        (
+            "update auth.users set encrypted_password = 'changed' where email = 'viewer@example.com'",
+            "Your password was changed",
+        ),
+        (
+            "select dashboard.session_end_user(id, 'ended_by_admin') from auth.users "
+            "where email = 'viewer@example.com'",
+            "An admin ended your session",
+        ),
+    ],
+)
 def test_a_signed_in_tab_is_signed_out_on_its_next_click_and_told_why(demo_db, engine, cookies, change, message):
     _, cookies[SESSION_COOKIE] = _token_for(engine, "viewer@example.com")
     at = _fresh().run()
@@ -116,10 +123,12 @@ def test_signing_in_starts_a_session_and_hands_it_to_this_browser(empty_db, engi
     assert not at.exception
     assert "Signing you in" in texts(at)  # the browser is on its way to /auth/session
     with engine.connect() as conn:
-        row = conn.execute(sa.text("""
+        row = conn.execute(
+            sa.text("""
             select s.id, s.user_id, s.token_hash, h.browser_hash from dashboard.sessions s
             join dashboard.session_handoffs h on h.session_id = s.id
-        """)).one()  # fmt: skip
+        """)
+        ).one()
     assert row.user_id == ada and row.token_hash is None and bytes(row.browser_hash) == sessions.token_hash(browser)
     assert at.session_state["_dashboard_session_id"] == row.id
 
@@ -159,8 +168,9 @@ def _sessions_page(engine, db_url, email: str) -> AppTest:
     at = AppTest.from_file(SESSIONS_PAGE, default_timeout=30)
     identity = load_identity(engine, user_id(engine, email))
     settings = Settings(database_url=db_url, data_dir=Path("unused"))
-    at.session_state["_dashboard_context"] = Context(engine=engine, identity=identity, data_version=0,
-                                                     settings=settings)  # fmt: skip
+    at.session_state["_dashboard_context"] = Context(
+        engine=engine, identity=identity, data_version=0, settings=settings
+    )
     return at.run()
 
 
@@ -168,8 +178,10 @@ def test_an_admin_sees_and_ends_sessions(demo_db, engine, db_url):
     viewer_session, _ = _token_for(engine, "viewer@example.com")
     _token_for(engine, "viewer@example.com")
     with engine.begin() as conn:
-        conn.execute(sa.text("update dashboard.sessions set user_agent = :ua"),
-                     {"ua": "**bold** [link](https://evil.example) \u202egnp.exe"})  # fmt: skip
+        conn.execute(
+            sa.text("update dashboard.sessions set user_agent = :ua"),
+            {"ua": "**bold** [link](https://evil.example) \u202egnp.exe"},
+        )
     at = _sessions_page(engine, db_url, "admin@example.com")
     assert not at.exception
     frame = at.dataframe[0].value

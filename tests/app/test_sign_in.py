@@ -42,14 +42,21 @@ def test_a_wrong_password_and_an_unknown_email_get_the_same_message(empty_db, en
     make_user(engine, "admin", email="ada@example.com", password="the right password")
     wrong_password = _sign_in(_fresh().run(), "ada@example.com", "not it at all")
     unknown_email = _sign_in(_fresh().run(), "nobody@example.com", "not it at all")
-    assert [e.value for e in wrong_password.error] == [e.value for e in unknown_email.error] == [
-        "Email or password is wrong."]  # fmt: skip
+    assert (
+        [e.value for e in wrong_password.error]
+        == [e.value for e in unknown_email.error]
+        == ["Email or password is wrong."]
+    )
 
 
 def test_hostile_sign_in_input_is_just_a_failed_sign_in(empty_db, engine):
     make_user(engine, "admin", email="ada@example.com")
-    for email, password in [("' or 1=1 --", "' or 1=1 --"), ("ada@example.com\x00", "x"), ("a" * 5000, "b" * 5000),
-                            ("<script>alert(1)</script>", "")]:  # fmt: skip
+    for email, password in [
+        ("' or 1=1 --", "' or 1=1 --"),
+        ("ada@example.com\x00", "x"),
+        ("a" * 5000, "b" * 5000),
+        ("<script>alert(1)</script>", ""),
+    ]:
         at = _sign_in(_fresh().run(), email, password)
         assert not at.exception
         assert "Email or password is wrong." in texts(at)
@@ -102,8 +109,10 @@ def test_single_sign_on_without_an_account_is_told_to_ask(demo_db):
 def test_a_revoked_admin_is_signed_out_on_the_next_click(demo_db, engine, signed_in):
     at = signed_in(page="pages/providers.py")
     with engine.begin() as conn:
-        conn.execute(sa.text("delete from user_roles where user_id = :u and role = 'admin'"),
-                     {"u": user_id(engine, "admin@example.com")})  # fmt: skip
+        conn.execute(
+            sa.text("delete from user_roles where user_id = :u and role = 'admin'"),
+            {"u": user_id(engine, "admin@example.com")},
+        )
     at.run()
     assert not at.exception
     assert "Providers" not in [t.value for t in at.title]
@@ -121,8 +130,11 @@ def test_a_write_from_another_process_shows_on_the_next_click(demo_db, engine, s
     at = signed_in(page="pages/models.py", q="SDXL 1.0")
     assert list(at.dataframe[0].value["display_name"]) == ["SDXL 1.0"]
     with engine.begin() as conn:  # another app process, or SQL, renames it behind this one's cache
-        conn.execute(sa.text("update api_models set display_name = 'SDXL 1.0 (renamed elsewhere)' "
-                             "where display_name = 'SDXL 1.0'"))  # fmt: skip
+        conn.execute(
+            sa.text(
+                "update api_models set display_name = 'SDXL 1.0 (renamed elsewhere)' where display_name = 'SDXL 1.0'"
+            )
+        )
     at.run()
     assert list(at.dataframe[0].value["display_name"]) == ["SDXL 1.0 (renamed elsewhere)"]
 
@@ -234,8 +246,11 @@ def test_the_code_step_can_be_left_for_the_password_form(empty_db, engine):
 
 def test_an_account_whose_code_cannot_be_checked_is_sent_to_single_sign_on(empty_db, engine):
     add_supabase_auth(engine)
-    add_factor(engine, make_user(engine, email="ada@example.com", password="the right password"),
-               secret='{"key_id": "k", "alg": "aes-gcm-hkdf", "data": "x", "nonce": "y"}')  # fmt: skip
+    add_factor(
+        engine,
+        make_user(engine, email="ada@example.com", password="the right password"),
+        secret='{"key_id": "k", "alg": "aes-gcm-hkdf", "data": "x", "nonce": "y"}',
+    )
     at = _sign_in(_fresh().run(), "ada@example.com", "the right password")
     assert "This account cannot sign in here: it is protected by a second factor" in texts(at)
     assert "single sign-on" in texts(at)

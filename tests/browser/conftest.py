@@ -23,8 +23,16 @@ from dashboard.demo import seed_demo
 from tests.conftest import REPO
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def _free_port() -> int:
@@ -49,16 +57,27 @@ def require_chromium() -> None:
 
 def dashboard_run(port: int) -> list[str]:
     """What a person starts, on this port and loopback only."""
-    return [sys.executable, "-m", "dashboard", "run", "--server.headless", "true", "--server.port", str(port),
-            "--server.address", "127.0.0.1"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "dashboard",
+        "run",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+    ]
 
 
 @contextmanager
 def serving(command: Callable[[int], list[str]], env: dict[str, str]) -> Iterator[str]:
     """Start command(port) from the repository, wait until its health check answers, yield its URL, stop it."""
     port = _free_port()
-    process = subprocess.Popen(command(port), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)  # fmt: skip
+    process = subprocess.Popen(
+        command(port), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):

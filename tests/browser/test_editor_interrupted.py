@@ -51,8 +51,11 @@ def slow_server(db_url, engine, tmp_path):
 
 def _row(engine):
     with engine.connect() as conn:
-        return dict(conn.execute(sa.text(f"select display_name, {COLUMNS} from api_models where id = :i"),
-                                 {"i": SDXL_ID}).one()._mapping)  # fmt: skip
+        return dict(
+            conn.execute(sa.text(f"select display_name, {COLUMNS} from api_models where id = :i"), {"i": SDXL_ID})
+            .one()
+            ._mapping
+        )
 
 
 def test_typing_before_the_form_is_drawn_saves_only_what_was_typed(slow_server, engine, tmp_path):

@@ -38,8 +38,21 @@ def page(tmp_path):
     script.write_text(SCRIPT.format(cases=CASES), encoding="utf-8")
 
     def command(port: int) -> list[str]:
-        return [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.port",
-                str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]  # fmt: skip
+        return [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(script),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ]
 
     with serving(command, {**os.environ, "PYTHONPATH": str(REPO)}) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -56,8 +69,9 @@ def test_escaped_text_renders_as_exactly_that_text(page):
         case.wait_for()
         rendered = case.locator('[data-testid="stMarkdownContainer"], [data-testid="stCaptionContainer"]')
         assert rendered.count() == 4, text  # markdown, alert, caption, expander label
-        made = case.evaluate("e => [...e.querySelectorAll('a, img, h1, h2, h3, h4, h5, h6, code, pre, script')]"
-                             ".map(x => x.outerHTML)")  # fmt: skip
+        made = case.evaluate(
+            "e => [...e.querySelectorAll('a, img, h1, h2, h3, h4, h5, h6, code, pre, script')].map(x => x.outerHTML)"
+        )
         assert made == [], f"{text!r} became {made}"
         for j in range(4):
             shown = rendered.nth(j).inner_text().replace(hostile.WORD_JOINER, "").strip()

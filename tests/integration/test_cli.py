@@ -22,8 +22,15 @@ def run_cli(*args, url=None, stdin="", env_extra=None, raw=False):
     if url:
         env["DATABASE_URL"] = url
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "dashboard", *args], input=stdin.encode() if raw else stdin,
-                          capture_output=True, text=not raw, cwd=REPO, env=env, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "dashboard", *args],
+        input=stdin.encode() if raw else stdin,
+        capture_output=True,
+        text=not raw,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_the_commands_are_the_ones_promised():
@@ -73,25 +80,31 @@ def test_seed_demo_refuses_a_silly_job_count(jobs):
 
 
 def test_create_user_reads_the_password_from_stdin(db_url):
-    result = run_cli("create-user", "--email", " Ada@Example.COM ", "--role", "admin", url=db_url,
-                     stdin="a very long password\n")  # fmt: skip
+    result = run_cli(
+        "create-user", "--email", " Ada@Example.COM ", "--role", "admin", url=db_url, stdin="a very long password\n"
+    )
     assert result.returncode == 0, result.stderr
     assert "created admin ada@example.com" in result.stdout
     engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
-        row = conn.execute(sa.text("""select u.encrypted_password, p.email, r.role::text from auth.users u
-            join profiles p on p.id = u.id join user_roles r on r.user_id = u.id""")).one()  # fmt: skip
+        row = conn.execute(
+            sa.text("""select u.encrypted_password, p.email, r.role::text from auth.users u
+            join profiles p on p.id = u.id join user_roles r on r.user_id = u.id""")
+        ).one()
     engine.dispose()
     assert row[0].startswith("$2a$10$") and row[1:] == ("ada@example.com", "admin")  # as Supabase Auth writes
     assert "a very long password" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("email", "password", "message"), [
-    ("not-an-email", "a very long password", "not an email address"),
-    ("x@example.com", "short", "at least 12 characters"),
-    ("'; drop table auth.users; --@x.com", "a very long password", "not an email address"),
-    ("x@example.com", "nul\x00 in the password", "NUL"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("email", "password", "message"),
+    [
+        ("not-an-email", "a very long password", "not an email address"),
+        ("x@example.com", "short", "at least 12 characters"),
+        ("'; drop table auth.users; --@x.com", "a very long password", "not an email address"),
+        ("x@example.com", "nul\x00 in the password", "NUL"),
+    ],
+)
 def test_create_user_refuses_bad_input_with_one_line(db_url, email, password, message):
     result = run_cli("create-user", "--email", email, "--role", "user", url=db_url, stdin=password + "\n")
     assert result.returncode == 1
@@ -107,12 +120,21 @@ def test_create_user_on_supabases_auth_tables_writes_an_account_supabase_auth_ca
     engine = create_db_engine(fresh_database)
     try:
         build_supabase_auth(engine)  # no id default, quickstart profiles with its new-user trigger
-        result = run_cli("create-user", "--email", "ada@example.com", "--role", "admin", url=fresh_database,
-                         stdin="a very long password\n")  # fmt: skip
+        result = run_cli(
+            "create-user",
+            "--email",
+            "ada@example.com",
+            "--role",
+            "admin",
+            url=fresh_database,
+            stdin="a very long password\n",
+        )
         assert result.returncode == 0, result.stderr
         with engine.connect() as conn:
-            row = conn.execute(sa.text("""select u.id, u.aud, u.email_confirmed_at is not null, i.provider
-                from auth.users u join auth.identities i on i.user_id = u.id""")).one()  # fmt: skip
+            row = conn.execute(
+                sa.text("""select u.id, u.aud, u.email_confirmed_at is not null, i.provider
+                from auth.users u join auth.identities i on i.user_id = u.id""")
+            ).one()
         assert f"({row.id})" in result.stdout and tuple(row)[1:] == ("authenticated", True, "email")
         assert sign_in(engine, email="ada@example.com", password="a very long password").user_id == row.id
     finally:
@@ -121,8 +143,9 @@ def test_create_user_on_supabases_auth_tables_writes_an_account_supabase_auth_ca
 
 def test_create_user_twice_says_it_exists(db_url):
     run_cli("create-user", "--email", "b@example.com", "--role", "user", url=db_url, stdin="a very long password\n")
-    again = run_cli("create-user", "--email", "B@example.com", "--role", "user", url=db_url,
-                    stdin="a very long password\n")  # fmt: skip
+    again = run_cli(
+        "create-user", "--email", "B@example.com", "--role", "user", url=db_url, stdin="a very long password\n"
+    )
     assert again.returncode == 1 and "already exists" in again.stderr
 
 
@@ -147,32 +170,48 @@ def test_usage_over_a_range_grouped(fresh_database):
     assert {line.split(",")[0] for line in lines[1:]} == {"image", "video", "audio", "text"}
     week = run_cli("usage", "--range", "7d", "--group-by", "provider", url=fresh_database)
     assert week.returncode == 0 and "provider_name" in week.stdout and "jobs created" in week.stderr
-    old = run_cli("usage", "--from", "2001-01-01", "--to", "2001-01-31", "--include-inactive", "--rebuild",
-                  "--format", "csv", url=fresh_database)  # fmt: skip
+    old = run_cli(
+        "usage",
+        "--from",
+        "2001-01-01",
+        "--to",
+        "2001-01-31",
+        "--include-inactive",
+        "--rebuild",
+        "--format",
+        "csv",
+        url=fresh_database,
+    )
     assert old.returncode == 0 and "recounted 2,000 jobs" in old.stderr
     assert {line.split(",")[4] for line in old.stdout.strip().splitlines()[1:]} == {"0"}  # total_jobs
     assert len(old.stdout.strip().splitlines()) == 1 + 32  # inactive models too
 
 
-@pytest.mark.parametrize(("args", "says"), [
-    (("--from", "2026-02-30", "--to", "2026-03-01"), "is not a day"),
-    (("--from", "2026-03-01"), "give both --from and --to"),
-    (("--from", "2026-03-02", "--to", "2026-03-01"), "the last day is before the first"),
-    (("--range", "1y"), "invalid choice"),
-    (("--range", "7d", "--from", "2026-03-01", "--to", "2026-03-02"), "not allowed with"),
-    (("--group-by", "display_name;drop"), "invalid choice"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--from", "2026-02-30", "--to", "2026-03-01"), "is not a day"),
+        (("--from", "2026-03-01"), "give both --from and --to"),
+        (("--from", "2026-03-02", "--to", "2026-03-01"), "the last day is before the first"),
+        (("--range", "1y"), "invalid choice"),
+        (("--range", "7d", "--from", "2026-03-01", "--to", "2026-03-02"), "not allowed with"),
+        (("--group-by", "display_name;drop"), "invalid choice"),
+    ],
+)
 def test_usage_refuses_bad_ranges_in_one_line(fresh_database, args, says):
     result = run_cli("usage", *args, url=fresh_database)
     assert result.returncode != 0 and says in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(("url", "says"), [
-    ("postgresql://postgres@127.0.0.1:1/postgres", "Connection refused"),
-    ("mysql://root@localhost/db", "must be a postgresql:// URL"),
-    ("postgresql://postgres@/postgres?host=/nonexistent-socket-dir", "check that the server is running"),
-    ("not a url at all", "must be a postgresql:// URL"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql://postgres@127.0.0.1:1/postgres", "Connection refused"),
+        ("mysql://root@localhost/db", "must be a postgresql:// URL"),
+        ("postgresql://postgres@/postgres?host=/nonexistent-socket-dir", "check that the server is running"),
+        ("not a url at all", "must be a postgresql:// URL"),
+    ],
+)
 def test_a_bad_url_gives_one_line_and_no_traceback(url, says):
     result = run_cli("migrate", url=url)
     assert result.returncode == 1
@@ -226,12 +265,15 @@ def test_routing_for_one_slot_and_all(fresh_database):
     assert empty.returncode == 3 and "cannot be routed" in empty.stdout
 
 
-@pytest.mark.parametrize(("args", "says"), [
-    (("--modality", "image"), "give --task with --modality"),
-    (("--modality", "<script>", "--task", "x"), "modality: must be one of"),
-    (("--modality", "image", "--task", "'; drop table api_models; --"), "task: must be lowercase words"),
-    ((), "one of the arguments --modality --all is required"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--modality", "image"), "give --task with --modality"),
+        (("--modality", "<script>", "--task", "x"), "modality: must be one of"),
+        (("--modality", "image", "--task", "'; drop table api_models; --"), "task: must be lowercase words"),
+        ((), "one of the arguments --modality --all is required"),
+    ],
+)
 def test_routing_refuses_bad_slots_in_one_line(fresh_database, args, says):
     result = run_cli("routing", *args, url=fresh_database)
     assert result.returncode != 0 and says in result.stderr and "Traceback" not in result.stderr
@@ -254,11 +296,14 @@ def test_export_then_import_round_trip_and_a_dry_run(fresh_database, tmp_path):
     assert {m["modality"] for m in json.loads(as_json.stdout)["models"]} == {"audio"}
 
 
-@pytest.mark.parametrize(("content", "code", "says"), [
-    (b"provider,model_key,colour\nx,y,z\n", 1, "unknown columns"),
-    (b"provider,model_key,version,display_name,modality,task\nnobody,a,,A,image,generation\n", 1, "no provider"),
-    (b"\xff\xfe", 1, "not UTF-8"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("content", "code", "says"),
+    [
+        (b"provider,model_key,colour\nx,y,z\n", 1, "unknown columns"),
+        (b"provider,model_key,version,display_name,modality,task\nnobody,a,,A,image,generation\n", 1, "no provider"),
+        (b"\xff\xfe", 1, "not UTF-8"),
+    ],
+)
 def test_import_refuses_bad_files_in_words(fresh_database, tmp_path, content, code, says):
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
@@ -328,8 +373,13 @@ def test_export_csv_on_a_terminal_shows_hidden_characters_escaped(hostile_db):
 
     env = {**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, "DATABASE_URL": hostile_db}
     leader, follower = pty.openpty()
-    with subprocess.Popen([sys.executable, "-m", "dashboard", "export", "--format", "csv"], stdout=follower,
-                          stderr=subprocess.PIPE, cwd=REPO, env=env) as process:  # fmt: skip
+    with subprocess.Popen(
+        [sys.executable, "-m", "dashboard", "export", "--format", "csv"],
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env=env,
+    ) as process:
         os.close(follower)
         chunks = []
         while True:
@@ -350,8 +400,11 @@ def test_export_csv_on_a_terminal_shows_hidden_characters_escaped(hostile_db):
 def test_an_import_dry_run_shows_the_files_keys_escaped(hostile_db, tmp_path):
     path = tmp_path / "models.csv"
     keys = (hostile.ESCAPE, hostile.CARRIAGE_RETURN, hostile.RLO, "\x9b31m")
-    path.write_text("provider,model_key,display_name,modality,task\n"
-                    + "".join(f'plain,"{k}",Name,image,generation\n' for k in keys), encoding="utf-8")  # fmt: skip
+    path.write_text(
+        "provider,model_key,display_name,modality,task\n"
+        + "".join(f'plain,"{k}",Name,image,generation\n' for k in keys),
+        encoding="utf-8",
+    )
     result = run_cli("import", str(path), url=hostile_db, raw=True)
     assert result.returncode == 1  # the keys are refused, and the report says so where a person can see it
     out = _terminal_safe(result.stdout).decode()

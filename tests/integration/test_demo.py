@@ -35,7 +35,11 @@ def test_the_seeds_example_row_is_there_exactly(demo):
 
 def test_every_modality_has_models_and_one_provider_is_inactive(demo):
     assert {r.modality for r in _rows(demo, "select distinct modality from api_models")} == {
-        "text", "image", "video", "audio"}  # fmt: skip
+        "text",
+        "image",
+        "video",
+        "audio",
+    }
     assert [r.name for r in _rows(demo, "select name from api_providers where not is_active")] == ["legacy-diffusion"]
     assert _rows(demo, "select count(*) from api_models where not is_active")[0][0] >= 3
     assert len(_rows(demo, "select distinct task from api_models")) >= 8

@@ -46,9 +46,13 @@ def _people(superuser):
     admin, user = uuid.uuid4(), uuid.uuid4()
     with superuser.begin() as conn:
         for person, email in ((admin, "ops@platform.test"), (user, "someone@platform.test")):
-            conn.execute(sa.text("insert into auth.users (id, aud, role, email, email_confirmed_at) "
-                                 "values (:id, 'authenticated', 'authenticated', :email, now())"),
-                         {"id": person, "email": email})  # fmt: skip
+            conn.execute(
+                sa.text(
+                    "insert into auth.users (id, aud, role, email, email_confirmed_at) "
+                    "values (:id, 'authenticated', 'authenticated', :email, now())"
+                ),
+                {"id": person, "email": email},
+            )
             conn.execute(sa.text("update public.profiles set full_name = 'Someone' where id = :id"), {"id": person})
         conn.execute(sa.text("insert into public.user_roles (user_id, role) values (:id, 'admin')"), {"id": admin})
     return admin, user
@@ -60,8 +64,9 @@ def _platform_writes(owner, shape, admin, user):
     statuses = ("queued", "processing", "completed") if rated else ("pending", "running", "completed")
     with acting_as(owner, user) as conn:  # a person queues a job through the API
         model = conn.execute(sa.text("select id from api_models where model_key = 'live/sdxl'")).scalar_one()
-        job = conn.execute(sa.text("insert into jobs (user_id, api_model_id) values (:u, :m) returning id"),
-                           {"u": user, "m": model}).scalar_one()  # fmt: skip
+        job = conn.execute(
+            sa.text("insert into jobs (user_id, api_model_id) values (:u, :m) returning id"), {"u": user, "m": model}
+        ).scalar_one()
     for status in statuses[1:]:  # the worker moves it along with the service key
         with acting_as(owner, SERVICE_ROLE) as conn:
             conn.execute(sa.text("update jobs set status = :s where id = :id"), {"s": status, "id": job})
@@ -72,14 +77,18 @@ def _platform_writes(owner, shape, admin, user):
         conn.execute(sa.text("update api_models set notes = 'edited by the platform' where model_key = 'live/sdxl'"))
         # A model of a modality the seed does not list, and a second default in a slot with a blank name:
         # the platform's rules, not ours.
-        for key, name, modality, task in (("live/omni-2", "Omni 2", "multimodal", "chat"),
-                                          ("live/x", " ", "image", "generation")):  # fmt: skip
+        for key, name, modality, task in (
+            ("live/omni-2", "Omni 2", "multimodal", "chat"),
+            ("live/x", " ", "image", "generation"),
+        ):
             conn.execute(
-                sa.text("insert into api_models (provider_id, model_key, display_name, modality, task, is_default) "
-                        "select provider_id, :key, :name, :modality, :task, true from api_models "
-                        "where model_key = 'live/sdxl'"),
+                sa.text(
+                    "insert into api_models (provider_id, model_key, display_name, modality, task, is_default) "
+                    "select provider_id, :key, :name, :modality, :task, true from api_models "
+                    "where model_key = 'live/sdxl'"
+                ),
                 {"key": key, "name": name, "modality": modality, "task": task},
-            )  # fmt: skip
+            )
     with acting_as(owner, SERVICE_ROLE) as conn:
         conn.execute(sa.text("delete from jobs where id = :id"), {"id": job})
 
@@ -95,10 +104,12 @@ def test_migrating_twice_as_a_non_superuser_leaves_every_platform_table_as_it_wa
     for part in before:
         assert after[part] == before[part], f"{shape}: {part} changed"
     with superuser.connect() as conn:
-        indexes = set(conn.execute(sa.text(
-            "select indexname from pg_indexes where tablename = 'api_models'")).scalars())  # fmt: skip
-        ours = list(conn.execute(sa.text(
-            "select tgname, tgtype from pg_trigger where tgname like 'dashboard\\_%'")).all())  # fmt: skip
+        indexes = set(
+            conn.execute(sa.text("select indexname from pg_indexes where tablename = 'api_models'")).scalars()
+        )
+        ours = list(
+            conn.execute(sa.text("select tgname, tgtype from pg_trigger where tgname like 'dashboard\\_%'")).all()
+        )
     assert set(SEED_INDEXES) <= indexes
     assert "api_models_one_default_per_slot" not in indexes
     # Every trigger of ours is AFTER (bit 1 of tgtype is BEFORE): none can refuse or change a row.
@@ -121,18 +132,31 @@ def test_usage_equals_the_seed_query_on_every_shape_after_the_platform_writes(li
     superuser, owner, shape = live
     admin, user = _people(superuser)
     with superuser.begin() as conn:  # jobs that were there before the dashboard
-        conn.execute(sa.text("insert into jobs (user_id, api_model_id, status) select :u, id, 'completed' "
-                             "from api_models cross join generate_series(1, 3)"), {"u": user})  # fmt: skip
+        conn.execute(
+            sa.text(
+                "insert into jobs (user_id, api_model_id, status) select :u, id, 'completed' "
+                "from api_models cross join generate_series(1, 3)"
+            ),
+            {"u": user},
+        )
     migrate(owner)
     _platform_writes(owner, shape, admin, user)
     with superuser.begin() as conn:
-        conn.execute(sa.text("insert into jobs (user_id, api_model_id, status) select :u, id, 'failed' "
-                             "from api_models where is_active"), {"u": user})  # fmt: skip
-    seed_query = _SEED_USAGE if "no-rating" not in shape.name else _SEED_USAGE.replace(
-        "AVG(j.quality_rating)", "NULL::numeric")  # fmt: skip
+        conn.execute(
+            sa.text(
+                "insert into jobs (user_id, api_model_id, status) select :u, id, 'failed' "
+                "from api_models where is_active"
+            ),
+            {"u": user},
+        )
+    seed_query = (
+        _SEED_USAGE if "no-rating" not in shape.name else _SEED_USAGE.replace("AVG(j.quality_rating)", "NULL::numeric")
+    )
     with superuser.connect() as conn:
-        expected = [(r.display_name, r.total_jobs, r.completed_jobs, r.failed_jobs, r.avg_quality_rating)
-                    for r in conn.execute(sa.text(seed_query))]  # fmt: skip
+        expected = [
+            (r.display_name, r.total_jobs, r.completed_jobs, r.failed_jobs, r.avg_quality_rating)
+            for r in conn.execute(sa.text(seed_query))
+        ]
     frame = ModelService(owner, user_id=admin).usage_stats()
     actual = sorted(
         (r.display_name, r.total_jobs, r.completed_jobs, r.failed_jobs, r.avg_quality_rating)
@@ -180,8 +204,9 @@ def test_an_interrupted_index_build_is_finished_on_the_next_run(live):
     with superuser.begin() as conn:  # what a CREATE INDEX CONCURRENTLY cut short leaves: an invalid index
         conn.execute(sa.text("drop index idx_api_models_priority"))
         conn.execute(sa.text("create index idx_api_models_priority on api_models (priority, is_active)"))
-        conn.execute(sa.text("update pg_index set indisvalid = false "
-                             "where indexrelid = 'idx_api_models_priority'::regclass"))  # fmt: skip
+        conn.execute(
+            sa.text("update pg_index set indisvalid = false where indexrelid = 'idx_api_models_priority'::regclass")
+        )
     migrate(owner)
     with superuser.connect() as conn:
         valid = "select indisvalid from pg_index where indexrelid = 'idx_api_models_priority'::regclass"

@@ -102,8 +102,12 @@ def test_processes_starting_together_do_not_race(fresh_database):
 
 
 def test_a_failing_migration_leaves_nothing_behind(fresh_engine):
-    broken = [*load_migrations(), replace(load_migrations()[0], version="0099", name="broken",
-                                          sql="create table half_done (id int); select 1/0;")]  # fmt: skip
+    broken = [
+        *load_migrations(),
+        replace(
+            load_migrations()[0], version="0099", name="broken", sql="create table half_done (id int); select 1/0;"
+        ),
+    ]
     with pytest.raises(MigrationError, match="0099_broken failed and was rolled back"):
         migrate(fresh_engine, broken)
     with fresh_engine.connect() as conn:
@@ -137,8 +141,9 @@ def test_on_a_live_project_nothing_of_theirs_is_dropped_or_altered(fresh_engine)
         jobs_policies = set(
             conn.execute(sa.text("select policyname from pg_policies where tablename = 'jobs'")).scalars()
         )
-        model_policies = set(conn.execute(sa.text(
-            "select policyname from pg_policies where tablename = 'api_models'")).scalars())  # fmt: skip
+        model_policies = set(
+            conn.execute(sa.text("select policyname from pg_policies where tablename = 'api_models'")).scalars()
+        )
     assert jobs_policies == {"Owners only"}, "their jobs policies must not be widened"
     assert model_policies == set(), "their api_models policies (here: none) are theirs to write"
 
@@ -178,8 +183,10 @@ def test_live_rows_that_break_the_seeds_rules_are_reported_and_the_platform_may_
     report += rule_findings(fresh_engine)
     assert "rule not enforced here: 1 model: modality outside text, image, video and audio" in report
     with fresh_engine.begin() as conn:
-        assert conn.execute(sa.text("select count(*) from pg_constraint where conname like 'api_models_%_check'")
-                            ).scalar() == 0  # fmt: skip
+        assert (
+            conn.execute(sa.text("select count(*) from pg_constraint where conname like 'api_models_%_check'")).scalar()
+            == 0
+        )
         conn.execute(sa.text("update api_models set modality = 'Sound'"))
 
 
@@ -203,19 +210,23 @@ def test_a_database_migrated_by_the_earlier_files_is_brought_to_the_live_safe_st
         conn.execute(sa.text("insert into jobs (api_model_id, status) select id, 'queued' from api_models"))
         conn.execute(sa.text("update jobs set status = 'completed'"))
         conn.execute(sa.text("update api_models set modality = 'multimodal'"))
-        leftovers = conn.execute(sa.text("""
+        leftovers = conn.execute(
+            sa.text("""
             select 'trigger' from pg_trigger where tgname = 'dashboard_touch_updated_at'
             union all select conname from pg_constraint where conname = 'api_models_modality_check'
             union all select 'index' where to_regclass('public.api_models_one_default_per_slot') is not null
-        """)).all()  # fmt: skip
+        """)
+        ).all()
     assert leftovers == []
 
 
 def test_a_database_migrated_by_the_earlier_file_texts_takes_the_new_ones_without_an_edit_error(fresh_engine):
     migrate(fresh_engine)
     with fresh_engine.begin() as conn:
-        conn.execute(sa.text("update dashboard.schema_migrations set checksum = :old where version = '0002'"),
-                     {"old": "421c3917707936e56e7bc364bb7cbd9a1a17c2d631403dc3aa1540b3a6b3e0d3"})  # fmt: skip
+        conn.execute(
+            sa.text("update dashboard.schema_migrations set checksum = :old where version = '0002'"),
+            {"old": "421c3917707936e56e7bc364bb7cbd9a1a17c2d631403dc3aa1540b3a6b3e0d3"},
+        )
     assert migrate(fresh_engine) == []
     with fresh_engine.connect() as conn:
         recorded = conn.execute(sa.text("select checksum from dashboard.schema_migrations where version = '0002'"))

@@ -21,8 +21,13 @@ def viewer(engine):
 
 
 def _fields(**overrides):
-    return {"name": "acme", "display_name": "Acme AI", "base_url": "https://api.acme.example/v1",
-            "auth_scheme": "bearer", **overrides}  # fmt: skip
+    return {
+        "name": "acme",
+        "display_name": "Acme AI",
+        "base_url": "https://api.acme.example/v1",
+        "auth_scheme": "bearer",
+        **overrides,
+    }
 
 
 def _provider_count(engine) -> int:
@@ -73,17 +78,20 @@ def test_a_duplicate_name_is_refused_as_a_field_error(engine, admin):
     assert _provider_count(engine) == 1
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("name", "Not A Slug"),
-    ("name", "-starts-with-a-dash"),
-    ("name", "a" * 64),
-    ("display_name", ""),
-    ("display_name", "   "),
-    ("base_url", "javascript:alert(1)"),
-    ("base_url", "ftp://files.example.com"),
-    ("base_url", "https://has space.example"),
-    ("auth_scheme", "oauth3"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "Not A Slug"),
+        ("name", "-starts-with-a-dash"),
+        ("name", "a" * 64),
+        ("display_name", ""),
+        ("display_name", "   "),
+        ("base_url", "javascript:alert(1)"),
+        ("base_url", "ftp://files.example.com"),
+        ("base_url", "https://has space.example"),
+        ("auth_scheme", "oauth3"),
+    ],
+)
 def test_each_invalid_field_is_named(engine, admin, field, value):
     with pytest.raises(InvalidModel) as caught:
         admin.create_provider(_fields(**{field: value}))
@@ -93,8 +101,16 @@ def test_each_invalid_field_is_named(engine, admin, field, value):
 
 def test_every_problem_is_named_at_once(admin):
     with pytest.raises(InvalidModel) as caught:
-        admin.create_provider({"name": "Bad Name", "display_name": "", "base_url": "javascript:alert(1)",
-                               "auth_scheme": "oauth3", "is_active": "yes", "owner": "me"})  # fmt: skip
+        admin.create_provider(
+            {
+                "name": "Bad Name",
+                "display_name": "",
+                "base_url": "javascript:alert(1)",
+                "auth_scheme": "oauth3",
+                "is_active": "yes",
+                "owner": "me",
+            }
+        )
     assert set(caught.value.problems) == {"name", "display_name", "base_url", "auth_scheme", "is_active", "owner"}
 
 
@@ -108,7 +124,10 @@ def test_update_changes_only_what_is_given(admin):
     created = admin.create_provider(_fields())
     updated = admin.update_provider(created["id"], {"display_name": "Acme Cloud"})
     assert (updated["display_name"], updated["name"], updated["base_url"]) == (
-        "Acme Cloud", "acme", "https://api.acme.example/v1")  # fmt: skip
+        "Acme Cloud",
+        "acme",
+        "https://api.acme.example/v1",
+    )
     assert updated["row_version"] != created["row_version"]
 
 
@@ -219,8 +238,10 @@ def test_routing_impact_names_the_default_left_on_an_inactive_provider_and_the_f
         ("info", "1 active model(s) leave routing"),
     ]
     # Spare was only a fallback for text/chat (nothing moves there); Other served text/summarization alone.
-    assert [(i.severity, i.slot) for i in admin.routing_impact(backup)] == [("error", "text/summarization"),
-                                                                            ("info", "")]  # fmt: skip
+    assert [(i.severity, i.slot) for i in admin.routing_impact(backup)] == [
+        ("error", "text/summarization"),
+        ("info", ""),
+    ]
     assert [i.message for i in admin.routing_impact(primary, active=True)] == []  # it is active already
 
 
@@ -241,31 +262,35 @@ def test_hostile_display_names_are_stored_literally(engine, admin, text):
     assert _provider_count(engine) == 1
 
 
-@pytest.mark.parametrize("fields", [
-    {"display_name": hostile.NUL},
-    {"display_name": "line\nbreak"},
-    {"display_name": hostile.RLO},
-    {"display_name": hostile.ZERO_WIDTH},
-    {"base_url": "https://api.example.com/\u202e"},
-    {"display_name": "x" * 10_000},
-    {"name": "x" * 10_000},
-    {"name": "acme'; drop table api_providers; --"},
-    {"name": "acme\x00"},
-    {"base_url": "https://api.example.com/" + "x" * 10_000},
-    {"base_url": "https://api.example.com/\x00"},
-    {"base_url": "https://api.example.com/\x01x"},
-    {"base_url": "<script>alert(1)</script>"},
-    {"auth_scheme": "bearer\x00"},
-    {"auth_scheme": "bearer; drop table api_providers"},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"display_name": hostile.NUL},
+        {"display_name": "line\nbreak"},
+        {"display_name": hostile.RLO},
+        {"display_name": hostile.ZERO_WIDTH},
+        {"base_url": "https://api.example.com/\u202e"},
+        {"display_name": "x" * 10_000},
+        {"name": "x" * 10_000},
+        {"name": "acme'; drop table api_providers; --"},
+        {"name": "acme\x00"},
+        {"base_url": "https://api.example.com/" + "x" * 10_000},
+        {"base_url": "https://api.example.com/\x00"},
+        {"base_url": "https://api.example.com/\x01x"},
+        {"base_url": "<script>alert(1)</script>"},
+        {"auth_scheme": "bearer\x00"},
+        {"auth_scheme": "bearer; drop table api_providers"},
+    ],
+)
 def test_hostile_values_are_refused_and_change_nothing(engine, admin, fields):
     with pytest.raises(InvalidModel):
         admin.create_provider(_fields(**fields))
     assert _provider_count(engine) == 0
 
 
-@pytest.mark.parametrize("fields", [{"display_name": "nul\x00byte"}, {"name": "x" * 10_000},
-                                    {"base_url": "javascript:alert(1)"}])  # fmt: skip
+@pytest.mark.parametrize(
+    "fields", [{"display_name": "nul\x00byte"}, {"name": "x" * 10_000}, {"base_url": "javascript:alert(1)"}]
+)
 def test_hostile_updates_are_refused_and_change_nothing(admin, fields):
     created = admin.create_provider(_fields())
     with pytest.raises(InvalidModel):

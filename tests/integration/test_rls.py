@@ -54,8 +54,10 @@ def test_the_switch_really_changes_role_and_identity(engine, world):
 
 
 def test_admin_can_insert_update_and_delete(engine, world):
-    insert = ("insert into api_models (provider_id, model_key, display_name, modality, task) "
-              "values (:p, 'k', 'New', 'text', 'generation') returning id")  # fmt: skip
+    insert = (
+        "insert into api_models (provider_id, model_key, display_name, modality, task) "
+        "values (:p, 'k', 'New', 'text', 'generation') returning id"
+    )
     new_id = _run(engine, world["admin"], insert, p=world["provider"]).scalar_one()
     assert _run(engine, world["admin"], "update api_models set priority = 5 where id = :id", id=new_id).rowcount == 1
     assert _run(engine, world["admin"], "delete from api_models where id = :id", id=new_id).rowcount == 1
@@ -63,8 +65,13 @@ def test_admin_can_insert_update_and_delete(engine, world):
 
 def test_user_insert_is_refused_with_42501(engine, world):
     with pytest.raises(sa.exc.ProgrammingError) as caught:
-        _run(engine, world["user"], "insert into api_models (provider_id, model_key, display_name, modality, task) "
-             "values (:p, 'k', 'Sneaky', 'text', 'generation')", p=world["provider"])  # fmt: skip
+        _run(
+            engine,
+            world["user"],
+            "insert into api_models (provider_id, model_key, display_name, modality, task) "
+            "values (:p, 'k', 'Sneaky', 'text', 'generation')",
+            p=world["provider"],
+        )
     assert caught.value.orig.sqlstate == "42501"
 
 
@@ -85,8 +92,13 @@ def test_anonymous_update_and_delete_are_refused_outright(engine, world, sql):
 
 def test_anonymous_insert_is_refused(engine, world):
     with pytest.raises(sa.exc.ProgrammingError):
-        _run(engine, None, "insert into api_models (provider_id, model_key, display_name, modality, task) "
-             "values (:p, 'k', 'x', 'text', 'generation')", p=world["provider"])  # fmt: skip
+        _run(
+            engine,
+            None,
+            "insert into api_models (provider_id, model_key, display_name, modality, task) "
+            "values (:p, 'k', 'x', 'text', 'generation')",
+            p=world["provider"],
+        )
 
 
 def test_only_admins_write_providers(engine, world):
@@ -105,8 +117,10 @@ def test_signed_in_users_read_provider_names(engine, world):
 def test_a_user_cannot_make_themselves_admin(engine, world):
     with pytest.raises(sa.exc.ProgrammingError):
         _run(engine, world["user"], "insert into user_roles (user_id, role) values (:u, 'admin')", u=world["user"])
-    assert _run(engine, world["user"], "update user_roles set role = 'admin' where user_id = :u",
-                u=world["user"]).rowcount == 0  # fmt: skip
+    assert (
+        _run(engine, world["user"], "update user_roles set role = 'admin' where user_id = :u", u=world["user"]).rowcount
+        == 0
+    )
     assert _run(engine, world["user"], "select has_role(:u, 'admin')", u=world["user"]).scalar() is False
 
 
@@ -142,13 +156,21 @@ def test_auth_users_is_out_of_reach_of_signed_in_people(engine, world):
 
 
 # ─── Jobs on the table the dashboard created (0012): nobody forges usage figures ─────────────────
-_QUEUE = ("insert into jobs (user_id, api_model_id, status, quality_rating, created_at) "
-          "values (:u, :m, :status, :rating, now() - cast(:ago as interval)) returning id")  # fmt: skip
+_QUEUE = (
+    "insert into jobs (user_id, api_model_id, status, quality_rating, created_at) "
+    "values (:u, :m, :status, :rating, now() - cast(:ago as interval)) returning id"
+)
 
 
-@pytest.mark.parametrize(("status", "rating", "ago"), [
-    ("failed", None, "0 s"), ("completed", None, "0 s"), ("queued", 1, "0 s"), ("queued", None, "3 days"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "rating", "ago"),
+    [
+        ("failed", None, "0 s"),
+        ("completed", None, "0 s"),
+        ("queued", 1, "0 s"),
+        ("queued", None, "3 days"),
+    ],
+)
 def test_people_cannot_insert_jobs_that_forge_usage(engine, world, status, rating, ago):
     with pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
         _run(engine, world["user"], _QUEUE, u=world["user"], m=world["active"], status=status, rating=rating, ago=ago)
@@ -156,16 +178,19 @@ def test_people_cannot_insert_jobs_that_forge_usage(engine, world, status, ratin
 
 def test_people_cannot_queue_jobs_for_a_model_they_cannot_see_or_for_someone_else(engine, world):
     with pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
-        _run(engine, world["user"], _QUEUE, u=world["user"], m=world["inactive"], status="queued", rating=None,
-             ago="0 s")  # fmt: skip
+        _run(
+            engine, world["user"], _QUEUE, u=world["user"], m=world["inactive"], status="queued", rating=None, ago="0 s"
+        )
     with pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
-        _run(engine, world["user"], _QUEUE, u=world["admin"], m=world["active"], status="queued", rating=None,
-             ago="0 s")  # fmt: skip
+        _run(
+            engine, world["user"], _QUEUE, u=world["admin"], m=world["active"], status="queued", rating=None, ago="0 s"
+        )
 
 
 def test_people_queue_a_job_and_rate_it_once_when_the_worker_completed_it(engine, world):
-    job = _run(engine, world["user"], _QUEUE, u=world["user"], m=world["active"], status="queued", rating=None,
-               ago="0 s").scalar()  # fmt: skip
+    job = _run(
+        engine, world["user"], _QUEUE, u=world["user"], m=world["active"], status="queued", rating=None, ago="0 s"
+    ).scalar()
     assert _run(engine, world["user"], "update jobs set quality_rating = 5 where id = :j", j=job).rowcount == 0
     with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
         _run(engine, world["user"], "update jobs set status = 'completed' where id = :j", j=job)

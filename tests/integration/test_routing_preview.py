@@ -94,9 +94,15 @@ def test_every_slot_at_once_is_each_slots_preview_from_two_queries(engine, admin
     providers = [make_provider(engine), make_provider(engine, is_active=False), make_provider(engine)]
     names = ["Same", "same", "Ä", hostile.LINK, *hostile.TEXT]
     for n in range(40):
-        make_model(engine, rng.choice(providers), display_name=rng.choice(names) + ("" if n % 3 else f" {n}"),
-                   modality=rng.choice(["image", "audio"]), task=rng.choice(["generation", "tts", "upscale"]),
-                   priority=rng.randint(1, 3), is_active=rng.random() > 0.2)  # fmt: skip
+        make_model(
+            engine,
+            rng.choice(providers),
+            display_name=rng.choice(names) + ("" if n % 3 else f" {n}"),
+            modality=rng.choice(["image", "audio"]),
+            task=rng.choice(["generation", "tts", "upscale"]),
+            priority=rng.randint(1, 3),
+            is_active=rng.random() > 0.2,
+        )
     viewer = admin if who == "admin" else make_user(engine)
     service = RoutingService(engine, user_id=viewer)
     statements: list[str] = []

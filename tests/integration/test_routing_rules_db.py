@@ -38,18 +38,30 @@ def _random_catalogue(conn: sa.Connection, rng: random.Random, names: list[str])
     with few priorities (so ties are common), names that repeat, at most one default per slot."""
     conn.execute(sa.delete(api_models))
     conn.execute(sa.delete(api_providers))
-    providers = [conn.execute(sa.insert(api_providers).values(name=f"p{n}", display_name=f"P{n}",
-                                                              is_active=rng.random() < 0.7)
-                              .returning(api_providers.c.id)).scalar_one() for n in range(3)]  # fmt: skip
+    providers = [
+        conn.execute(
+            sa.insert(api_providers)
+            .values(name=f"p{n}", display_name=f"P{n}", is_active=rng.random() < 0.7)
+            .returning(api_providers.c.id)
+        ).scalar_one()
+        for n in range(3)
+    ]
     for task in ("generation", "upscale"):
         count = rng.randint(0, 12)
         default = rng.randrange(count) if count and rng.random() < 0.7 else None
         for n in range(count):
-            conn.execute(sa.insert(api_models).values(
-                provider_id=rng.choice(providers), model_key=f"k/{task}-{n}", display_name=rng.choice(names),
-                modality="image", task=task, priority=rng.randint(0, 2), is_active=rng.random() < 0.75,
-                is_default=n == default,
-            ))  # fmt: skip
+            conn.execute(
+                sa.insert(api_models).values(
+                    provider_id=rng.choice(providers),
+                    model_key=f"k/{task}-{n}",
+                    display_name=rng.choice(names),
+                    modality="image",
+                    task=task,
+                    priority=rng.randint(0, 2),
+                    is_active=rng.random() < 0.75,
+                    is_default=n == default,
+                )
+            )
 
 
 def _slot_models(conn: sa.Connection) -> list[dict]:
@@ -67,8 +79,9 @@ def test_the_routing_query_ranks_as_routing_rules_does_on_random_catalogues(engi
             models = _slot_models(conn)
             ours = rules.candidates(models)
             by_id = {m["id"]: m for m in models}
-            ranked = [r.id for r in conn.execute(model_queries.ROUTING_SELECTION, {"modality": "image",
-                                                                                    "task": "generation"})]  # fmt: skip
+            ranked = [
+                r.id for r in conn.execute(model_queries.ROUTING_SELECTION, {"modality": "image", "task": "generation"})
+            ]
             seed = [r.id for r in conn.execute(verbatim)]
         assert ranked == [m["id"] for m in ours]  # the tie-broken query: exactly the same order
         pick = rules.pick(models)
@@ -106,15 +119,30 @@ def test_the_slot_list_follows_the_rules_on_random_catalogues(engine):
 def test_the_slot_list_stays_fast_at_ten_thousand_models(engine):
     admin = make_user(engine, "admin")
     with engine.begin() as conn:
-        providers = [conn.execute(sa.insert(api_providers).values(name=f"p{n}", display_name=f"P{n}",
-                                                                  is_active=n != 0)
-                                  .returning(api_providers.c.id)).scalar_one() for n in range(10)]  # fmt: skip
-        conn.execute(sa.insert(api_models), [
-            {"provider_id": providers[n % 10], "model_key": f"k/{n}", "display_name": f"Model {n}",
-             "modality": ("text", "image", "video", "audio")[n % 4], "task": f"task-{n % 250}",
-             "priority": n % 7, "is_active": n % 5 != 0, "is_default": n < 250}
-            for n in range(10_000)
-        ])  # fmt: skip
+        providers = [
+            conn.execute(
+                sa.insert(api_providers)
+                .values(name=f"p{n}", display_name=f"P{n}", is_active=n != 0)
+                .returning(api_providers.c.id)
+            ).scalar_one()
+            for n in range(10)
+        ]
+        conn.execute(
+            sa.insert(api_models),
+            [
+                {
+                    "provider_id": providers[n % 10],
+                    "model_key": f"k/{n}",
+                    "display_name": f"Model {n}",
+                    "modality": ("text", "image", "video", "audio")[n % 4],
+                    "task": f"task-{n % 250}",
+                    "priority": n % 7,
+                    "is_active": n % 5 != 0,
+                    "is_default": n < 250,
+                }
+                for n in range(10_000)
+            ],
+        )
     service = CatalogueService(engine, user_id=admin)
     service.list_slots()  # warm the connection pool
     timings = []

@@ -32,16 +32,20 @@ def test_updated_at_moves_on_every_update(engine):
     stamps = []
     for priority in (1, 2):
         time.sleep(0.01)
-        stamps.append(_exec(engine, "update api_models set priority = :p where id = :id returning updated_at",
-                            p=priority, id=model).scalar_one())  # fmt: skip
+        stamps.append(
+            _exec(
+                engine, "update api_models set priority = :p where id = :id returning updated_at", p=priority, id=model
+            ).scalar_one()
+        )
     created = _exec(engine, "select created_at from api_models where id = :id", id=model).scalar_one()
     assert created < stamps[0] < stamps[1]
 
 
 def test_updated_at_cannot_be_set_backwards_by_hand(engine):
     model = make_model(engine)
-    stamp = _exec(engine, "update api_models set updated_at = '2000-01-01' where id = :id returning updated_at",
-                  id=model).scalar_one()  # fmt: skip
+    stamp = _exec(
+        engine, "update api_models set updated_at = '2000-01-01' where id = :id returning updated_at", id=model
+    ).scalar_one()
     assert stamp.year > 2000
 
 
@@ -78,4 +82,6 @@ def test_lower_priority_routes_first(engine):
     make_model(engine, provider, display_name="First", priority=1)
     service = ModelService(engine, user_id=SERVICE_ROLE)
     assert [m["display_name"] for m in service.routing_candidates(modality="image", task="generation")] == [
-        "First", "Second"]  # fmt: skip
+        "First",
+        "Second",
+    ]

@@ -70,12 +70,22 @@ def runtime(engine, db_url):
 def test_the_role_is_a_plain_login_role_that_can_only_become_authenticated(engine, runtime):
     _, role = runtime
     with engine.connect() as conn:
-        attributes = conn.execute(sa.text(
-            "select rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolbypassrls, rolcanlogin "
-            "from pg_roles where rolname = :r"), {"r": role}).one()  # fmt: skip
-        memberships = set(conn.execute(sa.text(
-            "select r.rolname from pg_auth_members m join pg_roles r on r.oid = m.roleid "
-            "where m.member = (select oid from pg_roles where rolname = :r)"), {"r": role}).scalars())  # fmt: skip
+        attributes = conn.execute(
+            sa.text(
+                "select rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolbypassrls, rolcanlogin "
+                "from pg_roles where rolname = :r"
+            ),
+            {"r": role},
+        ).one()
+        memberships = set(
+            conn.execute(
+                sa.text(
+                    "select r.rolname from pg_auth_members m join pg_roles r on r.oid = m.roleid "
+                    "where m.member = (select oid from pg_roles where rolname = :r)"
+                ),
+                {"r": role},
+            ).scalars()
+        )
     assert tuple(attributes) == (False, False, False, False, False, True)
     assert memberships == {"authenticated"}
 

@@ -7,16 +7,24 @@ import sqlalchemy as sa
 from tests.live_shapes import advisor_findings, anon_reach
 from tests.seed_spec import seed_columns, seed_index_statements, seed_policies
 
-_TYPES = {"uuid": "uuid", "timestamptz": "timestamp with time zone", "text": "text", "jsonb": "jsonb",
-          "boolean": "boolean", "integer": "integer"}  # fmt: skip
+_TYPES = {
+    "uuid": "uuid",
+    "timestamptz": "timestamp with time zone",
+    "text": "text",
+    "jsonb": "jsonb",
+    "boolean": "boolean",
+    "integer": "integer",
+}
 
 
 def _columns(engine):
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("""
+        rows = conn.execute(
+            sa.text("""
             select column_name, data_type, is_nullable = 'YES' as nullable, column_default
             from information_schema.columns where table_schema = 'public' and table_name = 'api_models'
-        """)).all()  # fmt: skip
+        """)
+        ).all()
     return {r.column_name: r for r in rows}
 
 
@@ -44,19 +52,26 @@ def test_every_seed_default_is_the_columns_default(engine):
 
 def test_both_foreign_keys_point_where_the_seed_says(engine):
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("""
+        rows = conn.execute(
+            sa.text("""
             select a.attname as column_name, c.confrelid::regclass::text as target
             from pg_constraint c join pg_attribute a on a.attrelid = c.conrelid and a.attnum = any (c.conkey)
             where c.conrelid = 'public.api_models'::regclass and c.contype = 'f'
-        """)).all()  # fmt: skip
+        """)
+        ).all()
     assert {(r.column_name, r.target) for r in rows} == {("created_by", "profiles"), ("provider_id", "api_providers")}
 
 
 def test_the_five_recommended_indexes_exist_by_name_and_definition(engine):
     with engine.connect() as conn:
-        actual = dict(conn.execute(sa.text(
-            "select indexname, indexdef from pg_indexes where schemaname = 'public' and tablename = 'api_models'"
-        )).all())  # fmt: skip
+        actual = dict(
+            conn.execute(
+                sa.text(
+                    "select indexname, indexdef from pg_indexes "
+                    "where schemaname = 'public' and tablename = 'api_models'"
+                )
+            ).all()
+        )
     for statement in seed_index_statements():
         name, columns = re.match(r"CREATE INDEX (\w+) ON api_models\(([^)]*)\)", statement).groups()
         assert name in actual, name
@@ -69,10 +84,15 @@ def test_rls_is_enabled_with_the_seeds_two_policies(engine):
         assert conn.execute(
             sa.text("select relrowsecurity from pg_class where oid = 'public.api_models'::regclass")
         ).scalar()
-        policies = {r.policyname: r for r in conn.execute(sa.text(
-            "select policyname, cmd, roles::text[] as roles, qual, with_check from pg_policies "
-            "where tablename = 'api_models'"
-        ))}  # fmt: skip
+        policies = {
+            r.policyname: r
+            for r in conn.execute(
+                sa.text(
+                    "select policyname, cmd, roles::text[] as roles, qual, with_check from pg_policies "
+                    "where tablename = 'api_models'"
+                )
+            )
+        }
     names = [re.search(r'CREATE POLICY "([^"]+)"', p)[1] for p in seed_policies()]
     assert sorted(policies) == sorted(names) == ["Active models readable", "Admins can manage models"]
     readable, manage = policies["Active models readable"], policies["Admins can manage models"]
@@ -83,10 +103,12 @@ def test_rls_is_enabled_with_the_seeds_two_policies(engine):
 
 def test_has_role_is_security_definer_with_a_fixed_search_path(engine):
     with engine.connect() as conn:
-        row = conn.execute(sa.text(
-            "select prosecdef, proconfig from pg_proc "
-            "where proname = 'has_role' and pronamespace = 'public'::regnamespace"
-        )).one()  # fmt: skip
+        row = conn.execute(
+            sa.text(
+                "select prosecdef, proconfig from pg_proc "
+                "where proname = 'has_role' and pronamespace = 'public'::regnamespace"
+            )
+        ).one()
     assert row.prosecdef
     assert row.proconfig == ['search_path=""']  # only pg_catalog: nothing planted in public can answer for it
 
@@ -108,16 +130,21 @@ def test_an_operator_planted_in_public_cannot_answer_for_has_role(engine):
 
 def test_jobs_has_the_columns_analytics_need(engine):
     with engine.connect() as conn:
-        columns = set(conn.execute(sa.text(
-            "select column_name from information_schema.columns where table_name = 'jobs'")).scalars())  # fmt: skip
+        columns = set(
+            conn.execute(
+                sa.text("select column_name from information_schema.columns where table_name = 'jobs'")
+            ).scalars()
+        )
     assert {"id", "api_model_id", "status", "quality_rating", "created_at", "updated_at", "user_id"} <= columns
 
 
 def test_what_the_dashboard_owns_lives_in_its_own_schema(engine):
     with engine.connect() as conn:
-        ours = set(conn.execute(sa.text(
-            "select table_name from information_schema.tables where table_schema = 'dashboard'"
-        )).scalars())  # fmt: skip
+        ours = set(
+            conn.execute(
+                sa.text("select table_name from information_schema.tables where table_schema = 'dashboard'")
+            ).scalars()
+        )
     assert ours == {
         "schema_migrations",
         "created_objects",

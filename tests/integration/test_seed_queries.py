@@ -71,9 +71,10 @@ def test_usage_stats_match_the_seed_query(demo_engine):
     theirs["avg_quality_rating"] = theirs["avg_quality_rating"].astype(float)
     columns = ["display_name", "modality", "task", "provider_name"]
     pd.testing.assert_frame_equal(
-        ours.sort_values(columns).reset_index(drop=True), theirs.sort_values(columns).reset_index(drop=True),
+        ours.sort_values(columns).reset_index(drop=True),
+        theirs.sort_values(columns).reset_index(drop=True),
         check_dtype=False,
-    )  # fmt: skip
+    )
 
 
 def test_models_by_provider_match_the_seed_query_for_a_real_provider(demo_engine):
@@ -89,7 +90,10 @@ def test_routing_selection_is_the_seed_querys_rows_in_a_stable_order(demo_engine
     ours = _service(demo_engine).routing_candidates(modality="image", task="generation")
     theirs = _verbatim(demo_engine, "Get model selection for job routing")
     assert sorted(ours, key=lambda r: str(r["id"])) == sorted(theirs, key=lambda r: str(r["id"]))
-    ranks = [(r["priority"], not r["is_default"]) for r in _service(demo_engine).list_models_for_task(
-        modality="image", task="generation") if r["id"] in {o["id"] for o in ours}]  # fmt: skip
+    ranks = [
+        (r["priority"], not r["is_default"])
+        for r in _service(demo_engine).list_models_for_task(modality="image", task="generation")
+        if r["id"] in {o["id"] for o in ours}
+    ]
     assert ranks == sorted(ranks)
     assert _service(demo_engine).select_model(modality="image", task="generation")["display_name"] == "SDXL 1.0"

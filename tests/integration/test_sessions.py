@@ -20,8 +20,9 @@ LIFETIME = timedelta(hours=12)
 def _signed_in(engine, user_id, *, browser=None):
     """A session handed to a browser: (session id, cookie token)."""
     browser = browser or sessions.new_token()
-    session_id = sessions.start_session(engine, user_id, lifetime=LIFETIME, user_agent="Mozilla/5.0 test",
-                                        address="203.0.113.7")  # fmt: skip
+    session_id = sessions.start_session(
+        engine, user_id, lifetime=LIFETIME, user_agent="Mozilla/5.0 test", address="203.0.113.7"
+    )
     code = sessions.make_handoff(engine, session_id, browser)
     redeemed = sessions.redeem_handoff(engine, code, browser)
     assert redeemed is not None
@@ -36,11 +37,15 @@ def _row(engine, session_id):
 def _age(engine, session_id, *, seen_ago=None, expires_in=None):
     with engine.begin() as conn:
         if seen_ago is not None:
-            conn.execute(sa.text("update dashboard.sessions set last_seen_at = now() - :a where id = :i"),
-                         {"a": seen_ago, "i": session_id})  # fmt: skip
+            conn.execute(
+                sa.text("update dashboard.sessions set last_seen_at = now() - :a where id = :i"),
+                {"a": seen_ago, "i": session_id},
+            )
         if expires_in is not None:
-            conn.execute(sa.text("update dashboard.sessions set expires_at = now() + :a where id = :i"),
-                         {"a": expires_in, "i": session_id})  # fmt: skip
+            conn.execute(
+                sa.text("update dashboard.sessions set expires_at = now() + :a where id = :i"),
+                {"a": expires_in, "i": session_id},
+            )
 
 
 def test_a_handed_off_token_signs_in_and_only_its_hash_is_kept(engine):
@@ -52,10 +57,16 @@ def test_a_handed_off_token_signs_in_and_only_its_hash_is_kept(engine):
     assert bytes(row.token_hash) == hashlib.sha256(token.encode()).digest()
     assert row.user_agent == "Mozilla/5.0 test" and str(row.address) == "203.0.113.7"
     with engine.connect() as conn:
-        everything = conn.execute(sa.text("""
+        everything = (
+            conn.execute(
+                sa.text("""
             select string_agg(t::text, ' ') from (select * from dashboard.sessions) t
             union all select string_agg(h::text, ' ') from (select * from dashboard.session_handoffs) h
-        """)).scalars().all()  # fmt: skip
+        """)
+            )
+            .scalars()
+            .all()
+        )
     assert not any(token in (text or "") for text in everything)
 
 
@@ -188,9 +199,19 @@ def test_a_viewer_made_admin_keeps_the_session_and_gains_the_role(engine):
 
 @pytest.mark.parametrize(
     "cookie",
-    ["", " ", "x" * 100_000, "é" * 43, "\x00" * 43, "'; drop table dashboard.sessions; --", "A" * 43, "%00" * 20,
-     "a" * 31, "a" * 65],
-)  # fmt: skip
+    [
+        "",
+        " ",
+        "x" * 100_000,
+        "é" * 43,
+        "\x00" * 43,
+        "'; drop table dashboard.sessions; --",
+        "A" * 43,
+        "%00" * 20,
+        "a" * 31,
+        "a" * 65,
+    ],
+)
 def test_hostile_cookie_values_are_nobody(engine, cookie):
     ada = make_user(engine, email="ada@example.com")
     _signed_in(engine, ada)
@@ -245,16 +266,21 @@ SESSION_FUNCTIONS = [
 def test_the_functions_are_definers_with_an_empty_search_path_and_nobody_elses(engine):
     with engine.connect() as conn:
         for signature in SESSION_FUNCTIONS:
-            row = conn.execute(sa.text("""
+            row = conn.execute(
+                sa.text("""
                 select p.prosecdef, p.proconfig, obj_description(p.oid, 'pg_proc') as comment,
                        coalesce(p.proacl::text[], '{}') as acl
                 from pg_proc p where p.oid = cast(:f as regprocedure)
-            """), {"f": signature}).one()  # fmt: skip
+            """),
+                {"f": signature},
+            ).one()
             assert row.prosecdef and row.proconfig == ['search_path=""'] and row.comment, signature
             assert not any(entry.startswith("=") for entry in row.acl), signature
             for grantee in ("anon", "authenticated", "service_role"):
-                may = conn.execute(sa.text("select has_function_privilege(:r, cast(:f as regprocedure), 'execute')"),
-                                   {"r": grantee, "f": signature}).scalar()  # fmt: skip
+                may = conn.execute(
+                    sa.text("select has_function_privilege(:r, cast(:f as regprocedure), 'execute')"),
+                    {"r": grantee, "f": signature},
+                ).scalar()
                 assert not may, (signature, grantee)
 
 
@@ -262,9 +288,13 @@ def test_people_cannot_read_or_write_the_sessions(engine):
     ada = make_user(engine, "admin", email="ada@example.com")
     _signed_in(engine, ada)
     for actor in (None, ada, SERVICE_ROLE):
-        for statement in ("select * from dashboard.sessions", "select * from dashboard.session_handoffs",
-                          "delete from dashboard.sessions", "select * from dashboard.session_list(true)",
-                          "select dashboard.session_end_user(gen_random_uuid(), 'signed_out')"):  # fmt: skip
+        for statement in (
+            "select * from dashboard.sessions",
+            "select * from dashboard.session_handoffs",
+            "delete from dashboard.sessions",
+            "select * from dashboard.session_list(true)",
+            "select dashboard.session_end_user(gen_random_uuid(), 'signed_out')",
+        ):
             with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
                 with acting_as(engine, actor) as conn:
                     conn.execute(sa.text(statement))

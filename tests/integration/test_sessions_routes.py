@@ -27,8 +27,9 @@ def app(engine, monkeypatch):
     monkeypatch.setattr(auth_routes, "_engine", lambda _settings: engine)
     page = Route("/{path:path}", lambda request: HTMLResponse("<html>app</html>"))
     health = Route("/_stcore/health", lambda request: PlainTextResponse("ok"))
-    return Starlette(routes=[*auth_routes.routes(), health, page],
-                     middleware=[Middleware(BrowserCookie, secure_always=False)])  # fmt: skip
+    return Starlette(
+        routes=[*auth_routes.routes(), health, page], middleware=[Middleware(BrowserCookie, secure_always=False)]
+    )
 
 
 def request(app, path, *, cookies=None, headers=None, scheme="http"):
@@ -37,9 +38,19 @@ def request(app, path, *, cookies=None, headers=None, scheme="http"):
     raw = [(b"host", b"dashboard.example")] + [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     if cookies:
         raw.append((b"cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()).encode()))
-    scope = {"type": "http", "http_version": "1.1", "method": "GET", "scheme": scheme, "path": path,
-             "raw_path": path.encode(), "query_string": query.encode(), "headers": raw, "client": ("203.0.113.7", 1),
-             "server": ("dashboard.example", 80), "root_path": ""}  # fmt: skip
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": scheme,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "headers": raw,
+        "client": ("203.0.113.7", 1),
+        "server": ("dashboard.example", 80),
+        "root_path": "",
+    }
     sent = []
 
     async def receive():
@@ -106,11 +117,23 @@ def test_the_cookie_is_secure_over_https_or_behind_a_proxy_that_says_so(app, eng
 
 @pytest.mark.parametrize(
     "next_, expected",
-    [("/models?task=tts", "/models?task=tts"), ("https://evil.example/", "/"), ("//evil.example/x", "/"),
-     ("/\\evil.example", "/"), ("\\\\evil.example", "/"), ("javascript:alert(1)", "/"), ("/ok\r\nSet-Cookie: x=1", "/"),
-     ("/auth/signed-out", "/"), ("/_stcore/health", "/"), ("", "/"), (None, "/"), ("/" + "a" * 3000, "/"),
-     ("/models#frag", "/models"), ("/%2F%2Fevil.example", "/%2F%2Fevil.example")],
-)  # fmt: skip
+    [
+        ("/models?task=tts", "/models?task=tts"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/x", "/"),
+        ("/\\evil.example", "/"),
+        ("\\\\evil.example", "/"),
+        ("javascript:alert(1)", "/"),
+        ("/ok\r\nSet-Cookie: x=1", "/"),
+        ("/auth/signed-out", "/"),
+        ("/_stcore/health", "/"),
+        ("", "/"),
+        (None, "/"),
+        ("/" + "a" * 3000, "/"),
+        ("/models#frag", "/models"),
+        ("/%2F%2Fevil.example", "/%2F%2Fevil.example"),
+    ],
+)
 def test_next_is_a_path_of_this_site_only(next_, expected):
     assert safe_next(next_) == expected
 

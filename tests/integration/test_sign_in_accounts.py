@@ -103,24 +103,31 @@ def test_every_new_function_is_a_definer_with_an_empty_search_path_a_comment_and
     engine = request.getfixturevalue(shape)
     with engine.connect() as conn:
         for signature, allowed in FUNCTIONS.items():
-            row = conn.execute(sa.text("""
+            row = conn.execute(
+                sa.text("""
                 select p.prosecdef, p.proconfig, obj_description(p.oid, 'pg_proc') as comment,
                        coalesce(p.proacl::text[], '{}') as acl
                 from pg_proc p where p.oid = cast(:f as regprocedure)
-            """), {"f": signature}).one()  # fmt: skip
+            """),
+                {"f": signature},
+            ).one()
             assert row.prosecdef and row.proconfig == ['search_path=""'] and row.comment, signature
             assert not any(entry.startswith("=") for entry in row.acl), signature  # nothing for PUBLIC
             for grantee in ("anon", "authenticated", "service_role"):
-                may = conn.execute(sa.text("select has_function_privilege(:r, cast(:f as regprocedure), 'execute')"),
-                                   {"r": grantee, "f": signature}).scalar()  # fmt: skip
+                may = conn.execute(
+                    sa.text("select has_function_privilege(:r, cast(:f as regprocedure), 'execute')"),
+                    {"r": grantee, "f": signature},
+                ).scalar()
                 assert may == (grantee in allowed), (signature, grantee)
 
 
 def test_people_cannot_call_the_sign_in_functions(supabase):
     person = gotrue_user(supabase, "ada@example.com")
     for actor in (None, person, SERVICE_ROLE):
-        for statement in ("select * from dashboard.sign_in_account_state('ada@example.com')",
-                          "select dashboard.sign_in_hash_cost()"):  # fmt: skip
+        for statement in (
+            "select * from dashboard.sign_in_account_state('ada@example.com')",
+            "select dashboard.sign_in_hash_cost()",
+        ):
             with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
                 with acting_as(supabase, actor) as conn:
                     conn.execute(sa.text(statement))
@@ -134,12 +141,14 @@ def test_people_cannot_call_the_sign_in_functions(supabase):
 
 @pytest.mark.parametrize(
     ("account", "reason"),
-    [({"banned_until": "infinity"}, REFUSED_BANNED),
-     ({"banned_until": datetime.now(UTC) + timedelta(hours=1)}, REFUSED_BANNED),
-     ({"deleted": True}, REFUSED_DELETED),
-     ({"deleted": True, "banned_until": "infinity"}, REFUSED_DELETED),
-     ({"confirmed": False}, REFUSED_UNCONFIRMED)],
-)  # fmt: skip
+    [
+        ({"banned_until": "infinity"}, REFUSED_BANNED),
+        ({"banned_until": datetime.now(UTC) + timedelta(hours=1)}, REFUSED_BANNED),
+        ({"deleted": True}, REFUSED_DELETED),
+        ({"deleted": True, "banned_until": "infinity"}, REFUSED_DELETED),
+        ({"confirmed": False}, REFUSED_UNCONFIRMED),
+    ],
+)
 def test_banned_deleted_and_unconfirmed_accounts_are_refused_with_the_reason_only_given_the_right_password(
     shaped, account, reason
 ):
@@ -168,7 +177,12 @@ def test_an_account_without_the_supabase_columns_signs_in_as_before(engine):
     ada = make_user(engine, "admin", email="ada@example.com", password=RIGHT)
     state = _state(engine, "ada@example.com")
     assert (state.banned, state.deleted, state.unconfirmed, state.needs_totp, state.other_factor) == (
-        False, False, False, False, False)  # fmt: skip
+        False,
+        False,
+        False,
+        False,
+        False,
+    )
     assert sign_in(engine, email="ada@example.com", password=RIGHT) == SignInResult(user_id=ada)
 
 
@@ -237,9 +251,13 @@ def test_any_verified_totp_factor_gives_a_code_and_unverified_ones_do_not_count(
 
 @pytest.mark.parametrize(
     "secret",
-    ['{"key_id":"k1","alg":"aes-gcm-hkdf","nonce":"bm9uY2U=","data":"ZW5jcnlwdGVk"}',  # encrypted at rest
-     None, "", "short"],
-)  # fmt: skip
+    [
+        '{"key_id":"k1","alg":"aes-gcm-hkdf","nonce":"bm9uY2U=","data":"ZW5jcnlwdGVk"}',  # encrypted at rest
+        None,
+        "",
+        "short",
+    ],
+)
 def test_a_totp_factor_whose_secret_cannot_be_read_is_refused_naming_single_sign_on(shaped, secret):
     ada = gotrue_user(shaped, "ada@example.com")
     add_factor(shaped, ada, secret=secret)
@@ -270,16 +288,23 @@ def test_factors_the_functions_owner_cannot_read_let_nobody_in_on_a_password_alo
     secret = add_factor(supabase, ada)
     bob = gotrue_user(supabase, "bob@example.com")
     with supabase.begin() as conn:  # an owner that may read auth.users but not auth.mfa_factors
-        conn.execute(sa.text(f'grant usage on schema auth to "{role}"; grant select on auth.users to "{role}"; '
-                             f'alter function dashboard.sign_in_account_state(text) owner to "{role}"'))  # fmt: skip
+        conn.execute(
+            sa.text(
+                f'grant usage on schema auth to "{role}"; grant select on auth.users to "{role}"; '
+                f'alter function dashboard.sign_in_account_state(text) owner to "{role}"'
+            )
+        )
     for email in ("ada@example.com", "bob@example.com"):  # whether bob has a factor cannot be known either
         assert _state(supabase, email).needs_totp is None
         assert sign_in(supabase, email=email, password=RIGHT) == SignInResult(refused=REFUSED_SECOND_FACTOR)
     with supabase.begin() as conn:  # every column but the secret
-        conn.execute(sa.text(f'grant select (id, user_id, factor_type, status, created_at) on auth.mfa_factors '
-                             f'to "{role}"'))  # fmt: skip
+        conn.execute(
+            sa.text(f'grant select (id, user_id, factor_type, status, created_at) on auth.mfa_factors to "{role}"')
+        )
     assert (_state(supabase, "ada@example.com").needs_totp, _state(supabase, "ada@example.com").totp_secrets) == (
-        True, None)  # fmt: skip
+        True,
+        None,
+    )
     assert sign_in(supabase, email="ada@example.com", password=RIGHT).refused == REFUSED_SECOND_FACTOR
     assert sign_in(supabase, email="bob@example.com", password=RIGHT) == SignInResult(user_id=bob)
     with supabase.begin() as conn:
@@ -331,7 +356,11 @@ def test_quickstart_profiles_sign_in_with_the_accounts_email_and_their_full_name
     assert sign_in(supabase, email="ada@example.com", password=RIGHT).user_id == ada
     identity = load_identity(supabase, ada)
     assert (identity.email, identity.display_name, identity.is_admin, identity.refused) == (
-        "ada@example.com", "Ada Lovelace", True, None)  # fmt: skip
+        "ada@example.com",
+        "Ada Lovelace",
+        True,
+        None,
+    )
     bob = gotrue_user(supabase, "bob@example.com")
     with supabase.begin() as conn:
         conn.execute(sa.text("update profiles set username = 'bobby' where id = :u"), {"u": bob})
@@ -339,14 +368,17 @@ def test_quickstart_profiles_sign_in_with_the_accounts_email_and_their_full_name
     with supabase.begin() as conn:
         conn.execute(sa.text("delete from profiles where id = :u"), {"u": bob})
     assert (load_identity(supabase, bob).email, load_identity(supabase, bob).display_name) == (
-        "bob@example.com", "bob@example.com")  # fmt: skip
+        "bob@example.com",
+        "bob@example.com",
+    )
 
 
 def test_our_profiles_email_and_display_name_win(engine):
     ada = make_user(engine, email="ada@example.com")
     with engine.begin() as conn:
-        conn.execute(sa.text("update profiles set email = 'ada@work.example', display_name = 'Ada' where id = :u"),
-                     {"u": ada})  # fmt: skip
+        conn.execute(
+            sa.text("update profiles set email = 'ada@work.example', display_name = 'Ada' where id = :u"), {"u": ada}
+        )
     identity = load_identity(engine, ada)
     assert (identity.email, identity.display_name) == ("ada@work.example", "Ada")
 
@@ -356,7 +388,8 @@ def test_identity_is_each_persons_own_and_says_when_they_were_banned_or_deleted_
     bob = gotrue_user(shaped, "bob@example.com")
     with acting_as(shaped, bob) as conn:
         assert conn.execute(sa.text("select email from dashboard.signed_in_identity()")).scalars().all() == [
-            "bob@example.com"]  # fmt: skip
+            "bob@example.com"
+        ]
     with shaped.begin() as conn:
         conn.execute(sa.text("update auth.users set banned_until = now() + interval '1 day' where id = :u"), {"u": ada})
         conn.execute(sa.text("update auth.users set deleted_at = now() where id = :u"), {"u": bob})
@@ -424,8 +457,9 @@ def test_create_user_writes_what_supabase_auth_writes_and_the_account_signs_in(s
     assert user_id.version == 4
     with supabase.connect() as conn:
         user = conn.execute(sa.text("select * from auth.users where id = :u"), {"u": user_id}).mappings().one()
-        identities = conn.execute(sa.text("select * from auth.identities where user_id = :u"),
-                                  {"u": user_id}).mappings().all()  # fmt: skip
+        identities = (
+            conn.execute(sa.text("select * from auth.identities where user_id = :u"), {"u": user_id}).mappings().all()
+        )
         profiles = conn.execute(sa.text("select * from profiles where id = :u"), {"u": user_id}).mappings().all()
         roles = conn.execute(sa.text("select role::text from user_roles where user_id = :u"), {"u": user_id}).all()
     assert str(user["instance_id"]) == "00000000-0000-0000-0000-000000000000"
@@ -437,12 +471,24 @@ def test_create_user_writes_what_supabase_auth_writes_and_the_account_signs_in(s
     assert user["encrypted_password"].startswith("$2a$10$")
     assert bcrypt.checkpw(RIGHT.encode(), user["encrypted_password"].encode())
     # GoTrue cannot read a NULL in these (supabase/auth#1940): '' as it writes them.
-    assert [user[c] for c in ("confirmation_token", "recovery_token", "email_change_token_new", "email_change",
-                              "email_change_token_current", "reauthentication_token")] == [""] * 6  # fmt: skip
+    assert [
+        user[c]
+        for c in (
+            "confirmation_token",
+            "recovery_token",
+            "email_change_token_new",
+            "email_change",
+            "email_change_token_current",
+            "reauthentication_token",
+        )
+    ] == [""] * 6
     assert not user["is_sso_user"] and not user["is_anonymous"] and user["banned_until"] is None
     [identity] = identities
     assert (identity["provider"], identity["provider_id"], identity["email"]) == (
-        "email", str(user_id), "ada@example.com")  # fmt: skip
+        "email",
+        str(user_id),
+        "ada@example.com",
+    )
     assert identity["identity_data"] == {"sub": str(user_id), "email": "ada@example.com", "email_verified": True}
     assert identity["last_sign_in_at"] is not None and identity["id"] is not None
     assert len(profiles) == 1  # the project's trigger made it; ours did not collide with it
@@ -456,8 +502,7 @@ def test_create_user_on_our_own_tables_writes_the_columns_they_have(engine):
     user_id = create_user(engine, email="ada@example.com", password=RIGHT, role="user")
     with engine.connect() as conn:
         user = conn.execute(sa.text("select * from auth.users where id = :u"), {"u": user_id}).mappings().one()
-        profile = conn.execute(sa.text("select email, display_name from profiles where id = :u"),
-                               {"u": user_id}).one()  # fmt: skip
+        profile = conn.execute(sa.text("select email, display_name from profiles where id = :u"), {"u": user_id}).one()
     assert user["encrypted_password"].startswith("$2a$10$") and user["raw_user_meta_data"] == {}
     assert tuple(profile) == ("ada@example.com", "ada")
     assert sign_in(engine, email="ada@example.com", password=RIGHT).user_id == user_id
@@ -475,16 +520,20 @@ def test_set_password_writes_supabases_hash_and_leaves_a_single_sign_on_user_alo
 
 def _engine_as(url, role):
     """An engine whose connections run as role (the server's login role switches to it on connect)."""
-    return sa.create_engine(make_url(url).set(drivername="postgresql+psycopg"),
-                            connect_args={"options": f"-c role={role}"})  # fmt: skip
+    return sa.create_engine(
+        make_url(url).set(drivername="postgresql+psycopg"), connect_args={"options": f"-c role={role}"}
+    )
 
 
 def test_a_role_that_may_not_write_auth_is_told_to_use_supabase_auth_in_one_line(supabase, role):
     gotrue_user(supabase, "ada@example.com")
     with supabase.begin() as conn:  # like Supabase's postgres since 2024: it may read auth, not write it
-        conn.execute(sa.text(
-            f'grant usage on schema auth to "{role}"; grant select on auth.users, auth.identities to "{role}"; '
-            f'grant select, insert on public.profiles, public.user_roles to "{role}"'))  # fmt: skip
+        conn.execute(
+            sa.text(
+                f'grant usage on schema auth to "{role}"; grant select on auth.users, auth.identities to "{role}"; '
+                f'grant select, insert on public.profiles, public.user_roles to "{role}"'
+            )
+        )
     limited = _engine_as(supabase.url.render_as_string(hide_password=False), role)
     try:
         with pytest.raises(InvalidUser) as created:
@@ -519,8 +568,10 @@ def test_hostile_emails_passwords_and_codes_are_just_failures(supabase):
     for code in codes:
         assert verify_code(supabase, challenge, code=code) == SignInResult(challenge=challenge), repr(code)[:60]
         with supabase.begin() as conn:
-            conn.execute(sa.text("delete from dashboard.sign_in_attempts where outcome = 'failure' and id <> :a"),
-                         {"a": challenge.attempt_id})  # fmt: skip
+            conn.execute(
+                sa.text("delete from dashboard.sign_in_attempts where outcome = 'failure' and id <> :a"),
+                {"a": challenge.attempt_id},
+            )
     spaced = " ".join([totp.now()[:3], totp.now()[3:]])  # as authenticator apps show it
     assert verify_code(supabase, challenge, code=spaced).user_id == ada
     with supabase.connect() as conn:

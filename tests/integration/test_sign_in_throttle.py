@@ -39,27 +39,39 @@ def checks(monkeypatch):
 
 def _attempts(engine):
     with engine.connect() as conn:
-        return conn.execute(sa.text(
-            "select account, host(address) as host, address::text as address, outcome "
-            "from dashboard.sign_in_attempts order by id")).all()  # fmt: skip
+        return conn.execute(
+            sa.text(
+                "select account, host(address) as host, address::text as address, outcome "
+                "from dashboard.sign_in_attempts order by id"
+            )
+        ).all()
 
 
 def _age(engine, minutes: float) -> None:
     """Let time pass: every recorded attempt happened this many minutes earlier."""
     with engine.begin() as conn:
-        conn.execute(sa.text("update dashboard.sign_in_attempts set at = at - make_interval(secs => :s)"),
-                     {"s": minutes * 60})  # fmt: skip
+        conn.execute(
+            sa.text("update dashboard.sign_in_attempts set at = at - make_interval(secs => :s)"), {"s": minutes * 60}
+        )
 
 
 def _record(engine, *, email="ada@example.com", address=None, outcome="failure", minutes_ago=0.0, times=1):
     """Attempts made earlier, written straight into the table (as if made then)."""
     with engine.begin() as conn:
-        conn.execute(sa.text("""
+        conn.execute(
+            sa.text("""
             insert into dashboard.sign_in_attempts (at, account, address, outcome)
             select clock_timestamp() - make_interval(secs => :s), :account, cast(:address as inet), :outcome
             from generate_series(1, :times)
-        """), {"s": minutes_ago * 60, "account": account_key(email), "address": address, "outcome": outcome,
-               "times": times})  # fmt: skip
+        """),
+            {
+                "s": minutes_ago * 60,
+                "account": account_key(email),
+                "address": address,
+                "outcome": outcome,
+                "times": times,
+            },
+        )
 
 
 def test_every_attempt_is_recorded_under_the_emails_hash_successes_too(engine, checks):
@@ -226,11 +238,26 @@ HOSTILE_ADDRESSES = [
 
 @pytest.mark.parametrize(
     ("address", "bucket"),
-    [("203.0.113.7", "203.0.113.7"), (" 203.0.113.7 ", "203.0.113.7"), ("::ffff:203.0.113.7", "203.0.113.7"),
-     ("2001:DB8:0:0:1::7", "2001:db8::/64"), ("fe80::1%eth0", "fe80::/64"), ("１.２.３.４", None),
-     ("203.0.113.7\x00", None), ("0x7f.0.0.1", None), ("9" * 100_000, None), ("unknown", None), ("", None),
-     (None, None), (42, None), ("127.0.0.1", None), ("::1", None), ("::ffff:127.0.0.1", None), ("127.8.0.1", None)],
-)  # fmt: skip
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        (" 203.0.113.7 ", "203.0.113.7"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("2001:DB8:0:0:1::7", "2001:db8::/64"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("１.２.３.４", None),
+        ("203.0.113.7\x00", None),
+        ("0x7f.0.0.1", None),
+        ("9" * 100_000, None),
+        ("unknown", None),
+        ("", None),
+        (None, None),
+        (42, None),
+        ("127.0.0.1", None),
+        ("::1", None),
+        ("::ffff:127.0.0.1", None),
+        ("127.8.0.1", None),
+    ],
+)
 def test_address_buckets(address, bucket):
     assert address_bucket(address) == bucket
 
@@ -257,9 +284,14 @@ def test_people_can_neither_read_the_attempts_nor_call_the_throttle(engine):
     with engine.connect() as conn:
         rls = sa.text("select relrowsecurity from pg_class where oid = 'dashboard.sign_in_attempts'::regclass")
         assert conn.execute(rls).scalar()
-        assert conn.execute(sa.text(
-            "select count(*) from pg_policies where schemaname = 'dashboard' and tablename = 'sign_in_attempts'"
-        )).scalar() == 0  # fmt: skip
+        assert (
+            conn.execute(
+                sa.text(
+                    "select count(*) from pg_policies where schemaname = 'dashboard' and tablename = 'sign_in_attempts'"
+                )
+            ).scalar()
+            == 0
+        )
     statements = [
         "select count(*) from dashboard.sign_in_attempts",
         "delete from dashboard.sign_in_attempts",
@@ -297,9 +329,16 @@ def test_an_operator_can_find_an_accounts_attempts_by_hashing_its_email_in_sql(e
     """The query docs/production.md gives for looking into an account."""
     sign_in(engine, email=" Ada@Example.com", password="x")
     with engine.connect() as conn:
-        found = conn.execute(sa.text(
-            "select outcome from dashboard.sign_in_attempts "
-            "where account = sha256(convert_to(lower(trim('ada@example.com')), 'UTF8'))")).scalars().all()  # fmt: skip
+        found = (
+            conn.execute(
+                sa.text(
+                    "select outcome from dashboard.sign_in_attempts "
+                    "where account = sha256(convert_to(lower(trim('ada@example.com')), 'UTF8'))"
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert found == ["failure"]
 
 
@@ -309,8 +348,10 @@ def test_the_documented_unlock_lets_a_locked_out_person_in_at_once(engine):
         sign_in(engine, email="ada@example.com", password="wrong", address="203.0.113.9")
     assert sign_in(engine, email="ada@example.com", password="the right password", address="198.51.100.1").throttled
     with engine.begin() as conn:  # the statement docs/production.md gives, as the owner
-        conn.execute(sa.text(
-            "delete from dashboard.sign_in_attempts where account = "
-            "sha256(convert_to(lower(trim('ada@example.com')), 'UTF8')) and outcome <> 'success'"
-        ))  # fmt: skip
+        conn.execute(
+            sa.text(
+                "delete from dashboard.sign_in_attempts where account = "
+                "sha256(convert_to(lower(trim('ada@example.com')), 'UTF8')) and outcome <> 'success'"
+            )
+        )
     assert sign_in(engine, email="ada@example.com", password="the right password", address="198.51.100.1").user_id

@@ -50,8 +50,10 @@ def catalogue(engine):
 def _as_person(conn, user_id) -> None:
     """The rest of this transaction runs as this signed-in person."""
     claims = f'{{"sub": "{user_id}", "role": "authenticated"}}'
-    conn.execute(sa.text("select set_config('role', 'authenticated', true), "
-                         "set_config('request.jwt.claims', :c, true)"), {"c": claims})  # fmt: skip
+    conn.execute(
+        sa.text("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', :c, true)"),
+        {"c": claims},
+    )
 
 
 def _random_writes(engine, models, rng: random.Random, count: int) -> None:
@@ -61,20 +63,32 @@ def _random_writes(engine, models, rng: random.Random, count: int) -> None:
             op = rng.random()
             ids = conn.execute(sa.text("select id from jobs order by random() limit 3")).scalars().all()
             if op < 0.45 or not ids:
-                conn.execute(sa.text(
-                    "insert into jobs (api_model_id, status, quality_rating, created_at) "
-                    "values (:m, :s, :q, :c)"), {
-                    "m": rng.choice([*models, None]), "s": rng.choice(STATUSES), "q": rng.choice([None, 1, 3, 5]),
-                    "c": NOW - timedelta(minutes=rng.randrange(0, 60 * 24 * 40))})  # fmt: skip
+                conn.execute(
+                    sa.text(
+                        "insert into jobs (api_model_id, status, quality_rating, created_at) values (:m, :s, :q, :c)"
+                    ),
+                    {
+                        "m": rng.choice([*models, None]),
+                        "s": rng.choice(STATUSES),
+                        "q": rng.choice([None, 1, 3, 5]),
+                        "c": NOW - timedelta(minutes=rng.randrange(0, 60 * 24 * 40)),
+                    },
+                )
             elif op < 0.7:
-                conn.execute(sa.text("update jobs set status = :s, quality_rating = :q where id = any(:ids)"),
-                             {"s": rng.choice(STATUSES), "q": rng.choice([None, 2, 4]), "ids": ids})  # fmt: skip
+                conn.execute(
+                    sa.text("update jobs set status = :s, quality_rating = :q where id = any(:ids)"),
+                    {"s": rng.choice(STATUSES), "q": rng.choice([None, 2, 4]), "ids": ids},
+                )
             elif op < 0.8:
-                conn.execute(sa.text("update jobs set api_model_id = :m where id = :id"),
-                             {"m": rng.choice([*models, None]), "id": ids[0]})  # fmt: skip
+                conn.execute(
+                    sa.text("update jobs set api_model_id = :m where id = :id"),
+                    {"m": rng.choice([*models, None]), "id": ids[0]},
+                )
             elif op < 0.88:
-                conn.execute(sa.text("update jobs set created_at = created_at - interval '3 days 7 hours' "
-                                     "where id = :id"), {"id": ids[0]})  # fmt: skip
+                conn.execute(
+                    sa.text("update jobs set created_at = created_at - interval '3 days 7 hours' where id = :id"),
+                    {"id": ids[0]},
+                )
             elif op < 0.93:
                 conn.execute(sa.text("update jobs set error_message = 'x' where id = :id"), {"id": ids[0]})
             else:
@@ -92,9 +106,15 @@ def _seed(engine, period: UsageRange) -> dict:
 def _exact(engine, admin, period: UsageRange) -> dict:
     """Ours, with the average as the database's exact text (what usage_stats turns into a float)."""
     frame = UsageService(engine, user_id=admin).by_model(period, exact=True)
-    return {r.model_id: (r.total_jobs, r.completed_jobs, r.failed_jobs,
-                         None if r.avg_quality_rating is None else str(r.avg_quality_rating))
-            for r in frame.itertuples()}  # fmt: skip
+    return {
+        r.model_id: (
+            r.total_jobs,
+            r.completed_jobs,
+            r.failed_jobs,
+            None if r.avg_quality_rating is None else str(r.avg_quality_rating),
+        )
+        for r in frame.itertuples()
+    }
 
 
 RANGES = [
@@ -202,8 +222,10 @@ def test_an_update_writes_one_delta_row_and_moves_between_models_and_hours(engin
     job = make_job(engine, m0, status="queued")
     with engine.begin() as conn:
         conn.execute(sa.text("update jobs set status = 'completed', quality_rating = 5 where id = :id"), {"id": job})
-        conn.execute(sa.text("update jobs set api_model_id = :m, created_at = created_at - interval '26 hours' "
-                             "where id = :id"), {"m": m1, "id": job})  # fmt: skip
+        conn.execute(
+            sa.text("update jobs set api_model_id = :m, created_at = created_at - interval '26 hours' where id = :id"),
+            {"m": m1, "id": job},
+        )
         conn.execute(sa.text("update jobs set error_message = 'slow' where id = :id"), {"id": job})  # not counted
         conn.execute(sa.text("update jobs set api_model_id = null where id = :id"), {"id": job})
         conn.execute(sa.text("update jobs set status = 'failed' where id = :id"), {"id": job})  # no model: nothing
@@ -227,9 +249,10 @@ def test_usage_stats_is_the_seed_query_frame(engine, catalogue):
     assert list(ours["total_jobs"]) == sorted(ours["total_jobs"], reverse=True)
     key = ["display_name"]
     pd.testing.assert_frame_equal(
-        ours.sort_values(key).reset_index(drop=True), theirs.sort_values(key).reset_index(drop=True),
+        ours.sort_values(key).reset_index(drop=True),
+        theirs.sort_values(key).reset_index(drop=True),
         check_dtype=False,
-    )  # fmt: skip
+    )
 
 
 def test_a_job_written_a_moment_ago_is_counted(engine, catalogue):
@@ -322,8 +345,13 @@ def test_plain_users_count_their_own_jobs_and_never_read_the_rollups(engine, cat
             assert conn.execute(sa.text(f"select count(*) from dashboard.{table}")).scalar_one() == 0
         assert conn.execute(sa.text("select dashboard.fold_job_usage()")).scalar_one() == 0
         with pytest.raises(sa.exc.ProgrammingError):
-            conn.execute(sa.text("insert into dashboard.job_usage_delta (api_model_id, status, created_at) "
-                                 "values (:m, 'completed', now())"), {"m": model})  # fmt: skip
+            conn.execute(
+                sa.text(
+                    "insert into dashboard.job_usage_delta (api_model_id, status, created_at) "
+                    "values (:m, 'completed', now())"
+                ),
+                {"m": model},
+            )
 
 
 def test_anonymous_visitors_see_no_usage(engine, catalogue):
@@ -339,8 +367,12 @@ def test_a_hostile_search_path_cannot_hijack_the_trigger(engine, catalogue):
     viewer = make_user(engine)
     with engine.begin() as conn:
         conn.execute(sa.text("create schema evil"))
-        conn.execute(sa.text("create function evil.date_trunc(text, timestamptz, text) returns timestamptz "
-                             "language sql as $$ select 'epoch'::timestamptz $$"))  # fmt: skip
+        conn.execute(
+            sa.text(
+                "create function evil.date_trunc(text, timestamptz, text) returns timestamptz "
+                "language sql as $$ select 'epoch'::timestamptz $$"
+            )
+        )
         conn.execute(sa.text("create function evil.coalesce_neg(int) returns int language sql as $$ select 99 $$"))
         conn.execute(sa.text("create operator evil.- (rightarg = int, function = evil.coalesce_neg)"))
         conn.execute(sa.text("grant usage on schema evil to authenticated"))
@@ -352,8 +384,9 @@ def test_a_hostile_search_path_cannot_hijack_the_trigger(engine, catalogue):
             {"m": model, "u": viewer},
         ).scalar_one()
         conn.execute(sa.text("delete from public.jobs where id = :id"), {"id": job})
-        conn.execute(sa.text("insert into public.jobs (api_model_id, user_id) values (:m, :u)"),
-                     {"m": model, "u": viewer})  # fmt: skip
+        conn.execute(
+            sa.text("insert into public.jobs (api_model_id, user_id) values (:m, :u)"), {"m": model, "u": viewer}
+        )
     assert _exact(engine, admin, UsageRange()) == _seed(engine, UsageRange())
     assert UsageService(engine, user_id=admin).fold() == 2  # two inserts; RLS kept the delete from happening
     assert _exact(engine, admin, UsageRange()) == _seed(engine, UsageRange())

@@ -67,17 +67,20 @@ def _equal_in_every_range(engine, admin) -> None:
 
 
 # ─── The rule, pure ─────────────────────────────────────────────────────────────────────────────
-@pytest.mark.parametrize(("backlog", "decision"), [
-    (Backlog(0, 10**9, admin=False), Decision("own")),
-    (Backlog(10**9, 10**9, admin=False), Decision("own")),
-    (Backlog(0, 10**9, admin=True), Decision("rollups")),
-    (Backlog(usage_folding.FOLD_ABOVE_BYTES, 10**9, admin=True), Decision("rollups")),
-    (Backlog(usage_folding.FOLD_ABOVE_BYTES + 1, 10**9, admin=True), Decision("rollups", fold_now=True)),
-    (Backlog(100 << 20, 10**9, admin=True), Decision("rollups", fold_now=True)),
-    (Backlog(300 << 20, 10**9, admin=True), Decision("jobs", fold_in_background=True)),
-    (Backlog(2 << 20, 4 << 20, admin=True), Decision("jobs", fold_in_background=True)),
-    (Backlog(2 << 20, 9 << 20, admin=True), Decision("rollups", fold_now=True)),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("backlog", "decision"),
+    [
+        (Backlog(0, 10**9, admin=False), Decision("own")),
+        (Backlog(10**9, 10**9, admin=False), Decision("own")),
+        (Backlog(0, 10**9, admin=True), Decision("rollups")),
+        (Backlog(usage_folding.FOLD_ABOVE_BYTES, 10**9, admin=True), Decision("rollups")),
+        (Backlog(usage_folding.FOLD_ABOVE_BYTES + 1, 10**9, admin=True), Decision("rollups", fold_now=True)),
+        (Backlog(100 << 20, 10**9, admin=True), Decision("rollups", fold_now=True)),
+        (Backlog(300 << 20, 10**9, admin=True), Decision("jobs", fold_in_background=True)),
+        (Backlog(2 << 20, 4 << 20, admin=True), Decision("jobs", fold_in_background=True)),
+        (Backlog(2 << 20, 9 << 20, admin=True), Decision("rollups", fold_now=True)),
+    ],
+)
 def test_which_path_a_read_takes(backlog, decision):
     assert decide(backlog) == decision
 
@@ -263,8 +266,10 @@ def test_seed_demo_and_rebuild_leave_everything_folded(engine, catalogue):
     _backfill(engine, models, 1500)
     with engine.begin() as conn:  # a bulk load with the triggers off, then the recount
         conn.execute(sa.text("alter table jobs disable trigger user"))
-        conn.execute(sa.text("insert into jobs (api_model_id, status) select :m, 'failed' from generate_series(1, 40)"),
-                     {"m": models[1]})  # fmt: skip
+        conn.execute(
+            sa.text("insert into jobs (api_model_id, status) select :m, 'failed' from generate_series(1, 40)"),
+            {"m": models[1]},
+        )
         conn.execute(sa.text("alter table jobs enable trigger user"))
     assert UsageService(engine, user_id=SERVICE_ROLE).rebuild() == 1540
     assert _pending(engine) == (0, 0)
@@ -386,11 +391,17 @@ def test_a_jobs_table_with_inheritance_keeps_row_triggers_and_stays_exact(engine
 
     def kinds() -> set[str]:
         with engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                "select case when tgtype::int & 1 = 1 then 'row' else 'statement' end from pg_trigger "
-                "where tgrelid = 'public.jobs'::regclass and tgname in "
-                "('dashboard_job_usage_insert', 'dashboard_job_usage_delete')"
-            )).scalars().all()  # fmt: skip
+            rows = (
+                conn.execute(
+                    sa.text(
+                        "select case when tgtype::int & 1 = 1 then 'row' else 'statement' end from pg_trigger "
+                        "where tgrelid = 'public.jobs'::regclass and tgname in "
+                        "('dashboard_job_usage_insert', 'dashboard_job_usage_delete')"
+                    )
+                )
+                .scalars()
+                .all()
+            )
         return set(rows)
 
     assert kinds() == {"statement"}

@@ -59,10 +59,25 @@ def server(admin_engine, server_url, template_database, tmp_path_factory) -> Ite
         engine.dispose()
         port = _free_port()
         process = subprocess.Popen(
-            [sys.executable, "-m", "dashboard", "run", "--server.headless", "true", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.maxUploadSize", "1"],
-            cwd=REPO, env={**os.environ, "DATABASE_URL": db_url}, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "dashboard",
+                "run",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.maxUploadSize",
+                "1",
+            ],
+            cwd=REPO,
+            env={**os.environ, "DATABASE_URL": db_url},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             for _ in range(120):
@@ -91,10 +106,15 @@ class Browser:
         self.server = server
         self.xsrf = generate_xsrf_token_string()  # double-submit: the same token as cookie and header
         self._closing = ExitStack()
-        self.ws: ClientConnection = self._closing.enter_context(connect(
-            f"ws://127.0.0.1:{server.port}/_stcore/stream", subprotocols=["streamlit", self.xsrf],
-            additional_headers={"Cookie": f"_streamlit_xsrf={self.xsrf}"}, origin=server.url, open_timeout=10,
-        ))  # fmt: skip
+        self.ws: ClientConnection = self._closing.enter_context(
+            connect(
+                f"ws://127.0.0.1:{server.port}/_stcore/stream",
+                subprotocols=["streamlit", self.xsrf],
+                additional_headers={"Cookie": f"_streamlit_xsrf={self.xsrf}"},
+                origin=server.url,
+                open_timeout=10,
+            )
+        )
         self.session_id = ""
         self.elements = self.run()
 
@@ -129,11 +149,13 @@ class Browser:
         return next(e.id for e in self.elements if getattr(e, "label", None) == label and getattr(e, "id", ""))
 
     def sign_in(self, email: str) -> None:
-        self.elements = self.run([
-            WidgetState(id=self.widget_id("Email"), string_value=email),
-            WidgetState(id=self.widget_id("Password"), string_value=self.server.passwords[email]),
-            WidgetState(id=self.widget_id("Sign in"), trigger_value=True),
-        ])  # fmt: skip
+        self.elements = self.run(
+            [
+                WidgetState(id=self.widget_id("Email"), string_value=email),
+                WidgetState(id=self.widget_id("Password"), string_value=self.server.passwords[email]),
+                WidgetState(id=self.widget_id("Sign in"), trigger_value=True),
+            ]
+        )
         assert any(f"Signed in as {email}" in _text(e) for e in self.elements), [_text(e) for e in self.elements]
 
     def upload_url(self) -> str:
@@ -148,9 +170,12 @@ class Browser:
 
     def put(self, size: int, url: str | None = None) -> requests.Response:
         return requests.put(
-            url or self.upload_url(), files={"file": ("models.csv", b"x" * size, "text/csv")},
-            headers={"X-Xsrftoken": self.xsrf}, cookies={"_streamlit_xsrf": self.xsrf}, timeout=30,
-        )  # fmt: skip
+            url or self.upload_url(),
+            files={"file": ("models.csv", b"x" * size, "text/csv")},
+            headers={"X-Xsrftoken": self.xsrf},
+            cookies={"_streamlit_xsrf": self.xsrf},
+            timeout=30,
+        )
 
     def put_headers_only(self, length: int, *, wait: float = 5) -> tuple[socket.socket, int | None]:
         """Send a PUT's headers announcing `length` bytes and none of the body; the status if one comes in time."""
@@ -218,9 +243,13 @@ def test_a_session_that_never_signed_in_cannot_upload(server, browser):
 
 def test_a_made_up_session_cannot_upload(server):
     xsrf = generate_xsrf_token_string()
-    response = requests.put(f"{server.url}/_stcore/upload_file/{uuid.uuid4()}/{uuid.uuid4()}",
-                            files={"file": ("a.csv", b"x" * 1000, "text/csv")}, headers={"X-Xsrftoken": xsrf},
-                            cookies={"_streamlit_xsrf": xsrf}, timeout=30)  # fmt: skip
+    response = requests.put(
+        f"{server.url}/_stcore/upload_file/{uuid.uuid4()}/{uuid.uuid4()}",
+        files={"file": ("a.csv", b"x" * 1000, "text/csv")},
+        headers={"X-Xsrftoken": xsrf},
+        cookies={"_streamlit_xsrf": xsrf},
+        timeout=30,
+    )
     assert response.status_code == 403  # Streamlit's own answer would be 400, after its XSRF check
 
 

@@ -12,9 +12,18 @@ from dashboard.services.routing_rules import pick, routing_key, slot_impact
 
 
 def _m(name, priority=1, *, default=False, active=True, provider_active=True, slot=("image", "upscale")):
-    return {"id": uuid4(), "display_name": name, "modality": slot[0], "task": slot[1], "priority": priority,
-            "is_default": default, "is_active": active, "provider_id": None, "provider_name": "Replicate",
-            "provider_active": provider_active}  # fmt: skip
+    return {
+        "id": uuid4(),
+        "display_name": name,
+        "modality": slot[0],
+        "task": slot[1],
+        "priority": priority,
+        "is_default": default,
+        "is_active": active,
+        "provider_id": None,
+        "provider_name": "Replicate",
+        "provider_active": provider_active,
+    }
 
 
 def _messages(impacts) -> list[tuple[str, str]]:
@@ -48,8 +57,10 @@ def test_a_slot_whose_models_are_all_on_inactive_providers_is_an_error_too():
 
 def test_the_new_pick_is_named_and_a_default_moved_to_an_inactive_provider_is_a_warning():
     default, second = _m("Eleven Multilingual v2", default=True), _m("OpenAI TTS-1", 2)
-    after = [changed(default, BulkChange.move_to(uuid4()), {"provider_name": "Legacy", "provider_active": False}),
-             second]  # fmt: skip
+    after = [
+        changed(default, BulkChange.move_to(uuid4()), {"provider_name": "Legacy", "provider_active": False}),
+        second,
+    ]
     assert _messages(slot_impact("audio/tts", [default, second], after)) == [
         ("warning", "The default for audio/tts (Eleven Multilingual v2) moves to an inactive provider, Legacy"),
         ("info", "audio/tts now routes to OpenAI TTS-1 instead of Eleven Multilingual v2"),
@@ -60,8 +71,12 @@ def test_a_default_passed_over_by_a_lower_priority_number_is_a_warning():
     default, flux = _m("SDXL 1.0", 1, default=True), _m("Flux 1.1 Pro", 2)
     after = [default, changed(flux, BulkChange.set_priority(0))]
     assert _messages(slot_impact("image/generation", [default, flux], after)) == [
-        ("warning", "image/generation now routes to Flux 1.1 Pro instead of its default SDXL 1.0: Flux 1.1 Pro has a "
-                    "lower priority number (0 < 1)")]  # fmt: skip
+        (
+            "warning",
+            "image/generation now routes to Flux 1.1 Pro instead of its default SDXL 1.0: Flux 1.1 Pro has a "
+            "lower priority number (0 < 1)",
+        )
+    ]
 
 
 def test_a_new_tie_at_the_top_is_a_warning_but_an_unchanged_slot_says_nothing():
@@ -94,25 +109,31 @@ def test_the_catalogue_impact_puts_errors_first_and_counts_models_that_do_not_ch
 def test_reordered_numbers_the_slot_from_one():
     a, b, c = _m("A", 5), _m("B", 1), _m("C", 1)
     assert [(m["display_name"], m["priority"]) for m in reordered([a, b, c], [c["id"], a["id"], b["id"]])] == [
-        ("C", 1), ("A", 2), ("B", 3)]  # fmt: skip
+        ("C", 1),
+        ("A", 2),
+        ("B", 3),
+    ]
 
 
-@pytest.mark.parametrize(("make", "field"), [
-    (lambda: BulkChange("delete"), "change"),
-    (lambda: BulkChange("'; drop table api_models; --"), "change"),
-    (lambda: BulkChange.set_priority(None), "priority"),
-    (lambda: BulkChange.set_priority(2**31), "priority"),
-    (lambda: BulkChange.set_priority(-(2**31) - 1), "priority"),
-    (lambda: BulkChange.set_priority(True), "priority"),
-    (lambda: BulkChange.set_priority(1.5), "priority"),
-    (lambda: BulkChange.set_priority("1; drop table api_models"), "priority"),
-    (lambda: BulkChange.set_priority("1e3"), "priority"),
-    (lambda: BulkChange("activate", priority=3), "priority"),
-    (lambda: BulkChange.move_to(None), "provider_id"),
-    (lambda: BulkChange.move_to("not-a-uuid"), "provider_id"),
-    (lambda: BulkChange.move_to("\x00"), "provider_id"),
-    (lambda: BulkChange("deactivate", provider_id=uuid4()), "provider_id"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: BulkChange("delete"), "change"),
+        (lambda: BulkChange("'; drop table api_models; --"), "change"),
+        (lambda: BulkChange.set_priority(None), "priority"),
+        (lambda: BulkChange.set_priority(2**31), "priority"),
+        (lambda: BulkChange.set_priority(-(2**31) - 1), "priority"),
+        (lambda: BulkChange.set_priority(True), "priority"),
+        (lambda: BulkChange.set_priority(1.5), "priority"),
+        (lambda: BulkChange.set_priority("1; drop table api_models"), "priority"),
+        (lambda: BulkChange.set_priority("1e3"), "priority"),
+        (lambda: BulkChange("activate", priority=3), "priority"),
+        (lambda: BulkChange.move_to(None), "provider_id"),
+        (lambda: BulkChange.move_to("not-a-uuid"), "provider_id"),
+        (lambda: BulkChange.move_to("\x00"), "provider_id"),
+        (lambda: BulkChange("deactivate", provider_id=uuid4()), "provider_id"),
+    ],
+)
 def test_a_change_is_checked_when_it_is_made(make, field):
     with pytest.raises(InvalidModel) as caught:
         make()
@@ -124,10 +145,20 @@ def test_a_priority_as_text_is_read_as_the_editor_reads_it():
     assert BulkChange.set_priority(2**31 - 1).priority == 2**31 - 1
 
 
-@pytest.mark.parametrize("ids", [
-    [], "550e8400-e29b-41d4-a716-446655440000", None, 42, ["1; drop table api_models"], [""], ["a\x00b"],
-    [uuid4() for _ in range(MAX_MODELS + 1)], [{"id": 1}],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "ids",
+    [
+        [],
+        "550e8400-e29b-41d4-a716-446655440000",
+        None,
+        42,
+        ["1; drop table api_models"],
+        [""],
+        ["a\x00b"],
+        [uuid4() for _ in range(MAX_MODELS + 1)],
+        [{"id": 1}],
+    ],
+)
 def test_hostile_id_lists_are_refused_without_echoing_them(ids):
     with pytest.raises(InvalidModel) as caught:
         clean_ids(ids)

@@ -5,12 +5,15 @@ import pytest
 from dashboard.database import DatabaseUnavailable, connection_hint, describe, to_sqlalchemy_url
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql://u:p@db.example.com:5432/app",
-    "postgres://u:p@db.example.com/app",
-    "postgresql+psycopg://u@localhost/app",
-    "postgresql://postgres:@/postgres?host=/tmp/some/socket",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:p@db.example.com:5432/app",
+        "postgres://u:p@db.example.com/app",
+        "postgresql+psycopg://u@localhost/app",
+        "postgresql://postgres:@/postgres?host=/tmp/some/socket",
+    ],
+)
 def test_plain_postgres_urls_become_psycopg_urls(url):
     assert to_sqlalchemy_url(url).drivername == "postgresql+psycopg"
 
@@ -33,13 +36,16 @@ def test_a_socket_url_is_described_by_its_folder():
     assert describe(to_sqlalchemy_url("postgresql://u@/app?host=/run/postgresql")) == "/run/postgresql/app"
 
 
-@pytest.mark.parametrize(("error", "check"), [
-    ('connection failed: FATAL:  password authentication failed for user "x"', "user name and password"),
-    ('connection failed: FATAL:  database "nope" does not exist', "database name"),
-    ('connection failed: FATAL:  role "nope" does not exist', "user name in DATABASE_URL"),
-    ("connection failed: connection timeout expired", "firewall"),
-    ("connection failed: Connection refused", "server is running"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("error", "check"),
+    [
+        ('connection failed: FATAL:  password authentication failed for user "x"', "user name and password"),
+        ('connection failed: FATAL:  database "nope" does not exist', "database name"),
+        ('connection failed: FATAL:  role "nope" does not exist', "user name in DATABASE_URL"),
+        ("connection failed: connection timeout expired", "firewall"),
+        ("connection failed: Connection refused", "server is running"),
+    ],
+)
 def test_connection_hints_say_what_to_check(error, check):
     hint = connection_hint(to_sqlalchemy_url("postgresql://u@h/d"), Exception(error))
     assert check in hint
@@ -48,13 +54,20 @@ def test_connection_hints_say_what_to_check(error, check):
 
 @pytest.mark.parametrize(
     ("env", "idle", "hours", "secure"),
-    [({}, 30, 12, False), ({"DASHBOARD_IDLE_MINUTES": "5", "DASHBOARD_SESSION_HOURS": "8"}, 5, 8, False),
-     ({"DASHBOARD_SESSION_HOURS": "0", "DASHBOARD_SECURE_COOKIES": "true"}, 30, 12, True),
-     ({"DASHBOARD_SESSION_HOURS": "99999", "DASHBOARD_IDLE_MINUTES": "²"}, 30, 12, False),
-     ({"DASHBOARD_SESSION_HOURS": "-3", "DASHBOARD_IDLE_MINUTES": "٣", "DASHBOARD_SECURE_COOKIES": "no"}, 30, 12,
-      False),
-     ({"DASHBOARD_SESSION_HOURS": " 720 ", "DASHBOARD_SECURE_COOKIES": " ON "}, 30, 720, True)],
-)  # fmt: skip
+    [
+        ({}, 30, 12, False),
+        ({"DASHBOARD_IDLE_MINUTES": "5", "DASHBOARD_SESSION_HOURS": "8"}, 5, 8, False),
+        ({"DASHBOARD_SESSION_HOURS": "0", "DASHBOARD_SECURE_COOKIES": "true"}, 30, 12, True),
+        ({"DASHBOARD_SESSION_HOURS": "99999", "DASHBOARD_IDLE_MINUTES": "²"}, 30, 12, False),
+        (
+            {"DASHBOARD_SESSION_HOURS": "-3", "DASHBOARD_IDLE_MINUTES": "٣", "DASHBOARD_SECURE_COOKIES": "no"},
+            30,
+            12,
+            False,
+        ),
+        ({"DASHBOARD_SESSION_HOURS": " 720 ", "DASHBOARD_SECURE_COOKIES": " ON "}, 30, 720, True),
+    ],
+)
 def test_session_settings_fall_back_to_their_defaults_on_nonsense(env, idle, hours, secure):
     from dashboard.config import Settings
 

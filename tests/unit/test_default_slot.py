@@ -6,8 +6,9 @@ from dashboard.services.default_slot import after_changes, default_refusal, revi
 from tests import hostile
 
 
-def _model(n, name, *, modality="image", task="generation", default=False, active=True, provider_active=True,
-           priority=1):  # fmt: skip
+def _model(
+    n, name, *, modality="image", task="generation", default=False, active=True, provider_active=True, priority=1
+):
     return {
         "id": UUID(int=n),
         "display_name": name,
@@ -45,8 +46,9 @@ def test_taking_a_default_unsets_the_old_one_and_names_it():
     old, new = _model(1, hostile.SCRIPT, default=True), _model(2, "New", priority=9)
     after = after_changes([old, new], [{**new, "is_default": True}])
     assert [m["is_default"] for m in after] == [False, True]  # one default per slot, as the write leaves it
-    assert f"New becomes the default for image/generation, replacing {hostile.SCRIPT}" in _said([old, new], [
-        {**new, "is_default": True}])  # fmt: skip
+    assert f"New becomes the default for image/generation, replacing {hostile.SCRIPT}" in _said(
+        [old, new], [{**new, "is_default": True}]
+    )
 
 
 def test_a_default_must_be_able_to_take_jobs():

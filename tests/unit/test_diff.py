@@ -2,9 +2,14 @@
 
 from dashboard.services.diff import field_changes, reapply
 
-SEED = {"display_name": "SDXL 1.0", "priority": 1, "is_active": True, "version": None,
-        "pricing": {"per_image": 0.0023, "currency": "USD", "billing_unit": "per_image"},
-        "capabilities": {"limits": {"max_resolution": "1024x1024"}}}  # fmt: skip
+SEED = {
+    "display_name": "SDXL 1.0",
+    "priority": 1,
+    "is_active": True,
+    "version": None,
+    "pricing": {"per_image": 0.0023, "currency": "USD", "billing_unit": "per_image"},
+    "capabilities": {"limits": {"max_resolution": "1024x1024"}},
+}
 
 
 def paths(changes):
@@ -20,8 +25,11 @@ def test_plain_fields_are_compared():
 
 
 def test_json_fields_are_compared_key_by_key_and_nested():
-    after = {**SEED, "pricing": {"per_image": 0.003, "currency": "USD", "billing_unit": "per_image", "note": "x"},
-             "capabilities": {"limits": {"max_resolution": "2048x2048"}}}  # fmt: skip
+    after = {
+        **SEED,
+        "pricing": {"per_image": 0.003, "currency": "USD", "billing_unit": "per_image", "note": "x"},
+        "capabilities": {"limits": {"max_resolution": "2048x2048"}},
+    }
     assert paths(field_changes(SEED, after)) == {
         ("pricing.per_image", "changed"),
         ("pricing.note", "added"),

@@ -54,8 +54,12 @@ def test_clear_cache_frames_never_reach_streamlit():
 
 
 def test_an_upload_without_a_session_is_refused_before_its_body_is_read():
-    scope = {"type": "http", "method": "PUT", "path": "/_stcore/upload_file/no-such-session/file",
-             "headers": [(b"content-length", b"15000000")]}  # fmt: skip
+    scope = {
+        "type": "http",
+        "method": "PUT",
+        "path": "/_stcore/upload_file/no-such-session/file",
+        "headers": [(b"content-length", b"15000000")],
+    }
     received, sent = _drive(UploadGuard, scope, [])  # reading the body would fail: there is none
     assert received == []
     assert sent[0]["status"] == 403

@@ -9,9 +9,17 @@ from tests import hostile
 
 
 def _model(name, priority=1, *, default=False, active=True, provider_active=True):
-    return {"id": uuid4(), "display_name": name, "model_key": f"key/{name}", "priority": priority,
-            "is_default": default, "is_active": active, "provider_active": provider_active,
-            "provider_name": "Replicate", "provider_key": "replicate"}  # fmt: skip
+    return {
+        "id": uuid4(),
+        "display_name": name,
+        "model_key": f"key/{name}",
+        "priority": priority,
+        "is_default": default,
+        "is_active": active,
+        "provider_active": provider_active,
+        "provider_name": "Replicate",
+        "provider_key": "replicate",
+    }
 
 
 def _ranked(*models):

@@ -15,9 +15,17 @@ NAMES = ["alpha", "beta", "gamma", "Alpha", "b", hostile.LINK, hostile.HTML, hos
 
 
 def _model(rng: random.Random, n: int, *, default: bool = False) -> dict:
-    return {"id": UUID(int=rng.getrandbits(128)), "display_name": rng.choice(NAMES), "priority": rng.randint(0, 3),
-            "is_default": default, "is_active": rng.random() < 0.7, "provider_active": rng.random() < 0.75,
-            "provider_name": f"P{n % 3}", "modality": "image", "task": "generation"}  # fmt: skip
+    return {
+        "id": UUID(int=rng.getrandbits(128)),
+        "display_name": rng.choice(NAMES),
+        "priority": rng.randint(0, 3),
+        "is_default": default,
+        "is_active": rng.random() < 0.7,
+        "provider_active": rng.random() < 0.75,
+        "provider_name": f"P{n % 3}",
+        "modality": "image",
+        "task": "generation",
+    }
 
 
 def random_slots(seed: int, count: int = 400) -> list[list[dict]]:
@@ -36,8 +44,12 @@ def _brute_force_order(models: list[dict]) -> list[dict]:
     """The seed's ORDER BY am.priority, am.is_default DESC, then display_name and id, written out as a comparison."""
 
     def compare(a: dict, b: dict) -> int:
-        for x, y in ((a["priority"], b["priority"]), (b["is_default"], a["is_default"]),
-                     (a["display_name"], b["display_name"]), (str(a["id"]), str(b["id"]))):  # fmt: skip
+        for x, y in (
+            (a["priority"], b["priority"]),
+            (b["is_default"], a["is_default"]),
+            (a["display_name"], b["display_name"]),
+            (str(a["id"]), str(b["id"])),
+        ):
             if x != y:
                 return -1 if x < y else 1
         return 0
@@ -88,8 +100,13 @@ def test_findings_agree_with_the_pick(seed):
         errors = [f for f in findings if f.severity == "error"]
         assert bool(errors) == (pick is None) and len(errors) <= 1
         if pick is None:
-            expected = ("no_model" if not models else "no_active_model" if not any(m["is_active"] for m in models)
-                        else "no_active_provider")  # fmt: skip
+            expected = (
+                "no_model"
+                if not models
+                else "no_active_model"
+                if not any(m["is_active"] for m in models)
+                else "no_active_provider"
+            )
             assert errors[0].code == expected and "cannot be routed" in errors[0].message
         assert ("no_default" in codes) == (not defaults and pick is not None)
         for default in defaults:
@@ -126,9 +143,17 @@ def test_a_tie_at_top_only_comes_with_another_finding_so_the_grid_cell_may_leave
 
 
 def _m(name, priority=1, *, default=False, active=True, provider_active=True, n=0):
-    return {"id": UUID(int=n), "display_name": name, "priority": priority, "is_default": default,
-            "is_active": active, "provider_active": provider_active, "provider_name": "Legacy",
-            "modality": "image", "task": "generation"}  # fmt: skip
+    return {
+        "id": UUID(int=n),
+        "display_name": name,
+        "priority": priority,
+        "is_default": default,
+        "is_active": active,
+        "provider_active": provider_active,
+        "provider_name": "Legacy",
+        "modality": "image",
+        "task": "generation",
+    }
 
 
 def test_each_finding_in_words():
@@ -136,22 +161,35 @@ def test_each_finding_in_words():
     said = lambda *models: [(f.severity, f.code, f.message) for f in rules.slot_findings(slot, models)]  # noqa: E731
     assert said() == [("error", "no_model", f"{slot} has no model: its jobs cannot be routed")]
     assert said(_m("A", active=False)) == [
-        ("error", "no_active_model", f"{slot} has no active model: its jobs cannot be routed")]  # fmt: skip
+        ("error", "no_active_model", f"{slot} has no active model: its jobs cannot be routed")
+    ]
     assert said(_m("A", provider_active=False, default=True)) == [
-        ("error", "no_active_provider", f"{slot}: every active model is on an inactive provider, so its jobs cannot "
-                                        "be routed"),
+        (
+            "error",
+            "no_active_provider",
+            f"{slot}: every active model is on an inactive provider, so its jobs cannot be routed",
+        ),
         ("warning", "default_provider_inactive", f"The default for {slot}, A, is on an inactive provider, Legacy"),
-    ]  # fmt: skip
+    ]
     assert said(_m("A"), _m("B", n=1)) == [
         ("warning", "no_default", f"{slot} has 2 active model(s) but no default"),
-        ("warning", "tie_at_top", f"A and B share priority 1 at the top of {slot}: the seed's order leaves the tie "
-                                  "open, so routing may pick either"),
-    ]  # fmt: skip
+        (
+            "warning",
+            "tie_at_top",
+            f"A and B share priority 1 at the top of {slot}: the seed's order leaves the tie "
+            "open, so routing may pick either",
+        ),
+    ]
     assert said(_m("A"), _m("D", 5, default=True, n=1)) == [
-        ("warning", "default_passed_over", f"Routing does not pick the default for {slot}, D: A comes first (a lower "
-                                           "priority number, 1 < 5)")]  # fmt: skip
+        (
+            "warning",
+            "default_passed_over",
+            f"Routing does not pick the default for {slot}, D: A comes first (a lower priority number, 1 < 5)",
+        )
+    ]
     assert said(_m("A"), _m("Old", default=True, active=False, n=1)) == [
-        ("warning", "default_inactive", f"The default for {slot}, Old, is inactive")]  # fmt: skip
+        ("warning", "default_inactive", f"The default for {slot}, Old, is inactive")
+    ]
     assert said(_m("Z", default=True), _m("A", n=1)) == []  # equal priority: the default comes first
 
 

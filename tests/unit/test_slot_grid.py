@@ -5,14 +5,30 @@ from uuid import uuid4
 from dashboard.services.catalogue import Slot, slot_cell, slot_grid, slot_of
 
 
-def slot(modality="image", task="generation", *, models=None, active=3, candidates=3, default="SDXL 1.0",
-         default_active=True, provider_active=True) -> Slot:  # fmt: skip
+def slot(
+    modality="image",
+    task="generation",
+    *,
+    models=None,
+    active=3,
+    candidates=3,
+    default="SDXL 1.0",
+    default_active=True,
+    provider_active=True,
+) -> Slot:
     """A slot built by the routing rules from models that give these counts (the default first in the routing
     order when it can take jobs, so that it is picked)."""
 
     def model(name, *, is_default=False, is_active=True, on=True, priority=1):
-        return {"id": uuid4(), "display_name": name, "priority": priority, "is_default": is_default,
-                "is_active": is_active, "provider_active": on, "provider_name": "Legacy"}  # fmt: skip
+        return {
+            "id": uuid4(),
+            "display_name": name,
+            "priority": priority,
+            "is_default": is_default,
+            "is_active": is_active,
+            "provider_active": on,
+            "provider_name": "Legacy",
+        }
 
     models = models or max(3, active)
     rows = []
@@ -52,8 +68,13 @@ def test_every_gap_is_marked():
 
 
 def test_rows_are_tasks_and_columns_are_modalities_in_order():
-    grid = slot_grid([slot("audio", "tts", default="Eleven"), slot("image", "generation"),
-                      slot("text", "generation", default="GPT-4o")])  # fmt: skip
+    grid = slot_grid(
+        [
+            slot("audio", "tts", default="Eleven"),
+            slot("image", "generation"),
+            slot("text", "generation", default="GPT-4o"),
+        ]
+    )
     assert list(grid.columns) == ["task", "text", "image", "video", "audio"]
     assert list(grid["task"]) == ["generation", "tts"]
     by_task = grid.set_index("task")
@@ -78,8 +99,15 @@ def test_a_default_routing_passes_over_is_marked_in_the_grid_and_warned_about():
     from dashboard.services.catalogue import slot_warnings
 
     def model(name, priority, *, default=False):
-        return {"id": uuid4(), "display_name": name, "priority": priority, "is_default": default, "is_active": True,
-                "provider_active": True, "provider_name": "Replicate"}  # fmt: skip
+        return {
+            "id": uuid4(),
+            "display_name": name,
+            "priority": priority,
+            "is_default": default,
+            "is_active": True,
+            "provider_active": True,
+            "provider_name": "Replicate",
+        }
 
     sdxl, flux, other = model("SDXL 1.0", 1, default=True), model("Flux Schnell", 0), model("Other", 2)
     passed_over = slot_of("image", "generation", [sdxl, flux, other])

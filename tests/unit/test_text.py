@@ -16,10 +16,16 @@ def test_md_escape_leaves_nothing_for_markdown_to_interpret(text):
     assert hostile.read(md_escape(text)) == visible(text)  # and a person reads the text itself
 
 
-@pytest.mark.parametrize(("text", "links"), [
-    (hostile.URL, "http://evil.example"), (hostile.WWW, "www.evil.example"), (hostile.EMAIL, "a@evil.example"),
-    ("see HTTPS://EVIL.example or WWW.evil.example", "HTTPS://EVIL.example"), (":rocket:", ":rocket:"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "links"),
+    [
+        (hostile.URL, "http://evil.example"),
+        (hostile.WWW, "www.evil.example"),
+        (hostile.EMAIL, "a@evil.example"),
+        ("see HTTPS://EVIL.example or WWW.evil.example", "HTTPS://EVIL.example"),
+        (":rocket:", ":rocket:"),
+    ],
+)
 def test_autolinks_and_shortcodes_are_broken_even_though_escapes_are_resolved(text, links):
     # Backslashes alone (the old escaping) are not enough: remark-gfm links the text after resolving escapes.
     backslashed = re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
@@ -32,8 +38,10 @@ def test_a_plain_colon_or_at_sign_gets_no_joiner():
     assert md_escape("a @ b") == "a \\@ b"
 
 
-@pytest.mark.parametrize("char", [*hostile.BIDI, *hostile.INVISIBLE, "\x00", "\x1b", "\r", "\n", "\t", "\x85", "\x9b",
-                                  "\u2028", "\U000e0041"])  # fmt: skip
+@pytest.mark.parametrize(
+    "char",
+    [*hostile.BIDI, *hostile.INVISIBLE, "\x00", "\x1b", "\r", "\n", "\t", "\x85", "\x9b", "\u2028", "\U000e0041"],
+)
 def test_visible_writes_every_hidden_character_as_an_escape(char):
     shown = visible(f"a{char}b")
     assert first_hidden(shown) is None and hostile.hidden_in(shown) is None

@@ -27,8 +27,14 @@ _m = api_models
 class TransferService(ActingService):
     """Export and import as one person: RLS decides what they see and may write."""
 
-    def export_rows(self, *, modality: str | None = None, task: str | None = None, provider: str | None = None,
-                    active_only: bool = False) -> list[Row]:  # fmt: skip
+    def export_rows(
+        self,
+        *,
+        modality: str | None = None,
+        task: str | None = None,
+        provider: str | None = None,
+        active_only: bool = False,
+    ) -> list[Row]:
         """Every visible model (optionally filtered), with its provider's name and exact JSON fields."""
         statement = qt.export_filtered(modality=modality, task=task, provider=provider, active_only=active_only)
         with self._transaction() as conn:
@@ -40,8 +46,9 @@ class TransferService(ActingService):
         with self._transaction() as conn:
             return plan_rows(conn, rows, progress)
 
-    def apply(self, data: bytes, name: str = "", *, expected: str | None = None,
-              progress: Progress | None = None) -> ImportPlan:  # fmt: skip
+    def apply(
+        self, data: bytes, name: str = "", *, expected: str | None = None, progress: Progress | None = None
+    ) -> ImportPlan:
         """Plan again and write it in one transaction: everything or nothing.
 
         expected is the dry run's fingerprint: if the plan now differs (someone changed the catalogue
@@ -52,8 +59,13 @@ class TransferService(ActingService):
             lock_for_writing(conn, whole_table=True)  # the one lock order: services/default_slot.py
             plan = plan_rows(conn, rows)
             if not plan.ok:
-                raise InvalidModel({r.where: "; ".join(f"{k}: {v}" for k, v in r.problems.items())
-                                    for r in plan.rows if r.status == "error"})  # fmt: skip
+                raise InvalidModel(
+                    {
+                        r.where: "; ".join(f"{k}: {v}" for k, v in r.problems.items())
+                        for r in plan.rows
+                        if r.status == "error"
+                    }
+                )
             if expected is not None and plan.fingerprint() != expected:
                 raise EditConflict("The catalogue changed since the dry run; run the dry run again and check it")
             write_plan(conn, plan, progress)

@@ -54,19 +54,26 @@ def check_defaults(planned: list[PlanRow], existing: dict[Key, list[Row]], provi
 def _rule_model(state: Row, model_id: Any, provider: Any) -> dict[str, Any]:
     """A model as it will be, as routing rules see it (a new model is known by its place in the file)."""
     provider = provider or _UNSEEN_PROVIDER
-    return {**{k: state.get(k) for k in ("display_name", "modality", "task", "priority", "is_default")},
-            "id": model_id, "is_active": state.get("is_active", True),
-            "provider_name": provider.display_name, "provider_active": provider.is_active}  # fmt: skip
+    return {
+        **{k: state.get(k) for k in ("display_name", "modality", "task", "priority", "is_default")},
+        "id": model_id,
+        "is_active": state.get("is_active", True),
+        "provider_name": provider.display_name,
+        "provider_active": provider.is_active,
+    }
 
 
 def routing_impacts(planned: list[PlanRow], existing: dict[Key, list[Row]], providers_by_id: dict) -> list[Impact]:
     """What the plan's writes do to the routing of the slots they touch (default_slot.review)."""
     writes = [r for r in planned if r.status in ("new", "changed")]
     changed = [_rule_model(r.after, r.model_id or r.where, providers_by_id.get(r.after["provider_id"])) for r in writes]
-    slots = {(m["modality"], m["task"]) for m in changed} | {(r.current["modality"], r.current["task"])
-                                                               for r in writes if r.current}  # fmt: skip
+    slots = {(m["modality"], m["task"]) for m in changed} | {
+        (r.current["modality"], r.current["task"]) for r in writes if r.current
+    }
     before = [
         _rule_model(m, m["id"], providers_by_id.get(m["provider_id"]))
-        for rows in existing.values() for m in rows if (m["modality"], m["task"]) in slots
-    ]  # fmt: skip
+        for rows in existing.values()
+        for m in rows
+        if (m["modality"], m["task"]) in slots
+    ]
     return review(before, after_changes(before, changed)) if changed else []
