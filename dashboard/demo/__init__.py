@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard.database import SERVICE_ROLE
 from dashboard.demo.catalogue import ERRORS, MODELS, PROVIDERS, SDXL, SDXL_BEHAVIOUR
+from dashboard.queries import demo as q
 from dashboard.queries.tables import api_models, api_providers
 from dashboard.services.errors import ServiceError
 from dashboard.services.usage import UsageService
@@ -52,7 +53,7 @@ def seed_demo(
 ) -> DemoResult:
     """Fill an empty catalogue with providers, models and accounts, then add jobs."""
     with engine.connect() as conn:
-        existing = conn.execute(sa.text("select count(*) from api_models")).scalar_one()
+        existing = conn.execute(q.MODEL_COUNT).scalar_one()
     if existing:
         raise CatalogueNotEmpty(f"the catalogue already has {existing} model(s); seed-demo only fills an empty one")
     result = DemoResult()
@@ -61,7 +62,7 @@ def seed_demo(
         create_user(engine, email=email, password=password, role=role, rounds=bcrypt_rounds)
         result.passwords[email] = password
     with engine.begin() as conn:
-        admin_id = conn.execute(sa.text("select id from auth.users where email = 'admin@example.com'")).scalar_one()
+        admin_id = conn.execute(q.ACCOUNT_ID, {"email": "admin@example.com"}).scalar_one()
         provider_ids = _insert_providers(conn)
         result.models = _insert_models(conn, provider_ids, admin_id)
         _insert_customers(conn)
@@ -106,15 +107,7 @@ def _insert_models(conn: sa.Connection, provider_ids: dict[str, UUID], admin_id:
 
 def _insert_customers(conn: sa.Connection) -> None:
     """Accounts that own the demo jobs; they have no password, so nobody can sign in as them."""
-    conn.execute(
-        sa.text("""
-        with u as (
-          insert into auth.users (email) select format('customer%s@example.com', g) from generate_series(1, :n) g
-          returning id, email)
-        insert into profiles (id, email, display_name) select id, email, split_part(email, '@', 1) from u
-    """),
-        {"n": CUSTOMERS},
-    )
+    conn.execute(q.INSERT_CUSTOMERS, {"n": CUSTOMERS})
 
 
 def add_demo_jobs(engine: Engine, *, jobs: int, now: datetime | None = None, progress: Progress | None = None) -> int:
@@ -123,12 +116,8 @@ def add_demo_jobs(engine: Engine, *, jobs: int, now: datetime | None = None, pro
         return 0
     now = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
     with engine.connect() as conn:
-        models = conn.execute(
-            sa.text("select id, display_name, is_active from api_models order by model_key, version, id")
-        ).all()
-        users = list(
-            conn.execute(sa.text("select id from auth.users where encrypted_password is null order by email")).scalars()
-        )
+        models = conn.execute(q.JOB_MODELS).all()
+        users = list(conn.execute(q.CUSTOMERS).scalars())
     if not models or not users:
         return 0
     behaviour = _behaviour_by_name()

@@ -25,3 +25,10 @@ def slot_models(slots: Iterable[tuple[str, str]]) -> sa.Select:
     return _RULE_SELECT.where(sa.tuple_(api_models.c.modality, api_models.c.task).in_(pairs)).order_by(
         api_models.c.display_name, api_models.c.id
     )
+
+
+LOCK_SLOT = sa.text("select pg_advisory_xact_lock(hashtextextended('default:' || :modality || '/' || :task, 0))")
+
+ROWS = sa.text("lock table api_models in row exclusive mode")
+
+WHOLE_TABLE = sa.text("lock table api_models in share row exclusive mode")

@@ -28,23 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from dashboard.database import acting_as
+from dashboard.queries import auth as auth_q
 
-# Through security definer functions (migration 0011): the login role needs no right on auth.users.
-_ACCOUNT = sa.text("""
-SELECT id, encrypted_password, banned, deleted, unconfirmed, needs_totp, totp_secrets, other_factor
-FROM dashboard.sign_in_account_state(:email)
-""")
-_HASH_COST = sa.text("SELECT dashboard.sign_in_hash_cost()")
-_IDENTITY = sa.text("""
-SELECT i.email, i.display_name, i.banned, i.deleted,
-       public.has_role(auth.uid(), 'admin'::public.app_role) AS is_admin
-FROM dashboard.signed_in_identity() i
-""")
-_BEGIN_ATTEMPT = sa.text("""
-SELECT attempt_id, retry_after
-FROM dashboard.begin_sign_in_attempt(:account, cast(:address AS inet), :account_limit, :address_limit, :window)
-""")
-_SUCCEEDED = sa.text("SELECT dashboard.sign_in_attempt_succeeded(:attempt_id)")
 MAX_PASSWORD_BYTES = 1024
 MAX_EMAIL_CHARS = 254
 
@@ -209,7 +194,7 @@ def sign_in(
         attempt = _begin_attempt(conn, email, address, throttle)
         if attempt.retry_after is not None:
             return SignInResult(retry_after=attempt.retry_after)
-        row = conn.execute(_ACCOUNT, {"email": email}).first()
+        row = conn.execute(auth_q.ACCOUNT, {"email": email}).first()
     stored = row.encrypted_password.encode("ascii", "replace") if row and row.encrypted_password else None
     if not (_password_matches(secret, stored or dummy_hash(cost)) and stored):
         return SignInResult()  # already recorded as a failure
@@ -224,7 +209,7 @@ def sign_in(
     if refused is not None:
         return SignInResult(refused=refused)  # stays a failure: it did not sign anyone in
     with engine.begin() as conn:
-        conn.execute(_SUCCEEDED, {"attempt_id": attempt.attempt_id})
+        conn.execute(auth_q.SUCCEEDED, {"attempt_id": attempt.attempt_id})
     return SignInResult(user_id=row.id)
 
 
@@ -250,7 +235,7 @@ def verify_code(
         attempt = _begin_attempt(conn, challenge.email, address, throttle)
         if attempt.retry_after is not None:
             return SignInResult(retry_after=attempt.retry_after, challenge=challenge)
-        row = conn.execute(_ACCOUNT, {"email": challenge.email}).first()
+        row = conn.execute(auth_q.ACCOUNT, {"email": challenge.email}).first()
     if row is None or row.id != challenge.user_id:
         return SignInResult(expired=True)  # the account went away or changed: start again
     refused = _refusal(row)
@@ -263,14 +248,14 @@ def verify_code(
         if not _code_matches(typed, secrets):
             return SignInResult(challenge=challenge)  # recorded as a failure
     with engine.begin() as conn:
-        conn.execute(_SUCCEEDED, {"attempt_id": attempt.attempt_id})
-        conn.execute(_SUCCEEDED, {"attempt_id": challenge.attempt_id})
+        conn.execute(auth_q.SUCCEEDED, {"attempt_id": attempt.attempt_id})
+        conn.execute(auth_q.SUCCEEDED, {"attempt_id": challenge.attempt_id})
     return SignInResult(user_id=row.id)
 
 
 def _begin_attempt(conn: Connection, email: str, address: str | None, throttle: Throttle) -> sa.Row:
     return conn.execute(
-        _BEGIN_ATTEMPT,
+        auth_q.BEGIN_ATTEMPT,
         {
             "account": account_key(email),
             "address": address_bucket(address),
@@ -346,7 +331,7 @@ def _hash_cost(engine: Engine, conn: Connection) -> int:
         cached = _hash_costs.get(engine)
     if cached is not None and now - cached[0] < _HASH_COST_SECONDS:
         return cached[1]
-    cost = conn.execute(_HASH_COST).scalar()
+    cost = conn.execute(auth_q.HASH_COST).scalar()
     cost = min(max(int(cost or 10), _DUMMY_COSTS.start), _DUMMY_COSTS.stop - 1)
     dummy_hash(cost)
     with _hash_costs_lock:
@@ -366,7 +351,7 @@ def single_sign_on(engine: Engine, email: str, *, email_verified: object) -> Sig
     if email_verified is not True and str(email_verified).strip().lower() != "true":
         return SignInResult(refused=REFUSED_UNVERIFIED_EMAIL)
     with engine.connect() as conn:
-        row = conn.execute(_ACCOUNT, {"email": normalise_email(email)}).first()
+        row = conn.execute(auth_q.ACCOUNT, {"email": normalise_email(email)}).first()
     if row is None:
         return SignInResult()
     if row.deleted:
@@ -379,7 +364,7 @@ def single_sign_on(engine: Engine, email: str, *, email_verified: object) -> Sig
 def load_identity(engine: Engine, user_id: UUID) -> Identity | None:
     """Who this is and whether they are an admin, asked of the database as them; None if gone."""
     with acting_as(engine, user_id) as conn:
-        row = conn.execute(_IDENTITY).first()
+        row = conn.execute(auth_q.IDENTITY).first()
     if row is None:
         return None
     refused = REFUSED_DELETED if row.deleted else REFUSED_BANNED if row.banned else None

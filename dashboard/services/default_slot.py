@@ -24,7 +24,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from dashboard.queries import models as q
@@ -33,23 +32,20 @@ from dashboard.services.base import Row
 from dashboard.services.errors import InvalidModel, ModelNotFound, NotAllowed, ServiceError
 from dashboard.services.routing_rules import SEVERITY_ORDER, Impact, Model, can_take_jobs, change_impact
 
-_LOCK_SLOT = sa.text("select pg_advisory_xact_lock(hashtextextended('default:' || :modality || '/' || :task, 0))")
-_ROWS = sa.text("lock table api_models in row exclusive mode")
-_WHOLE_TABLE = sa.text("lock table api_models in share row exclusive mode")
 RULE_FIELDS = ("display_name", "modality", "task", "priority", "is_default", "is_active", "provider_id")
 
 
 # ─── Locks ────────────────────────────────────────────────────────────────────────────────────
 def lock_for_writing(conn: Connection, slots: Iterable[tuple[str, str]] = (), *, whole_table: bool = False) -> None:
     """The table, then these slots (the lock order above); the caller locks its rows next."""
-    conn.execute(_WHOLE_TABLE if whole_table else _ROWS)
+    conn.execute(qs.WHOLE_TABLE if whole_table else qs.ROWS)
     lock_slots(conn, slots)
 
 
 def lock_slots(conn: Connection, slots: Iterable[tuple[str, str]]) -> None:
     """The slots alone, for a transaction that already holds the table (a slot it holds already is a no-op)."""
     for modality, task in sorted({(str(m), str(t)) for m, t in slots}):
-        conn.execute(_LOCK_SLOT, {"modality": modality, "task": task})
+        conn.execute(qs.LOCK_SLOT, {"modality": modality, "task": task})
 
 
 # ─── Writing a default ──────────────────────────────────────────────────────────────────────────

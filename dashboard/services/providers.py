@@ -9,6 +9,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+from dashboard.queries import providers as providers_q
 from dashboard.queries.tables import RULE_COLUMNS, api_models, api_providers, models_with_providers
 from dashboard.services.base import ActingService, Row, as_uuid
 from dashboard.services.errors import EditConflict, InvalidModel, NotAllowed, ProviderNotFound
@@ -22,13 +23,6 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]{0,490}$", re.I)
 _version = sa.literal_column("api_providers.xmin::text").label("row_version")
 
-_LIST = sa.text("""
-SELECT ap.*, ap.xmin::text AS row_version,
-       count(am.id) AS models,
-       count(am.id) FILTER (WHERE am.is_active) AS active_models
-FROM api_providers ap LEFT JOIN api_models am ON am.provider_id = ap.id
-GROUP BY ap.id ORDER BY lower(ap.display_name), ap.name
-""")
 
 # Every model of the slots where this provider has a model, with the rule columns, in the database's order of
 # (display_name, id) (see routing_rules.with_name_ranks).
@@ -100,7 +94,7 @@ class ProviderService(ActingService):
 
     def list_providers(self) -> list[Row]:
         """Every visible provider with how many models (and active models) it has."""
-        return self._rows(_LIST)
+        return self._rows(providers_q.LIST)
 
     def get_provider(self, provider_id: UUID | str) -> Row:
         with self._transaction() as conn:

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from dashboard.queries import sessions as sessions_q
 from dashboard.services.auth import REFUSED_DELETED, Identity, load_identity
 from dashboard.services.errors import NotAllowed
 
@@ -47,20 +47,6 @@ ROLE_REVOKED = "role_revoked"  # a session begun as an admin ends when the role 
 IDLE = "idle"
 EXPIRED = "expired"
 REASONS = (SIGNED_OUT, ENDED_BY_ADMIN, PASSWORD_CHANGED, BANNED, DELETED, ROLE_REVOKED, IDLE, EXPIRED)
-
-_START = sa.text("SELECT dashboard.session_start(:user_id, :user_agent, cast(:address AS inet), :lifetime)")
-_HANDOFF = sa.text("SELECT dashboard.session_handoff_create(:session_id, :code_hash, :browser_hash, :ttl)")
-_REDEEM = sa.text("SELECT session_id, expires_at FROM dashboard.session_handoff_redeem(:code_hash, :browser, :token)")
-_CHECK = sa.text("""
-SELECT session_id, user_id, status, started_as_admin FROM dashboard.session_check(:token_hash, :session_id, :idle)
-""")
-_END = sa.text("SELECT dashboard.session_end(:session_id, :reason)")
-_END_USER = sa.text("SELECT dashboard.session_end_user(:user_id, :reason)")
-_LIST = sa.text("""
-SELECT id, user_id, email, user_agent, host(address) AS address, created_at, last_seen_at, expires_at, ended_at,
-       ended_reason
-FROM dashboard.session_list(:include_ended)
-""")
 
 
 def new_token() -> str:
@@ -126,7 +112,7 @@ def start_session(
     """Start a session for someone just signed in; its id, or None when the account may not sign in now."""
     with engine.begin() as conn:
         return conn.execute(
-            _START,
+            sessions_q.START,
             {
                 "user_id": user_id,
                 "user_agent": clean_user_agent(user_agent),
@@ -147,7 +133,7 @@ def make_handoff(engine: Engine, session_id: UUID, browser: object) -> str | Non
     code = new_token()
     with engine.begin() as conn:
         made = conn.execute(
-            _HANDOFF,
+            sessions_q.HANDOFF,
             {
                 "session_id": session_id,
                 "code_hash": token_hash(code),
@@ -175,7 +161,7 @@ def redeem_handoff(engine: Engine, code: object, browser: object) -> Redeemed | 
     token = new_token()
     with engine.begin() as conn:
         row = conn.execute(
-            _REDEEM, {"code_hash": code_hash, "browser": browser_hash, "token": token_hash(token)}
+            sessions_q.REDEEM, {"code_hash": code_hash, "browser": browser_hash, "token": token_hash(token)}
         ).first()
     return Redeemed(token, row.expires_at) if row else None
 
@@ -193,7 +179,7 @@ def check_session(
         return SessionCheck()
     with engine.begin() as conn:
         row = conn.execute(
-            _CHECK, {"token_hash": hashed, "session_id": None if hashed else session_id, "idle": idle}
+            sessions_q.CHECK, {"token_hash": hashed, "session_id": None if hashed else session_id, "idle": idle}
         ).first()
     if row is None:
         return SessionCheck()
@@ -219,7 +205,7 @@ def end_session(engine: Engine, session_id: UUID, reason: str = SIGNED_OUT) -> b
     if reason not in REASONS:
         raise ValueError(f"unknown reason {reason!r}")
     with engine.begin() as conn:
-        return bool(conn.execute(_END, {"session_id": session_id, "reason": reason}).scalar())
+        return bool(conn.execute(sessions_q.END, {"session_id": session_id, "reason": reason}).scalar())
 
 
 def end_user_sessions(engine: Engine, user_id: UUID, reason: str) -> int:
@@ -227,7 +213,7 @@ def end_user_sessions(engine: Engine, user_id: UUID, reason: str) -> int:
     if reason not in REASONS:
         raise ValueError(f"unknown reason {reason!r}")
     with engine.begin() as conn:
-        return int(conn.execute(_END_USER, {"user_id": user_id, "reason": reason}).scalar() or 0)
+        return int(conn.execute(sessions_q.END_USER, {"user_id": user_id, "reason": reason}).scalar() or 0)
 
 
 class SessionAdmin:
@@ -249,7 +235,9 @@ class SessionAdmin:
     def list_sessions(self, *, include_ended: bool = False) -> list[SessionRow]:
         self._require_admin()
         with self.engine.connect() as conn:
-            return [SessionRow(**row._mapping) for row in conn.execute(_LIST, {"include_ended": include_ended})]
+            return [
+                SessionRow(**row._mapping) for row in conn.execute(sessions_q.LIST, {"include_ended": include_ended})
+            ]
 
     def end(self, session_id: UUID) -> bool:
         self._require_admin()

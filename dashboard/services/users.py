@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 
+from dashboard.queries import users as users_q
 from dashboard.services.auth import normalise_email
 from dashboard.services.errors import InvalidUser
 
@@ -54,27 +55,6 @@ _TYPES: dict[str, Any] = {
     "identity_data": JSONB,
 }
 
-# Columns that can be written (not generated, not an identity "always"), of a table that exists; none when it
-# does not. The table's name is a bound value, looked up by to_regclass.
-_WRITABLE_COLUMNS = sa.text("""
-select a.attname from pg_catalog.pg_attribute a
-where a.attrelid = to_regclass(:table) and a.attnum > 0 and not a.attisdropped
-  and a.attgenerated = '' and a.attidentity <> 'a'
-order by a.attnum
-""")
-_INSERT_ROLE = sa.text("""
-insert into public.user_roles (user_id, role) values (:id, cast(:role as public.app_role)) on conflict do nothing
-""")
-_USER_EXISTS = sa.text("select 1 from auth.users where lower(email) = :email")
-# The email user's row (not a single sign-on user's with the same email, which has no password to set).
-_SET_PASSWORD = sa.text("""
-update auth.users u set encrypted_password = :hash, updated_at = now()
-where lower(u.email) = :email and coalesce((to_jsonb(u) ->> 'is_sso_user')::boolean, false) = false
-returning u.id
-""")
-# A new password ends every session of the account (migration 0014); session_check() would notice the new hash on
-# the next run anyway, this makes it so at once.
-_END_SESSIONS = sa.text("select dashboard.session_end_user(:id, 'password_changed')")
 _NO_PERMISSION = "42501"  # insufficient_privilege
 
 
@@ -104,12 +84,14 @@ def set_password(engine: Engine, *, email: str, password: str, rounds: int = BCR
     _check_password(password)
     try:
         with engine.begin() as conn:
-            changed = conn.execute(_SET_PASSWORD, {"email": email, "hash": hash_password(password, rounds=rounds)})
+            changed = conn.execute(
+                users_q.SET_PASSWORD, {"email": email, "hash": hash_password(password, rounds=rounds)}
+            )
             ids = list(changed.scalars())
             if not ids:
                 raise InvalidUser(f"there is no account for {email}")
             for account_id in ids:
-                conn.execute(_END_SESSIONS, {"id": account_id})
+                conn.execute(users_q.END_SESSIONS, {"id": account_id})
     except sa.exc.DBAPIError as exc:
         if _sqlstate(exc) == _NO_PERMISSION:
             raise InvalidUser(
@@ -135,13 +117,13 @@ def create_user(engine: Engine, *, email: str, password: str, role: str, rounds:
     user_id = uuid.uuid4()
     try:
         with engine.begin() as conn:
-            if conn.execute(_USER_EXISTS, {"email": email}).first():
+            if conn.execute(users_q.USER_EXISTS, {"email": email}).first():
                 raise InvalidUser(f"an account for {email} already exists")
             _insert(conn, "auth.users", _account(user_id, email, hash_password(password, rounds=rounds)))
             _insert(conn, "auth.identities", _identity(user_id, email))
             profile = {"id": user_id, "email": email, "display_name": email.split("@")[0]}
             _insert(conn, "public.profiles", profile, on_conflict_do_nothing=True)  # a trigger may have made it
-            conn.execute(_INSERT_ROLE, {"id": user_id, "role": role})
+            conn.execute(users_q.INSERT_ROLE, {"id": user_id, "role": role})
     except sa.exc.DBAPIError as exc:
         if _sqlstate(exc) == _NO_PERMISSION:
             raise InvalidUser(_create_elsewhere(email, role, exc)) from None
@@ -184,7 +166,7 @@ def _identity(user_id: UUID, email: str) -> dict[str, Any]:
 
 def _insert(conn: Connection, table: str, values: dict[str, Any], *, on_conflict_do_nothing: bool = False) -> None:
     """Insert the values whose columns the table has and may be written; nothing when the table is missing."""
-    columns = set(conn.execute(_WRITABLE_COLUMNS, {"table": table}).scalars())
+    columns = set(conn.execute(users_q.WRITABLE_COLUMNS, {"table": table}).scalars())
     present = {name: value for name, value in values.items() if name in columns}
     if not present:
         return
