@@ -4,6 +4,7 @@ Every cell a spreadsheet would run as a formula (OWASP CSV injection) gets a lea
 with =, +, -, @, a tab, a carriage return or a line break, also after leading whitespace (spreadsheets trim it)
 and after apostrophes (so that unguard() can take exactly one off again and an export reads back as it was).
 Lines end in \\r\\n, so a lone \\r in a value is quoted like \\n and never starts a row of its own.
+Flags are written true and false (as_text), as the import format, JSON and PostgreSQL spell them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 _FORMULA = re.compile(r"'*(?:[\t\r\n]|\s*[=+\-@])")
@@ -36,6 +38,15 @@ def unguard(text: str) -> str:
     return text[1:] if text.startswith("'") and _FORMULA.match(text) else text
 
 
+def as_text(value: Any) -> Any:
+    """True and False as "true" and "false" (never Python's True/False, nor 1/0); any other value as it is.
+
+    Every CSV cell, dry run and History table writes flags this way, so a flag reads the same everywhere and a
+    JSON value that changed from 1 to true shows as 1 -> true.
+    """
+    return ("true" if value else "false") if isinstance(value, bool | np.bool_) else value
+
+
 def neutralise_cell(value: Any) -> Any:
     """A value as its CSV cell text would hold it: JSON objects as JSON text, text guarded, the rest as is."""
     if isinstance(value, dict | list):
@@ -46,7 +57,7 @@ def neutralise_cell(value: Any) -> Any:
 def _cell(value: Any) -> str:
     if value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
-    value = neutralise_cell(value)
+    value = neutralise_cell(as_text(value))
     return value if isinstance(value, str) else str(value)
 
 

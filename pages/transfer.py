@@ -16,7 +16,9 @@ ALL = "All"
 require_admin()
 service = context().transfer
 st.title("Import and export")
-export_tab, import_tab = st.tabs(["Export", "Import"])
+# Tracked tabs (key, on_change): the open tab is kept in session state, so applying an import, or the dry run of
+# the next file, stays on Import instead of falling back to the first tab when the page is drawn again.
+export_tab, import_tab = st.tabs(["Export", "Import"], key="transfer_tab", on_change="rerun")
 
 with export_tab:
     st.caption(f"Every model with its provider's name, as `{FORMAT}`. JSON keeps the JSON fields exactly; CSV has them "

@@ -3,12 +3,12 @@
 import streamlit as st
 
 from dashboard.export import to_csv_bytes
-from dashboard.services.spend import BILLED_STATUS, estimate_spend, totals_by_currency
-from dashboard.services.usage import GROUP_COLUMN, GROUPINGS, failure_rate, group_usage
+from dashboard.services.spend import BILLED_STATUS, estimate_spend, group_spend, totals_by_currency
+from dashboard.services.usage import GROUP_COLUMN, GROUPINGS, failure_rate, group_usage, round_rates
 from dashboard.text import visible_frame
 from dashboard.ui import cached, usage_charts
 from dashboard.ui.context import context, require_admin
-from dashboard.ui.usage_view import days_table, render_filters, show_chart
+from dashboard.ui.usage_view import chart_table, days_table, file_slug, render_filters, show_chart
 
 require_admin()
 service = context().usage
@@ -39,21 +39,24 @@ if not total:
 grouped = group_usage(usage, view.group_by)
 label = GROUP_COLUMN[view.group_by]
 noun = GROUPINGS[view.group_by].lower()
-slug = f"{view.group_by}-{view.label.lower().replace(' ', '-')}"
+when = view.label
 load, failures = st.columns(2, gap="large")
 with load:
-    show_chart(usage_charts.jobs_per_group(grouped, label, title=f"Jobs per {noun}"), grouped,
-               name=f"jobs-per-{slug}", key="jobs")  # fmt: skip
+    show_chart(usage_charts.jobs_per_group(grouped, label, title=f"Jobs per {noun}"),
+               chart_table(grouped, view.group_by, ["total_jobs", "completed_jobs", "failed_jobs", "other_jobs"]),
+               name=file_slug("jobs per", noun, when), key="jobs")  # fmt: skip
 with failures:
-    show_chart(usage_charts.failure_rates(grouped, label, title=f"Failure rate per {noun}"), grouped,
-               name=f"failure-rate-per-{slug}", key="failures")  # fmt: skip
-show_chart(usage_charts.jobs_per_day(days), days_table(days), name=f"jobs-per-day-{slug}", key="days")
+    show_chart(usage_charts.failure_rates(grouped, label, title=f"Failure rate per {noun}"),
+               chart_table(grouped, view.group_by, ["failed_jobs", "completed_jobs", "failure_rate"]),
+               name=file_slug("failure rate per", noun, when), key="failures")  # fmt: skip
+show_chart(usage_charts.jobs_per_day(days), days_table(days), name=file_slug("jobs per day", when), key="days")
 
 ratings, money = st.columns(2, gap="large")
 with ratings:
     if rated:
-        show_chart(usage_charts.quality(grouped, label, title=f"Average quality rating per {noun}"), grouped,
-                   name=f"quality-per-{slug}", key="quality")  # fmt: skip
+        show_chart(usage_charts.quality(grouped, label, title=f"Average quality rating per {noun}"),
+                   chart_table(grouped, view.group_by, ["rated_jobs", "avg_quality_rating"]),
+                   name=file_slug("quality per", noun, when), key="quality")  # fmt: skip
     else:
         st.caption("No job in this range has a quality rating.")
 with money:
@@ -63,24 +66,29 @@ with money:
     st.caption(f"{BILLED_STATUS.capitalize()} jobs × each model's price × the units one job uses. "
                + (" · ".join(f"{v:,.2f} {k}" for k, v in sorted(totals.items())) or "Nothing costed."))  # fmt: skip
     if not costed.empty and costed["spend"].sum() > 0:
-        show_chart(usage_charts.spend(costed, title="Estimated spend per model"), costed,
-                   name=f"spend-{slug}", key="spend")  # fmt: skip
+        spent = group_spend(costed, view.group_by)
+        extra = ["basis"] if view.group_by == "model" else ["models"]
+        show_chart(usage_charts.spend(spent, label, title=f"Estimated spend per {noun}"),
+                   chart_table(spent, view.group_by, ["currency", "spend", "completed_jobs", *extra]),
+                   name=file_slug("spend per", noun, when), key="spend")  # fmt: skip
 
 if not not_costed.empty:
     st.markdown(f"**Not costed**: {len(not_costed)} models, {int(not_costed['completed_jobs'].sum()):,} completed jobs "
                 "left out of the estimate")  # fmt: skip
     columns = {"display_name": "Model", "provider_name": "Provider", "reason": st.column_config.TextColumn("Why"),
                "completed_jobs": st.column_config.NumberColumn("Completed jobs", format="localized")}  # fmt: skip
-    st.dataframe(visible_frame(not_costed[list(columns)]), hide_index=True, column_config=columns, width="stretch")
+    st.dataframe(visible_frame(not_costed[list(columns)]), hide_index=True, column_config=columns, width="stretch",
+                 placeholder="—")  # fmt: skip
 
 st.subheader("The table")
 table = grouped.rename(columns={label: GROUPINGS[view.group_by]})
-st.dataframe(visible_frame(table), hide_index=True, width="stretch", column_config={
+# placeholder: a group with no finished or rated job has no rate; say so with a dash, never "None".
+st.dataframe(visible_frame(table), hide_index=True, width="stretch", placeholder="—", column_config={
     "provider_name": "Provider",
     "failure_rate": st.column_config.NumberColumn("Failure rate", format="percent"),
     "avg_quality_rating": st.column_config.NumberColumn("Average rating", format="%.2f"),
     **{c: st.column_config.NumberColumn(c.replace("_", " ").capitalize(), format="localized")
        for c in ("total_jobs", "completed_jobs", "failed_jobs", "other_jobs", "rated_jobs", "rating_sum")},
 })  # fmt: skip
-st.download_button("Export CSV", to_csv_bytes(table), file_name=f"usage-per-{slug}.csv", mime="text/csv",
-                   icon=":material/download:", on_click="ignore")  # fmt: skip
+st.download_button("Export CSV", to_csv_bytes(round_rates(table)), mime="text/csv", icon=":material/download:",
+                   file_name=f"{file_slug('usage per', noun, when)}.csv", on_click="ignore")  # fmt: skip

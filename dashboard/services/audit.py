@@ -1,17 +1,24 @@
 """The audit trail: who changed which model or provider, when, field by field; and restoring a version.
 
 Migration 0006 records every write by trigger, whatever made it. Only admins read it (RLS); a restore
-is an ordinary write, so it is audited like any other.
+is an ordinary write, so it is audited like any other, and its entry says which entry it restored: the trigger
+records application_name with every write, and a restore sets it, for its own transaction only, to
+"restored from entry N via <the tool's name>" (no schema change; a SQL session can set the same words, so it
+is a label, not proof).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
 
 from dashboard.queries.tables import audit_log
 from dashboard.services.base import ActingService, Row
@@ -25,6 +32,7 @@ TABLES = {"api_models": "Models", "api_providers": "Providers"}
 _UNTRACKED = ("updated_at",)  # moves on every write by trigger: not a change anyone made
 MAX_PAGE = 500
 MAX_EXPORT = 10_000
+_RESTORED_FROM = re.compile(r"restored from entry (\d+)(?: via |$)")
 
 _a = audit_log.c
 
@@ -69,6 +77,12 @@ class AuditEntry:
     @property
     def changes(self) -> list[Change]:
         return row_changes(self.old_row, self.new_row)
+
+    @property
+    def restored_from(self) -> int | None:
+        """The entry whose earlier version this write put back, when it was a restore; None otherwise."""
+        match = _RESTORED_FROM.match(self.application or "")
+        return int(match.group(1)) if match else None
 
 
 def row_changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[Change]:
@@ -144,10 +158,10 @@ class AuditService(ActingService):
         """restore_model, also saying which default the restored model took back (Saved.describe("Restored")).
 
         It is an ordinary write through ModelService (validated, one default per slot, RLS), so the
-        restore itself is audited.
+        restore itself is audited, with restored_from naming this entry.
         """
         entry, target, current = self._restore_target(entry_id)
-        models = ModelService(self.engine, user_id=self.user_id)
+        models = _RestoringModels(self.engine, user_id=self.user_id, entry_id=entry.id)
         if current is None:
             return models.create(target, model_id=entry.row_id)
         changed = _restore_changes(current, target)
@@ -164,6 +178,24 @@ class AuditService(ActingService):
         except ModelNotFound:
             current = None
         return entry, target, current
+
+
+class _RestoringModels(ModelService):
+    """ModelService whose writes are marked as a restore of one entry, in application_name (see the module)."""
+
+    def __init__(self, engine: Engine, *, user_id: Any, entry_id: int):
+        super().__init__(engine, user_id=user_id)
+        self.mark = f"restored from entry {int(entry_id)}"
+
+    @contextmanager
+    def _transaction(self, engine: Engine | None = None) -> Iterator[Connection]:
+        with super()._transaction(engine) as conn:
+            # is_local: the pooled connection keeps its own name after this transaction, so no later write
+            # is taken for a restore. concat_ws leaves the tool's name out when there is none.
+            tool = sa.func.nullif(sa.func.current_setting("application_name"), "")
+            name = sa.func.concat_ws(" via ", self.mark, tool)
+            conn.execute(sa.select(sa.func.set_config("application_name", name, True)))
+            yield conn
 
 
 def _restore_changes(current: Row, target: Row) -> Row:

@@ -8,7 +8,8 @@ each slot before and after, in the seed's routing order, to say what it does to 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import UUID
@@ -24,7 +25,7 @@ from dashboard.services.base import ActingService, Row, as_uuid
 from dashboard.services.errors import EditConflict, InvalidModel, ModelNotFound, NotAllowed, ProviderNotFound
 from dashboard.services.routing_rules import SEVERITY_ORDER, Impact, routing_key, slot_impact, with_name_ranks
 from dashboard.services.slot_locks import lock_for_writing
-from dashboard.services.validation import validate_model_fields, validate_slot
+from dashboard.services.validation import INT4, validate_model_fields, validate_slot
 
 Kind = Literal["activate", "deactivate", "priority", "provider"]
 KINDS: tuple[Kind, ...] = ("activate", "deactivate", "priority", "provider")
@@ -133,9 +134,116 @@ def changed(model: Mapping[str, Any], change: BulkChange, provider: Mapping[str,
 
 
 def reordered(models: Iterable[Mapping[str, Any]], ordered_ids: list[UUID]) -> list[dict]:
-    """The slot's models in the given order with priorities 1..n, as reorder() would store them."""
+    """The slot's models in the given order with priorities 1..n (a full renumbering; reorder() writes
+    renumbered()'s, which keeps every number it can)."""
     by_id = {m["id"]: m for m in models}
     return [{**by_id[i], "priority": n} for n, i in enumerate(ordered_ids, start=1) if i in by_id]
+
+
+def reorder_priorities(priorities: Mapping[UUID, int], ordered_ids: Sequence[UUID]) -> dict[UUID, int]:
+    """The new priority of each model whose number must change for the slot to route in this order.
+
+    The priorities end strictly increasing along ordered_ids (so the seed's tie-breakers never decide), and as
+    many models as possible keep theirs: the longest run of models that already fit, where a model at place i
+    with priority p fits when p - i never decreases along the run (that leaves room for the models between) and
+    stays within the bounds. The others take numbers in the gaps, spaced like the slot's numbers where there is
+    room. Numbers go no lower than 0 (the column's default; or the slot's lowest, if lower) and stay within
+    PostgreSQL's integer.
+    """
+    ids = [i for i in ordered_ids if i in priorities]
+    if not ids:
+        return {}
+    current = [int(priorities[i]) for i in ids]
+    low, high, count = min(0, *current), INT4[1], len(ids)
+    steps = [b - a for a, b in zip(sorted(set(current)), sorted(set(current))[1:], strict=False)]
+    step = min(steps, default=1)
+    kept = _longest_fitting_run(current, low=low, high=high)
+    new = list(current)
+    if not kept:
+        spacing = max(1, min(step, (high - low) // max(count - 1, 1)))
+        new = [low + i * spacing for i in range(count)]
+    else:
+        first, last = kept[0], kept[-1]
+        spacing = min(step, (current[first] - low) // first) if first else step
+        for i in range(first):
+            new[i] = current[first] - (first - i) * spacing
+        for a, b in zip(kept, kept[1:], strict=False):
+            for i in range(a + 1, b):  # evenly between two kept numbers (the run guarantees room)
+                new[i] = current[a] + (i - a) * (current[b] - current[a]) // (b - a)
+        spacing = min(step, (high - current[last]) // (count - 1 - last)) if last < count - 1 else step
+        for i in range(last + 1, count):
+            new[i] = current[last] + (i - last) * spacing
+    return {model_id: p for model_id, p, old in zip(ids, new, current, strict=True) if p != old}
+
+
+def _longest_fitting_run(current: list[int], *, low: int, high: int) -> list[int]:
+    """The places of the most models that can keep their priority (see reorder_priorities), in order."""
+    count = len(current)
+    slack = [p - i for i, p in enumerate(current)]
+    tails: list[int] = []  # tails[k]: the place ending the best run of length k + 1 found so far
+    ends: list[int] = []  # the slack at each of those places (non-decreasing)
+    before: dict[int, int | None] = {}
+    end = None
+    for i, value in enumerate(slack):
+        if not low <= value <= high - (count - 1):
+            continue
+        k = bisect_right(ends, value)
+        before[i] = tails[k - 1] if k else None
+        tails[k : k + 1], ends[k : k + 1] = [i], [value]
+        if k == len(tails) - 1:
+            end = i  # the latest place that ends a longest run
+    run = []
+    while end is not None:
+        run.append(end)
+        end = before[end]
+    return run[::-1]
+
+
+def renumbered(models: Iterable[Mapping[str, Any]], ordered_ids: list[UUID]) -> list[dict]:
+    """The slot's models in the given order with the priorities reorder() would store (reorder_priorities)."""
+    by_id = {m["id"]: m for m in models}
+    ids = [i for i in ordered_ids if i in by_id]
+    new = reorder_priorities({i: by_id[i]["priority"] for i in ids}, ids)
+    return [{**by_id[i], "priority": new.get(i, by_id[i]["priority"])} for i in ids]
+
+
+def renumbering_note(models: Sequence[Mapping[str, Any]], ordered_ids: list[UUID]) -> str:
+    """What saving this order renumbers, in words; when one model was moved and others change too, why."""
+    after = renumbered(models, ordered_ids)
+    before = {m["id"]: m["priority"] for m in models}
+    changed = [m for m in after if m["priority"] != before[m["id"]]]
+    if not changed:
+        return ""
+    text = (f"Saving changes {len(changed)} of {len(after)} priorities; the other models keep theirs."
+            if len(changed) < len(after) else f"Saving changes all {len(after)} priorities.")  # fmt: skip
+    moved = _moved_one(list(before), [m["id"] for m in after])
+    if moved is not None and len(changed) > 1:
+        place = [m["id"] for m in after].index(moved)
+        name = {m["id"]: m["display_name"] for m in models}
+        above = after[place - 1] if place else None
+        below = after[place + 1] if place + 1 < len(after) else None
+        if above and below:
+            where = (f"between {name[above['id']]} ({before[above['id']]}) and {name[below['id']]} "
+                     f"({before[below['id']]})")  # fmt: skip
+        elif below:
+            where = f"above {name[below['id']]} ({before[below['id']]}) without going below {min(0, *before.values())}"
+        else:
+            where = f"below {name[above['id']]} ({before[above['id']]})" if above else ""
+        text += f" There is no free priority number {where} for {name[moved]}, so others move with it."
+    return text
+
+
+def _moved_one(before: list[UUID], after: list[UUID]) -> UUID | None:
+    """The one model whose move turns before into after, or None when it takes more than one move."""
+    if before == after or sorted(map(str, before)) != sorted(map(str, after)):
+        return None
+    first = next(i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b)
+    last = max(i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b)
+    if after[first] == before[last] and after[first + 1 : last + 1] == before[first:last]:
+        return before[last]  # moved up
+    if after[last] == before[first] and after[first:last] == before[first + 1 : last + 1]:
+        return before[first]  # moved down
+    return None
 
 
 def catalogue_impact(
@@ -290,7 +398,8 @@ class BulkService(ActingService):
         return sorted(models, key=routing_key)
 
     def reorder(self, modality: str, task: str, ordered_ids: Any, expected_ids: Any | None = None) -> int:
-        """Give the slot's models priorities 1..n in this order, in one transaction; return how many changed.
+        """Give the slot's models priorities that route them in this order, changing as few as it can
+        (reorder_priorities), in one transaction; return how many changed.
 
         ordered_ids must list every model of the slot once. With expected_ids (the models the person saw),
         EditConflict when the slot's models are no longer those; InvalidModel for a model of another slot.
@@ -318,7 +427,7 @@ class BulkService(ActingService):
             if len(ordered) != len(current):
                 raise InvalidModel({"ordered_ids": f"leaves out {len(current) - len(ordered)} model(s) of {slot}; "
                                     "list every one"})  # fmt: skip
-            target = {model_id: n for n, model_id in enumerate(ordered, start=1) if current[model_id] != n}
+            target = reorder_priorities(current, ordered)  # only the numbers this order needs changed
             if not target:
                 return 0
             written = conn.execute(

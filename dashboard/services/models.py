@@ -170,6 +170,18 @@ class ModelService(ActingService):
             conn.execute(sa.update(api_models).where(api_models.c.id == model_id).values(is_default=True))
         return replaced
 
+    def jobs_referencing(self, model_id: UUID | str) -> int:
+        """How many jobs reference a model (as this person may see them): while any do, it cannot be deleted."""
+        with self._transaction() as conn:
+            return conn.execute(q.COUNT_JOBS_FOR_MODEL, {"id": as_uuid(model_id)}).scalar_one()
+
+    def check_deletable(self, model_id: UUID | str) -> None:
+        """ModelInUse when jobs reference the model, so a person is told before being asked to confirm a delete
+        (delete_model checks again: a job may arrive in between)."""
+        jobs = self.jobs_referencing(model_id)
+        if jobs:
+            raise ModelInUse(jobs)
+
     def delete_model(self, model_id: UUID | str, *, expected_version: str | None = None) -> None:
         """Delete a model; refused with ModelInUse while jobs reference it."""
         model_id = as_uuid(model_id)

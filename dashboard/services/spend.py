@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from dashboard.services.usage import GROUP_COLUMN
 from dashboard.services.validation import BILLING_UNITS
 
 UNIT_NAMES = {
@@ -100,6 +101,7 @@ def estimate_spend(usage: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     for row in usage.itertuples(index=False):
         basis = cost_basis(row.pricing, row.input_defaults)
         base = {"model_id": row.model_id, "display_name": row.display_name, "provider_name": row.provider_name,
+                "modality": getattr(row, "modality", None), "task": getattr(row, "task", None),
                 "completed_jobs": int(row.completed_jobs)}  # fmt: skip
         if basis.costed:
             spend = row.completed_jobs * (basis.units_per_job or 0) * (basis.price or 0)
@@ -107,14 +109,29 @@ def estimate_spend(usage: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                            "basis": basis.describe()})  # fmt: skip
         else:
             not_costed.append({**base, "reason": basis.reason})
-    costed_frame = pd.DataFrame(
-        costed, columns=["model_id", "display_name", "provider_name", "completed_jobs", "spend", "currency", "basis"]
-    )
+    costed_frame = pd.DataFrame(costed, columns=["model_id", "display_name", "provider_name", "modality", "task",
+                                                 "completed_jobs", "spend", "currency", "basis"])  # fmt: skip
     costed_frame = costed_frame.sort_values("spend", ascending=False, kind="stable").reset_index(drop=True)
     not_costed_frame = pd.DataFrame(
-        not_costed, columns=["model_id", "display_name", "provider_name", "completed_jobs", "reason"]
+        not_costed,
+        columns=["model_id", "display_name", "provider_name", "modality", "task", "completed_jobs", "reason"],
     )
     return costed_frame, not_costed_frame
+
+
+def group_spend(costed: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Estimated spend per model, provider, modality or task (the Usage page's grouping), one line per group and
+    currency (never added across currencies), most first; per model it is costed itself."""
+    if by not in GROUP_COLUMN:
+        raise ValueError(f"group by one of {', '.join(GROUP_COLUMN)}")
+    if by == "model":
+        return costed
+    column = GROUP_COLUMN[by]
+    grouped = costed.groupby([column, "currency"], as_index=False, dropna=False).agg(
+        spend=("spend", "sum"), completed_jobs=("completed_jobs", "sum"), models=("model_id", "count")
+    )
+    grouped["spend"] = grouped["spend"].round(6)
+    return grouped.sort_values("spend", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def totals_by_currency(costed: pd.DataFrame) -> dict[str, float]:

@@ -255,3 +255,17 @@ def group_usage(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     rated = grouped["rated_jobs"].where(grouped["rated_jobs"] > 0)
     grouped["avg_quality_rating"] = (grouped["rating_sum"] / rated).astype(float)
     return grouped.sort_values("total_jobs", ascending=False, kind="stable").reset_index(drop=True)
+
+
+RATE_COLUMNS = ("failure_rate", "avg_quality_rating")
+RATE_DECIMALS = 4
+
+
+def round_rates(frame: pd.DataFrame, decimals: int = RATE_DECIMALS) -> pd.DataFrame:
+    """A copy with its rates (failure rate, average rating) rounded, for files people read: 0.0417, not
+    0.041666666666666664. Counts stay exact; screens format rates themselves."""
+    rounded = frame.copy()
+    for column in RATE_COLUMNS:
+        if column in rounded:
+            rounded[column] = pd.to_numeric(rounded[column], errors="coerce").astype(float).round(decimals)
+    return rounded

@@ -9,7 +9,7 @@ from uuid import UUID
 import pandas as pd
 import streamlit as st
 
-from dashboard.services.bulk import BulkChange, BulkReview, reordered
+from dashboard.services.bulk import BulkChange, BulkReview, renumbered, renumbering_note
 from dashboard.services.errors import ServiceError
 from dashboard.services.routing_rules import exclusion_reason, pick, slot_impact
 from dashboard.services.validation import INT4
@@ -200,8 +200,9 @@ def render_reorder(modality: str, task: str) -> None:
     ctx = context()
     slot = f"{modality}/{task}"
     st.subheader("Reorder")
-    st.caption("Move models up or down, then save: the priorities become 1, 2, 3… in this order (lower is preferred). "
-               "Inactive models keep their place too, for when they are activated.")  # fmt: skip
+    st.caption("Move models up or down, then save. Lower priority numbers are preferred; saving changes only the "
+               "numbers the new order needs, and every other model keeps its own. Inactive models keep their place "
+               "too, for when they are activated.")  # fmt: skip
     try:
         models = ctx.bulk.slot_models(modality, task)
     except ServiceError as exc:
@@ -217,20 +218,23 @@ def render_reorder(modality: str, task: str) -> None:
         st.warning(md_escape(f"The models of {slot} changed since you started reordering (one was added, removed or "
                              "moved). Reset to start again from the current list."), icon=ICONS["warning"])  # fmt: skip
     shown = [by_id[i] for i in state["order"] if i in by_id]
+    # The order routing follows now (ties broken by default and name) needs no saving, even with equal numbers.
+    unchanged = [m["id"] for m in shown] == [m["id"] for m in models]
+    after = shown if unchanged else renumbered(models, [m["id"] for m in shown])
     last = len(shown) - 1
-    for position, model in enumerate(shown):
+    for position, (model, moved) in enumerate(zip(shown, after, strict=True)):
         number, name, priority, up, down = st.columns([0.4, 5, 1.6, 0.5, 0.5], vertical_alignment="center")
         number.markdown(f"**{position + 1}**")
         reason = exclusion_reason(model)
         state_words = f" · {reason}" if reason else ""
         name.write(md_escape(f"{model['display_name']} · {model['provider_name']}{state_words}"
                              + (" · default" if model["is_default"] else "")))  # fmt: skip
-        priority.caption(f"priority {model['priority']} → {position + 1}")
+        new = moved["priority"]
+        priority.caption(f"priority {model['priority']}" + (f" → {new}" if new != model["priority"] else ""))
         up.button("↑", key=f"reorder_up_{model['id']}", disabled=position == 0, on_click=_move,
                   args=(key, model["id"], -1), help="Move up")  # fmt: skip
         down.button("↓", key=f"reorder_down_{model['id']}", disabled=position == last, on_click=_move,
                     args=(key, model["id"], 1), help="Move down")  # fmt: skip
-    after = reordered(models, [m["id"] for m in shown])
     now, then = pick(models), pick(after)
     if then is None:
         st.error(md_escape(f"No model of {slot} can take jobs, in any order: activate one, or its provider."),
@@ -240,7 +244,9 @@ def render_reorder(modality: str, task: str) -> None:
     else:
         st.info(md_escape(f"After saving, jobs of {slot} go to {then['display_name']}"
                           + (f" instead of {now['display_name']}." if now else ".")), icon=ICONS["info"])  # fmt: skip
-    unchanged = all(by_id[m["id"]]["priority"] == m["priority"] for m in after) and len(after) == len(models)
+    note = "" if unchanged else renumbering_note(models, [m["id"] for m in shown])
+    if note:
+        st.caption(md_escape(note))
     save, reset = st.columns(2)
     reset.button("Reset", key="reorder_reset", on_click=_forget_order, args=(key,), width="stretch")
     pending = f"_reorder_review_{slot}"
@@ -250,7 +256,7 @@ def render_reorder(modality: str, task: str) -> None:
         st.session_state.pop(pending, None)  # nothing to save, or the order moved on since: review again
         return
     answer = impact_review("reorder_confirm", slot_impact(slot, models, after), action_label="Save this order",
-                           prompt=f"Give the models of {slot} priorities 1 to {len(after)} in this order?")  # fmt: skip
+                           prompt=f"Save this order of {slot}? {note}".strip())  # fmt: skip
     if answer is False:
         st.session_state.pop(pending, None)
         st.rerun()

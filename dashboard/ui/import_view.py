@@ -7,6 +7,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
+from dashboard.export import as_text
 from dashboard.services.transfer import ImportPlan, ImportRefused, TransferService
 from dashboard.text import visible_frame
 
@@ -24,8 +25,8 @@ def plan_table(plan: ImportPlan) -> pd.DataFrame:
             lines.append({**base, "Field": field, "Before": "", "After": "", "Note": problem})
         if row.status == "changed":
             for change in row.changes:
-                lines.append({**base, "Field": change.path, "Before": change.shown(change.before),
-                              "After": change.shown(change.after), "Note": ""})  # fmt: skip
+                lines.append({**base, "Field": change.path, "Before": change.shown(as_text(change.before)),
+                              "After": change.shown(as_text(change.after)), "Note": ""})  # fmt: skip
         for note in row.notes:
             lines.append({**base, "Field": "", "Before": "", "After": "", "Note": note})
         if row.status == "new" and not row.notes:

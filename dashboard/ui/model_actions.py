@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard.services import ModelInUse, ServiceError
 from dashboard.text import md_escape
 from dashboard.ui import cached, model_form, paths
-from dashboard.ui.confirm import confirmed
+from dashboard.ui.confirm import confirm_or_cancel
 from dashboard.ui.context import context
 from dashboard.ui.feedback import flash, show_error
 from dashboard.ui.reviewed import reviewed
@@ -50,23 +50,55 @@ def render_actions(model: dict[str, Any]) -> None:
         show_error(exc)
 
 
+def _refuse_delete(model: dict[str, Any], exc: ModelInUse) -> None:
+    message = str(exc)
+    if not model["is_active"]:
+        message = (f"{exc.job_count:,} job(s) reference this model, so it cannot be deleted. It is already "
+                   "inactive: routing does not use it, and its job history is kept.")  # fmt: skip
+    st.session_state["_delete_refused"] = str(model["id"])
+    st.session_state["_delete_refused_message"] = message
+    st.session_state.pop(_DELETE_PENDING, None)
+    st.rerun()
+
+
+_DELETE_PENDING = "_confirm_act_delete"
+
+
 def _render_delete(model: dict[str, Any]) -> None:
+    """Delete: jobs referencing the model are looked for first (the database refuses to delete it then), so
+    the confirmation only appears for a model that can go; a refused one is offered deactivation instead."""
     name = model["display_name"]
-    if st.session_state.get("_delete_refused") == str(model["id"]):
+    models = context().models
+    refused = st.session_state.get("_delete_refused") == str(model["id"])
+    if refused:
         st.error(md_escape(st.session_state["_delete_refused_message"]))
         if model["is_active"] and st.button("Deactivate instead", key="act_deactivate_instead", type="primary"):
             st.session_state.pop("_delete_refused")
-            context().models.set_active(model["id"], False)
+            models.set_active(model["id"], False)
             _done(f"{name} is inactive: routing no longer uses it, and its job history is kept.")
-        return
-    if confirmed("Delete", key="act_delete", prompt=f"Delete {name} for good? This cannot be undone.",
-                 confirm_label="Delete"):  # fmt: skip
-        try:
-            context().models.delete_model(model["id"], expected_version=model["row_version"])
-        except ModelInUse as exc:
-            st.session_state["_delete_refused"] = str(model["id"])
-            st.session_state["_delete_refused_message"] = str(exc)
+    if not st.session_state.get(_DELETE_PENDING):
+        tip = "Looks again for jobs that reference it (they may have been removed)" if refused else None
+        if st.button("Delete", key="act_delete", width="stretch", help=tip):
+            try:
+                models.check_deletable(model["id"])
+            except ModelInUse as exc:
+                _refuse_delete(model, exc)
+            st.session_state.pop("_delete_refused", None)
+            st.session_state[_DELETE_PENDING] = True
             st.rerun()
-        cached.clear()
-        flash(f"{name} was deleted.")
-        st.switch_page(paths.MODELS)
+        return
+    prompt = (f"Delete {name}? Routing stops using it at once, and no job references it. It can be brought back "
+              "from History (\"Bring this model back\" on its delete), with the same id and settings.")  # fmt: skip
+    answer = confirm_or_cancel("act_delete", prompt=prompt, confirm_label="Delete")
+    if answer is None:
+        return
+    st.session_state.pop(_DELETE_PENDING, None)
+    if answer is False:
+        st.rerun()
+    try:
+        models.delete_model(model["id"], expected_version=model["row_version"])
+    except ModelInUse as exc:  # a job arrived after the check
+        _refuse_delete(model, exc)
+    cached.clear()
+    flash(f"{name} was deleted. History can bring it back.")
+    st.switch_page(paths.MODELS)

@@ -142,18 +142,23 @@ def quality(usage: pd.DataFrame, label: str, *, title: str = "Average quality ra
                    yaxis={"automargin": True})  # fmt: skip
 
 
-def spend(costed: pd.DataFrame, *, title: str = "Estimated spend") -> go.Figure:
-    """Estimated spend per model, one colour per currency (never added across currencies)."""
+def spend(costed: pd.DataFrame, label: str = "display_name", *, title: str = "Estimated spend") -> go.Figure:
+    """Estimated spend per group (label: the model's display_name, or the grouping's column of
+    services.spend.group_spend), one colour per currency (never added across currencies)."""
     top = _top(costed[costed["spend"] > 0], "spend")
     fig = go.Figure()
     for currency in sorted(set(top["currency"])):
         part = top[top["currency"] == currency]
+        if "basis" in part:  # one model: how it was costed
+            detail = [plot_text(b) for b in part["basis"]]
+        else:  # a group: how many models it adds up
+            detail = [f"{n:,} costed model{'s' if n != 1 else ''}" for n in part["models"]]
         fig.add_bar(
-            y=_labels(part, "display_name"),
+            y=_labels(part, label),
             x=part["spend"],
             name=plot_text(currency),
             orientation="h",
-            customdata=[[plot_text(b), n] for b, n in zip(part["basis"], part["completed_jobs"], strict=True)],
+            customdata=[[d, n] for d, n in zip(detail, part["completed_jobs"], strict=True)],
             hovertemplate=(
                 f"%{{y}}<br>%{{x:,.2f}} {plot_text(currency)}<br>%{{customdata[1]:,}} completed jobs"
                 "<br>%{customdata[0]}<extra></extra>"

@@ -11,7 +11,15 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.export import to_csv_bytes
-from dashboard.services.usage import GROUPINGS, PRESETS, InvalidRange, UsageFilters, UsageRange
+from dashboard.services.usage import (
+    GROUP_COLUMN,
+    GROUPINGS,
+    PRESETS,
+    InvalidRange,
+    UsageFilters,
+    UsageRange,
+    round_rates,
+)
 from dashboard.services.validation import MODALITIES
 from dashboard.text import visible
 from dashboard.ui import paths, usage_charts
@@ -124,11 +132,25 @@ def _write_to_url(choice: str, period: UsageRange, filters: UsageFilters, group_
     sync_url(wanted)
 
 
+def file_slug(*parts: str) -> str:
+    """A file name from words: "jobs per model", "Last 30 days" -> "jobs-per-model-last-30-days"."""
+    return "-".join(" ".join(parts).lower().split())
+
+
 def show_chart(figure: go.Figure, table: pd.DataFrame, *, name: str, key: str) -> None:
-    """A chart (PNG from its toolbar's camera) with the CSV of the table behind it."""
+    """A chart (PNG from its toolbar's camera) with the CSV of the table behind it, both named name: say what
+    the chart shows, per what, over which range ("jobs-per-provider-last-7-days"). Rates are rounded in the CSV."""
     st.plotly_chart(figure, key=f"chart_{key}", config=usage_charts.png_config(name))
-    st.download_button(f"CSV: {name}", to_csv_bytes(table), file_name=f"{name}.csv", mime="text/csv",
+    st.download_button(f"CSV: {name}", to_csv_bytes(round_rates(table)), file_name=f"{name}.csv", mime="text/csv",
                        icon=":material/download:", key=f"csv_{key}", on_click="ignore")  # fmt: skip
+
+
+def chart_table(frame: pd.DataFrame, group_by: str, columns: list[str]) -> pd.DataFrame:
+    """The columns behind one chart, the group's own column named as the grouping (Model, Provider, ...) and,
+    per model, its provider beside it (two models may share a name)."""
+    label = GROUP_COLUMN[group_by]
+    keep = [label, *(["provider_name"] if group_by == "model" and "provider_name" in frame else []), *columns]
+    return frame[keep].rename(columns={label: GROUPINGS[group_by], "provider_name": "Provider"})
 
 
 def days_table(days: pd.DataFrame) -> pd.DataFrame:
@@ -163,10 +185,11 @@ def render_model_usage(model_id: UUID | str, display_name: str) -> None:
         tiles = st.columns(4)
         tiles[0].metric("Jobs", f"{row.total_jobs:,}", border=True)
         tiles[1].metric("Completed", f"{row.completed_jobs:,}", border=True)
-        tiles[2].metric("Failure rate", f"{row.failure_rate:.1%}", border=True)
+        tiles[2].metric("Failure rate", "—" if pd.isna(row.failure_rate) else f"{row.failure_rate:.1%}", border=True)
         rating = "—" if pd.isna(row.avg_quality_rating) else f"{row.avg_quality_rating:.2f}"
         tiles[3].metric("Average rating", rating, border=True, help=f"From {row.rated_jobs:,} rated jobs")
         figure = usage_charts.model_over_time(days, title=f"{display_name}: jobs per day (UTC)")
-        show_chart(figure, days_table(days), name=f"model-usage-{choice}-{str(model_id)[:8]}", key=f"model_{model_id}")
+        name = file_slug("jobs per day of model", str(model_id)[:8], choices[choice])
+        show_chart(figure, days_table(days), name=name, key=f"model_{model_id}")
     st.page_link(paths.USAGE, label="Compare with other models on Usage", icon=":material/monitoring:",
                  query_params={"model": str(model_id), "range": choice, "active": "0"})  # fmt: skip

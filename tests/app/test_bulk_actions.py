@@ -241,14 +241,17 @@ def test_moving_a_model_up_previews_the_new_pick_and_saves(demo_db, engine, sign
     at.button(key="reorder_save").click().run()
     assert (
         "image/generation now routes to Flux 1.1 Pro instead of its default SDXL 1.0: Flux 1.1 Pro has a lower "
-        "priority number (1 < 2)"
+        "priority number (0 < 1)"
     ) in texts(at)  # the review, before anything is saved
+    assert "Saving changes 1 of 6 priorities; the other models keep theirs." in texts(at)
     assert _priorities(engine)["Flux 1.1 Pro"] == 2
     at.button(key="reorder_confirm_yes").click().run()
     assert not at.exception, at.exception
-    assert _priorities(engine) == {"Flux 1.1 Pro": 1, "SDXL 1.0": 2, "Flux Schnell": 3, "DALL·E 3": 4,
-                                   "Stable Diffusion 1.5": 5, "Stable Diffusion 2.1": 6}  # fmt: skip
-    assert "Saved the order of image/generation" in texts(at) and "Jobs now go to Flux 1.1 Pro." in texts(at)
+    # Only the moved model is renumbered: 0 is free above SDXL 1.0's 1, and every other number stays.
+    assert _priorities(engine) == {"Flux 1.1 Pro": 0, "SDXL 1.0": 1, "Flux Schnell": 3, "DALL·E 3": 4,
+                                   "Stable Diffusion 1.5": 5, "Stable Diffusion 2.1": 9}  # fmt: skip
+    assert "Saved the order of image/generation: 1 priority changed." in texts(at)
+    assert "Jobs now go to Flux 1.1 Pro." in texts(at)
     assert list(at.dataframe[0].value["Model"])[0] == "Flux 1.1 Pro"  # the preview above shows it at once
 
 
@@ -296,8 +299,9 @@ def test_the_seed_example_row_can_be_moved_to_the_bottom(demo_db, engine, signed
     for _ in range(5):
         at.button(key=f"reorder_down_{SDXL_ID}").click().run()
     assert at.button(key=f"reorder_down_{SDXL_ID}").disabled  # the last can go no lower
+    before = _priorities(engine)
     _save_order(at)
-    assert _priorities(engine)["SDXL 1.0"] == 6
+    assert _priorities(engine) == {**before, "SDXL 1.0": 10}  # the next number after the last (9); no one else moves
 
 
 def test_cancelling_the_review_of_an_order_saves_nothing_and_keeps_the_order(demo_db, engine, signed_in):
@@ -305,7 +309,7 @@ def test_cancelling_the_review_of_an_order_saves_nothing_and_keeps_the_order(dem
     at.button(key=f"reorder_down_{_model(engine, 'Eleven Multilingual v2')['id']}").click().run()
     before = _priorities(engine, "tts", "audio")
     at.button(key="reorder_save").click().run()
-    assert "Give the models of audio/tts priorities 1 to 3 in this order?" in texts(at)
+    assert "Save this order of audio/tts? Saving changes 1 of 3 priorities; the other models keep theirs." in texts(at)
     at.button(key="reorder_confirm_no").click().run()
     assert not at.exception, at.exception
     assert _priorities(engine, "tts", "audio") == before

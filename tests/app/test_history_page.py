@@ -90,3 +90,71 @@ def test_a_restore_that_takes_the_default_back_says_so_before_and_after(demo_db,
     assert not at.exception, at.exception
     assert f"Restored SDXL 1.0. It replaced {HOSTILE} as the default for image/generation." in hostile.read(texts(at))
     assert models.get_model(sdxl)["is_default"] is True
+
+
+def _restore(at, entry_id: int, *, key: str = "history"):
+    at.button(key=f"restore_{key}_{entry_id}").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_after_one_restore_another_entrys_confirmation_stays_open(demo_db, engine, signed_in):
+    from dashboard.services.audit import AuditFilters, AuditService
+
+    admin = user_id(engine, "admin@example.com")
+    models = ModelService(engine, user_id=admin)
+    sdxl = _sdxl(engine)
+    models.update_model(sdxl, {"priority": 8})
+    models.update_model(sdxl, {"display_name": HOSTILE})
+    newer, older = AuditService(engine, user_id=admin).history(AuditFilters(row_id=sdxl), limit=2)[0]
+    at = signed_in(page=PAGE, model=str(sdxl))
+    _restore(at, newer.id).button(key=f"restore_history_{newer.id}_yes").click().run()
+    assert not at.exception, at.exception
+    assert f"History records it as restored from entry {newer.id}." in texts(at)
+    # The restore is the newest entry and says what it restored; every other entry moved down one place.
+    assert f"restored from entry {newer.id}" in at.expander[0].label
+    _restore(at, older.id)
+    assert at.session_state[f"open_history_{older.id}"] is True
+    opened = next(e for e in at.expander if hostile.read(e.label).endswith(f"· entry {older.id}"))
+    assert opened.proto.expanded
+    assert [b for b in at.button if b.key == f"restore_history_{older.id}_yes"]  # its confirmation is shown
+    at.button(key=f"restore_history_{older.id}_yes").click().run()
+    assert not at.exception, at.exception
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("select priority, display_name from api_models where id = :i"), {"i": sdxl}).one()
+        marks = conn.execute(sa.text("select application from dashboard.audit_log where row_id = :i order by id desc "
+                                     "limit 2"), {"i": sdxl}).scalars().all()  # fmt: skip
+    assert tuple(row) == (1, "SDXL 1.0")  # as before the first change
+    assert [m.split(" via ")[0] for m in marks] == [f"restored from entry {e.id}" for e in (older, newer)]
+
+
+def test_an_entry_opened_by_hand_stays_open_after_a_rerun(demo_db, engine, signed_in):
+    from dashboard.services.audit import AuditFilters, AuditService
+
+    admin = user_id(engine, "admin@example.com")
+    ModelService(engine, user_id=admin).update_model(_sdxl(engine), {"priority": 4})
+    newest = AuditService(engine, user_id=admin).history(AuditFilters(), limit=1)[0][0]
+    at = signed_in(page=PAGE)
+    assert not at.expander[0].proto.expanded
+    entry = f"open_history_{newest.id}"
+    at.session_state[entry] = True  # what clicking its header does
+    at.run()
+    assert at.session_state[entry] is True and at.expander[0].proto.expanded
+
+
+def test_flags_read_true_and_false_in_the_table_and_the_csv(demo_db, engine, signed_in):
+    from dashboard.export import to_csv_bytes
+    from dashboard.services.audit import AuditFilters, AuditService
+    from dashboard.ui.history_view import changes_table
+
+    admin, sdxl = user_id(engine, "admin@example.com"), _sdxl(engine)
+    ModelService(engine, user_id=admin).update_model(sdxl, {"is_active": False, "display_name": HOSTILE})
+    at = signed_in(page=PAGE)
+    changes = at.dataframe[0].value
+    assert dict(zip(changes["Field"], zip(changes["Before"], changes["After"], strict=True), strict=True))[
+        "is_active"] == ("true", "false")  # fmt: skip
+    entries, _ = AuditService(engine, user_id=admin).history(AuditFilters(row_id=sdxl))
+    data = to_csv_bytes(changes_table(entries))
+    csv = data.decode("utf-8-sig")
+    assert "is_active,true,false" in csv and "True" not in csv and "False" not in csv
+    assert hostile.csv_problems(data) == []  # the hostile name stays inert

@@ -83,3 +83,42 @@ def test_plain_users_are_not_given_the_page(demo_db, signed_in):
     at = signed_in("viewer@example.com")
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page(f"../../{PAGE}")
+
+
+def _open_tab(at) -> int:
+    """The tab the page tells the browser to show (its tab container's index)."""
+    from streamlit.proto.Block_pb2 import Block
+
+    nodes = [at.main]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(getattr(node, "proto", None), Block) and node.proto.HasField("tab_container"):
+            return node.proto.tab_container.default_tab_index
+        nodes.extend(getattr(node, "children", {}).values())
+    raise AssertionError("no tabs on the page")
+
+
+def test_the_import_tab_stays_open_after_applying_and_for_the_next_dry_run(demo_db, engine, signed_in):
+    at = signed_in(page=PAGE)
+    assert at.session_state["transfer_tab"] == "Export" and _open_tab(at) == 0  # the first visit opens Export
+    at.session_state["transfer_tab"] = "Import"  # what clicking the Import tab does
+    _paste(at.run(), HEAD + f"replicate,acme/one,,{hostile.HTML},image,generation,8\n")
+    at.button(key="import_apply").click().run()
+    at.button(key="import_apply_yes").click().run()
+    assert not at.exception, at.exception
+    assert "Imported: 1 new and 0 changed models." in texts(at)
+    assert at.session_state["transfer_tab"] == "Import" and _open_tab(at) == 1
+    _paste(at, HEAD + "replicate,acme/two,,Two,image,generation,9\n")
+    assert at.session_state["transfer_tab"] == "Import" and _open_tab(at) == 1
+    assert _metrics(at)["New"] == "1"
+
+
+def test_the_dry_run_writes_flags_as_true_and_false(demo_db, engine, signed_in):
+    at = _paste(signed_in(page=PAGE), "provider,model_key,version,is_active,is_default\n"
+                "replicate,stability-ai/sdxl:39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b,1.0,"
+                "0,no\n")  # fmt: skip
+    assert not at.exception, at.exception
+    plan = at.dataframe[0].value
+    flags = {f: (b, a) for f, b, a in zip(plan["Field"], plan["Before"], plan["After"], strict=True)}
+    assert flags["is_active"] == ("true", "false") and flags["is_default"] == ("true", "false")
+    assert not {"True", "False", "1", "0"} & (set(plan["Before"]) | set(plan["After"]))

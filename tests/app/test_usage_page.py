@@ -159,3 +159,36 @@ def test_the_model_editor_shows_the_models_usage(demo_db, engine, signed_in):
     assert any("jobs per day" in c["layout"]["title"]["text"] for c in _charts(at))
     link = [e for e in at.get("page_link") if "usage" in e.proto.page]
     assert link and f"model={model}" in link[0].proto.query_string
+
+
+def test_spend_and_every_csv_follow_the_grouping_and_say_what_they_hold(demo_db, engine, signed_in):
+    provider = make_provider(engine, name="evil", display_name=HOSTILE)
+    price = {"per_image": 0.5, "currency": "USD", "billing_unit": "per_image"}
+    model = make_model(engine, provider, display_name=HOSTILE, pricing=price)
+    make_job(engine, model, status="queued")  # a group with no finished job: no failure rate, and no "None"
+    at = signed_in(page=PAGE, range="all", group="provider")
+    assert not at.exception, at.exception
+    titles = [c["layout"]["title"]["text"] for c in _charts(at)]
+    assert titles == ["Jobs per provider", "Failure rate per provider", "Jobs per day (UTC)",
+                      "Average quality rating per provider", "Estimated spend per provider"]  # fmt: skip
+    spend = _charts(at)[-1]
+    names = {name for trace in spend["data"] for name in trace["y"]}
+    with engine.connect() as conn:  # the providers of active models, as the seed's query counts them
+        costed = set(conn.execute(sa.text(
+            "select distinct p.name from api_providers p join api_models m on m.provider_id = p.id "
+            "where m.is_active")).scalars())  # fmt: skip
+    assert names and names <= costed | {"evil"}  # providers' names, never models'
+    assert _download_labels(at)[:5] == [
+        "CSV: jobs-per-provider-all-time", "CSV: failure-rate-per-provider-all-time", "CSV: jobs-per-day-all-time",
+        "CSV: quality-per-provider-all-time", "CSV: spend-per-provider-all-time"]  # fmt: skip
+    table = at.dataframe[-1]
+    assert table.proto.placeholder == "—"
+    assert table.value.set_index("Provider").loc["evil", "total_jobs"] == 1
+
+
+def test_the_model_usage_tile_says_no_rate_when_nothing_finished(demo_db, engine, signed_in):
+    model = make_model(engine, display_name=hostile.SQL)
+    make_job(engine, model, status="queued")
+    at = signed_in(page="pages/model_editor.py", id=str(model))
+    assert not at.exception, at.exception
+    assert _metrics(at)["Failure rate"] == "—" and _metrics(at)["Jobs"] == "1"

@@ -174,3 +174,38 @@ def test_reviewing_a_restore_of_a_deleted_model_shows_it_coming_back(engine, adm
     ModelService(engine, user_id=admin).delete_model(model)
     said = [i.message for i in AuditService(engine, user_id=admin).review_restore(_history(engine, admin)[0].id)]
     assert "image/generation can take jobs again: it routes to Gone" in said
+
+
+def test_a_restore_says_which_entry_it_restored_and_the_next_write_does_not(engine, admin):
+    models = ModelService(engine, user_id=admin)
+    model = make_model(engine, display_name="Before")
+    models.update_model(model, {"display_name": hostile.SQL})
+    change = _history(engine, admin, row_id=model)[0]
+    AuditService(engine, user_id=admin).restore(change.id)
+    restore = _history(engine, admin, row_id=model)[0]
+    assert restore.restored_from == change.id and restore.actor_email == "boss@example.com"
+    assert restore.application == f"restored from entry {change.id} via api-models-dashboard"
+    assert change.restored_from is None
+    models.update_model(model, {"priority": 7})  # the mark lasted one transaction: a pooled connection forgets it
+    assert _history(engine, admin, row_id=model)[0].restored_from is None
+
+
+def test_a_model_brought_back_says_which_delete_it_undid(engine, admin):
+    model = make_model(engine, display_name=hostile.HTML)
+    ModelService(engine, user_id=admin).delete_model(model)
+    deletion = _history(engine, admin, row_id=model)[0]
+    AuditService(engine, user_id=admin).restore(deletion.id)
+    back = _history(engine, admin, row_id=model)[0]
+    assert (back.action, back.restored_from) == ("insert", deletion.id)
+
+
+@pytest.mark.parametrize("application", [
+    f"restored from entry 1{hostile.SQL}", "restored from entry x", "Supabase Studio", "", hostile.SCRIPT,
+    "restored from entry 12 (my script)",
+])  # fmt: skip
+def test_only_the_restore_mark_itself_reads_as_a_restore(engine, admin, application):
+    model = make_model(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("select set_config('application_name', :a, true)"), {"a": application})
+        conn.execute(sa.text("update api_models set priority = 4 where id = :id"), {"id": model})
+    assert _history(engine, admin, row_id=model)[0].restored_from is None

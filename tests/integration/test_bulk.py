@@ -3,6 +3,8 @@ real people under RLS, conflicts, concurrency and hostile input."""
 
 from __future__ import annotations
 
+import itertools
+import random
 from uuid import UUID, uuid4
 
 import pytest
@@ -13,9 +15,12 @@ from dashboard.services import EditConflict, InvalidModel, ModelNotFound, ModelS
 from dashboard.services.bulk import (
     BulkChange,
     BulkService,
-    reordered,
+    renumbered,
+    renumbering_note,
+    reorder_priorities,
 )
 from dashboard.services.routing_rules import pick
+from tests import hostile
 from tests.concurrency import run_together
 from tests.factories import make_model, make_provider, make_user
 
@@ -216,20 +221,36 @@ def test_the_impact_predicts_what_routing_does_afterwards(demo, bulk, change):
 
 
 # ─── Reordering a slot ─────────────────────────────────────────────────────────────────────
-def test_reorder_numbers_the_slot_and_changes_the_pick(demo, bulk):
+def test_reorder_keeps_what_numbers_it_can_and_changes_the_pick(demo, bulk):
     models = bulk.slot_models("image", "generation")
-    assert [m["display_name"] for m in models] == ["SDXL 1.0", "Flux 1.1 Pro", "Flux Schnell", "DALL·E 3",
-                                                   "Stable Diffusion 1.5", "Stable Diffusion 2.1"]  # fmt: skip
+    assert [(m["display_name"], m["priority"]) for m in models] == [
+        ("SDXL 1.0", 1), ("Flux 1.1 Pro", 2), ("Flux Schnell", 3), ("DALL·E 3", 4), ("Stable Diffusion 1.5", 5),
+        ("Stable Diffusion 2.1", 9)]  # fmt: skip
     order = [m["id"] for m in reversed(models)]
-    assert bulk.reorder("image", "generation", order, expected_ids=[m["id"] for m in models]) == 6
+    # Reversed, at most one model can keep its number: Flux Schnell keeps 3, the rest take the numbers around it.
+    assert bulk.reorder("image", "generation", order, expected_ids=[m["id"] for m in models]) == 5
     assert [(m["display_name"], m["priority"]) for m in bulk.slot_models("image", "generation")] == [
-        ("Stable Diffusion 2.1", 1), ("Stable Diffusion 1.5", 2), ("DALL·E 3", 3), ("Flux Schnell", 4),
-        ("Flux 1.1 Pro", 5), ("SDXL 1.0", 6)]  # fmt: skip
+        ("Stable Diffusion 2.1", 0), ("Stable Diffusion 1.5", 1), ("DALL·E 3", 2), ("Flux Schnell", 3),
+        ("Flux 1.1 Pro", 4), ("SDXL 1.0", 5)]  # fmt: skip
     # The two first are inactive or on an inactive provider: routing picks DALL·E 3, as pick() predicts.
-    assert pick(reordered(models, order))["display_name"] == "DALL·E 3"
+    assert pick(renumbered(models, order))["display_name"] == "DALL·E 3"
     assert ModelService(demo, user_id=bulk.user_id).select_model(modality="image", task="generation")[
         "display_name"] == "DALL·E 3"  # fmt: skip
     assert bulk.reorder("image", "generation", order) == 0  # already in that order: nothing is written
+
+
+def test_moving_one_model_renumbers_only_that_model(demo, bulk):
+    models = bulk.slot_models("image", "generation")
+    ids = [m["id"] for m in models]
+    to_top = [ids[3], *ids[:3], *ids[4:]]  # DALL·E 3 first: 0 is free above SDXL 1.0's 1
+    assert bulk.reorder("image", "generation", to_top, expected_ids=ids) == 1
+    assert [(m["display_name"], m["priority"]) for m in bulk.slot_models("image", "generation")] == [
+        ("DALL·E 3", 0), ("SDXL 1.0", 1), ("Flux 1.1 Pro", 2), ("Flux Schnell", 3), ("Stable Diffusion 1.5", 5),
+        ("Stable Diffusion 2.1", 9)]  # fmt: skip
+    ids = to_top
+    between = [*ids[:4], ids[5], ids[4]]  # 2.1 above 1.5: takes 4, free between Flux Schnell's 3 and 1.5's 5
+    assert bulk.reorder("image", "generation", between) == 1
+    assert [m["priority"] for m in bulk.slot_models("image", "generation")] == [0, 1, 2, 3, 4, 5]
 
 
 def test_reorder_is_refused_when_the_slot_changed_since_it_was_loaded(demo, bulk):
@@ -316,3 +337,62 @@ def test_hostile_names_are_quoted_as_text_in_the_impact(engine, bulk):
         ("warning", f"The default for image/dub ({name}) becomes inactive"),
     ]
     assert bulk.apply([model], BulkChange.deactivate()) == 1
+
+
+# ─── Which priorities a new order changes (pure) ─────────────────────────────────────────────
+def _apply_order(priorities: list[int], order: list[int]) -> tuple[list[int], int]:
+    ids = [uuid4() for _ in priorities]
+    new = reorder_priorities(dict(zip(ids, priorities, strict=True)), [ids[i] for i in order])
+    return [new.get(ids[i], priorities[i]) for i in order], len(new)
+
+
+@pytest.mark.parametrize(("priorities", "order", "after", "changed"), [
+    ([1, 2, 3, 4, 5], [4, 0, 1, 2, 3], [0, 1, 2, 3, 4], 1),  # to the top: 0 is free
+    ([1, 2, 3, 4, 5], [1, 2, 3, 4, 0], [2, 3, 4, 5, 6], 1),  # to the bottom: the next number
+    ([10, 20, 30, 40], [0, 3, 1, 2], [10, 15, 20, 30], 1),  # into a gap: its middle
+    ([10, 20, 30, 40], [1, 2, 3, 0], [20, 30, 40, 50], 1),  # after the last: the slot's own step
+    ([1, 2, 3, 4], [0, 3, 1, 2], [0, 1, 2, 3], 2),  # no number free between 1 and 2: the fewest others move
+    ([0, 0, 0], [2, 0, 1], [0, 1, 2], 2),  # ties cannot say an order: numbers that do
+    ([-5, 7], [0, 1], [-5, 7], 0),  # already in this order: nothing
+    ([2**31 - 1, 2**31 - 1], [0, 1], [2**31 - 2, 2**31 - 1], 1),  # never past PostgreSQL's integer
+    ([-(2**31), -(2**31)], [1, 0], [-(2**31), -(2**31) + 1], 1),
+])  # fmt: skip
+def test_a_new_order_changes_as_few_priorities_as_it_can(priorities, order, after, changed):
+    assert _apply_order(priorities, order) == (after, changed)
+
+
+def test_every_order_routes_as_asked_within_bounds_and_as_few_changes_as_possible():
+    rng = random.Random(16)
+    for _ in range(300):
+        n = rng.randint(1, 6)
+        priorities = [rng.choice([rng.randint(-2, 12), 2**31 - 1 - rng.randint(0, 2)]) for _ in range(n)]
+        order = list(range(n))
+        rng.shuffle(order)
+        after, changed = _apply_order(priorities, order)
+        assert all(a < b for a, b in itertools.pairwise(after))  # strictly increasing: the order is the order
+        assert all(-(2**31) <= p <= 2**31 - 1 for p in after)
+        # No set of more models could have kept their numbers (brute force over every subset).
+        floor = min(0, *priorities)
+        best = max(len(keep) for size in range(n + 1) for keep in itertools.combinations(range(n), size)
+                   if _keepable([priorities[order[i]] for i in keep], list(keep), n, floor))  # fmt: skip
+        assert changed == n - best
+
+
+def _keepable(values: list[int], places: list[int], n: int, floor: int) -> bool:
+    """Whether models at these places can keep these numbers with every other model given a whole number."""
+    bounds = [(floor + p, 2**31 - 1 - (n - 1 - p)) for p in places]
+    if any(not lo <= v <= hi for v, (lo, hi) in zip(values, bounds, strict=True)):
+        return False
+    return all(b - a >= q - p for (a, p), (b, q) in itertools.pairwise(zip(values, places, strict=True)))
+
+
+def test_the_note_says_what_moves_and_why():
+    a, b, c, d = ({"id": uuid4(), "display_name": name, "priority": n}
+                  for n, name in enumerate(["A", "B", "C", hostile.SQL], start=1))  # fmt: skip
+    models = [a, b, c, d]
+    assert renumbering_note(models, [a["id"], b["id"], c["id"], d["id"]]) == ""
+    assert renumbering_note(models, [d["id"], a["id"], b["id"], c["id"]]) == (
+        "Saving changes 1 of 4 priorities; the other models keep theirs.")  # fmt: skip
+    squeezed = renumbering_note(models, [a["id"], d["id"], b["id"], c["id"]])
+    assert squeezed == ("Saving changes 2 of 4 priorities; the other models keep theirs. There is no free priority "
+                        f"number between A (1) and B (2) for {hostile.SQL}, so others move with it.")  # fmt: skip

@@ -140,6 +140,20 @@ def test_delete_is_refused_while_jobs_reference_the_model(engine, admin, provide
     assert admin.get_model(model["id"])
 
 
+def test_jobs_are_looked_for_before_a_delete_is_asked_for(engine, admin, provider):
+    model = admin.create_model(_fields(provider, display_name=hostile.SQL))
+    assert admin.jobs_referencing(model["id"]) == 0
+    admin.check_deletable(model["id"])  # nothing references it: no error
+    make_job(engine, model["id"])
+    assert admin.jobs_referencing(model["id"]) == 1
+    with pytest.raises(ModelInUse, match="1 job") as caught:
+        admin.check_deletable(model["id"])
+    assert caught.value.job_count == 1
+    assert admin.get_model(model["id"])  # a check writes nothing
+    with pytest.raises(InvalidModel):
+        admin.jobs_referencing(hostile.SQL)
+
+
 def test_unknown_provider_is_a_field_error(admin):
     with pytest.raises(InvalidModel) as caught:
         admin.create_model(_fields("00000000-0000-0000-0000-000000000000"))

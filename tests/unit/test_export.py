@@ -65,3 +65,15 @@ def test_missing_values_are_empty_cells_and_numbers_stay_numbers():
         {"a": "", "b": "", "t": ""},
         {"a": "x", "b": "2.5", "t": "2026-01-02 00:00:00+00:00"},
     ]
+
+
+def test_flags_are_written_true_and_false_in_every_column():
+    import numpy as np
+
+    from dashboard.export import as_text
+
+    frame = pd.DataFrame({"flag": [True, False], "mixed": [True, hostile.FORMULA], "n": [1, 0]})
+    rows = hostile.csv_rows(to_csv_bytes(frame))
+    assert rows == [{"flag": "true", "mixed": "true", "n": "1"}, {"flag": "false", "mixed": "'=1+1", "n": "0"}]
+    assert csv_bytes(["x"], [[np.bool_(False)]]).decode("utf-8-sig") == "x\r\nfalse\r\n"
+    assert (as_text(True), as_text(False), as_text(1), as_text(0), as_text("True")) == ("true", "false", 1, 0, "True")

@@ -80,3 +80,31 @@ def test_nothing_to_cost():
 def test_describe_reads_naturally():
     assert CostBasis(0.05, "per_second", "USD", 5.0).describe() == "0.05 USD per second × 5 seconds per job"
     assert CostBasis(0.04, "per_image", "USD", 1.0).describe() == "0.04 USD per image × 1 image per job"
+
+
+def _costed_usage():
+    from tests import hostile
+
+    rows = [("A", "alpha", "image", 100, _price("per_image", 0.04)),
+            ("B", "alpha", "video", 10, _price("per_second", 0.05)),
+            (hostile.HTML, "beta", "image", 3, _price("per_image", 0.5, "EUR")),
+            ("D", "beta", "image", 4, _price("per_image", 0.25))]  # fmt: skip
+    return pd.DataFrame([{"model_id": n, "display_name": name, "provider_name": provider, "modality": modality,
+                          "task": "generation", "completed_jobs": jobs, "pricing": pricing,
+                          "input_defaults": {"duration": 5}}
+                         for n, (name, provider, modality, jobs, pricing) in enumerate(rows)])  # fmt: skip
+
+
+def test_spend_follows_the_chosen_grouping_and_never_adds_currencies():
+    from dashboard.services.spend import group_spend
+
+    costed, _ = estimate_spend(_costed_usage())
+    by_provider = group_spend(costed, "provider")
+    assert [(r.provider_name, r.currency, r.spend, r.completed_jobs, r.models) for r in by_provider.itertuples()] == [
+        ("alpha", "USD", 6.5, 110, 2), ("beta", "EUR", 1.5, 3, 1), ("beta", "USD", 1.0, 4, 1)]  # fmt: skip
+    by_modality = group_spend(costed, "modality")
+    spent = {(r.modality, r.currency): r.spend for r in by_modality.itertuples()}
+    assert spent == pytest.approx({("image", "USD"): 5.0, ("video", "USD"): 2.5, ("image", "EUR"): 1.5})
+    assert group_spend(costed, "model") is costed
+    with pytest.raises(ValueError):
+        group_spend(costed, "display_name; drop table jobs")

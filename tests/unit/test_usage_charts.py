@@ -91,3 +91,33 @@ def test_grouping_recomputes_rates_from_counts():
     assert grouped.loc[0, "failure_rate"] == pytest.approx(3 / 19)  # failed of finished (16 completed + 3 failed)
     with pytest.raises(ValueError):
         group_usage(usage, "display_name; drop")
+
+
+def test_spend_per_group_is_drawn_per_group_and_currency():
+    spent = pd.DataFrame([{"provider_name": HOSTILE[0], "currency": "USD", "spend": 6.5, "completed_jobs": 110,
+                           "models": 2},
+                          {"provider_name": "beta", "currency": "<b>EUR</b>", "spend": 1.5, "completed_jobs": 3,
+                           "models": 1}])  # fmt: skip
+    figure = charts.spend(spent, "provider_name", title="Estimated spend per provider")
+    spec = _spec(figure)
+    assert "<script>" not in spec and "<b>EUR" not in spec
+    assert sorted(t.name for t in figure.data) == ["&lt;b&gt;EUR&lt;/b&gt;", "USD"]
+    assert any(row[0] == "2 costed models" for t in figure.data for row in t.customdata)
+
+
+def test_csv_tables_round_rates_and_name_the_group():
+    from dashboard.services.usage import round_rates
+    from dashboard.ui.usage_view import chart_table, file_slug
+
+    usage = _usage(HOSTILE[:2])
+    usage["failure_rate"] = [1 / 3, None]
+    usage["avg_quality_rating"] = [3.123456789, float("nan")]
+    table = chart_table(usage, "model", ["failed_jobs", "completed_jobs", "failure_rate", "avg_quality_rating"])
+    assert list(table.columns) == ["Model", "Provider", "failed_jobs", "completed_jobs", "failure_rate",
+                                   "avg_quality_rating"]  # fmt: skip
+    rounded = round_rates(table)
+    assert rounded.loc[0, "failure_rate"] == 0.3333 and rounded.loc[0, "avg_quality_rating"] == 3.1235
+    assert pd.isna(rounded.loc[1, "failure_rate"]) and rounded.loc[0, "Model"] == HOSTILE[0]
+    assert list(chart_table(group_usage(usage, "task"), "task", ["total_jobs"]).columns) == ["Task", "total_jobs"]
+    assert file_slug("jobs per", "provider", "Last 30 days") == "jobs-per-provider-last-30-days"
+    assert file_slug("spend per", "model", "2026-01-01 to 2026-01-31") == "spend-per-model-2026-01-01-to-2026-01-31"

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from sqlalchemy.engine import Connection
 
+from dashboard.export import as_text
 from dashboard.queries import transfer as qt
 from dashboard.services.base import Row
 from dashboard.services.diff import Change, field_changes
@@ -204,7 +205,7 @@ def describe_plan(plan: ImportPlan, *, applied: bool = False, limit: int = 200) 
         lines.append(f"{row.where}  {row.status:<9} {row.describe_key()}")
         lines += [f"    {field}: {problem}" for field, problem in row.problems.items()]
         if row.status == "changed":
-            lines += [f"    {c.path}: {c.shown(c.before)} -> {c.shown(c.after)}" for c in row.changes]
+            lines += [f"    {c.path}: {c.shown(as_text(c.before))} -> {c.shown(as_text(c.after))}" for c in row.changes]
         lines += [f"    note: {note}" for note in row.notes]
     lines += [f"routing ({impact.severity}): {impact.message}" for impact in plan.impacts]
     if not applied and plan.ok and plan.writes:
