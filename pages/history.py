@@ -19,8 +19,10 @@ PAGE_SIZE = 50
 require_admin()
 service = context().audit
 st.title("History")
-st.caption("Every insert, update and delete of models and providers, from this dashboard, SQL, Supabase Studio "
-           "or a worker, recorded by the database. Times are UTC.")  # fmt: skip
+st.caption(
+    "Every insert, update and delete of models and providers, from this dashboard, SQL, Supabase Studio "
+    "or a worker, recorded by the database. Times are UTC."
+)
 
 models = {str(m["id"]): f"{m['display_name']} ({m['provider_name']})" for m in cached.model_choices()}
 people = {str(a["actor_id"]): a["email"] or str(a["actor_id"]) for a in service.actors()}
@@ -54,6 +56,12 @@ if not entries:
     st.info("No change matches these filters. Widen the days or pick All.")
     st.stop()
 render_entries(entries, service, key="history")
-st.download_button("Export CSV", lambda: to_csv_bytes(changes_table(service.export_entries(filters))),
-                   file_name="history.csv", mime="text/csv", icon=":material/download:", on_click="ignore",
-                   help=f"Every matching change (up to {MAX_EXPORT:,}), one line per field")  # fmt: skip
+st.download_button(
+    "Export CSV",
+    lambda: to_csv_bytes(changes_table(service.export_entries(filters))),
+    file_name="history.csv",
+    mime="text/csv",
+    icon=":material/download:",
+    on_click="ignore",
+    help=f"Every matching change (up to {MAX_EXPORT:,}), one line per field",
+)

@@ -21,8 +21,10 @@ st.title("Import and export")
 export_tab, import_tab = st.tabs(["Export", "Import"], key="transfer_tab", on_change="rerun")
 
 with export_tab:
-    st.caption(f"Every model with its provider's name, as `{FORMAT}`. JSON keeps the JSON fields exactly; CSV has them "
-               "as JSON text and opens safely in a spreadsheet. Both can be imported back.")  # fmt: skip
+    st.caption(
+        f"Every model with its provider's name, as `{FORMAT}`. JSON keeps the JSON fields exactly; CSV has them "
+        "as JSON text and opens safely in a spreadsheet. Both can be imported back."
+    )
     left, middle, right = st.columns([1, 1, 1], vertical_alignment="bottom")
     modality = left.selectbox("Modality", [ALL, *MODALITIES], key="x_modality")
     providers = {p["name"]: p["display_name"] for p in cached.providers()}
@@ -30,25 +32,49 @@ with export_tab:
         "Provider", [ALL, *providers], key="x_provider", format_func=lambda v: visible(providers.get(v, v))
     )
     active_only = right.toggle("Active models only", key="x_active")
-    filters = {"modality": None if modality == ALL else modality, "provider": None if provider == ALL else provider,
-               "active_only": active_only}  # fmt: skip
+    filters = {
+        "modality": None if modality == ALL else modality,
+        "provider": None if provider == ALL else provider,
+        "active_only": active_only,
+    }
     json_button, csv_button, _ = st.columns([1, 1, 3])
-    json_button.download_button("Export JSON", lambda: to_json(service.export_rows(**filters)), file_name="models.json",
-                                mime="application/json", icon=":material/download:", on_click="ignore")  # fmt: skip
-    csv_button.download_button("Export CSV", lambda: to_csv(service.export_rows(**filters)), file_name="models.csv",
-                               mime="text/csv", icon=":material/download:", on_click="ignore")  # fmt: skip
+    json_button.download_button(
+        "Export JSON",
+        lambda: to_json(service.export_rows(**filters)),
+        file_name="models.json",
+        mime="application/json",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+    csv_button.download_button(
+        "Export CSV",
+        lambda: to_csv(service.export_rows(**filters)),
+        file_name="models.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+    )
 
 with import_tab:
-    st.caption("Rows are matched on provider name, model_key and version: a match is updated, anything else is "
-               "added. Nothing is written until you apply the dry run; then all is written or nothing.")  # fmt: skip
+    st.caption(
+        "Rows are matched on provider name, model_key and version: a match is updated, anything else is "
+        "added. Nothing is written until you apply the dry run; then all is written or nothing."
+    )
     with st.expander("Columns"):
-        st.markdown("`provider` and `model_key` are required in every row; `display_name`, `modality` and `task` "
-                    "for a new model. Leave out a column to keep what a model has. The columns: "
-                    + ", ".join(f"`{c}`" for c in COLUMNS) + ".")  # fmt: skip
+        st.markdown(
+            "`provider` and `model_key` are required in every row; `display_name`, `modality` and `task` "
+            "for a new model. Leave out a column to keep what a model has. The columns: "
+            + ", ".join(f"`{c}`" for c in COLUMNS)
+            + "."
+        )
     upload_key = f"import_file_{st.session_state.get('_import_round', 0)}"
     uploaded = st.file_uploader("A JSON or CSV file", type=["json", "csv"], key=upload_key)
-    pasted = st.text_area("Or paste the file's contents", key=f"import_text_{upload_key}", height=120,
-                          placeholder='{"models": [{"provider": "replicate", "model_key": "...", ...}]}')  # fmt: skip
+    pasted = st.text_area(
+        "Or paste the file's contents",
+        key=f"import_text_{upload_key}",
+        height=120,
+        placeholder='{"models": [{"provider": "replicate", "model_key": "...", ...}]}',
+    )
     if uploaded is not None:
         data, name = uploaded.getvalue(), uploaded.name
     elif pasted.strip():
@@ -62,25 +88,33 @@ with import_tab:
         st.error(md_escape(f"This file cannot be imported: {refused}."), icon=":material/error:")
         st.stop()
     counts = st.columns(4)
-    for column, (status, label) in zip(counts, (("new", "New"), ("changed", "Changed"), ("unchanged", "Unchanged"),
-                                                ("error", "With problems")), strict=True):  # fmt: skip
+    for column, (status, label) in zip(
+        counts,
+        (("new", "New"), ("changed", "Changed"), ("unchanged", "Unchanged"), ("error", "With problems")),
+        strict=True,
+    ):
         column.metric(label, f"{plan.count(status):,}", border=True)
     table = plan_table(plan)
     if not table.empty:
         st.dataframe(visible_frame(table), hide_index=True, width="stretch")
     if not plan.ok:
-        st.error("Fix the problems listed above in the file, then load it again. Nothing was written.",
-                 icon=":material/error:")  # fmt: skip
+        st.error(
+            "Fix the problems listed above in the file, then load it again. Nothing was written.",
+            icon=":material/error:",
+        )
         st.stop()
     if not plan.writes:
         st.success("Nothing to import: every model in the file is already as it says.", icon=":material/check:")
         st.stop()
-    prompt = (f"Write {plan.count('new'):,} new and {plan.count('changed'):,} changed models to the catalogue? "
-              "This changes what jobs are routed to.")  # fmt: skip
+    prompt = (
+        f"Write {plan.count('new'):,} new and {plan.count('changed'):,} changed models to the catalogue? "
+        "This changes what jobs are routed to."
+    )
     label = f"Apply {len(plan.writes):,} change" + ("s" if len(plan.writes) != 1 else "")
     render_routing(plan)
-    if reviewed(label, key="import_apply", prompt=prompt, primary=True, action_label="Apply",
-                impacts=lambda: plan.impacts):  # fmt: skip
+    if reviewed(
+        label, key="import_apply", prompt=prompt, primary=True, action_label="Apply", impacts=lambda: plan.impacts
+    ):
         bar = st.progress(0.0, text="Writing…")
         try:
             service.apply(

@@ -16,8 +16,10 @@ st.title("Usage")
 choices = [{**m, "display_name": f"{m['display_name']} ({m['provider_name']})"} for m in cached.model_choices()]
 view = render_filters(providers=cached.providers(), tasks=cached.tasks(), models=choices)
 usage, days = service.report(view.period, view.filters)
-st.caption(f"Jobs created {view.period.describe()}, counted at this moment. Days are UTC days. Failure rates are "
-           "failed jobs as a share of finished (completed or failed) ones.")  # fmt: skip
+st.caption(
+    f"Jobs created {view.period.describe()}, counted at this moment. Days are UTC days. Failure rates are "
+    "failed jobs as a share of finished (completed or failed) ones."
+)
 
 if usage.empty:
     st.info("No model matches these filters. Pick All in a filter, or turn off Active only.")
@@ -28,10 +30,18 @@ tiles = st.columns(4)
 tiles[0].metric("Jobs", f"{total:,}", border=True)
 tiles[1].metric("Completed", f"{int(usage['completed_jobs'].sum()):,}", border=True)
 rate = failure_rate(failed, int(usage["completed_jobs"].sum()))
-tiles[2].metric("Failure rate", "—" if rate is None else f"{rate:.1%}", border=True,
-                help="Failed jobs as a share of finished (completed or failed) jobs in the range")  # fmt: skip
-tiles[3].metric("Average rating", f"{usage['rating_sum'].sum() / rated:.2f}" if rated else "—", border=True,
-                help=f"From {rated:,} rated jobs")  # fmt: skip
+tiles[2].metric(
+    "Failure rate",
+    "—" if rate is None else f"{rate:.1%}",
+    border=True,
+    help="Failed jobs as a share of finished (completed or failed) jobs in the range",
+)
+tiles[3].metric(
+    "Average rating",
+    f"{usage['rating_sum'].sum() / rated:.2f}" if rated else "—",
+    border=True,
+    help=f"From {rated:,} rated jobs",
+)
 if not total:
     st.info(f"No jobs in this range ({view.label.lower()}). Try a longer range.")
     st.stop()
@@ -42,53 +52,92 @@ noun = GROUPINGS[view.group_by].lower()
 when = view.label
 load, failures = st.columns(2, gap="large")
 with load:
-    show_chart(usage_charts.jobs_per_group(grouped, label, title=f"Jobs per {noun}"),
-               chart_table(grouped, view.group_by, ["total_jobs", "completed_jobs", "failed_jobs", "other_jobs"]),
-               name=file_slug("jobs per", noun, when), key="jobs")  # fmt: skip
+    show_chart(
+        usage_charts.jobs_per_group(grouped, label, title=f"Jobs per {noun}"),
+        chart_table(grouped, view.group_by, ["total_jobs", "completed_jobs", "failed_jobs", "other_jobs"]),
+        name=file_slug("jobs per", noun, when),
+        key="jobs",
+    )
 with failures:
-    show_chart(usage_charts.failure_rates(grouped, label, title=f"Failure rate per {noun}"),
-               chart_table(grouped, view.group_by, ["failed_jobs", "completed_jobs", "failure_rate"]),
-               name=file_slug("failure rate per", noun, when), key="failures")  # fmt: skip
+    show_chart(
+        usage_charts.failure_rates(grouped, label, title=f"Failure rate per {noun}"),
+        chart_table(grouped, view.group_by, ["failed_jobs", "completed_jobs", "failure_rate"]),
+        name=file_slug("failure rate per", noun, when),
+        key="failures",
+    )
 show_chart(usage_charts.jobs_per_day(days), days_table(days), name=file_slug("jobs per day", when), key="days")
 
 ratings, money = st.columns(2, gap="large")
 with ratings:
     if rated:
-        show_chart(usage_charts.quality(grouped, label, title=f"Average quality rating per {noun}"),
-                   chart_table(grouped, view.group_by, ["rated_jobs", "avg_quality_rating"]),
-                   name=file_slug("quality per", noun, when), key="quality")  # fmt: skip
+        show_chart(
+            usage_charts.quality(grouped, label, title=f"Average quality rating per {noun}"),
+            chart_table(grouped, view.group_by, ["rated_jobs", "avg_quality_rating"]),
+            name=file_slug("quality per", noun, when),
+            key="quality",
+        )
     else:
         st.caption("No job in this range has a quality rating.")
 with money:
     costed, not_costed = estimate_spend(usage)
     totals = totals_by_currency(costed)
     st.markdown("**Estimated spend**")
-    st.caption(f"{BILLED_STATUS.capitalize()} jobs × each model's price × the units one job uses. "
-               + (" · ".join(f"{v:,.2f} {k}" for k, v in sorted(totals.items())) or "Nothing costed."))  # fmt: skip
+    st.caption(
+        f"{BILLED_STATUS.capitalize()} jobs × each model's price × the units one job uses. "
+        + (" · ".join(f"{v:,.2f} {k}" for k, v in sorted(totals.items())) or "Nothing costed.")
+    )
     if not costed.empty and costed["spend"].sum() > 0:
         spent = group_spend(costed, view.group_by)
         extra = ["basis"] if view.group_by == "model" else ["models"]
-        show_chart(usage_charts.spend(spent, label, title=f"Estimated spend per {noun}"),
-                   chart_table(spent, view.group_by, ["currency", "spend", "completed_jobs", *extra]),
-                   name=file_slug("spend per", noun, when), key="spend")  # fmt: skip
+        show_chart(
+            usage_charts.spend(spent, label, title=f"Estimated spend per {noun}"),
+            chart_table(spent, view.group_by, ["currency", "spend", "completed_jobs", *extra]),
+            name=file_slug("spend per", noun, when),
+            key="spend",
+        )
 
 if not not_costed.empty:
-    st.markdown(f"**Not costed**: {len(not_costed)} models, {int(not_costed['completed_jobs'].sum()):,} completed jobs "
-                "left out of the estimate")  # fmt: skip
-    columns = {"display_name": "Model", "provider_name": "Provider", "reason": st.column_config.TextColumn("Why"),
-               "completed_jobs": st.column_config.NumberColumn("Completed jobs", format="localized")}  # fmt: skip
-    st.dataframe(visible_frame(not_costed[list(columns)]), hide_index=True, column_config=columns, width="stretch",
-                 placeholder="—")  # fmt: skip
+    st.markdown(
+        f"**Not costed**: {len(not_costed)} models, {int(not_costed['completed_jobs'].sum()):,} completed jobs "
+        "left out of the estimate"
+    )
+    columns = {
+        "display_name": "Model",
+        "provider_name": "Provider",
+        "reason": st.column_config.TextColumn("Why"),
+        "completed_jobs": st.column_config.NumberColumn("Completed jobs", format="localized"),
+    }
+    st.dataframe(
+        visible_frame(not_costed[list(columns)]),
+        hide_index=True,
+        column_config=columns,
+        width="stretch",
+        placeholder="—",
+    )
 
 st.subheader("The table")
 table = grouped.rename(columns={label: GROUPINGS[view.group_by]})
 # placeholder: a group with no finished or rated job has no rate; say so with a dash, never "None".
-st.dataframe(visible_frame(table), hide_index=True, width="stretch", placeholder="—", column_config={
-    "provider_name": "Provider",
-    "failure_rate": st.column_config.NumberColumn("Failure rate", format="percent"),
-    "avg_quality_rating": st.column_config.NumberColumn("Average rating", format="%.2f"),
-    **{c: st.column_config.NumberColumn(c.replace("_", " ").capitalize(), format="localized")
-       for c in ("total_jobs", "completed_jobs", "failed_jobs", "other_jobs", "rated_jobs", "rating_sum")},
-})  # fmt: skip
-st.download_button("Export CSV", to_csv_bytes(round_rates(table)), mime="text/csv", icon=":material/download:",
-                   file_name=f"{file_slug('usage per', noun, when)}.csv", on_click="ignore")  # fmt: skip
+st.dataframe(
+    visible_frame(table),
+    hide_index=True,
+    width="stretch",
+    placeholder="—",
+    column_config={
+        "provider_name": "Provider",
+        "failure_rate": st.column_config.NumberColumn("Failure rate", format="percent"),
+        "avg_quality_rating": st.column_config.NumberColumn("Average rating", format="%.2f"),
+        **{
+            c: st.column_config.NumberColumn(c.replace("_", " ").capitalize(), format="localized")
+            for c in ("total_jobs", "completed_jobs", "failed_jobs", "other_jobs", "rated_jobs", "rating_sum")
+        },
+    },
+)
+st.download_button(
+    "Export CSV",
+    to_csv_bytes(round_rates(table)),
+    mime="text/csv",
+    icon=":material/download:",
+    file_name=f"{file_slug('usage per', noun, when)}.csv",
+    on_click="ignore",
+)

@@ -19,6 +19,7 @@ from dashboard.demo.catalogue import ERRORS, MODELS, PROVIDERS, SDXL, SDXL_BEHAV
 from dashboard.queries import demo as q
 from dashboard.queries.tables import api_models, api_providers
 from dashboard.services.errors import ServiceError
+from dashboard.services.transfer.formats import COLUMNS
 from dashboard.services.usage import UsageService
 from dashboard.services.users import create_user
 
@@ -79,22 +80,7 @@ def _insert_providers(conn: sa.Connection) -> dict[str, UUID]:
 
 
 def _insert_models(conn: sa.Connection, provider_ids: dict[str, UUID], admin_id: UUID) -> int:
-    keys = (
-        "model_key",
-        "version",
-        "display_name",
-        "modality",
-        "task",
-        "model_family",
-        "endpoint_path",
-        "input_defaults",
-        "capabilities",
-        "pricing",
-        "output_format",
-        "is_active",
-        "is_default",
-        "priority",
-    )
+    keys = tuple(column for column in COLUMNS if column != "provider")  # the export's, with provider_id
     conn.execute(sa.insert(api_models).values(**SDXL, provider_id=provider_ids["replicate"], created_by=admin_id))
     rows = []
     for provider, *values, _behaviour in MODELS:

@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 
 from dashboard.queries.tables import ROUTING_ORDER, RULE_COLUMNS, api_models, api_providers, models_with_providers
+from dashboard.queries.transfer import EXPORT
 
 # The models of every slot that its pick and findings depend on (routing_rules.relevant_models: its defaults and
 # its first two models when those that can take jobs come first, then the other active ones), each with its rule
@@ -88,7 +89,8 @@ DISTINCT_TASKS = sa.text("SELECT DISTINCT modality, task FROM api_models ORDER B
 
 
 # ─── Browsing ──────────────────────────────────────────────────────────────────────────────────
-# The Models page's rows (services.catalogue adds the filters, the order and the page).
+# The Models page's rows (services.catalogue adds the filters, the order and the page). The provider is shown by
+# its display name, as the page's provider filter names it; exports keep api_providers.name (what import matches).
 BROWSE = sa.select(
     api_models.c.id,
     api_models.c.display_name,
@@ -97,13 +99,18 @@ BROWSE = sa.select(
     api_models.c.modality,
     api_models.c.task,
     api_models.c.model_family,
-    api_providers.c.name.label("provider_name"),
+    api_providers.c.display_name.label("provider_name"),
     api_providers.c.is_active.label("provider_active"),
     api_models.c.is_active,
     api_models.c.is_default,
     api_models.c.priority,
+    api_models.c.pricing,
     api_models.c.updated_at,
 ).select_from(models_with_providers)
+
+# The Models page's export: the one export query (queries.transfer.EXPORT, which import reads back) with the
+# row's timestamps, so a file says which rows and versions it holds (import ignores them).
+MODELS_EXPORT = EXPORT.add_columns(api_models.c.created_at, api_models.c.updated_at)
 
 # Every visible model's id and name, with its provider's to tell namesakes apart, by name.
 MODEL_CHOICES = (

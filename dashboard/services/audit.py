@@ -101,8 +101,9 @@ def row_changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[
 class AuditService(ActingService):
     """The audit trail as one person may read it (RLS: admins only; anyone else reads nothing)."""
 
-    def history(self, filters: AuditFilters = AuditFilters(), *, limit: int = 100, offset: int = 0,
-                cap: int = MAX_PAGE) -> tuple[list[AuditEntry], int]:  # fmt: skip
+    def history(
+        self, filters: AuditFilters = AuditFilters(), *, limit: int = 100, offset: int = 0, cap: int = MAX_PAGE
+    ) -> tuple[list[AuditEntry], int]:
         """One page of entries (at most cap), newest first, and how many match in all."""
         conditions = []
         if filters.table_name:

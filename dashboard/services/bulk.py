@@ -38,11 +38,13 @@ _IDS = ARRAY(PG_UUID(as_uuid=True))
 _SLOT_MODELS_OF = (
     sa.select(*RULE_COLUMNS, _m.c.provider_id)
     .select_from(models_with_providers)
-    .where(sa.tuple_(_m.c.modality, _m.c.task).in_(
-        sa.select(_m.c.modality, _m.c.task).where(_m.c.id == sa.any_(sa.bindparam("ids", type_=_IDS)))
-    ))
+    .where(
+        sa.tuple_(_m.c.modality, _m.c.task).in_(
+            sa.select(_m.c.modality, _m.c.task).where(_m.c.id == sa.any_(sa.bindparam("ids", type_=_IDS)))
+        )
+    )
     .order_by(_m.c.display_name, _m.c.id)
-)  # fmt: skip
+)
 _PROVIDER = sa.select(_p.c.id, _p.c.display_name.label("provider_name"), _p.c.is_active.label("provider_active"))
 
 
@@ -63,8 +65,9 @@ class BulkChange:
         if self.kind == "priority":
             if self.priority is None:
                 raise InvalidModel({"priority": "is required: a whole number (lower is preferred)"})
-            object.__setattr__(self, "priority", validate_model_fields({"priority": self.priority}, partial=True)[
-                "priority"])  # fmt: skip
+            object.__setattr__(
+                self, "priority", validate_model_fields({"priority": self.priority}, partial=True)["priority"]
+            )
         elif self.priority is not None:
             raise InvalidModel({"priority": "only goes with the priority change"})
         if self.kind == "provider":
@@ -214,8 +217,11 @@ def renumbering_note(models: Sequence[Mapping[str, Any]], ordered_ids: list[UUID
     changed = [m for m in after if m["priority"] != before[m["id"]]]
     if not changed:
         return ""
-    text = (f"Saving changes {len(changed)} of {len(after)} priorities; the other models keep theirs."
-            if len(changed) < len(after) else f"Saving changes all {len(after)} priorities.")  # fmt: skip
+    text = (
+        f"Saving changes {len(changed)} of {len(after)} priorities; the other models keep theirs."
+        if len(changed) < len(after)
+        else f"Saving changes all {len(after)} priorities."
+    )
     moved = _moved_one(list(before), [m["id"] for m in after])
     if moved is not None and len(changed) > 1:
         place = [m["id"] for m in after].index(moved)
@@ -223,8 +229,9 @@ def renumbering_note(models: Sequence[Mapping[str, Any]], ordered_ids: list[UUID
         above = after[place - 1] if place else None
         below = after[place + 1] if place + 1 < len(after) else None
         if above and below:
-            where = (f"between {name[above['id']]} ({before[above['id']]}) and {name[below['id']]} "
-                     f"({before[below['id']]})")  # fmt: skip
+            where = (
+                f"between {name[above['id']]} ({before[above['id']]}) and {name[below['id']]} ({before[below['id']]})"
+            )
         elif below:
             where = f"above {name[below['id']]} ({before[below['id']]}) without going below {min(0, *before.values())}"
         else:
@@ -263,8 +270,14 @@ def catalogue_impact(
         found += slot_impact(f"{modality}/{task}", before, after)
     unchanged = [m for m in models if m["id"] in selected and changed(m, change, provider) == m]
     if unchanged:
-        found.append(Impact("info", "", f"{len(unchanged)} of the {len(selected)} selected models "
-                            f"{_already(change, provider)}: nothing changes for them"))  # fmt: skip
+        found.append(
+            Impact(
+                "info",
+                "",
+                f"{len(unchanged)} of the {len(selected)} selected models "
+                f"{_already(change, provider)}: nothing changes for them",
+            )
+        )
     return sorted(found, key=lambda i: SEVERITY_ORDER[i.severity])
 
 
@@ -330,9 +343,15 @@ class BulkService(ActingService):
         for model_id in ids:
             model = by_id[model_id]
             after = changed(model, change, provider)
-            rows.append({"model": model["display_name"], "slot": f"{model['modality']}/{model['task']}",
-                         "provider": model["provider_name"], "change": describe_change(model, after),
-                         "changes": after != model})  # fmt: skip
+            rows.append(
+                {
+                    "model": model["display_name"],
+                    "slot": f"{model['modality']}/{model['task']}",
+                    "provider": model["provider_name"],
+                    "change": describe_change(model, after),
+                    "changes": after != model,
+                }
+            )
         return BulkReview(
             change=change,
             impacts=catalogue_impact(models, ids, change, provider),
@@ -360,27 +379,34 @@ class BulkService(ActingService):
             _provider(conn, change)
             # Slot locks before row locks, each in one sorted order, as every writer of defaults does: a concurrent
             # "make default" in these slots, or another bulk change of the same models, waits its turn.
-            slots = sorted({tuple(r) for r in conn.execute(sa.select(_m.c.modality, _m.c.task).where(selected),
-                                                           {"ids": ids})})  # fmt: skip
+            slots = sorted(
+                {tuple(r) for r in conn.execute(sa.select(_m.c.modality, _m.c.task).where(selected), {"ids": ids})}
+            )
             lock_for_writing(conn, slots)
             # FOR UPDATE returns only the rows the UPDATE policy lets this person change.
             locked = conn.execute(
-                sa.select(_m.c.id, _m.c.modality, _m.c.task, column.label("value")).where(selected)
-                .order_by(_m.c.id).with_for_update(), {"ids": ids}
-            ).all()  # fmt: skip
+                sa.select(_m.c.id, _m.c.modality, _m.c.task, column.label("value"))
+                .where(selected)
+                .order_by(_m.c.id)
+                .with_for_update(),
+                {"ids": ids},
+            ).all()
             if len(locked) != len(ids):
                 # Raising rolls the whole transaction back: nothing is half-written.
                 if not conn.execute(q.IS_ADMIN).scalar():
                     raise NotAllowed("Only admins can change models; nothing was changed")
                 _refuse_missing(ids, {r.id for r in locked}, writing=True)
             if any((r.modality, r.task) not in slots for r in locked):
-                raise EditConflict("A selected model was moved to another modality or task meanwhile; nothing was "
-                                   "changed. Review the selection again")  # fmt: skip
+                raise EditConflict(
+                    "A selected model was moved to another modality or task meanwhile; nothing was "
+                    "changed. Review the selection again"
+                )
             to_change = [r.id for r in locked if r.value != values[column.name]]
             if not to_change:
                 return 0
-            written = conn.execute(sa.update(_m).where(selected).values(**values).returning(_m.c.id),
-                                   {"ids": to_change}).all()  # fmt: skip
+            written = conn.execute(
+                sa.update(_m).where(selected).values(**values).returning(_m.c.id), {"ids": to_change}
+            ).all()
             if len(written) != len(to_change):
                 raise NotAllowed("Only admins can change models; nothing was changed")
         return len(written)
@@ -414,27 +440,36 @@ class BulkService(ActingService):
             if not conn.execute(q.IS_ADMIN).scalar():
                 raise NotAllowed("Only admins can change models")
             lock_for_writing(conn, [(modality, task)])
-            current = dict(conn.execute(
-                sa.select(_m.c.id, _m.c.priority).where(_m.c.modality == modality, _m.c.task == task).with_for_update()
-            ).all())  # fmt: skip
+            current = dict(
+                conn.execute(
+                    sa.select(_m.c.id, _m.c.priority)
+                    .where(_m.c.modality == modality, _m.c.task == task)
+                    .with_for_update()
+                ).all()
+            )
             if expected is not None and expected != set(current):
                 added, removed = len(set(current) - expected), len(expected - set(current))
-                raise EditConflict(f"The models of {slot} changed since you loaded them ({added} added, {removed} "
-                                   "removed or moved); nothing was saved. Reset and order them again")  # fmt: skip
+                raise EditConflict(
+                    f"The models of {slot} changed since you loaded them ({added} added, {removed} "
+                    "removed or moved); nothing was saved. Reset and order them again"
+                )
             foreign = [i for i in ordered if i not in current]
             if foreign:
                 raise InvalidModel({"ordered_ids": f"{len(foreign)} of the models are not in {slot}"})
             if len(ordered) != len(current):
-                raise InvalidModel({"ordered_ids": f"leaves out {len(current) - len(ordered)} model(s) of {slot}; "
-                                    "list every one"})  # fmt: skip
+                raise InvalidModel(
+                    {"ordered_ids": f"leaves out {len(current) - len(ordered)} model(s) of {slot}; list every one"}
+                )
             target = reorder_priorities(current, ordered)  # only the numbers this order needs changed
             if not target:
                 return 0
             written = conn.execute(
-                sa.update(_m).where(_m.c.id == sa.any_(sa.bindparam("ids", type_=_IDS)))
-                .values(priority=sa.case(target, value=_m.c.id)).returning(_m.c.id),
+                sa.update(_m)
+                .where(_m.c.id == sa.any_(sa.bindparam("ids", type_=_IDS)))
+                .values(priority=sa.case(target, value=_m.c.id))
+                .returning(_m.c.id),
                 {"ids": list(target)},
-            ).all()  # fmt: skip
+            ).all()
             if len(written) != len(target):
                 raise NotAllowed("Only admins can change models; nothing was saved")
         return len(target)

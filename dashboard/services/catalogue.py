@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
@@ -12,11 +15,11 @@ from sqlalchemy.engine import Engine
 
 from dashboard.queries import catalogue as q
 from dashboard.queries.tables import ROUTING_ORDER, api_models
-from dashboard.queries.transfer import EXPORT
 from dashboard.services import routing_rules as rules
 from dashboard.services.base import ActingService, Row, as_uuid
 from dashboard.services.errors import ModelNotFound
 from dashboard.services.routing_rules import Finding, Impact
+from dashboard.services.spend import UNIT_NAMES
 from dashboard.services.transfer.formats import exact_row
 from dashboard.services.usage import UsageFilters, UsageRange, UsageService, failure_rate
 from dashboard.services.validation import MODALITIES
@@ -87,14 +90,19 @@ def slot_of(modality: str, task: str, models: list[Row], *, counts: tuple[int, i
     picked = ranked[0] if ranked else None
     total, active, candidates = counts or (len(models), sum(bool(m["is_active"]) for m in models), len(ranked))
     return Slot(
-        modality=modality, task=task, models=total, active_models=active,
-        candidates=candidates, default_id=default["id"] if default else None,
+        modality=modality,
+        task=task,
+        models=total,
+        active_models=active,
+        candidates=candidates,
+        default_id=default["id"] if default else None,
         default_name=default["display_name"] if default else None,
         default_active=bool(default and default["is_active"]),
         default_provider_active=bool(default and default["provider_active"]),
-        picked_id=picked["id"] if picked else None, picked_name=picked["display_name"] if picked else None,
+        picked_id=picked["id"] if picked else None,
+        picked_name=picked["display_name"] if picked else None,
         findings=tuple(rules.slot_findings(f"{modality}/{task}", models, candidate_count=candidates)),
-    )  # fmt: skip
+    )
 
 
 # What needs an admin in a slot (routing_rules.Finding: severity, code, slot, message).
@@ -117,13 +125,52 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def price_summary(pricing: Any) -> str:
+    """A model's price in a few characters for a table cell ("0.0023 USD / image"): the billing unit's price, else
+    the first per-unit price; "" when there is none. Safe for any JSON a row may hold (written by SQL): only a
+    number is shown as a price, a currency only when it is a three-letter code, a unit only when it is known."""
+    if not isinstance(pricing, dict):
+        return ""
+    units = [pricing.get("billing_unit"), *(k for k in pricing if isinstance(k, str) and k.startswith("per_"))]
+    unit = next((u for u in units if isinstance(u, str) and u in UNIT_NAMES and _is_price(pricing.get(u))), None)
+    if unit is None:
+        return ""
+    currency = pricing.get("currency")
+    currency = f" {currency}" if isinstance(currency, str) and re.fullmatch(r"[A-Z]{3}", currency) else ""
+    return f"{float(pricing[unit]):.6g}{currency} / {UNIT_NAMES[unit]}"
+
+
+def _is_price(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def export_file_name(filters: ModelFilters, extension: str, *, provider: str | None = None) -> str:
+    """The Models page's export named after its filters ("models-image-generation.csv"; "models.csv" unfiltered),
+    with every part reduced to lowercase letters, digits and dashes so that any value makes a safe file name."""
+    parts = [
+        filters.modality,
+        filters.task,
+        provider,
+        None if filters.status == "all" else filters.status,
+        "defaults" if filters.default_only else None,
+        filters.search,
+    ]
+    slugs = [slug for part in parts if part and (slug := _slug(part))]
+    return "-".join(["models", *slugs])[:120].rstrip("-") + f".{extension}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40].strip("-")
+
+
 def _where(filters: ModelFilters) -> list[Any]:
     conditions: list[Any] = []
     search = filters.search.replace("\x00", "").strip()[:MAX_SEARCH]
     if search:
         pattern = f"%{escape_like(search)}%"
-        conditions.append(sa.or_(*(c.ilike(pattern, escape="\\") for c in (_m.c.display_name, _m.c.model_key,
-                                                                           _m.c.model_family))))  # fmt: skip
+        conditions.append(
+            sa.or_(*(c.ilike(pattern, escape="\\") for c in (_m.c.display_name, _m.c.model_key, _m.c.model_family)))
+        )
     if filters.modality:
         conditions.append(_m.c.modality == filters.modality)
     if filters.task:
@@ -167,10 +214,10 @@ class CatalogueService(ActingService):
         return self._rows(q.MODEL_CHOICES)
 
     def export_models(self, filters: ModelFilters) -> list[Row]:
-        """Every matching model as the import reads it back (queries.transfer.EXPORT, the one export query), in
-        the page's order. The JSONB fields are read as PostgreSQL prints them and parsed with exact decimals, so
-        an export keeps every digit."""
-        statement = _ordered(EXPORT.where(*_where(filters)).order_by(None), filters)
+        """Every matching model as the import reads it back (queries.transfer.EXPORT, the one export query, with
+        the rows' timestamps), in the page's order. The JSONB fields are read as PostgreSQL prints them and parsed
+        with exact decimals, so an export keeps every digit."""
+        statement = _ordered(q.MODELS_EXPORT.where(*_where(filters)).order_by(None), filters)
         with self._transaction() as conn:
             return [exact_row(row) for row in conn.execute(statement)]
 
@@ -181,9 +228,15 @@ class CatalogueService(ActingService):
     def list_slots(self) -> list[Slot]:
         """Every modality and task with its default and candidate counts."""
         slots = rules.by_slot(self._rows(q.SLOT_FACTS))  # a few rows per slot: see SLOT_FACTS
-        return [slot_of(modality, task, models, counts=(models[0]["models_in_slot"], models[0]["active_in_slot"],
-                                                        models[0]["candidates_in_slot"]))
-                for (modality, task), models in slots.items()]  # fmt: skip
+        return [
+            slot_of(
+                modality,
+                task,
+                models,
+                counts=(models[0]["models_in_slot"], models[0]["active_in_slot"], models[0]["candidates_in_slot"]),
+            )
+            for (modality, task), models in slots.items()
+        ]
 
     def default_impact(self, model_id: UUID | str) -> list[Impact]:
         """What making this model its slot's default would do to routing, worst first (ModelNotFound if gone)."""

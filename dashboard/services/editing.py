@@ -56,7 +56,14 @@ def missing_fields(draft: Mapping[str, Any]) -> list[str]:
 
 
 def label(name: str) -> str:
+    """A field as the form names it: provider_id -> provider, model_key -> model key."""
     return LABELS.get(name, name.replace("_", " "))
+
+
+def problem_text(path: str, problem: str) -> str:
+    """A problem as the form says it: a field by its label ("provider is required"), a key inside a JSON field by
+    its path ("pricing.currency must be ...")."""
+    return f"{label(path) if path in FORM_FIELDS else path} {problem}"
 
 
 def top_field(path: str) -> str:
@@ -143,15 +150,20 @@ class SaveResult:
     @property
     def message(self) -> str:
         if self.status == "incomplete":
-            return (f"The form is not complete (no value for {', '.join(self.review.missing)}), so nothing was "
-                    "saved. Reload the model and make your change again.")  # fmt: skip
+            missing = ", ".join(label(n) for n in self.review.missing)
+            return (
+                f"The form is not complete (no value for {missing}), so nothing was saved. Reload the model "
+                "and make your change again."
+            )
         if self.status == "invalid":
             return "Fix the problems above before saving."
         if self.status == "unchanged":
             return "Nothing to save: nothing differs."
         if self.status == "confirm":
-            return (f"You did not edit: {', '.join(label(n) for n in self.unedited)}. Saving would change "
-                    "them too: check the changes above, then confirm, or discard your edits.")  # fmt: skip
+            return (
+                f"You did not edit: {', '.join(label(n) for n in self.unedited)}. Saving would change "
+                "them too: check the changes above, then confirm, or discard your edits."
+            )
         if self.status == "conflict":
             return "Someone else saved this model after you opened it, so your changes were not saved."
         if self.status == "saved" and self.saved:

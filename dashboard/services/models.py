@@ -29,8 +29,14 @@ from dashboard.services.validation import validate_model_fields
 _RETURNING = (*api_models.c, row_version)
 # The profile of the person acting, or NULL when they have none (created_by is a foreign key).
 CREATED_BY = sa.literal_column("(select p.id from profiles p where p.id = auth.uid())")
-INSERT_DEFAULTS = {"input_defaults": {}, "capabilities": {}, "pricing": {}, "is_active": True,
-                   "is_default": False, "priority": 0}  # fmt: skip
+INSERT_DEFAULTS = {
+    "input_defaults": {},
+    "capabilities": {},
+    "pricing": {},
+    "is_active": True,
+    "is_default": False,
+    "priority": 0,
+}
 
 
 @dataclass(frozen=True)

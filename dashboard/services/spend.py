@@ -100,17 +100,35 @@ def estimate_spend(usage: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     costed, not_costed = [], []
     for row in usage.itertuples(index=False):
         basis = cost_basis(row.pricing, row.input_defaults)
-        base = {"model_id": row.model_id, "display_name": row.display_name, "provider_name": row.provider_name,
-                "modality": getattr(row, "modality", None), "task": getattr(row, "task", None),
-                "completed_jobs": int(row.completed_jobs)}  # fmt: skip
+        base = {
+            "model_id": row.model_id,
+            "display_name": row.display_name,
+            "provider_name": row.provider_name,
+            "modality": getattr(row, "modality", None),
+            "task": getattr(row, "task", None),
+            "completed_jobs": int(row.completed_jobs),
+        }
         if basis.costed:
             spend = row.completed_jobs * (basis.units_per_job or 0) * (basis.price or 0)
-            costed.append({**base, "spend": round(float(spend), 6), "currency": basis.currency,
-                           "basis": basis.describe()})  # fmt: skip
+            costed.append(
+                {**base, "spend": round(float(spend), 6), "currency": basis.currency, "basis": basis.describe()}
+            )
         else:
             not_costed.append({**base, "reason": basis.reason})
-    costed_frame = pd.DataFrame(costed, columns=["model_id", "display_name", "provider_name", "modality", "task",
-                                                 "completed_jobs", "spend", "currency", "basis"])  # fmt: skip
+    costed_frame = pd.DataFrame(
+        costed,
+        columns=[
+            "model_id",
+            "display_name",
+            "provider_name",
+            "modality",
+            "task",
+            "completed_jobs",
+            "spend",
+            "currency",
+            "basis",
+        ],
+    )
     costed_frame = costed_frame.sort_values("spend", ascending=False, kind="stable").reset_index(drop=True)
     not_costed_frame = pd.DataFrame(
         not_costed,

@@ -192,8 +192,9 @@ class UsageService(ActingService):
         in the background after the read, so that the two do not compete), or one's own jobs under RLS."""
         with self._transaction() as conn:
             backlog = conn.execute(q.BACKLOG).one()
-        decision = usage_folding.decide(usage_folding.Backlog(int(backlog.pending), int(backlog.jobs),
-                                                              bool(backlog.admin)))  # fmt: skip
+        decision = usage_folding.decide(
+            usage_folding.Backlog(int(backlog.pending), int(backlog.jobs), bool(backlog.admin))
+        )
         if decision.fold_now:
             self.fold()
         if decision.source != "own":

@@ -14,21 +14,34 @@ from dashboard.text import describe_character, first_hidden
 
 MODALITIES = ("text", "image", "video", "audio")
 BILLING_UNITS = (
-    "per_image", "per_second", "per_minute", "per_token", "per_1k_tokens", "per_1m_tokens",
-    "per_character", "per_request",
-)  # fmt: skip
+    "per_image",
+    "per_second",
+    "per_minute",
+    "per_token",
+    "per_1k_tokens",
+    "per_1m_tokens",
+    "per_character",
+    "per_request",
+)
 JSON_FIELDS = ("input_defaults", "capabilities", "pricing")
 REQUIRED_FIELDS = ("provider_id", "model_key", "display_name", "modality", "task")
 # Longest accepted value of each text field: long enough for real keys (a Replicate key with its
 # 64-hex version is ~110), short enough that a pasted document is refused with a message.
 TEXT_LIMITS = {
-    "model_key": 500, "display_name": 200, "modality": 10, "task": 64, "version": 100,
-    "model_family": 100, "endpoint_path": 500, "output_format": 100,
-}  # fmt: skip
+    "model_key": 500,
+    "display_name": 200,
+    "modality": 10,
+    "task": 64,
+    "version": 100,
+    "model_family": 100,
+    "endpoint_path": 500,
+    "output_format": 100,
+}
 EDITABLE_FIELDS = (*TEXT_LIMITS, "provider_id", *JSON_FIELDS, "is_active", "is_default", "priority")
 MAX_JSON_BYTES = 32_768
 MAX_PRICE = 1_000_000  # per unit: anything above is a typo, not a price
 MAX_JSON_DEPTH = 8
+MAX_PROBLEMS_PER_FIELD = 20  # problems named per JSON field, so hostile JSON cannot flood the page
 INT4 = (-(2**31), 2**31 - 1)
 
 _TASK = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
@@ -154,47 +167,52 @@ def _check_json_field(
     if not isinstance(value, dict):
         problems[name] = f"must be a JSON object ({{...}}), not {_json_type(value)}"
         return
-    problem = _structural_problem(value, name, depth=1)
-    if problem is None and len(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")) > MAX_JSON_BYTES:
-        problem = (name, f"is larger than {MAX_JSON_BYTES // 1024} KiB")
-    if problem is None:
-        checker = {"pricing": _pricing_problem, "capabilities": _capabilities_problem}.get(name)
-        problem = checker(value) if checker else _input_defaults_problem(value, modality)
-    if problem:
-        problems[problem[0]] = problem[1]
-    else:
+    found = _structural_problems(value, name, depth=1)
+    if not found and len(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")) > MAX_JSON_BYTES:
+        found = [(name, f"is larger than {MAX_JSON_BYTES // 1024} KiB")]
+    if not found:
+        checker = {"pricing": _pricing_problems, "capabilities": _capabilities_problems}.get(name)
+        found = checker(value) if checker else _input_defaults_problems(value, modality)
+    # Every problem of the field at once, each at its key (the first per key; a bounded list for hostile JSON).
+    for path, problem in found[:MAX_PROBLEMS_PER_FIELD]:
+        problems.setdefault(path, problem)
+    if not found:
         clean[name] = value
 
 
-def _structural_problem(value: Any, path: str, depth: int) -> tuple[str, str] | None:
+def _structural_problems(value: Any, path: str, depth: int) -> list[tuple[str, str]]:
     """Depth, NUL bytes, lone surrogates and non-finite numbers: what PostgreSQL's jsonb refuses or mangles."""
     if depth > MAX_JSON_DEPTH:
-        return path, f"is nested more than {MAX_JSON_DEPTH} levels deep"
+        return [(path, f"is nested more than {MAX_JSON_DEPTH} levels deep")]
+    found: list[tuple[str, str]] = []
     if isinstance(value, dict):
         for key, item in value.items():
+            if len(found) >= MAX_PROBLEMS_PER_FIELD:
+                break
             if not isinstance(key, str):
-                return path, "has a key that is not text"
-            problem = _string_problem(key, f"{path} key {key[:40]!r}", allow="") or _structural_problem(
-                item, f"{path}.{key}", depth + 1
-            )
-            if problem:
-                return problem
+                found.append((path, "has a key that is not text"))
+                continue
+            problem = _string_problem(key, f"{path} key {key[:40]!r}", allow="")
+            found += [problem] if problem else _structural_problems(item, f"{path}.{key}", depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            problem = _structural_problem(item, f"{path}[{index}]", depth + 1)
-            if problem:
-                return problem
+            if len(found) >= MAX_PROBLEMS_PER_FIELD:
+                break
+            found += _structural_problems(item, f"{path}[{index}]", depth + 1)
     elif isinstance(value, str):
-        return _string_problem(value, path)
+        problem = _string_problem(value, path)
+        found += [problem] if problem else []
     elif isinstance(value, float) and not math.isfinite(value):
-        return path, "must be a finite number"
-    return None
+        found.append((path, "must be a finite number"))
+    return found
 
 
 def hidden_problem(char: str) -> str:
     """What is wrong with text holding a control or invisible character, naming the character."""
-    return (f"contains control characters or invisible characters that can hide or reorder text, such as "
-            f"{describe_character(char)}; remove them")  # fmt: skip
+    return (
+        f"contains control characters or invisible characters that can hide or reorder text, such as "
+        f"{describe_character(char)}; remove them"
+    )
 
 
 def _string_problem(value: str, path: str, allow: str = _JSON_TEXT_WHITESPACE) -> tuple[str, str] | None:
@@ -213,53 +231,58 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _pricing_problem(pricing: dict[str, Any]) -> tuple[str, str] | None:
+def _pricing_problems(pricing: dict[str, Any]) -> list[tuple[str, str]]:
     if not pricing:
-        return None  # not costed yet: allowed, and listed as such by the usage page
+        return []  # not costed yet: allowed, and listed as such by the usage page
+    found = []
     unit = pricing.get("billing_unit")
     if unit not in BILLING_UNITS:
-        return "pricing.billing_unit", f"must be one of {', '.join(BILLING_UNITS)}"
-    if not _is_number(pricing.get(unit)):
-        return f"pricing.{unit}", f'must be the price per unit as a number (e.g. "{unit}": 0.0023)'
+        found.append(("pricing.billing_unit", f"must be one of {', '.join(BILLING_UNITS)}"))
+    elif not _is_number(pricing.get(unit)):
+        found.append((f"pricing.{unit}", f'must be the price per unit as a number (e.g. "{unit}": 0.0023)'))
     for key, price in pricing.items():
         if key.startswith("per_") and (not _is_number(price) or price < 0):
-            return f"pricing.{key}", "must be a non-negative number"
-        if key.startswith("per_") and price > MAX_PRICE:
-            return f"pricing.{key}", f"is over {MAX_PRICE:,} per unit: check for a typo"
+            found.append((f"pricing.{key}", "must be a non-negative number"))
+        elif key.startswith("per_") and price > MAX_PRICE:
+            found.append((f"pricing.{key}", f"is over {MAX_PRICE:,} per unit: check for a typo"))
     currency = pricing.get("currency")
     if not isinstance(currency, str) or not _CURRENCY.match(currency):
-        return "pricing.currency", "must be a three-letter currency code in capitals, e.g. USD"
-    return None
+        found.append(("pricing.currency", "must be a three-letter currency code in capitals, e.g. USD"))
+    return found
 
 
-def _capabilities_problem(capabilities: dict[str, Any]) -> tuple[str, str] | None:
+def _capabilities_problems(capabilities: dict[str, Any]) -> list[tuple[str, str]]:
+    found = []
     for key, value in capabilities.items():
         path = f"capabilities.{key}"
         if key.startswith("supports_") and not isinstance(value, bool):
-            return path, "must be true or false"
-        if key == "max_resolution" and not (isinstance(value, str) and _RESOLUTION.match(value)):
-            return path, "must be WIDTHxHEIGHT, e.g. 1024x1024"
-        if key.startswith("max_") and key != "max_resolution" and not (_is_number(value) and value >= 0):
-            return path, "must be a non-negative number"
-    return None
+            found.append((path, "must be true or false"))
+        elif key == "max_resolution" and not (isinstance(value, str) and _RESOLUTION.match(value)):
+            found.append((path, "must be WIDTHxHEIGHT, e.g. 1024x1024"))
+        elif key.startswith("max_") and key != "max_resolution" and not (_is_number(value) and value >= 0):
+            found.append((path, "must be a non-negative number"))
+    return found
 
 
-def _input_defaults_problem(defaults: dict[str, Any], modality: str | None) -> tuple[str, str] | None:
+def _input_defaults_problems(defaults: dict[str, Any], modality: str | None) -> list[tuple[str, str]]:
+    found = []
     for key, value in defaults.items():
-        if key not in INPUT_KEYS:
-            continue
-        kind, low, high, modalities = INPUT_KEYS[key]
-        path = f"input_defaults.{key}"
-        if modality and modality not in modalities:
-            return path, f"applies to {', '.join(sorted(modalities))} models, not {modality}"
-        if kind is str:
-            if not isinstance(value, str):
-                return path, "must be text"
-            continue
-        if not _is_number(value) or (kind is int and not isinstance(value, int)):
-            return path, "must be a whole number" if kind is int else "must be a number"
-        if (low is not None and value < low) or (high is not None and value > high):
-            return path, f"must be between {low:g} and {high:g}"
+        if key in INPUT_KEYS:
+            problem = _input_problem(key, value, modality)
+            found += [(f"input_defaults.{key}", problem)] if problem else []
+    return found
+
+
+def _input_problem(key: str, value: Any, modality: str | None) -> str | None:
+    kind, low, high, modalities = INPUT_KEYS[key]
+    if modality and modality not in modalities:
+        return f"applies to {', '.join(sorted(modalities))} models, not {modality}"
+    if kind is str:
+        return None if isinstance(value, str) else "must be text"
+    if not _is_number(value) or (kind is int and not isinstance(value, int)):
+        return "must be a whole number" if kind is int else "must be a number"
+    if (low is not None and value < low) or (high is not None and value > high):
+        return f"must be between {low:g} and {high:g}"
     return None
 
 

@@ -4,6 +4,8 @@ Served by dashboard/ui/server.py: run `python -m dashboard run` (or `streamlit r
 """
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 import streamlit as st
@@ -38,27 +40,84 @@ class PageSpec:
     title: str
     icon: str
     admins_only: bool = False
+    params: tuple[str, ...] = ()  # the query parameters the page reads: opening it drops every other one
+
+    @property
+    def url_path(self) -> str:
+        return PurePosixPath(self.path).stem
 
 
 # The menu, in order. The first page a person may see is where they land.
 PAGES = (
     PageSpec(paths.OVERVIEW, "Overview", ":material/dashboard:", admins_only=True),
-    PageSpec(paths.MODELS, "Models", ":material/table_rows:"),
-    PageSpec(paths.EDITOR, "Model editor", ":material/edit:", admins_only=True),
-    PageSpec(paths.DEFAULTS, "Defaults", ":material/star:"),
+    PageSpec(
+        paths.MODELS,
+        "Models",
+        ":material/table_rows:",
+        params=("q", "modality", "task", "provider", "status", "default", "sort"),
+    ),
+    PageSpec(paths.EDITOR, "Model editor", ":material/edit:", admins_only=True, params=("id", "new", "from")),
+    PageSpec(paths.DEFAULTS, "Defaults", ":material/star:", params=("slot",)),
     PageSpec(paths.PROVIDERS, "Providers", ":material/cloud:", admins_only=True),
-    PageSpec(paths.ROUTING, "Routing preview", ":material/alt_route:", admins_only=True),
+    PageSpec(paths.ROUTING, "Routing preview", ":material/alt_route:", admins_only=True, params=("modality", "task")),
     PageSpec(paths.TRANSFER, "Import and export", ":material/swap_vert:", admins_only=True),
-    PageSpec(paths.USAGE, "Usage", ":material/monitoring:", admins_only=True),
-    PageSpec(paths.HISTORY, "History", ":material/history:", admins_only=True),
+    PageSpec(
+        paths.USAGE,
+        "Usage",
+        ":material/monitoring:",
+        admins_only=True,
+        params=("range", "from", "to", "provider", "modality", "task", "model", "active", "group"),
+    ),
+    PageSpec(paths.HISTORY, "History", ":material/history:", admins_only=True, params=("table", "model", "person")),
     PageSpec(paths.SESSIONS, "Sessions", ":material/devices:", admins_only=True),
 )
+STREAMLIT_PARAMS = ("embed", "embed_options")  # Streamlit's own: every page keeps them
+_LAST_PAGE = "_dashboard_last_page"
 
 
-def pages_for(*, admin: bool) -> list:
-    """The pages a person sees, in menu order; admins get the editing pages too."""
+def pages_for(*, admin: bool, refused: PageSpec | None = None) -> list:
+    """The pages a person sees, in menu order; admins get the editing pages too. refused: an admin page a plain
+    user's link asked for, registered hidden so that the link finds it and says it is for admins only."""
     shown = [spec for spec in PAGES if admin or not spec.admins_only]
-    return [st.Page(s.path, title=s.title, icon=s.icon, default=n == 0) for n, s in enumerate(shown)]
+    pages = [st.Page(s.path, title=s.title, icon=s.icon, default=n == 0) for n, s in enumerate(shown)]
+    if refused is not None and not admin:
+        pages.append(st.Page(refused.path, title=refused.title, icon=refused.icon, visibility="hidden"))
+    return pages
+
+
+def admin_page_requested(*, admin: bool) -> PageSpec | None:
+    """The admin page this run's URL asks for (/providers, /usage?...), when the person is not an admin."""
+    if admin:
+        return None
+    try:
+        url = st.context.url or ""
+    except Exception:  # no browser connection
+        return None
+    name = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    return next((spec for spec in PAGES if spec.admins_only and spec.url_path == name), None)
+
+
+def say_admins_only(spec: PageSpec, *, viewing_as_user: bool) -> None:
+    """Instead of an admin page a plain user's link asked for: say so, and where to go (its parameters dropped)."""
+    st.query_params.clear()
+    st.title(spec.title)
+    why = (
+        "Turn off View as a plain user in the sidebar to open it."
+        if viewing_as_user
+        else "You are signed in without the admin role; ask an admin if you need it."
+    )
+    st.warning(f"{spec.title} is for admins only. {why}", icon=":material/lock:")
+    st.page_link(paths.MODELS, label="Go to the models", icon=":material/table_rows:")
+
+
+def keep_page_params(spec: PageSpec) -> None:
+    """On opening another page, drop the query parameters it does not read: a page's filters never follow the
+    person to another page (Streamlit drops them on a menu click in a browser; this holds for any way in)."""
+    last, st.session_state[_LAST_PAGE] = st.session_state.get(_LAST_PAGE), spec.url_path
+    if last is None or last == spec.url_path:
+        return
+    for name in [n for n in st.query_params if n not in spec.params and n not in STREAMLIT_PARAMS]:
+        del st.query_params[name]
 
 
 show_flashes()
@@ -74,7 +133,14 @@ render_account_box(identity)
 acting = effective_identity(identity)  # an admin may view the pages as a plain user
 allow_uploads(acting.is_admin)  # only admins' sessions may upload (the Import page), checked by guards.py
 set_context(Context(engine=engine, identity=acting, data_version=version, settings=settings))
+refused = admin_page_requested(admin=acting.is_admin)
+menu = pages_for(admin=acting.is_admin, refused=refused)
+page = st.navigation({"Catalogue": menu})
+if refused is not None:  # a plain user's link to an admin page: say so rather than land elsewhere silently
+    say_admins_only(refused, viewing_as_user=identity.is_admin)
+    st.stop()
+keep_page_params(next(spec for spec in PAGES if spec.title == page.title))
 try:
-    st.navigation({"Catalogue": pages_for(admin=acting.is_admin)}).run()
+    page.run()
 except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
     database_down(exc)

@@ -48,12 +48,16 @@ def keep_selection(table_key: str, view: Hashable, ids: list[str]) -> None:
     chosen = {seen[1][p] for p in _valid(positions, len(seen[1]))}
     if not chosen:
         return
-    st.session_state[table_key] = {"selection": {"rows": [n for n, i in enumerate(ids) if i in chosen],
-                                                 "columns": [], "cells": []}}  # fmt: skip
+    st.session_state[table_key] = {
+        "selection": {"rows": [n for n, i in enumerate(ids) if i in chosen], "columns": [], "cells": []}
+    }
     gone = len(chosen - set(ids))
     if gone and seen[0] == view:
-        st.toast(f"{gone} selected model{'s' if gone != 1 else ''} left the table (deleted, or changed so that "
-                 "it no longer matches the filters) and left the selection.", icon=ICONS["info"])  # fmt: skip
+        st.toast(
+            f"{gone} selected model{'s' if gone != 1 else ''} left the table (deleted, or changed so that "
+            "it no longer matches the filters) and left the selection.",
+            icon=ICONS["info"],
+        )
 
 
 def _valid(positions: Any, size: int) -> list[int]:
@@ -80,16 +84,26 @@ def render_bulk_bar(selected: list[Row]) -> None:
 
     providers = {str(p["id"]): p for p in cached.providers()}
     action_col, value_col, review_col = st.columns([2, 2, 1], vertical_alignment="bottom")
-    kind = action_col.selectbox("Change the selected models", list(ACTIONS), format_func=ACTIONS.get,
-                                key="bulk_action")  # fmt: skip
+    kind = action_col.selectbox("Change the selected models", list(ACTIONS), format_func=ACTIONS.get, key="bulk_action")
     value: Any = None
     if kind == "priority":
-        value = value_col.number_input("New priority (lower is preferred)", min_value=INT4[0], max_value=INT4[1],
-                                       value=1, step=1, key="bulk_priority")  # fmt: skip
+        value = value_col.number_input(
+            "New priority (lower is preferred)",
+            min_value=INT4[0],
+            max_value=INT4[1],
+            value=1,
+            step=1,
+            key="bulk_priority",
+        )
     elif kind == "provider":
-        value = value_col.selectbox("Provider", list(providers), index=None, key="bulk_provider",
-                                    placeholder="Pick a provider",
-                                    format_func=lambda i: visible(_provider_label(providers, i)))  # fmt: skip
+        value = value_col.selectbox(
+            "Provider",
+            list(providers),
+            index=None,
+            key="bulk_provider",
+            placeholder="Pick a provider",
+            format_func=lambda i: visible(_provider_label(providers, i)),
+        )
     ids = tuple(str(r["id"]) for r in selected)
     spec = (kind, value)
     if review_col.button("Review", key="bulk_review_button", width="stretch"):
@@ -132,13 +146,19 @@ def _render_review_and_apply(review: dict[str, Any], ids: tuple[str, ...], spec:
     frame = pd.DataFrame(result.models, columns=["model", "slot", "provider", "change"])
     st.dataframe(visible_frame(frame.rename(columns=str.capitalize)), hide_index=True, width="stretch")
     if review.pop("note", None):
-        st.warning("The catalogue changed while you were reviewing: the impact below is up to date now. "
-                   "Apply again if it is still what you want.", icon=ICONS["warning"])  # fmt: skip
+        st.warning(
+            "The catalogue changed while you were reviewing: the impact below is up to date now. "
+            "Apply again if it is still what you want.",
+            icon=ICONS["warning"],
+        )
     seen, review["seen"] = review["seen"], ctx.data_version
     n = len(ids)
-    answer = impact_review(f"bulk_apply_{review['round']}", result.impacts,
-                           action_label=f"Apply to {n} model{'s' if n != 1 else ''}",
-                           prompt=f"{result.describe()} now? All of them change, or none does.")  # fmt: skip
+    answer = impact_review(
+        f"bulk_apply_{review['round']}",
+        result.impacts,
+        action_label=f"Apply to {n} model{'s' if n != 1 else ''}",
+        prompt=f"{result.describe()} now? All of them change, or none does.",
+    )
     if answer is False:
         st.session_state.pop(_REVIEW, None)
         st.rerun()
@@ -176,8 +196,13 @@ def _reorder_key(modality: str, task: str) -> str:
 def _order_state(key: str, models: list[Row]) -> dict[str, list[UUID]]:
     """The order being edited and the models it started from; started afresh if missing or malformed."""
     state = st.session_state.get(key)
-    if not (isinstance(state, dict) and all(isinstance(state.get(k), list) and all(isinstance(i, Hashable)
-            for i in state[k]) for k in ("order", "expected"))):  # fmt: skip
+    if not (
+        isinstance(state, dict)
+        and all(
+            isinstance(state.get(k), list) and all(isinstance(i, Hashable) for i in state[k])
+            for k in ("order", "expected")
+        )
+    ):
         state = {"order": [m["id"] for m in models], "expected": [m["id"] for m in models]}
         st.session_state[key] = state
     return state
@@ -200,9 +225,11 @@ def render_reorder(modality: str, task: str) -> None:
     ctx = context()
     slot = f"{modality}/{task}"
     st.subheader("Reorder")
-    st.caption("Move models up or down, then save. Lower priority numbers are preferred; saving changes only the "
-               "numbers the new order needs, and every other model keeps its own. Inactive models keep their place "
-               "too, for when they are activated.")  # fmt: skip
+    st.caption(
+        "Move models up or down, then save. Lower priority numbers are preferred; saving changes only the "
+        "numbers the new order needs, and every other model keeps its own. Inactive models keep their place "
+        "too, for when they are activated."
+    )
     try:
         models = ctx.bulk.slot_models(modality, task)
     except ServiceError as exc:
@@ -215,8 +242,13 @@ def render_reorder(modality: str, task: str) -> None:
     state = _order_state(key, models)
     by_id = {m["id"]: m for m in models}
     if set(state["expected"]) != set(by_id):
-        st.warning(md_escape(f"The models of {slot} changed since you started reordering (one was added, removed or "
-                             "moved). Reset to start again from the current list."), icon=ICONS["warning"])  # fmt: skip
+        st.warning(
+            md_escape(
+                f"The models of {slot} changed since you started reordering (one was added, removed or "
+                "moved). Reset to start again from the current list."
+            ),
+            icon=ICONS["warning"],
+        )
     shown = [by_id[i] for i in state["order"] if i in by_id]
     # The order routing follows now (ties broken by default and name) needs no saving, even with equal numbers.
     unchanged = [m["id"] for m in shown] == [m["id"] for m in models]
@@ -227,23 +259,46 @@ def render_reorder(modality: str, task: str) -> None:
         number.markdown(f"**{position + 1}**")
         reason = exclusion_reason(model)
         state_words = f" · {reason}" if reason else ""
-        name.write(md_escape(f"{model['display_name']} · {model['provider_name']}{state_words}"
-                             + (" · default" if model["is_default"] else "")))  # fmt: skip
+        name.write(
+            md_escape(
+                f"{model['display_name']} · {model['provider_name']}{state_words}"
+                + (" · default" if model["is_default"] else "")
+            )
+        )
         new = moved["priority"]
         priority.caption(f"priority {model['priority']}" + (f" → {new}" if new != model["priority"] else ""))
-        up.button("↑", key=f"reorder_up_{model['id']}", disabled=position == 0, on_click=_move,
-                  args=(key, model["id"], -1), help="Move up")  # fmt: skip
-        down.button("↓", key=f"reorder_down_{model['id']}", disabled=position == last, on_click=_move,
-                    args=(key, model["id"], 1), help="Move down")  # fmt: skip
+        up.button(
+            "↑",
+            key=f"reorder_up_{model['id']}",
+            disabled=position == 0,
+            on_click=_move,
+            args=(key, model["id"], -1),
+            help="Move up",
+        )
+        down.button(
+            "↓",
+            key=f"reorder_down_{model['id']}",
+            disabled=position == last,
+            on_click=_move,
+            args=(key, model["id"], 1),
+            help="Move down",
+        )
     now, then = pick(models), pick(after)
     if then is None:
-        st.error(md_escape(f"No model of {slot} can take jobs, in any order: activate one, or its provider."),
-                 icon=ICONS["error"])  # fmt: skip
+        st.error(
+            md_escape(f"No model of {slot} can take jobs, in any order: activate one, or its provider."),
+            icon=ICONS["error"],
+        )
     elif now is not None and now["id"] == then["id"]:
         st.info(md_escape(f"Jobs of {slot} still go to {then['display_name']}."), icon=ICONS["info"])
     else:
-        st.info(md_escape(f"After saving, jobs of {slot} go to {then['display_name']}"
-                          + (f" instead of {now['display_name']}." if now else ".")), icon=ICONS["info"])  # fmt: skip
+        st.info(
+            md_escape(
+                f"After saving, jobs of {slot} go to {then['display_name']}"
+                + (f" instead of {now['display_name']}." if now else ".")
+            ),
+            icon=ICONS["info"],
+        )
     note = "" if unchanged else renumbering_note(models, [m["id"] for m in shown])
     if note:
         st.caption(md_escape(note))
@@ -255,8 +310,12 @@ def render_reorder(modality: str, task: str) -> None:
     if unchanged or st.session_state.get(pending) != state["order"]:
         st.session_state.pop(pending, None)  # nothing to save, or the order moved on since: review again
         return
-    answer = impact_review("reorder_confirm", slot_impact(slot, models, after), action_label="Save this order",
-                           prompt=f"Save this order of {slot}? {note}".strip())  # fmt: skip
+    answer = impact_review(
+        "reorder_confirm",
+        slot_impact(slot, models, after),
+        action_label="Save this order",
+        prompt=f"Save this order of {slot}? {note}".strip(),
+    )
     if answer is False:
         st.session_state.pop(pending, None)
         st.rerun()
@@ -270,6 +329,8 @@ def render_reorder(modality: str, task: str) -> None:
         return
     cached.clear()
     _forget_order(key)
-    flash(f"Saved the order of {slot}: {changed} priorit{'ies' if changed != 1 else 'y'} changed."
-          + (f" Jobs now go to {then['display_name']}." if then else ""))  # fmt: skip
+    flash(
+        f"Saved the order of {slot}: {changed} priorit{'ies' if changed != 1 else 'y'} changed."
+        + (f" Jobs now go to {then['display_name']}." if then else "")
+    )
     st.rerun()

@@ -11,15 +11,24 @@ import streamlit as st
 from dashboard.services import ModelService
 from dashboard.services.catalogue import ModelFilters
 from dashboard.services.diff import Change
-from dashboard.services.editing import label, top_field
+from dashboard.services.editing import label, problem_text, top_field
 from dashboard.services.routing_rules import Impact
 from dashboard.services.validation import JSON_FIELDS
 from dashboard.text import md_escape, visible, visible_frame
 from dashboard.ui import cached, paths
 from dashboard.ui.impact_review import render_impacts
+from dashboard.ui.model_views import when_utc
 
-BLANK = {"modality": "image", "task": "generation", "priority": 0, "is_active": True, "is_default": False,
-         "input_defaults": {}, "capabilities": {}, "pricing": {}}  # fmt: skip
+BLANK = {
+    "modality": "image",
+    "task": "generation",
+    "priority": 0,
+    "is_active": True,
+    "is_default": False,
+    "input_defaults": {},
+    "capabilities": {},
+    "pricing": {},
+}
 
 
 def pick_model() -> None:
@@ -27,12 +36,50 @@ def pick_model() -> None:
     st.title("Model editor")
     rows, total = cached.browse(ModelFilters(sort="name"), limit=1000, offset=0)
     labels = {str(r["id"]): f"{r['display_name']} · {r['modality']}/{r['task']} · {r['provider_name']}" for r in rows}
-    choice = st.selectbox("Open a model", list(labels), format_func=lambda i: visible(labels[i]), index=None,
-                          placeholder=f"Pick one of {total:,} models, or type to search")  # fmt: skip
+    choice = st.selectbox(
+        "Open a model",
+        list(labels),
+        format_func=lambda i: visible(labels[i]),
+        index=None,
+        placeholder=f"Pick one of {total:,} models, or type to search",
+    )
     if choice:
         st.switch_page(paths.EDITOR, query_params={"id": choice})
     if st.button("New model", icon=":material/add:", type="primary"):
         st.switch_page(paths.EDITOR, query_params={"new": "1"})
+
+
+_GOTO = "_editor_goto"  # the model picked in the switcher, opened at the start of the next run
+_SWITCH = "ed_switch"
+
+
+def _picked() -> None:
+    st.session_state[_GOTO] = st.session_state.get(_SWITCH)
+
+
+def render_switcher(current_id: str | None) -> None:
+    """A picker at the top of the editor: open another model (a draft with edits waits until you come back)."""
+    goto = st.session_state.pop(_GOTO, None)
+    choices = {str(r["id"]): f"{r['display_name']} · {r['provider_name']}" for r in cached.model_choices()}
+    if goto in choices and goto != current_id:
+        st.switch_page(paths.EDITOR, query_params={"id": goto})
+    st.session_state[_SWITCH] = current_id if current_id in choices else None  # follows the model shown
+    st.selectbox(
+        "Open another model",
+        list(choices),
+        key=_SWITCH,
+        format_func=lambda i: visible(choices.get(i, i)),
+        placeholder="Type a name to open another model",
+        on_change=_picked,
+    )
+
+
+def record_line(model: dict[str, Any], me: object) -> str:
+    """The model's id, when it was created and by whom, and when it was last updated, in one line."""
+    by = model.get("created_by")
+    who = "" if by is None else " by you" if str(by) == str(me) else f" by user {by}"
+    created, updated = when_utc(model.get("created_at"), "unknown"), when_utc(model.get("updated_at"), "unknown")
+    return f"Id {model['id']} · created {created}{who} · updated {updated}"
 
 
 def source_for_new(models: ModelService, source_id: str | None) -> dict[str, Any]:
@@ -43,25 +90,40 @@ def source_for_new(models: ModelService, source_id: str | None) -> dict[str, Any
     return {**source, "version": "", "is_default": False}
 
 
-def render_changes(changes: list[Change], problems: dict[str, str], *, impacts: Sequence[Impact] = (),
-                   unedited: Sequence[str] = (), kept: dict[str, str] | None = None) -> None:  # fmt: skip
+def render_changes(
+    changes: list[Change],
+    problems: dict[str, str],
+    *,
+    impacts: Sequence[Impact] = (),
+    unedited: Sequence[str] = (),
+    kept: dict[str, str] | None = None,
+) -> None:
     """What saving would change, or why it cannot be saved yet; what it does to routing (worst first) and fields
     the person did not edit (which a save asks to confirm) called out under the table."""
     for path, problem in (kept or {}).items():
         if top_field(path) not in JSON_FIELDS:  # JSON fields say theirs beside their text
-            st.warning(md_escape(f"As stored, {path} {problem}. It is kept exactly as it is unless you edit it."),
-                       icon=":material/warning:")  # fmt: skip
+            st.warning(
+                md_escape(f"As stored, {path} {problem}. It is kept exactly as it is unless you edit it."),
+                icon=":material/warning:",
+            )
     if problems:
-        st.error(md_escape("Fix before saving: " + "; ".join(f"{k} {v}" for k, v in problems.items())))
+        st.error(md_escape("Fix before saving: " + "; ".join(problem_text(k, v) for k, v in problems.items())))
         return
     if not changes:
         st.caption("No changes yet.")
         return
-    table = pd.DataFrame([(c.path, c.kind, c.shown(c.before), c.shown(c.after)) for c in changes],
-                         columns=["Field", "Change", "Before", "After"])  # fmt: skip
+    table = pd.DataFrame(
+        [(c.path, c.kind, c.shown(c.before), c.shown(c.after)) for c in changes],
+        columns=["Field", "Change", "Before", "After"],
+    )
     st.dataframe(visible_frame(table), hide_index=True, width="stretch")
     if impacts:
         render_impacts(list(impacts))
     if unedited:
-        st.warning(md_escape(f"You did not edit: {', '.join(label(n) for n in unedited)}. Saving changes them "
-                             "too, so it asks you to confirm first."), icon=":material/report:")  # fmt: skip
+        st.warning(
+            md_escape(
+                f"You did not edit: {', '.join(label(n) for n in unedited)}. Saving changes them "
+                "too, so it asks you to confirm first."
+            ),
+            icon=":material/report:",
+        )

@@ -28,15 +28,29 @@ def changes_table(entries: list[AuditEntry]) -> pd.DataFrame:
     """One line per changed field (JSON fields key by key): what the CSV export holds."""
     lines = []
     for entry in entries:
-        base = {"at": entry.at, "who": entry.who, "table": entry.table_name, "id": str(entry.row_id),
-                "name": entry.name, "action": entry.action, "entry": entry.id,
-                "restored_from": entry.restored_from}  # fmt: skip
+        base = {
+            "at": entry.at,
+            "who": entry.who,
+            "table": entry.table_name,
+            "id": str(entry.row_id),
+            "name": entry.name,
+            "action": entry.action,
+            "entry": entry.id,
+            "restored_from": entry.restored_from,
+        }
         for change in entry.changes or [None]:
-            lines.append({**base, "field": change.path if change else "",
-                          "before": _shown(change, change.before) if change else "",
-                          "after": _shown(change, change.after) if change else ""})  # fmt: skip
-    frame = pd.DataFrame(lines, columns=["at", "who", "table", "id", "name", "action", "entry", "restored_from",
-                                         "field", "before", "after"])  # fmt: skip
+            lines.append(
+                {
+                    **base,
+                    "field": change.path if change else "",
+                    "before": _shown(change, change.before) if change else "",
+                    "after": _shown(change, change.after) if change else "",
+                }
+            )
+    frame = pd.DataFrame(
+        lines,
+        columns=["at", "who", "table", "id", "name", "action", "entry", "restored_from", "field", "before", "after"],
+    )
     frame["restored_from"] = frame["restored_from"].astype("Int64")  # an entry number, never 12.0
     return frame
 
@@ -65,19 +79,35 @@ def render_entries(entries: list[AuditEntry], service: AuditService, *, key: str
             if entry.restored_from is not None:
                 st.caption(f"A restore: it put back the version from before entry {entry.restored_from}.")
             if entry.action == "update":
-                st.dataframe(visible_frame(pd.DataFrame([{"Field": c.path, "Before": _shown(c, c.before),
-                                                          "After": _shown(c, c.after)} for c in entry.changes])),
-                             hide_index=True, width="stretch")  # fmt: skip
+                st.dataframe(
+                    visible_frame(
+                        pd.DataFrame(
+                            [
+                                {"Field": c.path, "Before": _shown(c, c.before), "After": _shown(c, c.after)}
+                                for c in entry.changes
+                            ]
+                        )
+                    ),
+                    hide_index=True,
+                    width="stretch",
+                )
             else:
                 row = entry.new_row or entry.old_row or {}
                 st.json(visible_json(row), expanded=False)
             if entry.table_name == "api_models" and entry.old_row is not None:
                 label = "Bring this model back" if entry.action == "delete" else "Restore the version before this"
-                prompt = (f"Put {entry.name} back as it was before this change? Its current values are replaced; "
-                          f"the restore is recorded here too, as restored from entry {entry.id}.")  # fmt: skip
+                prompt = (
+                    f"Put {entry.name} back as it was before this change? Its current values are replaced; "
+                    f"the restore is recorded here too, as restored from entry {entry.id}."
+                )
                 try:
-                    if reviewed(label, key=review, prompt=prompt, action_label="Restore",
-                                impacts=lambda entry=entry: service.review_restore(entry.id)):  # fmt: skip
+                    if reviewed(
+                        label,
+                        key=review,
+                        prompt=prompt,
+                        action_label="Restore",
+                        impacts=lambda entry=entry: service.review_restore(entry.id),
+                    ):
                         restored = service.restore(entry.id)
                         cached.clear()
                         flash(f"{restored.describe('Restored')} History records it as restored from entry {entry.id}.")
@@ -96,5 +126,9 @@ def render_model_history(model_id: UUID | str, service: AuditService) -> None:
     render_entries(entries, service, key="editor")
     if total > len(entries):
         st.caption(f"The latest {len(entries)} of {total:,} changes.")
-    st.page_link(paths.HISTORY, label="All of this model's history", icon=":material/history:",
-                 query_params={"model": str(model_id)})  # fmt: skip
+    st.page_link(
+        paths.HISTORY,
+        label="All of this model's history",
+        icon=":material/history:",
+        query_params={"model": str(model_id)},
+    )

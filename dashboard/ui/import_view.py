@@ -25,8 +25,15 @@ def plan_table(plan: ImportPlan) -> pd.DataFrame:
             lines.append({**base, "Field": field, "Before": "", "After": "", "Note": problem})
         if row.status == "changed":
             for change in row.changes:
-                lines.append({**base, "Field": change.path, "Before": change.shown(as_text(change.before)),
-                              "After": change.shown(as_text(change.after)), "Note": ""})  # fmt: skip
+                lines.append(
+                    {
+                        **base,
+                        "Field": change.path,
+                        "Before": change.shown(as_text(change.before)),
+                        "After": change.shown(as_text(change.after)),
+                        "Note": "",
+                    }
+                )
         for note in row.notes:
             lines.append({**base, "Field": "", "Before": "", "After": "", "Note": note})
         if row.status == "new" and not row.notes:
@@ -44,8 +51,9 @@ def render_routing(plan: ImportPlan) -> None:
         if not plan.impacts:
             st.caption("Every slot the import touches keeps the model it routes to, and every default stays usable.")
             return
-        table = pd.DataFrame([(i.severity, i.slot, i.message) for i in plan.impacts],
-                             columns=["Severity", "Slot", "What happens"])  # fmt: skip
+        table = pd.DataFrame(
+            [(i.severity, i.slot, i.message) for i in plan.impacts], columns=["Severity", "Slot", "What happens"]
+        )
         st.dataframe(visible_frame(table), hide_index=True, width="stretch")
 
 
@@ -57,8 +65,11 @@ def dry_run(service: TransferService, data: bytes, name: str) -> tuple[ImportPla
         return cached[1], None
     bar = st.progress(0.0, text="Checking the file…")
     try:
-        plan = service.plan(data, name, progress=lambda done, total: bar.progress(done / total,
-                            text=f"Checked {done:,} of {total:,} rows"))  # fmt: skip
+        plan = service.plan(
+            data,
+            name,
+            progress=lambda done, total: bar.progress(done / total, text=f"Checked {done:,} of {total:,} rows"),
+        )
     except ImportRefused as exc:
         return None, str(exc)
     finally:

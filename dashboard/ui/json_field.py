@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard.services.editing import top_field
+from dashboard.services.editing import problem_text, top_field
 from dashboard.text import md_escape, visible_frame
 
 EXAMPLES = {
@@ -29,23 +29,33 @@ def flatten(value: Any, path: str = "") -> list[tuple[str, str, str]]:
     return [(path or "(empty)", json.dumps(value, ensure_ascii=False), kind)]
 
 
-def render_json_field(field: str, label: str, *, key: str, problems: dict[str, str],
-                      kept: dict[str, str] | None = None, on_change: Callable[..., None] | None = None,
-                      args: tuple[Any, ...] = ()) -> None:  # fmt: skip
+def render_json_field(
+    field: str,
+    label: str,
+    *,
+    key: str,
+    problems: dict[str, str],
+    kept: dict[str, str] | None = None,
+    on_change: Callable[..., None] | None = None,
+    args: tuple[Any, ...] = (),
+) -> None:
     """The text area, this field's problems (pointing at the key), and the parsed keys and values.
 
     kept: problems of the value as stored, which the person has not edited: said, but saving leaves it as is.
     """
     raw, view = st.columns([3, 2])
-    text = raw.text_area(label, key=key, height=240, help=f"A JSON object, e.g. {EXAMPLES[field]}",
-                         on_change=on_change, args=args)  # fmt: skip
+    text = raw.text_area(
+        label, key=key, height=240, help=f"A JSON object, e.g. {EXAMPLES[field]}", on_change=on_change, args=args
+    )
     mine = {path: problem for path, problem in problems.items() if top_field(path) == field}
-    for path, problem in mine.items():
-        raw.error(md_escape(f"{path} {problem}"), icon=":material/error:")
+    for path, problem in mine.items():  # every problem of the field at once, each naming its key
+        raw.error(md_escape(problem_text(path, problem)), icon=":material/error:")
     stored = {path: problem for path, problem in (kept or {}).items() if top_field(path) == field}
     for path, problem in stored.items():
-        raw.warning(md_escape(f"As stored, {path} {problem}. It is kept exactly as it is unless you edit it."),
-                    icon=":material/warning:")  # fmt: skip
+        raw.warning(
+            md_escape(f"As stored, {path} {problem}. It is kept exactly as it is unless you edit it."),
+            icon=":material/warning:",
+        )
     if not mine and not stored:
         raw.caption(":material/check_circle: Valid JSON object")
     try:
@@ -55,9 +65,8 @@ def render_json_field(field: str, label: str, *, key: str, problems: dict[str, s
         return
     if isinstance(parsed, dict):
         rows = flatten(parsed)
-        view.dataframe(
-            visible_frame(pd.DataFrame(rows, columns=["Key", "Value", "Type"])),
-            hide_index=True,
-            width="stretch",
-            height=min(240, 38 + 35 * len(rows)),
-        )
+        frame = pd.DataFrame(rows, columns=["Key", "Value", "Type"])
+        at_keys = {path.removeprefix(f"{field}."): problem for path, problem in {**stored, **mine}.items()}
+        if at_keys:  # each problem beside its key as well as under the text
+            frame["Problem"] = [at_keys.get(key, "") for key in frame["Key"]]
+        view.dataframe(visible_frame(frame), hide_index=True, width="stretch", height=min(240, 38 + 35 * len(rows)))

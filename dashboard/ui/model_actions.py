@@ -30,14 +30,25 @@ def render_actions(model: dict[str, Any]) -> None:
         if model["is_default"]:
             st.success(md_escape(f"Default for {slot}"), icon=":material/star:")
         elif model["is_active"]:
-            if reviewed("Make default", key="act_default", primary=True, prompt=f"Make {name} the default for {slot}?",
-                        impacts=lambda: models.review_change({"is_default": True}, model_id=model["id"])):  # fmt: skip
+            if reviewed(
+                "Make default",
+                key="act_default",
+                primary=True,
+                prompt=f"Make {name} the default for {slot}?",
+                impacts=lambda: models.review_change({"is_default": True}, model_id=model["id"]),
+            ):
                 replaced = models.set_default(model["id"])
-                _done(f"{name} is now the default for {slot}"
-                      + (f"; it replaced {replaced['display_name']}." if replaced else "."))  # fmt: skip
+                _done(
+                    f"{name} is now the default for {slot}"
+                    + (f"; it replaced {replaced['display_name']}." if replaced else ".")
+                )
         if model["is_active"]:
-            if reviewed("Deactivate", key="act_deactivate", prompt=f"Take {name} out of routing?",
-                        impacts=lambda: models.review_change({"is_active": False}, model_id=model["id"])):  # fmt: skip
+            if reviewed(
+                "Deactivate",
+                key="act_deactivate",
+                prompt=f"Take {name} out of routing?",
+                impacts=lambda: models.review_change({"is_active": False}, model_id=model["id"]),
+            ):
                 models.set_active(model["id"], False, expected_version=model["row_version"])
                 _done(f"{name} is inactive: routing no longer uses it.")
         elif st.button("Activate", key="act_activate", width="stretch"):
@@ -53,8 +64,10 @@ def render_actions(model: dict[str, Any]) -> None:
 def _refuse_delete(model: dict[str, Any], exc: ModelInUse) -> None:
     message = str(exc)
     if not model["is_active"]:
-        message = (f"{exc.job_count:,} job(s) reference this model, so it cannot be deleted. It is already "
-                   "inactive: routing does not use it, and its job history is kept.")  # fmt: skip
+        message = (
+            f"{exc.job_count:,} job(s) reference this model, so it cannot be deleted. It is already "
+            "inactive: routing does not use it, and its job history is kept."
+        )
     st.session_state["_delete_refused"] = str(model["id"])
     st.session_state["_delete_refused_message"] = message
     st.session_state.pop(_DELETE_PENDING, None)
@@ -87,8 +100,10 @@ def _render_delete(model: dict[str, Any]) -> None:
             st.session_state[_DELETE_PENDING] = True
             st.rerun()
         return
-    prompt = (f"Delete {name}? Routing stops using it at once, and no job references it. It can be brought back "
-              "from History (\"Bring this model back\" on its delete), with the same id and settings.")  # fmt: skip
+    prompt = (
+        f"Delete {name}? Routing stops using it at once, and no job references it. It can be brought back "
+        'from History ("Bring this model back" on its delete), with the same id and settings.'
+    )
     answer = confirm_or_cancel("act_delete", prompt=prompt, confirm_label="Delete")
     if answer is None:
         return

@@ -35,20 +35,32 @@ def render_filters(*, admin: bool, tasks: list[tuple[str, str]], providers: list
     init_state("f_default", url_param("default") == "1")
     init_state("f_sort", url_param("sort", list(SORTS), "priority"))
 
-    top = st.columns([3, 1.2, 1.6, 1.6])
-    search = top[0].text_input("Search", key="f_search", max_chars=MAX_SEARCH, placeholder="Name, model key or family")
-    modality = top[1].selectbox("Modality", [ALL, *MODALITIES], key="f_modality")
-    task = task_select(top[2], modality, tasks, key="f_task")
-    provider = top[3].selectbox(
-        "Provider", [ALL, *provider_names], key="f_provider", format_func=lambda v: visible(provider_names.get(v, v))
-    )
-    row = st.columns([1.6, 1.2, 2.2, 2])
-    if admin:
-        status = row[0].segmented_control("Status", list(STATUSES), key="f_status", format_func=STATUSES.get) or "all"
-    else:
-        status = "active"
-    default_only = row[1].toggle("Defaults only", key="f_default")
-    sort = row[2].selectbox("Sort by", list(SORTS), key="f_sort", format_func=SORTS.get)
+    # In an expander, open at first: on a phone the filters stack above the table and can be folded away.
+    with st.expander("Filters", expanded=True, icon=":material/filter_list:"):
+        top = st.columns([3, 1.2, 1.6, 1.6])
+        search = top[0].text_input(
+            "Search", key="f_search", max_chars=MAX_SEARCH, placeholder="Name, model key or family"
+        )
+        modality = top[1].selectbox("Modality", [ALL, *MODALITIES], key="f_modality")
+        task = task_select(top[2], modality, tasks, key="f_task")
+        provider = top[3].selectbox(
+            "Provider",
+            [ALL, *provider_names],
+            key="f_provider",
+            format_func=lambda v: visible(provider_names.get(v, v)),
+        )
+        row = st.columns([1.6, 1.2, 2.2, 2], vertical_alignment="bottom")
+        if admin:
+            status = (
+                row[0].segmented_control("Status", list(STATUSES), key="f_status", format_func=STATUSES.get) or "all"
+            )
+        else:
+            status = "active"
+        default_only = row[1].toggle("Defaults only", key="f_default")
+        sort = row[2].selectbox("Sort by", list(SORTS), key="f_sort", format_func=SORTS.get)
+        row[3].button(
+            "Clear filters", key="f_clear", icon=":material/filter_alt_off:", on_click=clear_filters, args=(admin,)
+        )
 
     filters = ModelFilters(
         search=search,
@@ -61,6 +73,13 @@ def render_filters(*, admin: bool, tasks: list[tuple[str, str]], providers: list
     )
     _write_to_url(filters)
     return filters
+
+
+def clear_filters(admin: bool) -> None:
+    """on_click of "Clear filters": every filter back to showing everything (the sort order stays)."""
+    st.session_state.update({"f_search": "", "f_modality": ALL, "f_task": ALL, "f_provider": ALL, "f_default": False})
+    if admin:
+        st.session_state["f_status"] = "all"
 
 
 def _write_to_url(filters: ModelFilters) -> None:

@@ -15,20 +15,23 @@ from typing import Any
 import streamlit as st
 
 from dashboard.services.diff import mine_changed, reapply
-from dashboard.services.editing import FORM_FIELDS, draft_from_row
+from dashboard.services.editing import FORM_FIELDS, draft_from_row, problem_text
 from dashboard.services.validation import INT4, JSON_FIELDS, MODALITIES, TEXT_LIMITS
-from dashboard.text import visible
+from dashboard.text import md_escape, visible
 from dashboard.ui.json_field import render_json_field
 
 NEW_TASK = "➕ New task…"
 _FORMS = "_editor_forms"  # {form id: EditorForm}
 _SHOWN = "_editor_shown"  # the form id whose values the widgets hold
+_JSON_TAB = "_editor_json_tab"  # the JSON tab last opened
 _MISSING = object()
 JSON_LABELS = {"input_defaults": "Input defaults", "capabilities": "Capabilities", "pricing": "Pricing"}
 _TEXT_FIELDS = ("display_name", "model_key", "version", "model_family", "endpoint_path", "output_format")
 # Each draft field and the widget key that edits it (task is edited by two: ed_task and ed_new_task).
-WIDGET_KEYS = {**{f: f"ed_{f}" for f in (*_TEXT_FIELDS, *JSON_FIELDS, "modality", "task", "priority", "is_active",
-                                         "is_default")}, "provider_id": "ed_provider"}  # fmt: skip
+WIDGET_KEYS = {
+    **{f: f"ed_{f}" for f in (*_TEXT_FIELDS, *JSON_FIELDS, "modality", "task", "priority", "is_active", "is_default")},
+    "provider_id": "ed_provider",
+}
 
 
 @dataclass
@@ -143,8 +146,14 @@ def forget(form_id: str | None = None) -> None:
     discard(form_id if form_id is not None else st.session_state.get(_SHOWN, ""))
 
 
-def render(form: EditorForm, *, providers: list[dict[str, Any]], tasks: list[tuple[str, str]],
-           problems: dict[str, str], kept: dict[str, str] | None = None) -> None:  # fmt: skip
+def render(
+    form: EditorForm,
+    *,
+    providers: list[dict[str, Any]],
+    tasks: list[tuple[str, str]],
+    problems: dict[str, str],
+    kept: dict[str, str] | None = None,
+) -> None:
     """Draw the form's widgets: each shows the draft (via its ed_* key) and writes its edits back into it."""
     draft = {"provider_id": None, "modality": "image", "task": "", **form.draft}
 
@@ -154,42 +163,106 @@ def render(form: EditorForm, *, providers: list[dict[str, Any]], tasks: list[tup
     names = {str(p["id"]): p["display_name"] + ("" if p["is_active"] else " (inactive)") for p in providers}
     if draft["provider_id"] and draft["provider_id"] not in names:
         names[draft["provider_id"]] = f"Provider {draft['provider_id']} (not visible to you)"
+
+    def mark(column: Any, *fields: str) -> None:
+        """A field's problem under its widget, named by the form's label (the list above Save names them too)."""
+        for name in fields:
+            if name in problems:
+                column.error(md_escape(problem_text(name, problems[name])), icon=":material/error:")
+
     st.subheader("Identity")
     a, b = st.columns(2)
     a.text_input("Display name", key="ed_display_name", max_chars=TEXT_LIMITS["display_name"], **on("display_name"))
-    b.text_input("Model key", key="ed_model_key", max_chars=TEXT_LIMITS["model_key"],
-                 help="The provider's identifier, e.g. stability-ai/sdxl:39ed52f2…", **on("model_key"))  # fmt: skip
+    mark(a, "display_name")
+    b.text_input(
+        "Model key",
+        key="ed_model_key",
+        max_chars=TEXT_LIMITS["model_key"],
+        help="The provider's identifier, e.g. stability-ai/sdxl:39ed52f2…",
+        **on("model_key"),
+    )
+    mark(b, "model_key")
     a, b, c = st.columns(3)
-    a.selectbox("Provider", list(names), key="ed_provider", format_func=lambda v: visible(names.get(v, v)),
-                placeholder="Pick a provider", **on("provider_id"))  # fmt: skip
+    a.selectbox(
+        "Provider",
+        list(names),
+        key="ed_provider",
+        format_func=lambda v: visible(names.get(v, v)),
+        placeholder="Pick a provider",
+        **on("provider_id"),
+    )
+    mark(a, "provider_id")
     b.text_input("Version", key="ed_version", max_chars=TEXT_LIMITS["version"], **on("version"))
+    mark(b, "version")
     c.text_input("Model family", key="ed_model_family", max_chars=TEXT_LIMITS["model_family"], **on("model_family"))
+    mark(c, "model_family")
 
     st.subheader("Routing")
     a, b, c = st.columns(3)
     modalities = [*MODALITIES, *([draft["modality"]] if draft["modality"] not in MODALITIES else [])]
     modality = a.selectbox("Modality", modalities, key="ed_modality", format_func=visible, **on("modality"))
+    mark(a, "modality")
     chosen = st.session_state.get("ed_task")
     options = sorted({t for m, t in tasks if m == modality} | ({chosen, draft["task"]} - {NEW_TASK, None, ""}))
     task = b.selectbox("Task", [*options, NEW_TASK], key="ed_task", format_func=visible, **on("task"))
     if task == NEW_TASK:
-        b.text_input("New task", key="ed_new_task", max_chars=TEXT_LIMITS["task"], placeholder="e.g. image-to-video",
-                     **on("task"))  # fmt: skip
-    c.number_input("Priority", key="ed_priority", min_value=INT4[0], max_value=INT4[1], step=1,
-                   help="Lower is preferred: routing tries priority 1 before 2.", **on("priority"))  # fmt: skip
+        b.text_input(
+            "New task",
+            key="ed_new_task",
+            max_chars=TEXT_LIMITS["task"],
+            placeholder="e.g. image-to-video",
+            **on("task"),
+        )
+    mark(b, "task")
+    c.number_input(
+        "Priority",
+        key="ed_priority",
+        min_value=INT4[0],
+        max_value=INT4[1],
+        step=1,
+        help="Lower is preferred: routing tries priority 1 before 2.",
+        **on("priority"),
+    )
+    mark(c, "priority")
     a, b = st.columns(2)
     a.toggle("Active (used for routing)", key="ed_is_active", **on("is_active"))
     b.toggle("Default for its modality and task", key="ed_is_default", **on("is_default"))
+    mark(a, "is_active")
+    mark(b, "is_default")
 
     st.subheader("Endpoint")
     a, b = st.columns(2)
-    a.text_input("Endpoint path", key="ed_endpoint_path", max_chars=TEXT_LIMITS["endpoint_path"],
-                 **on("endpoint_path"))  # fmt: skip
-    b.text_input("Output format", key="ed_output_format", max_chars=TEXT_LIMITS["output_format"],
-                 placeholder="e.g. image/jpeg", **on("output_format"))  # fmt: skip
+    a.text_input("Endpoint path", key="ed_endpoint_path", max_chars=TEXT_LIMITS["endpoint_path"], **on("endpoint_path"))
+    mark(a, "endpoint_path")
+    b.text_input(
+        "Output format",
+        key="ed_output_format",
+        max_chars=TEXT_LIMITS["output_format"],
+        placeholder="e.g. image/jpeg",
+        **on("output_format"),
+    )
+    mark(b, "output_format")
 
     st.subheader("Parameters, capabilities and pricing")
-    for tab, name in zip(st.tabs(list(JSON_LABELS.values())), JSON_FIELDS, strict=True):
+    # The open tab is kept (a Save reloads the page, which would otherwise show the first tab again): the tabs
+    # track it in their state, and _JSON_TAB keeps it while another page shows.
+    tabs = st.tabs(
+        list(JSON_LABELS.values()), key="ed_json_tab", default=st.session_state.get(_JSON_TAB), on_change=_remember_tab
+    )
+    for tab, name in zip(tabs, JSON_FIELDS, strict=True):
         with tab:
-            render_json_field(name, JSON_LABELS[name], key=f"ed_{name}", problems=problems, kept=kept or {},
-                              on_change=_edited, args=(form.form_id, name))  # fmt: skip
+            render_json_field(
+                name,
+                JSON_LABELS[name],
+                key=f"ed_{name}",
+                problems=problems,
+                kept=kept or {},
+                on_change=_edited,
+                args=(form.form_id, name),
+            )
+
+
+def _remember_tab() -> None:
+    tab = st.session_state.get("ed_json_tab")
+    if tab in JSON_LABELS.values():
+        st.session_state[_JSON_TAB] = tab

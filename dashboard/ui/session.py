@@ -149,8 +149,9 @@ def _start_session(engine: Engine, settings: Settings, user_id: UUID, *, hand_of
         agent = st.context.headers.get("User-Agent")
     except Exception:
         agent = None
-    session_id = sessions.start_session(engine, user_id, lifetime=timedelta(hours=settings.session_hours),
-                                        user_agent=agent, address=client_address())  # fmt: skip
+    session_id = sessions.start_session(
+        engine, user_id, lifetime=timedelta(hours=settings.session_hours), user_agent=agent, address=client_address()
+    )
     if session_id is None:
         return None
     st.session_state[_SESSION] = session_id
@@ -189,6 +190,9 @@ def sign_out(message: str = SIGNED_OUT, *, session_id: UUID | None = None) -> No
     """Forget who is signed in in this tab (the caller ended the session in the database, or it had ended)."""
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    # The URL's parameters were this person's view (a model, a usage range, filters): the next person to sign in
+    # here must not inherit them.
+    st.query_params.clear()
     if session_id is not None:
         st.session_state[_NOTICE_SHOWN] = session_id
     flash(message, "info")
@@ -244,8 +248,13 @@ def _render_code_form(engine: Engine, challenge: CodeChallenge) -> None:
     """The second step for an account with an authenticator app: its 6-digit code."""
     st.caption(md_escape(f"Signing in as {challenge.email}. Your account uses an authenticator app."))
     with st.form("sign_in_code_form", clear_on_submit=True):
-        code = st.text_input("6-digit code from your authenticator app", key="sign_in_code", max_chars=12,
-                             autocomplete="one-time-code", placeholder="123456")  # fmt: skip
+        code = st.text_input(
+            "6-digit code from your authenticator app",
+            key="sign_in_code",
+            max_chars=12,
+            autocomplete="one-time-code",
+            placeholder="123456",
+        )
         submitted = st.form_submit_button("Verify", type="primary")
     st.button("Start again", key="sign_in_start_again", on_click=_forget_challenge)
     if submitted:
@@ -309,9 +318,14 @@ def render_account_box(identity: Identity) -> None:
     with st.sidebar:
         st.caption(md_escape(f"Signed in as {identity.email}" + (" · admin" if identity.is_admin else " · viewer")))
         if identity.is_admin:
-            st.toggle("View as a plain user", key=_VIEW_AS_USER, help=(
-                "Every page runs as a signed-in user with no role, so you see exactly what the database's "
-                "row-level security shows a non-admin (active models only), without signing out."))  # fmt: skip
+            st.toggle(
+                "View as a plain user",
+                key=_VIEW_AS_USER,
+                help=(
+                    "Every page runs as a signed-in user with no role, so you see exactly what the database's "
+                    "row-level security shows a non-admin (active models only), without signing out."
+                ),
+            )
             if st.session_state.get(_VIEW_AS_USER):
                 st.info("You are viewing as a plain user. Turn this off to edit again.", icon=":material/visibility:")
         if st.button("Sign out", key="sign_out"):

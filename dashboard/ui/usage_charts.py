@@ -83,32 +83,58 @@ def jobs_per_group(usage: pd.DataFrame, label: str, *, title: str = "Jobs") -> g
             customdata=top["total_jobs"],
             hovertemplate=f"%{{y}}<br>{status}: %{{x:,}} of %{{customdata:,}} jobs<extra></extra>",
         )
-    return _layout(fig, title=title, height=_bar_height(len(top)), barmode="stack",
-                   xaxis_title="Jobs", yaxis={"automargin": True})  # fmt: skip
+    return _layout(
+        fig, title=title, height=_bar_height(len(top)), barmode="stack", xaxis_title="Jobs", yaxis={"automargin": True}
+    )
 
 
-def _value_bars(top: pd.DataFrame, label: str, column: str, *, colour: str, text: list[str], customdata,
-                hover: str) -> go.Bar:  # fmt: skip
+def _value_bars(
+    top: pd.DataFrame, label: str, column: str, *, colour: str, text: list[str], customdata, hover: str
+) -> go.Bar:
     """One horizontal bar per row with its value written beside it."""
-    return go.Bar(y=_labels(top, label), x=top[column], orientation="h", marker_color=colour, text=text,
-                  textposition="outside", customdata=customdata, hovertemplate=hover, cliponaxis=False)  # fmt: skip
+    return go.Bar(
+        y=_labels(top, label),
+        x=top[column],
+        orientation="h",
+        marker_color=colour,
+        text=text,
+        textposition="outside",
+        customdata=customdata,
+        hovertemplate=hover,
+        cliponaxis=False,
+    )
 
 
 def failure_rates(usage: pd.DataFrame, label: str, *, title: str = "Failure rate") -> go.Figure:
     """Failure rate per group, highest at the top, with the volume behind each rate beside its bar."""
     top = _top(usage[usage["failure_rate"].notna()], "failure_rate")
-    fig = go.Figure(_value_bars(
-        top, label, "failure_rate", colour=STATUS_COLOURS["failed"],
-        text=[f"{r:.1%} of {c + f:,}" for r, c, f in zip(top["failure_rate"], top["completed_jobs"], top["failed_jobs"],
-                                                            strict=True)],  # fmt: skip
-        customdata=top[["failed_jobs", "completed_jobs"]],
-        hover="%{y}<br>%{x:.2%} failed: %{customdata[0]:,} failed, %{customdata[1]:,} completed<extra></extra>",
-    ))  # fmt: skip
+    fig = go.Figure(
+        _value_bars(
+            top,
+            label,
+            "failure_rate",
+            colour=STATUS_COLOURS["failed"],
+            text=[
+                f"{r:.1%} of {c + f:,}"
+                for r, c, f in zip(top["failure_rate"], top["completed_jobs"], top["failed_jobs"], strict=True)
+            ],
+            customdata=top[["failed_jobs", "completed_jobs"]],
+            hover="%{y}<br>%{x:.2%} failed: %{customdata[0]:,} failed, %{customdata[1]:,} completed<extra></extra>",
+        )
+    )
     peak = float(top["failure_rate"].max()) if len(top) else 0.0
-    return _layout(fig, title=title, height=_bar_height(len(top)), showlegend=False,
-                   xaxis={"title": "Failed jobs as a share of finished jobs", "tickformat": ".0%",
-                          "range": [0, max(peak * 1.7, 0.01)]},
-                   yaxis={"automargin": True})  # fmt: skip
+    return _layout(
+        fig,
+        title=title,
+        height=_bar_height(len(top)),
+        showlegend=False,
+        xaxis={
+            "title": "Failed jobs as a share of finished jobs",
+            "tickformat": ".0%",
+            "range": [0, max(peak * 1.7, 0.01)],
+        },
+        yaxis={"automargin": True},
+    )
 
 
 def jobs_per_day(days: pd.DataFrame, *, title: str = "Jobs per day (UTC)") -> go.Figure:
@@ -131,15 +157,29 @@ def jobs_per_day(days: pd.DataFrame, *, title: str = "Jobs per day (UTC)") -> go
 def quality(usage: pd.DataFrame, label: str, *, title: str = "Average quality rating") -> go.Figure:
     """Average rating (1 to 5) per group with how many jobs were rated; unrated groups left out."""
     top = _top(usage[usage["rated_jobs"] > 0], "rated_jobs").sort_values("avg_quality_rating", kind="stable")
-    fig = go.Figure(_value_bars(
-        top, label, "avg_quality_rating", colour=STATUS_COLOURS["completed"],
-        text=[f"{r:.2f} ({n:,})" for r, n in zip(top["avg_quality_rating"], top["rated_jobs"], strict=True)],
-        customdata=top["rated_jobs"], hover="%{y}<br>%{x:.2f} average from %{customdata:,} ratings<extra></extra>",
-    ))  # fmt: skip
-    return _layout(fig, title=title, height=_bar_height(len(top)), showlegend=False,
-                   xaxis={"title": "Average rating (1 to 5; rated jobs in brackets)", "range": [0, 7],
-                          "tickvals": [1, 2, 3, 4, 5]},
-                   yaxis={"automargin": True})  # fmt: skip
+    fig = go.Figure(
+        _value_bars(
+            top,
+            label,
+            "avg_quality_rating",
+            colour=STATUS_COLOURS["completed"],
+            text=[f"{r:.2f} ({n:,})" for r, n in zip(top["avg_quality_rating"], top["rated_jobs"], strict=True)],
+            customdata=top["rated_jobs"],
+            hover="%{y}<br>%{x:.2f} average from %{customdata:,} ratings<extra></extra>",
+        )
+    )
+    return _layout(
+        fig,
+        title=title,
+        height=_bar_height(len(top)),
+        showlegend=False,
+        xaxis={
+            "title": "Average rating (1 to 5; rated jobs in brackets)",
+            "range": [0, 7],
+            "tickvals": [1, 2, 3, 4, 5],
+        },
+        yaxis={"automargin": True},
+    )
 
 
 def spend(costed: pd.DataFrame, label: str = "display_name", *, title: str = "Estimated spend") -> go.Figure:
@@ -166,16 +206,22 @@ def spend(costed: pd.DataFrame, label: str = "display_name", *, title: str = "Es
         )
     currencies = sorted(set(top["currency"]))
     axis = f"Estimated spend ({plot_text(currencies[0])})" if len(currencies) == 1 else "Estimated spend"
-    return _layout(fig, title=title, height=_bar_height(len(top)), xaxis_title=axis,
-                   yaxis={"automargin": True, "categoryorder": "total ascending"})  # fmt: skip
+    return _layout(
+        fig,
+        title=title,
+        height=_bar_height(len(top)),
+        xaxis_title=axis,
+        yaxis={"automargin": True, "categoryorder": "total ascending"},
+    )
 
 
 def model_over_time(days: pd.DataFrame, *, title: str) -> go.Figure:
     """One model's jobs per day by status, with its daily failure rate on a second axis."""
     fig = jobs_per_day(days, title=title)
     per_status = days.pivot_table(index="day", columns="status", values="jobs", aggfunc="sum", fill_value=0)
-    rate = failure_rate(per_status.get("failed", 0 * per_status.sum(axis=1)),
-                        per_status.get("completed", 0 * per_status.sum(axis=1))).dropna()  # fmt: skip
+    rate = failure_rate(
+        per_status.get("failed", 0 * per_status.sum(axis=1)), per_status.get("completed", 0 * per_status.sum(axis=1))
+    ).dropna()
     fig.add_scatter(
         x=rate.index,
         y=rate.values,
@@ -185,6 +231,14 @@ def model_over_time(days: pd.DataFrame, *, title: str) -> go.Figure:
         line={"color": "#000000", "width": 1.5},
         hovertemplate="%{x|%a %d %b %Y}<br>failure rate: %{y:.1%}<extra></extra>",
     )
-    fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "tickformat": ".0%", "rangemode": "tozero",
-                              "title": "Failure rate", "showgrid": False})  # fmt: skip
+    fig.update_layout(
+        yaxis2={
+            "overlaying": "y",
+            "side": "right",
+            "tickformat": ".0%",
+            "rangemode": "tozero",
+            "title": "Failure rate",
+            "showgrid": False,
+        }
+    )
     return fig

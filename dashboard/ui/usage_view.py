@@ -81,12 +81,14 @@ def render_filters(*, providers: list[dict], tasks: list[tuple[str, str]], model
     active_only = top[2].toggle("Active only", key="u_active", help="As the seed's usage query: active models only")
 
     row = st.columns([1.6, 1.2, 1.6, 3], vertical_alignment="bottom")
-    provider = row[0].selectbox("Provider", [ALL, *provider_names], key="u_provider",
-                                format_func=lambda v: visible(provider_names.get(v, v)))  # fmt: skip
+    provider = row[0].selectbox(
+        "Provider", [ALL, *provider_names], key="u_provider", format_func=lambda v: visible(provider_names.get(v, v))
+    )
     modality = row[1].selectbox("Modality", [ALL, *MODALITIES], key="u_modality")
     task = task_select(row[2], modality, tasks, key="u_task")
-    model = row[3].selectbox("Model", [ALL, *model_names], key="u_model",
-                             format_func=lambda v: visible(model_names.get(v, v)))  # fmt: skip
+    model = row[3].selectbox(
+        "Model", [ALL, *model_names], key="u_model", format_func=lambda v: visible(model_names.get(v, v))
+    )
     period, label = _period(choice, top[0])
 
     filters = UsageFilters(
@@ -103,8 +105,7 @@ def render_filters(*, providers: list[dict], tasks: list[tuple[str, str]], model
 def _period(choice: str, column) -> tuple[UsageRange, str]:
     if choice != CUSTOM:
         return UsageRange.preset(choice), RANGE_CHOICES[choice]
-    picked = column.date_input("Days (UTC)", key="u_days", min_value=FIRST_DAY, max_value=LAST_DAY,
-                               format="YYYY-MM-DD")  # fmt: skip
+    picked = column.date_input("Days (UTC)", key="u_days", min_value=FIRST_DAY, max_value=LAST_DAY, format="YYYY-MM-DD")
     first, last = (picked[0], picked[-1]) if isinstance(picked, tuple | list) and picked else (None, None)
     if first is None:
         st.info("Pick the first and the last day of the range.")
@@ -141,8 +142,15 @@ def show_chart(figure: go.Figure, table: pd.DataFrame, *, name: str, key: str) -
     """A chart (PNG from its toolbar's camera) with the CSV of the table behind it, both named name: say what
     the chart shows, per what, over which range ("jobs-per-provider-last-7-days"). Rates are rounded in the CSV."""
     st.plotly_chart(figure, key=f"chart_{key}", config=usage_charts.png_config(name))
-    st.download_button(f"CSV: {name}", to_csv_bytes(round_rates(table)), file_name=f"{name}.csv", mime="text/csv",
-                       icon=":material/download:", key=f"csv_{key}", on_click="ignore")  # fmt: skip
+    st.download_button(
+        f"CSV: {name}",
+        to_csv_bytes(round_rates(table)),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key=f"csv_{key}",
+        on_click="ignore",
+    )
 
 
 def chart_table(frame: pd.DataFrame, group_by: str, columns: list[str]) -> pd.DataFrame:
@@ -170,10 +178,17 @@ def render_model_usage(model_id: UUID | str, display_name: str) -> None:
     choices = {k: PRESETS[k] for k in ("7d", "30d", "90d", "all")}
     head, pick = st.columns([1, 2], vertical_alignment="bottom")
     head.subheader("Usage")
-    choice = pick.segmented_control(
-        "Usage range", list(choices), default="30d", format_func=choices.get,
-        key=f"model_usage_range_{model_id}", label_visibility="collapsed",
-    ) or "30d"  # fmt: skip
+    choice = (
+        pick.segmented_control(
+            "Usage range",
+            list(choices),
+            default="30d",
+            format_func=choices.get,
+            key=f"model_usage_range_{model_id}",
+            label_visibility="collapsed",
+        )
+        or "30d"
+    )
     period = UsageRange.preset(choice)
     service = context().usage
     filters = UsageFilters(model_id=UUID(str(model_id)), active_only=False)
@@ -191,5 +206,9 @@ def render_model_usage(model_id: UUID | str, display_name: str) -> None:
         figure = usage_charts.model_over_time(days, title=f"{display_name}: jobs per day (UTC)")
         name = file_slug("jobs per day of model", str(model_id)[:8], choices[choice])
         show_chart(figure, days_table(days), name=name, key=f"model_{model_id}")
-    st.page_link(paths.USAGE, label="Compare with other models on Usage", icon=":material/monitoring:",
-                 query_params={"model": str(model_id), "range": choice, "active": "0"})  # fmt: skip
+    st.page_link(
+        paths.USAGE,
+        label="Compare with other models on Usage",
+        icon=":material/monitoring:",
+        query_params={"model": str(model_id), "range": choice, "active": "0"},
+    )

@@ -9,6 +9,8 @@ from uuid import UUID
 import pytest
 import sqlalchemy as sa
 import streamlit as st
+import streamlit.testing.v1.app_test as app_test_module
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from dashboard.demo import seed_demo
@@ -75,3 +77,17 @@ def texts(at: AppTest) -> str:
     ]
     # The app escapes markdown in everything it shows from the database; read it as a person would.
     return read("\n".join(str(p) for p in parts))
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> list[MediaFileManager]:
+    """The media managers of every AppTest run, so a test can read what each download button would serve."""
+    managers: list[MediaFileManager] = []
+
+    class Recording(MediaFileManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            managers.append(self)
+
+    monkeypatch.setattr(app_test_module, "MediaFileManager", Recording)
+    return managers

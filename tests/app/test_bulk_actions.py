@@ -76,8 +76,10 @@ def test_set_priority_then_move_to_another_provider(demo_db, engine, signed_in):
     at.selectbox(key="bulk_action").set_value("priority").run()
     at.number_input(key="bulk_priority").set_value(0).run()
     _button(at, "Review").click().run()
-    assert ("audio/tts now routes to OpenAI TTS-1 instead of its default Eleven Multilingual v2: OpenAI TTS-1 has a "
-            "lower priority number (0 < 1)") in texts(at)  # fmt: skip
+    assert (
+        "audio/tts now routes to OpenAI TTS-1 instead of its default Eleven Multilingual v2: OpenAI TTS-1 has a "
+        "lower priority number (0 < 1)"
+    ) in texts(at)
     assert "OpenAI TTS-1 and XTTS v2 share priority 0 at the top of audio/tts" in texts(at)
     _button(at, "Apply to 2 models").click().run()
     assert (_model(engine, "OpenAI TTS-1")["priority"], _model(engine, "XTTS v2")["priority"]) == (0, 0)
@@ -151,8 +153,14 @@ def test_a_change_made_by_someone_else_during_the_review_asks_again(demo_db, eng
 
 
 def test_a_model_deleted_after_the_review_leaves_the_selection_and_nothing_changes(demo_db, engine, signed_in):
-    doomed = make_model(engine, _db(engine, "select id from api_providers where name = 'fal'").scalar_one(),
-                        display_name="Doomed", modality="video", task="generation", priority=0)  # fmt: skip
+    doomed = make_model(
+        engine,
+        _db(engine, "select id from api_providers where name = 'fal'").scalar_one(),
+        display_name="Doomed",
+        modality="video",
+        task="generation",
+        priority=0,
+    )
     at = _select(signed_in(page=MODELS, modality="video", task="generation"), 0, 1)
     at.selectbox(key="bulk_action").set_value("deactivate").run()
     _button(at, "Review").click().run()
@@ -199,8 +207,14 @@ def test_an_out_of_range_priority_cannot_be_entered(demo_db, engine, signed_in, 
 
 def test_hostile_names_are_shown_as_text_in_the_review(demo_db, engine, signed_in):
     name = f"{hostile.LINK} {hostile.HTML}"
-    make_model(engine, _db(engine, "select id from api_providers where name = 'fal'").scalar_one(),
-               display_name=name, modality="audio", task="dub", is_default=True)  # fmt: skip
+    make_model(
+        engine,
+        _db(engine, "select id from api_providers where name = 'fal'").scalar_one(),
+        display_name=name,
+        modality="audio",
+        task="dub",
+        is_default=True,
+    )
     at = _select(signed_in(page=MODELS, modality="audio", task="dub"), 0)
     at.selectbox(key="bulk_action").set_value("deactivate").run()
     _button(at, "Review").click().run()
@@ -220,8 +234,14 @@ def test_a_filter_keeps_the_selected_models_it_still_shows_and_drops_the_rest(de
 
 # ─── Reordering on the Routing preview ─────────────────────────────────────────────────────
 def _priorities(engine, task="generation", modality="image") -> dict[str, int]:
-    return dict(_db(engine, "select display_name, priority from api_models where modality = :m and task = :t",
-                    m=modality, t=task).all())  # fmt: skip
+    return dict(
+        _db(
+            engine,
+            "select display_name, priority from api_models where modality = :m and task = :t",
+            m=modality,
+            t=task,
+        ).all()
+    )
 
 
 def _save_order(at):
@@ -248,8 +268,14 @@ def test_moving_a_model_up_previews_the_new_pick_and_saves(demo_db, engine, sign
     at.button(key="reorder_confirm_yes").click().run()
     assert not at.exception, at.exception
     # Only the moved model is renumbered: 0 is free above SDXL 1.0's 1, and every other number stays.
-    assert _priorities(engine) == {"Flux 1.1 Pro": 0, "SDXL 1.0": 1, "Flux Schnell": 3, "DALL·E 3": 4,
-                                   "Stable Diffusion 1.5": 5, "Stable Diffusion 2.1": 9}  # fmt: skip
+    assert _priorities(engine) == {
+        "Flux 1.1 Pro": 0,
+        "SDXL 1.0": 1,
+        "Flux Schnell": 3,
+        "DALL·E 3": 4,
+        "Stable Diffusion 1.5": 5,
+        "Stable Diffusion 2.1": 9,
+    }
     assert "Saved the order of image/generation: 1 priority changed." in texts(at)
     assert "Jobs now go to Flux 1.1 Pro." in texts(at)
     assert list(at.dataframe[0].value["Model"])[0] == "Flux 1.1 Pro"  # the preview above shows it at once
@@ -267,8 +293,14 @@ def test_moving_down_and_reset(demo_db, engine, signed_in):
 def test_saving_an_order_after_someone_changed_the_slot_is_refused(demo_db, engine, signed_in):
     at = signed_in(page=ROUTING, modality="audio", task="tts")
     at.button(key=f"reorder_down_{_model(engine, 'Eleven Multilingual v2')['id']}").click().run()
-    make_model(engine, _db(engine, "select id from api_providers where name = 'fal'").scalar_one(),
-               display_name="Newcomer", modality="audio", task="tts", priority=9)  # fmt: skip
+    make_model(
+        engine,
+        _db(engine, "select id from api_providers where name = 'fal'").scalar_one(),
+        display_name="Newcomer",
+        modality="audio",
+        task="tts",
+        priority=9,
+    )
     before = _priorities(engine, "tts", "audio")
     _save_order(at)
     assert not at.exception, at.exception

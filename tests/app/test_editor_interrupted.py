@@ -23,13 +23,41 @@ from tests.app.conftest import texts
 from tests.factories import make_model, make_provider
 
 EDITOR = "pages/model_editor.py"
-COLUMNS = ("display_name", "model_key", "version", "model_family", "provider_id", "modality", "task", "priority",
-           "is_active", "is_default", "endpoint_path", "output_format", "input_defaults", "capabilities",
-           "pricing")  # fmt: skip
+COLUMNS = (
+    "display_name",
+    "model_key",
+    "version",
+    "model_family",
+    "provider_id",
+    "modality",
+    "task",
+    "priority",
+    "is_active",
+    "is_default",
+    "endpoint_path",
+    "output_format",
+    "input_defaults",
+    "capabilities",
+    "pricing",
+)
 # Every widget of the form below Display name.
-LOWER_WIDGETS = ("ed_model_key", "ed_provider", "ed_version", "ed_model_family", "ed_modality", "ed_task",
-                 "ed_new_task", "ed_priority", "ed_is_active", "ed_is_default", "ed_endpoint_path",
-                 "ed_output_format", "ed_input_defaults", "ed_capabilities", "ed_pricing")  # fmt: skip
+LOWER_WIDGETS = (
+    "ed_model_key",
+    "ed_provider",
+    "ed_version",
+    "ed_model_family",
+    "ed_modality",
+    "ed_task",
+    "ed_new_task",
+    "ed_priority",
+    "ed_is_active",
+    "ed_is_default",
+    "ed_endpoint_path",
+    "ed_output_format",
+    "ed_input_defaults",
+    "ed_capabilities",
+    "ed_pricing",
+)
 
 
 def _db(engine, sql, **params):
@@ -43,11 +71,17 @@ def _row(engine, model_id):
 
 def _audited_fields(engine, model_id):
     """The fields the last audited update of the model changed (updated_at aside)."""
-    return set(_db(engine, """
+    return set(
+        _db(
+            engine,
+            """
         select array(select n.key from jsonb_each(a.new_row) n
                      where n.value is distinct from a.old_row -> n.key and n.key <> 'updated_at' order by 1)
         from dashboard.audit_log a where a.row_id = :i and a.action = 'update' order by a.id desc limit 1
-    """, i=model_id).scalar_one())  # fmt: skip
+    """,
+            i=model_id,
+        ).scalar_one()
+    )
 
 
 def _slot_defaults(engine, modality, task):
@@ -98,13 +132,22 @@ def odd_model(engine):
     first, a priority that is not 0, non-empty JSON, and the default of its slot."""
     provider = make_provider(engine, display_name="Zeta Cloud", name="zeta")
     return make_model(
-        engine, provider, display_name="Zeta Video", model_key="zeta/video-1", modality="video",
-        task="frame-interpolation", priority=42, is_default=True, version="2.1", model_family="zeta",
-        endpoint_path="/v1/video", output_format="video/mp4",
+        engine,
+        provider,
+        display_name="Zeta Video",
+        model_key="zeta/video-1",
+        modality="video",
+        task="frame-interpolation",
+        priority=42,
+        is_default=True,
+        version="2.1",
+        model_family="zeta",
+        endpoint_path="/v1/video",
+        output_format="video/mp4",
         input_defaults={"prompt": "", "fps": 24, "num_frames": 96},
         capabilities={"supports_audio": False, "max_duration": 8},
         pricing={"per_second": 0.05, "currency": "EUR", "billing_unit": "per_second"},
-    )  # fmt: skip
+    )
 
 
 def test_typing_before_the_form_is_drawn_saves_only_the_name(demo_db, engine, signed_in, interrupted):
@@ -118,8 +161,9 @@ def test_typing_before_the_form_is_drawn_saves_only_the_name(demo_db, engine, si
     assert _audited_fields(engine, SDXL_ID) == {"display_name"}
 
 
-def test_a_deep_link_to_an_unusual_model_keeps_everything_but_the_name(demo_db, engine, signed_in, interrupted,
-                                                                       odd_model):  # fmt: skip
+def test_a_deep_link_to_an_unusual_model_keeps_everything_but_the_name(
+    demo_db, engine, signed_in, interrupted, odd_model
+):
     before = _row(engine, odd_model)
     at = signed_in(page=EDITOR, id=str(odd_model))
     _forget_lower_widgets(at)
@@ -139,8 +183,7 @@ def test_a_deep_link_to_an_unusual_model_keeps_everything_but_the_name(demo_db, 
     assert _slot_defaults(engine, "video", "frame-interpolation") == [odd_model]
 
 
-def test_widget_state_lost_after_a_full_run_is_drawn_from_the_draft(demo_db, engine, signed_in, odd_model,
-                                                                   interrupted):  # fmt: skip
+def test_widget_state_lost_after_a_full_run_is_drawn_from_the_draft(demo_db, engine, signed_in, odd_model, interrupted):
     before = _row(engine, odd_model)
     interrupted["on"] = False
     at = signed_in(page=EDITOR, id=str(odd_model))  # drawn in full once
@@ -156,8 +199,12 @@ def test_reapply_after_a_conflict_keeps_their_changes_and_the_slot(demo_db, engi
     _forget_lower_widgets(at)
     at.text_input(key="ed_display_name").set_value("SDXL mine").run()
     # Someone else saves meanwhile: another family and price.
-    _db(engine, "update api_models set model_family = 'SDXL-base', "
-        "pricing = jsonb_set(pricing, '{per_image}', '0.004') where id = :i", i=SDXL_ID)  # fmt: skip
+    _db(
+        engine,
+        "update api_models set model_family = 'SDXL-base', "
+        "pricing = jsonb_set(pricing, '{per_image}', '0.004') where id = :i",
+        i=SDXL_ID,
+    )
     theirs = _row(engine, SDXL_ID)
     at.button(key="save").click().run()
     assert "Someone else saved this model" in texts(at)
@@ -180,11 +227,15 @@ HOSTILE_NAME = "**bold** [x](javascript:alert(1))\n# Heading\n<script>alert(1)</
 HOSTILE_JSON = hostile.JSON_OBJECT
 
 
-def test_a_hostile_row_written_in_sql_loads_and_saves_without_losing_anything(demo_db, engine, signed_in,
-                                                                            interrupted):  # fmt: skip
-    _db(engine, "update api_models set display_name = :n, capabilities = cast(:j as jsonb), "
+def test_a_hostile_row_written_in_sql_loads_and_saves_without_losing_anything(demo_db, engine, signed_in, interrupted):
+    _db(
+        engine,
+        "update api_models set display_name = :n, capabilities = cast(:j as jsonb), "
         "input_defaults = cast(:j as jsonb) where id = :i",
-        n=HOSTILE_NAME, j=json.dumps(HOSTILE_JSON), i=SDXL_ID)  # fmt: skip
+        n=HOSTILE_NAME,
+        j=json.dumps(HOSTILE_JSON),
+        i=SDXL_ID,
+    )
     before = _row(engine, SDXL_ID)
     at = signed_in(page=EDITOR, id=str(SDXL_ID))
     _forget_lower_widgets(at)

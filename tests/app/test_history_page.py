@@ -50,8 +50,11 @@ def test_restore_from_the_editor_is_recorded(demo_db, engine, signed_in):
     assert "Restored SDXL 1.0." in texts(at)
     with engine.connect() as conn:
         assert conn.execute(sa.text("select priority from api_models where id = :i"), {"i": model}).scalar() == 1
-        actions = conn.execute(sa.text("select action from dashboard.audit_log where row_id = :i order by id"),
-                               {"i": model}).scalars().all()  # fmt: skip
+        actions = (
+            conn.execute(sa.text("select action from dashboard.audit_log where row_id = :i order by id"), {"i": model})
+            .scalars()
+            .all()
+        )
     assert actions == ["insert", "update", "update"]
 
 
@@ -78,8 +81,11 @@ def test_a_restore_that_takes_the_default_back_says_so_before_and_after(demo_db,
     admin = user_id(engine, "admin@example.com")
     models = ModelService(engine, user_id=admin)
     sdxl = _sdxl(engine)
-    flux = next(m["id"] for m in models.list_models_for_task(modality="image", task="generation")
-                if m["display_name"] == "Flux 1.1 Pro")  # fmt: skip
+    flux = next(
+        m["id"]
+        for m in models.list_models_for_task(modality="image", task="generation")
+        if m["display_name"] == "Flux 1.1 Pro"
+    )
     models.update_model(flux, {"display_name": HOSTILE})
     models.set_default(flux)  # SDXL gives the default up: restoring that entry takes it back
     at = signed_in(page="pages/model_editor.py", id=str(sdxl))
@@ -122,8 +128,14 @@ def test_after_one_restore_another_entrys_confirmation_stays_open(demo_db, engin
     assert not at.exception, at.exception
     with engine.connect() as conn:
         row = conn.execute(sa.text("select priority, display_name from api_models where id = :i"), {"i": sdxl}).one()
-        marks = conn.execute(sa.text("select application from dashboard.audit_log where row_id = :i order by id desc "
-                                     "limit 2"), {"i": sdxl}).scalars().all()  # fmt: skip
+        marks = (
+            conn.execute(
+                sa.text("select application from dashboard.audit_log where row_id = :i order by id desc limit 2"),
+                {"i": sdxl},
+            )
+            .scalars()
+            .all()
+        )
     assert tuple(row) == (1, "SDXL 1.0")  # as before the first change
     assert [m.split(" via ")[0] for m in marks] == [f"restored from entry {e.id}" for e in (older, newer)]
 
@@ -152,7 +164,8 @@ def test_flags_read_true_and_false_in_the_table_and_the_csv(demo_db, engine, sig
     at = signed_in(page=PAGE)
     changes = at.dataframe[0].value
     assert dict(zip(changes["Field"], zip(changes["Before"], changes["After"], strict=True), strict=True))[
-        "is_active"] == ("true", "false")  # fmt: skip
+        "is_active"
+    ] == ("true", "false")
     entries, _ = AuditService(engine, user_id=admin).history(AuditFilters(row_id=sdxl))
     data = to_csv_bytes(changes_table(entries))
     csv = data.decode("utf-8-sig")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-import streamlit.testing.v1.app_test as app_test_module
 from streamlit.runtime.media_file_manager import MediaFileManager
 
 from dashboard.text import md_escape
@@ -22,20 +21,6 @@ MARKDOWN_KINDS = ("title", "header", "subheader", "markdown", "caption", "info",
 def catalogue(empty_db, engine) -> dict:
     make_user(engine, "admin", email=ADMIN)
     return hostile.write_hostile_catalogue(engine)
-
-
-@pytest.fixture
-def downloads(monkeypatch) -> list[MediaFileManager]:
-    """The media managers of every AppTest run, so a test can read what each download button would serve."""
-    managers: list[MediaFileManager] = []
-
-    class Recording(MediaFileManager):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            managers.append(self)
-
-    monkeypatch.setattr(app_test_module, "MediaFileManager", Recording)
-    return managers
 
 
 def served(at, managers: list[MediaFileManager]) -> dict[str, bytes]:

@@ -55,8 +55,9 @@ def test_a_deleted_model_comes_back_from_history_as_the_confirmation_says(demo_d
     assert not at.exception, at.exception
     assert _db(engine, "select count(*) from api_models where id = :i", i=victim).scalar_one() == 0
     at = signed_in(page="pages/history.py")
-    deletion = _db(engine, "select id from dashboard.audit_log where row_id = :i and action = 'delete'",
-                   i=victim).scalar_one()  # fmt: skip
+    deletion = _db(
+        engine, "select id from dashboard.audit_log where row_id = :i and action = 'delete'", i=victim
+    ).scalar_one()
     bring_back = at.button(key=f"restore_history_{deletion}")
     assert bring_back.label == "Bring this model back"
     bring_back.click().run()

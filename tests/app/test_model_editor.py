@@ -60,8 +60,9 @@ def test_editing_pricing_shows_the_diff_and_saves(demo_db, engine, signed_in):
     at = _open(signed_in)
     at.text_area(key="ed_pricing").input(GOOD_PRICE).run()
     diff = at.dataframe[-1].value
-    assert diff.to_dict("records") == [{"Field": "pricing.per_image", "Change": "changed", "Before": "0.0023",
-                                        "After": "0.003"}]  # fmt: skip
+    assert diff.to_dict("records") == [
+        {"Field": "pricing.per_image", "Change": "changed", "Before": "0.0023", "After": "0.003"}
+    ]
     at.button(key="save").click().run()
     assert not at.exception
     assert _db(engine, "select pricing from api_models where id = :i", i=SDXL_ID).scalar_one()["per_image"] == 0.003
@@ -130,8 +131,14 @@ def test_make_default_asks_first_and_says_what_it_replaced(demo_db, engine, sign
     _button(at, "Confirm").click().run()
     assert not at.exception
     assert "it replaced SDXL 1.0" in texts(at)
-    defaults = _db(engine, "select display_name from api_models where is_default and task = 'generation' "
-                   "and modality = 'image'").scalars().all()  # fmt: skip
+    defaults = (
+        _db(
+            engine,
+            "select display_name from api_models where is_default and task = 'generation' and modality = 'image'",
+        )
+        .scalars()
+        .all()
+    )
     assert defaults == ["Flux 1.1 Pro"]
 
 
@@ -169,7 +176,9 @@ def test_a_concurrent_edit_is_refused_and_can_be_reapplied(demo_db, engine, sign
     assert at.text_input(key="ed_model_family").value == "SDXL-base"
     at.button(key="save").click().run()
     assert _db(engine, "select priority, model_family from api_models where id = :i", i=SDXL_ID).one() == (
-        7, "SDXL-base")  # fmt: skip
+        7,
+        "SDXL-base",
+    )
 
 
 def test_duplicate_prefills_a_new_version(demo_db, signed_in):
@@ -231,7 +240,7 @@ def test_on_an_empty_database_a_new_model_asks_for_a_provider_first(empty_db, en
     at.text_input(key="ed_model_key").input("acme/first").run()
     at.button(key="save").click().run()
     assert not at.exception
-    assert "provider_id is required" in texts(at)
+    assert "provider is required" in texts(at) and "provider_id" not in texts(at)  # the form's own label
     assert _db(engine, "select count(*) from api_models").scalar_one() == 0
 
 
@@ -247,3 +256,35 @@ def test_edits_wait_while_the_person_visits_another_page(demo_db, engine, signed
     assert not at.exception, at.exception
     assert at.text_input(key="ed_display_name").value == "SDXL draft"
     assert at.selectbox(key="ed_task").value == "generation"
+
+
+def test_discard_changes_asks_first_then_starts_again_from_the_database(demo_db, engine, signed_in):
+    at = _open(signed_in)
+    at.text_input(key="ed_display_name").input("SDXL renamed").run()
+    at.button(key="discard").click().run()
+    assert "Discard your changes?" in texts(at)
+    at.button(key="discard_no").click().run()  # Cancel keeps every edit
+    assert at.text_input(key="ed_display_name").value == "SDXL renamed"
+    at.button(key="discard").click().run()
+    at.button(key="discard_yes").click().run()
+    assert not at.exception, at.exception
+    assert at.text_input(key="ed_display_name").value == "SDXL 1.0"
+    assert "No changes yet." in texts(at)
+    assert not [b for b in at.button if b.key == "discard"]  # nothing left to discard
+    assert _db(engine, "select display_name from api_models where id = :i", i=SDXL_ID).scalar_one() == "SDXL 1.0"
+
+
+def test_problems_are_marked_at_their_fields_with_the_forms_labels(demo_db, signed_in):
+    from tests import hostile
+
+    at = _open(signed_in)
+    at.text_input(key="ed_model_key").input(hostile.NUL).run()
+    at.text_input(key="ed_display_name").input(hostile.RLO).run()
+    at.text_area(key="ed_pricing").input('{"per_image": -1, "currency": "usd", "billing_unit": "per_image"}').run()
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("model key contains") for e in errors)  # under the field, by its label
+    assert any(e.startswith("display name contains control characters") for e in errors)
+    said = texts(at)
+    assert "pricing.per_image must be a non-negative number" in said and "pricing.currency must be" in said
+    at.button(key="save").click().run()
+    assert "Fix the problems above before saving." in texts(at)

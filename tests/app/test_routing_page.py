@@ -44,12 +44,15 @@ def test_choosing_a_modality_then_a_task(demo_db, signed_in):
     assert at.query_params["task"] in ("tts", ["tts"])
 
 
-@pytest.mark.parametrize("query", [
-    {"modality": "<script>", "task": "generation"},
-    {"modality": "image", "task": "'; delete from api_models; --"},
-    {"modality": "image", "task": "x" * 5000},
-    {"modality": "image\x00", "task": "a\x00"},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"modality": "<script>", "task": "generation"},
+        {"modality": "image", "task": "'; delete from api_models; --"},
+        {"modality": "image", "task": "x" * 5000},
+        {"modality": "image\x00", "task": "a\x00"},
+    ],
+)
 def test_hostile_urls_change_nothing(demo_db, engine, signed_in, query):
     at = signed_in(page=PAGE, **query)
     assert not at.exception, at.exception
@@ -73,9 +76,13 @@ def test_plain_users_are_not_given_the_page(demo_db, signed_in):
 
 def test_reordering_shows_which_numbers_change_and_ties_need_no_save(demo_db, engine, signed_in):
     with engine.begin() as conn:  # three models tied at 0: the seed's tie-breakers order them
-        conn.execute(sa.text("update api_models set priority = 0, display_name = case when model_key = 'tts-1' "
-                             "then :n else display_name end where modality = 'audio' and task = 'tts'"),
-                     {"n": hostile.SQL})  # fmt: skip
+        conn.execute(
+            sa.text(
+                "update api_models set priority = 0, display_name = case when model_key = 'tts-1' "
+                "then :n else display_name end where modality = 'audio' and task = 'tts'"
+            ),
+            {"n": hostile.SQL},
+        )
         ids = dict(conn.execute(sa.text("select display_name, id from api_models where task = 'tts'")).all())
     at = signed_in(page=PAGE, modality="audio", task="tts")
     assert not at.exception, at.exception

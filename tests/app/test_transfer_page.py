@@ -43,12 +43,15 @@ def test_a_pasted_csv_is_dry_run_then_applied_after_confirming(demo_db, engine, 
         assert conn.execute(sa.text("select count(*) from api_models where model_key = 'acme/new'")).scalar() == 1
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    ("provider,model_key,colour\nx,y,z\n", "unknown columns"),
-    ('{"models": [', "the JSON is broken"),
-    ("just words", "missing columns"),
-    ("[" * 5000 + "]" * 5000, "nested too deeply"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("provider,model_key,colour\nx,y,z\n", "unknown columns"),
+        ('{"models": [', "the JSON is broken"),
+        ("just words", "missing columns"),
+        ("[" * 5000 + "]" * 5000, "nested too deeply"),
+    ],
+)
 def test_an_unreadable_file_is_refused_with_the_reason(demo_db, signed_in, text, says):
     at = _paste(signed_in(page=PAGE), text)
     assert not at.exception
@@ -114,9 +117,12 @@ def test_the_import_tab_stays_open_after_applying_and_for_the_next_dry_run(demo_
 
 
 def test_the_dry_run_writes_flags_as_true_and_false(demo_db, engine, signed_in):
-    at = _paste(signed_in(page=PAGE), "provider,model_key,version,is_active,is_default\n"
-                "replicate,stability-ai/sdxl:39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b,1.0,"
-                "0,no\n")  # fmt: skip
+    at = _paste(
+        signed_in(page=PAGE),
+        "provider,model_key,version,is_active,is_default\n"
+        "replicate,stability-ai/sdxl:39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b,1.0,"
+        "0,no\n",
+    )
     assert not at.exception, at.exception
     plan = at.dataframe[0].value
     flags = {f: (b, a) for f, b, a in zip(plan["Field"], plan["Before"], plan["After"], strict=True)}

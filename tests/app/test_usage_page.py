@@ -30,11 +30,14 @@ def _download_labels(at) -> list[str]:
 
 def _seed_counts(engine, since=None) -> dict[str, int]:
     with engine.connect() as conn:
-        row = conn.execute(sa.text(
-            "select count(j.id) as total, count(j.id) filter (where j.status = 'completed') as completed "
-            "from api_models am join jobs j on j.api_model_id = am.id "
-            "where am.is_active and (cast(:since as timestamptz) is null or j.created_at >= :since)"),
-            {"since": since}).one()  # fmt: skip
+        row = conn.execute(
+            sa.text(
+                "select count(j.id) as total, count(j.id) filter (where j.status = 'completed') as completed "
+                "from api_models am join jobs j on j.api_model_id = am.id "
+                "where am.is_active and (cast(:since as timestamptz) is null or j.created_at >= :since)"
+            ),
+            {"since": since},
+        ).one()
     return {"total": row.total, "completed": row.completed}
 
 
@@ -44,8 +47,13 @@ def test_an_admin_sees_exact_counts_and_every_chart(demo_db, engine, signed_in):
     seed = _seed_counts(engine)
     assert _metrics(at)["Jobs"] == f"{seed['total']:,}" and _metrics(at)["Completed"] == f"{seed['completed']:,}"
     titles = [c["layout"]["title"]["text"] for c in _charts(at)]
-    assert titles == ["Jobs per model", "Failure rate per model", "Jobs per day (UTC)",
-                      "Average quality rating per model", "Estimated spend per model"]  # fmt: skip
+    assert titles == [
+        "Jobs per model",
+        "Failure rate per model",
+        "Jobs per day (UTC)",
+        "Average quality rating per model",
+        "Estimated spend per model",
+    ]
     # One colour per status in every chart.
     colours = {t["name"]: t["marker"]["color"] for c in _charts(at) for t in c["data"] if t.get("name") == "Failed"}
     assert colours == {"Failed": "#D55E00"}
@@ -110,8 +118,13 @@ def test_hostile_model_names_are_text_in_charts_and_tables(demo_db, engine, sign
     price = {"per_image": 0.5, "currency": "USD", "billing_unit": "per_image"}
     model = make_model(engine, provider, display_name=HOSTILE, pricing=price)
     with engine.begin() as conn:  # the busiest model, so it is in every top-25 chart
-        conn.execute(sa.text("insert into jobs (api_model_id, status, quality_rating) "
-                             "select :m, 'completed', 5 from generate_series(1, 500)"), {"m": model})  # fmt: skip
+        conn.execute(
+            sa.text(
+                "insert into jobs (api_model_id, status, quality_rating) "
+                "select :m, 'completed', 5 from generate_series(1, 500)"
+            ),
+            {"m": model},
+        )
     at = signed_in(page=PAGE, range="all")
     assert not at.exception
     spec = json.dumps(_charts(at))
@@ -153,8 +166,10 @@ def test_the_model_editor_shows_the_models_usage(demo_db, engine, signed_in):
     assert "Usage" in [s.value for s in at.subheader]
     period = UsageRange.preset("30d")
     with engine.connect() as conn:
-        jobs = conn.execute(sa.text("select count(*) from jobs where api_model_id = :m and created_at >= :s"),
-                            {"m": model, "s": period.start}).scalar_one()  # fmt: skip
+        jobs = conn.execute(
+            sa.text("select count(*) from jobs where api_model_id = :m and created_at >= :s"),
+            {"m": model, "s": period.start},
+        ).scalar_one()
     assert _metrics(at)["Jobs"] == f"{jobs:,}"
     assert any("jobs per day" in c["layout"]["title"]["text"] for c in _charts(at))
     link = [e for e in at.get("page_link") if "usage" in e.proto.page]
@@ -169,18 +184,32 @@ def test_spend_and_every_csv_follow_the_grouping_and_say_what_they_hold(demo_db,
     at = signed_in(page=PAGE, range="all", group="provider")
     assert not at.exception, at.exception
     titles = [c["layout"]["title"]["text"] for c in _charts(at)]
-    assert titles == ["Jobs per provider", "Failure rate per provider", "Jobs per day (UTC)",
-                      "Average quality rating per provider", "Estimated spend per provider"]  # fmt: skip
+    assert titles == [
+        "Jobs per provider",
+        "Failure rate per provider",
+        "Jobs per day (UTC)",
+        "Average quality rating per provider",
+        "Estimated spend per provider",
+    ]
     spend = _charts(at)[-1]
     names = {name for trace in spend["data"] for name in trace["y"]}
     with engine.connect() as conn:  # the providers of active models, as the seed's query counts them
-        costed = set(conn.execute(sa.text(
-            "select distinct p.name from api_providers p join api_models m on m.provider_id = p.id "
-            "where m.is_active")).scalars())  # fmt: skip
+        costed = set(
+            conn.execute(
+                sa.text(
+                    "select distinct p.name from api_providers p join api_models m on m.provider_id = p.id "
+                    "where m.is_active"
+                )
+            ).scalars()
+        )
     assert names and names <= costed | {"evil"}  # providers' names, never models'
     assert _download_labels(at)[:5] == [
-        "CSV: jobs-per-provider-all-time", "CSV: failure-rate-per-provider-all-time", "CSV: jobs-per-day-all-time",
-        "CSV: quality-per-provider-all-time", "CSV: spend-per-provider-all-time"]  # fmt: skip
+        "CSV: jobs-per-provider-all-time",
+        "CSV: failure-rate-per-provider-all-time",
+        "CSV: jobs-per-day-all-time",
+        "CSV: quality-per-provider-all-time",
+        "CSV: spend-per-provider-all-time",
+    ]
     table = at.dataframe[-1]
     assert table.proto.placeholder == "—"
     assert table.value.set_index("Provider").loc["evil", "total_jobs"] == 1

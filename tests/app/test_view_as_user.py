@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from dashboard.services import ModelService, NotAllowed
 from dashboard.services.errors import ModelNotFound
 from dashboard.ui.session import PLAIN_VIEWER_ID
+from tests import hostile
 from tests.app.conftest import texts
 
 
@@ -52,3 +53,16 @@ def test_the_database_refuses_the_viewer_id_any_write(demo_db, engine):
         viewer.set_active(model, False)
     with engine.connect() as conn:
         assert conn.execute(sa.text("select is_active from api_models where id = :i"), {"i": model}).scalar_one()
+
+
+def test_an_admin_viewing_as_a_user_is_told_why_an_admin_link_does_not_open(demo_db, signed_in):
+    at = signed_in(page="pages/models.py")
+    at.toggle(key="view_as_user").set_value(True).run()
+    at.context = {"url": "http://localhost:8501/usage"}
+    at.query_params.update({"range": "all", "model": hostile.SQL})
+    at.run()
+    assert not at.exception, at.exception
+    assert "Usage is for admins only. Turn off View as a plain user" in texts(at)
+    assert dict(at.query_params) == {}
+    at.toggle(key="view_as_user").set_value(False).run()  # the admin again: the same link opens the page
+    assert "is for admins only" not in texts(at)

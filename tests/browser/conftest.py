@@ -6,6 +6,7 @@ what a person starts. Skipped, with the reason, when no Chromium is installed (.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -16,6 +17,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -102,19 +104,25 @@ def app_server(db_url: str, engine) -> Iterator[Server]:
         yield Server(url, demo.passwords)
 
 
-@pytest.fixture
-def browser_page(app_server: Server, tmp_path):
+@contextlib.contextmanager
+def chromium_page(screenshot: Path, **context_options):
+    """A page of a fresh headless Chromium; a full-page screenshot is left at screenshot when it closes."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
-        page = context.new_page()
+        page = browser.new_context(accept_downloads=True, **context_options).new_page()
         try:
             yield page
         finally:
-            page.screenshot(path=str(tmp_path / "last.png"), full_page=True)
+            page.screenshot(path=str(screenshot), full_page=True)
             browser.close()
+
+
+@pytest.fixture
+def browser_page(app_server: Server, tmp_path):
+    with chromium_page(tmp_path / "last.png", viewport={"width": 1440, "height": 1000}) as page:
+        yield page
 
 
 def wait_idle(page) -> None:

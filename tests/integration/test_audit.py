@@ -26,8 +26,16 @@ def _history(engine, admin, **filters):
 def test_each_write_is_recorded_with_who_and_the_rows(engine, admin):
     provider = make_provider(engine)
     models = ModelService(engine, user_id=admin)
-    model = models.create_model({"provider_id": provider, "model_key": "a/b", "display_name": "A",
-                                 "modality": "image", "task": "generation", "pricing": {}})  # fmt: skip
+    model = models.create_model(
+        {
+            "provider_id": provider,
+            "model_key": "a/b",
+            "display_name": "A",
+            "modality": "image",
+            "task": "generation",
+            "pricing": {},
+        }
+    )
     models.update_model(model["id"], {"display_name": "A2", "input_defaults": {"width": 512}})
     models.delete_model(model["id"])
     entries = _history(engine, admin, row_id=model["id"])
@@ -35,7 +43,9 @@ def test_each_write_is_recorded_with_who_and_the_rows(engine, admin):
     update = entries[1]
     assert update.actor_email == "boss@example.com" and update.db_role == "authenticated"
     assert {c.path: (c.before, c.after) for c in update.changes} == {
-        "display_name": ("A", "A2"), "input_defaults.width": (update.changes[1].before, 512)}  # fmt: skip
+        "display_name": ("A", "A2"),
+        "input_defaults.width": (update.changes[1].before, 512),
+    }
     assert entries[0].old_row["display_name"] == "A2" and entries[0].new_row is None
 
 
@@ -68,11 +78,16 @@ def test_only_admins_read_it_and_nobody_can_write_or_erase_it(engine, admin):
         _history(engine, None)  # anonymous visitors may not even ask
     assert _history(engine, admin)
     with engine.connect() as conn:
-        conn.execute(sa.text("select set_config('role', 'authenticated', true), "
-                             "set_config('request.jwt.claims', :c, true)"), {"c": f'{{"sub": "{admin}"}}'})  # fmt: skip
-        for statement in ("delete from dashboard.audit_log", "update dashboard.audit_log set actor_email = 'x'",
-                          "insert into dashboard.audit_log (table_name, row_id, action, db_role) "
-                          "values ('api_models', gen_random_uuid(), 'insert', 'x')"):  # fmt: skip
+        conn.execute(
+            sa.text("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', :c, true)"),
+            {"c": f'{{"sub": "{admin}"}}'},
+        )
+        for statement in (
+            "delete from dashboard.audit_log",
+            "update dashboard.audit_log set actor_email = 'x'",
+            "insert into dashboard.audit_log (table_name, row_id, action, db_role) "
+            "values ('api_models', gen_random_uuid(), 'insert', 'x')",
+        ):
             with pytest.raises(sa.exc.ProgrammingError), conn.begin_nested():
                 conn.execute(sa.text(statement))
 
@@ -80,10 +95,17 @@ def test_only_admins_read_it_and_nobody_can_write_or_erase_it(engine, admin):
 def test_restoring_a_version_is_itself_audited(engine, admin):
     provider = make_provider(engine)
     models = ModelService(engine, user_id=admin)
-    model = models.create_model({"provider_id": provider, "model_key": "a/b", "display_name": "Before",
-                                 "modality": "image", "task": "generation", "priority": 3,
-                                 "pricing": {"per_image": 0.04, "currency": "USD",
-                                             "billing_unit": "per_image"}})  # fmt: skip
+    model = models.create_model(
+        {
+            "provider_id": provider,
+            "model_key": "a/b",
+            "display_name": "Before",
+            "modality": "image",
+            "task": "generation",
+            "priority": 3,
+            "pricing": {"per_image": 0.04, "currency": "USD", "billing_unit": "per_image"},
+        }
+    )
     models.update_model(model["id"], {"display_name": "After", "priority": 9, "pricing": {}})
     change = _history(engine, admin, row_id=model["id"])[0]
     restored = AuditService(engine, user_id=admin).restore_model(change.id)
@@ -199,10 +221,17 @@ def test_a_model_brought_back_says_which_delete_it_undid(engine, admin):
     assert (back.action, back.restored_from) == ("insert", deletion.id)
 
 
-@pytest.mark.parametrize("application", [
-    f"restored from entry 1{hostile.SQL}", "restored from entry x", "Supabase Studio", "", hostile.SCRIPT,
-    "restored from entry 12 (my script)",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "application",
+    [
+        f"restored from entry 1{hostile.SQL}",
+        "restored from entry x",
+        "Supabase Studio",
+        "",
+        hostile.SCRIPT,
+        "restored from entry 12 (my script)",
+    ],
+)
 def test_only_the_restore_mark_itself_reads_as_a_restore(engine, admin, application):
     model = make_model(engine)
     with engine.begin() as conn:

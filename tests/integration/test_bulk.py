@@ -48,8 +48,11 @@ def bulk(engine, admin_id):
 
 def _ids(engine, *names) -> list[UUID]:
     with engine.connect() as conn:
-        found = dict(conn.execute(sa.text("select display_name, id from api_models where display_name = any(:n)"),
-                                  {"n": list(names)}).all())  # fmt: skip
+        found = dict(
+            conn.execute(
+                sa.text("select display_name, id from api_models where display_name = any(:n)"), {"n": list(names)}
+            ).all()
+        )
     return [found[n] for n in names]
 
 
@@ -83,9 +86,13 @@ def test_one_bulk_change_is_one_transaction_in_the_audit_trail(demo, bulk):
     ids = _ids(demo, "Flux Schnell", "DALL·E 3", "GPT-4o mini")
     bulk.apply(ids, BulkChange.set_priority(9))
     with demo.connect() as conn:
-        entries = conn.execute(sa.text(
-            "select row_id, transaction, actor_id, new_row->>'priority' from dashboard.audit_log "
-            "where row_id = any(:ids) and action = 'update'"), {"ids": ids}).all()  # fmt: skip
+        entries = conn.execute(
+            sa.text(
+                "select row_id, transaction, actor_id, new_row->>'priority' from dashboard.audit_log "
+                "where row_id = any(:ids) and action = 'update'"
+            ),
+            {"ids": ids},
+        ).all()
     assert sorted(e.row_id for e in entries) == sorted(ids)
     assert len({e.transaction for e in entries}) == 1 and {e.actor_id for e in entries} == {bulk.user_id}
     assert {e[3] for e in entries} == {"9"}
@@ -106,7 +113,8 @@ def test_moving_to_another_provider_keeps_everything_else(demo, bulk):
         new = _row(demo, model_id)
         assert new["provider_id"] == fal
         assert {k: v for k, v in new.items() if k not in ("provider_id", "updated_at")} == {
-            k: v for k, v in old.items() if k not in ("provider_id", "updated_at")}  # fmt: skip
+            k: v for k, v in old.items() if k not in ("provider_id", "updated_at")
+        }
 
 
 def _ids_of_provider(engine, name) -> UUID:
@@ -168,7 +176,8 @@ def test_deactivating_a_default_is_allowed_and_warned(demo, bulk):
     ]
     bulk.apply(ids, BulkChange.deactivate())
     assert ModelService(demo, user_id=bulk.user_id).select_model(modality="audio", task="tts")["display_name"] == (
-        "OpenAI TTS-1")  # fmt: skip
+        "OpenAI TTS-1"
+    )
     assert _row(demo, ids[0])["is_default"] is True  # still the default, now unusable: the Overview says so
 
 
@@ -193,16 +202,25 @@ def test_a_move_to_an_inactive_provider_is_warned(demo, bulk):
     legacy = _ids_of_provider(demo, "legacy-diffusion")
     impacts = bulk.impact(_ids(demo, "Real-ESRGAN 4×"), BulkChange.move_to(legacy))
     assert _messages(impacts) == [
-        ("warning", "The default for image/upscale (Real-ESRGAN 4×) moves to an inactive provider, "
-                    "Legacy Diffusion Cloud"),
+        (
+            "warning",
+            "The default for image/upscale (Real-ESRGAN 4×) moves to an inactive provider, Legacy Diffusion Cloud",
+        ),
         ("info", "image/upscale now routes to Clarity Upscaler instead of Real-ESRGAN 4×"),
-    ]  # fmt: skip
+    ]
 
 
-@pytest.mark.parametrize("change", [
-    BulkChange.deactivate(), BulkChange.activate(), BulkChange.set_priority(0), BulkChange.set_priority(3),
-    "legacy-diffusion", "fal",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change",
+    [
+        BulkChange.deactivate(),
+        BulkChange.activate(),
+        BulkChange.set_priority(0),
+        BulkChange.set_priority(3),
+        "legacy-diffusion",
+        "fal",
+    ],
+)
 def test_the_impact_predicts_what_routing_does_afterwards(demo, bulk, change):
     if isinstance(change, str):
         change = BulkChange.move_to(_ids_of_provider(demo, change))
@@ -224,18 +242,30 @@ def test_the_impact_predicts_what_routing_does_afterwards(demo, bulk, change):
 def test_reorder_keeps_what_numbers_it_can_and_changes_the_pick(demo, bulk):
     models = bulk.slot_models("image", "generation")
     assert [(m["display_name"], m["priority"]) for m in models] == [
-        ("SDXL 1.0", 1), ("Flux 1.1 Pro", 2), ("Flux Schnell", 3), ("DALL·E 3", 4), ("Stable Diffusion 1.5", 5),
-        ("Stable Diffusion 2.1", 9)]  # fmt: skip
+        ("SDXL 1.0", 1),
+        ("Flux 1.1 Pro", 2),
+        ("Flux Schnell", 3),
+        ("DALL·E 3", 4),
+        ("Stable Diffusion 1.5", 5),
+        ("Stable Diffusion 2.1", 9),
+    ]
     order = [m["id"] for m in reversed(models)]
     # Reversed, at most one model can keep its number: Flux Schnell keeps 3, the rest take the numbers around it.
     assert bulk.reorder("image", "generation", order, expected_ids=[m["id"] for m in models]) == 5
     assert [(m["display_name"], m["priority"]) for m in bulk.slot_models("image", "generation")] == [
-        ("Stable Diffusion 2.1", 0), ("Stable Diffusion 1.5", 1), ("DALL·E 3", 2), ("Flux Schnell", 3),
-        ("Flux 1.1 Pro", 4), ("SDXL 1.0", 5)]  # fmt: skip
+        ("Stable Diffusion 2.1", 0),
+        ("Stable Diffusion 1.5", 1),
+        ("DALL·E 3", 2),
+        ("Flux Schnell", 3),
+        ("Flux 1.1 Pro", 4),
+        ("SDXL 1.0", 5),
+    ]
     # The two first are inactive or on an inactive provider: routing picks DALL·E 3, as pick() predicts.
     assert pick(renumbered(models, order))["display_name"] == "DALL·E 3"
-    assert ModelService(demo, user_id=bulk.user_id).select_model(modality="image", task="generation")[
-        "display_name"] == "DALL·E 3"  # fmt: skip
+    assert (
+        ModelService(demo, user_id=bulk.user_id).select_model(modality="image", task="generation")["display_name"]
+        == "DALL·E 3"
+    )
     assert bulk.reorder("image", "generation", order) == 0  # already in that order: nothing is written
 
 
@@ -245,8 +275,13 @@ def test_moving_one_model_renumbers_only_that_model(demo, bulk):
     to_top = [ids[3], *ids[:3], *ids[4:]]  # DALL·E 3 first: 0 is free above SDXL 1.0's 1
     assert bulk.reorder("image", "generation", to_top, expected_ids=ids) == 1
     assert [(m["display_name"], m["priority"]) for m in bulk.slot_models("image", "generation")] == [
-        ("DALL·E 3", 0), ("SDXL 1.0", 1), ("Flux 1.1 Pro", 2), ("Flux Schnell", 3), ("Stable Diffusion 1.5", 5),
-        ("Stable Diffusion 2.1", 9)]  # fmt: skip
+        ("DALL·E 3", 0),
+        ("SDXL 1.0", 1),
+        ("Flux 1.1 Pro", 2),
+        ("Flux Schnell", 3),
+        ("Stable Diffusion 1.5", 5),
+        ("Stable Diffusion 2.1", 9),
+    ]
     ids = to_top
     between = [*ids[:4], ids[5], ids[4]]  # 2.1 above 1.5: takes 4, free between Flux Schnell's 3 and 1.5's 5
     assert bulk.reorder("image", "generation", between) == 1
@@ -312,11 +347,14 @@ def test_two_bulk_changes_of_the_same_models_in_opposite_orders_do_not_deadlock(
         assert errors == []
 
 
-@pytest.mark.parametrize("ids", [
-    ["'; update api_models set is_active = false; --"],
-    ["00000000-0000-0000-0000-000000000000' or '1'='1"],
-    "select id from api_models",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["'; update api_models set is_active = false; --"],
+        ["00000000-0000-0000-0000-000000000000' or '1'='1"],
+        "select id from api_models",
+    ],
+)
 def test_hostile_ids_reach_no_query(demo, bulk, ids):
     before = _snapshot(demo)
     with pytest.raises(InvalidModel):
@@ -346,17 +384,20 @@ def _apply_order(priorities: list[int], order: list[int]) -> tuple[list[int], in
     return [new.get(ids[i], priorities[i]) for i in order], len(new)
 
 
-@pytest.mark.parametrize(("priorities", "order", "after", "changed"), [
-    ([1, 2, 3, 4, 5], [4, 0, 1, 2, 3], [0, 1, 2, 3, 4], 1),  # to the top: 0 is free
-    ([1, 2, 3, 4, 5], [1, 2, 3, 4, 0], [2, 3, 4, 5, 6], 1),  # to the bottom: the next number
-    ([10, 20, 30, 40], [0, 3, 1, 2], [10, 15, 20, 30], 1),  # into a gap: its middle
-    ([10, 20, 30, 40], [1, 2, 3, 0], [20, 30, 40, 50], 1),  # after the last: the slot's own step
-    ([1, 2, 3, 4], [0, 3, 1, 2], [0, 1, 2, 3], 2),  # no number free between 1 and 2: the fewest others move
-    ([0, 0, 0], [2, 0, 1], [0, 1, 2], 2),  # ties cannot say an order: numbers that do
-    ([-5, 7], [0, 1], [-5, 7], 0),  # already in this order: nothing
-    ([2**31 - 1, 2**31 - 1], [0, 1], [2**31 - 2, 2**31 - 1], 1),  # never past PostgreSQL's integer
-    ([-(2**31), -(2**31)], [1, 0], [-(2**31), -(2**31) + 1], 1),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("priorities", "order", "after", "changed"),
+    [
+        ([1, 2, 3, 4, 5], [4, 0, 1, 2, 3], [0, 1, 2, 3, 4], 1),  # to the top: 0 is free
+        ([1, 2, 3, 4, 5], [1, 2, 3, 4, 0], [2, 3, 4, 5, 6], 1),  # to the bottom: the next number
+        ([10, 20, 30, 40], [0, 3, 1, 2], [10, 15, 20, 30], 1),  # into a gap: its middle
+        ([10, 20, 30, 40], [1, 2, 3, 0], [20, 30, 40, 50], 1),  # after the last: the slot's own step
+        ([1, 2, 3, 4], [0, 3, 1, 2], [0, 1, 2, 3], 2),  # no number free between 1 and 2: the fewest others move
+        ([0, 0, 0], [2, 0, 1], [0, 1, 2], 2),  # ties cannot say an order: numbers that do
+        ([-5, 7], [0, 1], [-5, 7], 0),  # already in this order: nothing
+        ([2**31 - 1, 2**31 - 1], [0, 1], [2**31 - 2, 2**31 - 1], 1),  # never past PostgreSQL's integer
+        ([-(2**31), -(2**31)], [1, 0], [-(2**31), -(2**31) + 1], 1),
+    ],
+)
 def test_a_new_order_changes_as_few_priorities_as_it_can(priorities, order, after, changed):
     assert _apply_order(priorities, order) == (after, changed)
 
@@ -373,8 +414,12 @@ def test_every_order_routes_as_asked_within_bounds_and_as_few_changes_as_possibl
         assert all(-(2**31) <= p <= 2**31 - 1 for p in after)
         # No set of more models could have kept their numbers (brute force over every subset).
         floor = min(0, *priorities)
-        best = max(len(keep) for size in range(n + 1) for keep in itertools.combinations(range(n), size)
-                   if _keepable([priorities[order[i]] for i in keep], list(keep), n, floor))  # fmt: skip
+        best = max(
+            len(keep)
+            for size in range(n + 1)
+            for keep in itertools.combinations(range(n), size)
+            if _keepable([priorities[order[i]] for i in keep], list(keep), n, floor)
+        )
         assert changed == n - best
 
 
@@ -387,12 +432,17 @@ def _keepable(values: list[int], places: list[int], n: int, floor: int) -> bool:
 
 
 def test_the_note_says_what_moves_and_why():
-    a, b, c, d = ({"id": uuid4(), "display_name": name, "priority": n}
-                  for n, name in enumerate(["A", "B", "C", hostile.SQL], start=1))  # fmt: skip
+    a, b, c, d = (
+        {"id": uuid4(), "display_name": name, "priority": n}
+        for n, name in enumerate(["A", "B", "C", hostile.SQL], start=1)
+    )
     models = [a, b, c, d]
     assert renumbering_note(models, [a["id"], b["id"], c["id"], d["id"]]) == ""
     assert renumbering_note(models, [d["id"], a["id"], b["id"], c["id"]]) == (
-        "Saving changes 1 of 4 priorities; the other models keep theirs.")  # fmt: skip
+        "Saving changes 1 of 4 priorities; the other models keep theirs."
+    )
     squeezed = renumbering_note(models, [a["id"], d["id"], b["id"], c["id"]])
-    assert squeezed == ("Saving changes 2 of 4 priorities; the other models keep theirs. There is no free priority "
-                        f"number between A (1) and B (2) for {hostile.SQL}, so others move with it.")  # fmt: skip
+    assert squeezed == (
+        "Saving changes 2 of 4 priorities; the other models keep theirs. There is no free priority "
+        f"number between A (1) and B (2) for {hostile.SQL}, so others move with it."
+    )

@@ -19,15 +19,24 @@ def admin(engine):
 
 @pytest.fixture
 def model(engine):
-    return make_model(engine, make_provider(engine), display_name="Acme", modality="video", task="image-to-video",
-                      priority=7, is_default=True, input_defaults={"fps": 24},
-                      pricing={"per_second": 0.05, "currency": "EUR", "billing_unit": "per_second"})  # fmt: skip
+    return make_model(
+        engine,
+        make_provider(engine),
+        display_name="Acme",
+        modality="video",
+        task="image-to-video",
+        priority=7,
+        is_default=True,
+        input_defaults={"fps": 24},
+        pricing={"per_second": 0.05, "currency": "EUR", "billing_unit": "per_second"},
+    )
 
 
 def _raw(engine, model_id):
     with engine.connect() as conn:
-        row = conn.execute(sa.text("select to_jsonb(m) - 'updated_at' from api_models m where id = :i"),
-                           {"i": model_id}).scalar_one()  # fmt: skip
+        row = conn.execute(
+            sa.text("select to_jsonb(m) - 'updated_at' from api_models m where id = :i"), {"i": model_id}
+        ).scalar_one()
     return row
 
 
@@ -63,8 +72,10 @@ def test_an_incomplete_or_unconfirmed_draft_writes_nothing(engine, admin, model)
 def test_a_row_written_in_sql_keeps_what_todays_checks_would_refuse(engine, admin, model):
     name = "line one\nline **two** [x](javascript:alert(1))"
     with engine.begin() as conn:
-        conn.execute(sa.text("update api_models set display_name = :n, capabilities = cast(:c as jsonb) where id = :i"),
-                     {"n": name, "c": json.dumps({"deep": DEEP, "": "empty key", "a.b": 1}), "i": model})  # fmt: skip
+        conn.execute(
+            sa.text("update api_models set display_name = :n, capabilities = cast(:c as jsonb) where id = :i"),
+            {"n": name, "c": json.dumps({"deep": DEEP, "": "empty key", "a.b": 1}), "i": model},
+        )
     opened = admin.get_model(model)
     before = _raw(engine, model)
     result = save_draft(admin, {**draft_from_row(opened), "priority": 3}, opened, {"priority"})
@@ -84,8 +95,14 @@ def test_a_new_model_is_created_from_its_draft(engine, admin):
 def test_the_preview_says_what_a_save_does_to_routing_and_writes_nothing(engine, admin, model):
     from dashboard.services.editing import preview_save
 
-    other = make_model(engine, make_provider(engine), display_name="<b>Other</b>", modality="video",
-                       task="text-to-video", is_default=True)  # fmt: skip
+    other = make_model(
+        engine,
+        make_provider(engine),
+        display_name="<b>Other</b>",
+        modality="video",
+        task="text-to-video",
+        is_default=True,
+    )
     opened = admin.get_model(model)
     draft = {**draft_from_row(opened), "task": "text-to-video"}
     said = [i.message for i in preview_save(admin, draft, opened, {"task"}).impacts]

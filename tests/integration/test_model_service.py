@@ -32,8 +32,14 @@ def viewer(engine):
 
 
 def _fields(provider, **overrides):
-    return {"provider_id": provider, "model_key": "acme/model", "display_name": "Acme", "modality": "image",
-            "task": "generation", **overrides}  # fmt: skip
+    return {
+        "provider_id": provider,
+        "model_key": "acme/model",
+        "display_name": "Acme",
+        "modality": "image",
+        "task": "generation",
+        **overrides,
+    }
 
 
 def test_create_fills_the_seed_defaults_and_the_creator(admin, provider):
@@ -178,17 +184,20 @@ def test_hostile_text_is_stored_literally_and_harms_nothing(admin, provider, tex
     assert len(admin.list_active_models()) == 1
 
 
-@pytest.mark.parametrize("fields", [
-    {"display_name": hostile.NUL},
-    {"display_name": hostile.RLO},
-    {"model_key": hostile.ESCAPE},
-    {"model_family": hostile.ZERO_WIDTH},
-    {"display_name": "x" * 10_000},
-    {"input_defaults": {"a": "nul\x00"}},
-    {"capabilities": {"deep": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}}}},
-    {"pricing": {"per_image": -1, "currency": "USD", "billing_unit": "per_image"}},
-    {"priority": 2**40},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"display_name": hostile.NUL},
+        {"display_name": hostile.RLO},
+        {"model_key": hostile.ESCAPE},
+        {"model_family": hostile.ZERO_WIDTH},
+        {"display_name": "x" * 10_000},
+        {"input_defaults": {"a": "nul\x00"}},
+        {"capabilities": {"deep": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}}}},
+        {"pricing": {"per_image": -1, "currency": "USD", "billing_unit": "per_image"}},
+        {"priority": 2**40},
+    ],
+)
 def test_hostile_values_are_refused_and_change_nothing(admin, provider, fields):
     with pytest.raises(InvalidModel):
         admin.create_model(_fields(provider, **fields))

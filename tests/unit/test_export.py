@@ -10,8 +10,24 @@ from dashboard.export import csv_bytes, guard, neutralise_cell, to_csv_bytes, un
 from tests import hostile
 
 
-@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "\nx", '=HYPERLINK("http://e")',
-                                  "  =1+1", " \t@x", "\u00a0=1", "'=1", "''-x"])  # fmt: skip
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "=1+1",
+        "+1",
+        "-1",
+        "@SUM(A1)",
+        "\tx",
+        "\rx",
+        "\nx",
+        '=HYPERLINK("http://e")',
+        "  =1+1",
+        " \t@x",
+        "\u00a0=1",
+        "'=1",
+        "''-x",
+    ],
+)
 def test_formula_starts_get_an_apostrophe(cell):
     assert neutralise_cell(cell) == "'" + cell
 

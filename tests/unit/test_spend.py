@@ -54,16 +54,42 @@ def test_what_cannot_be_costed_says_why(pricing, defaults, reason):
 
 
 def test_spend_counts_completed_jobs_and_lists_the_rest():
-    usage = pd.DataFrame([
-        {"model_id": 1, "display_name": "A", "provider_name": "p", "completed_jobs": 100,
-         "pricing": _price("per_image", 0.04), "input_defaults": {}},
-        {"model_id": 2, "display_name": "B", "provider_name": "p", "completed_jobs": 10,
-         "pricing": _price("per_second", 0.05), "input_defaults": {"duration": 5}},
-        {"model_id": 3, "display_name": "C", "provider_name": "p", "completed_jobs": 7,
-         "pricing": _price("per_1m_tokens", 5.0), "input_defaults": {}},
-        {"model_id": 4, "display_name": "D", "provider_name": "p", "completed_jobs": 3,
-         "pricing": _price("per_image", 0.5, "EUR"), "input_defaults": {}},
-    ])  # fmt: skip
+    usage = pd.DataFrame(
+        [
+            {
+                "model_id": 1,
+                "display_name": "A",
+                "provider_name": "p",
+                "completed_jobs": 100,
+                "pricing": _price("per_image", 0.04),
+                "input_defaults": {},
+            },
+            {
+                "model_id": 2,
+                "display_name": "B",
+                "provider_name": "p",
+                "completed_jobs": 10,
+                "pricing": _price("per_second", 0.05),
+                "input_defaults": {"duration": 5},
+            },
+            {
+                "model_id": 3,
+                "display_name": "C",
+                "provider_name": "p",
+                "completed_jobs": 7,
+                "pricing": _price("per_1m_tokens", 5.0),
+                "input_defaults": {},
+            },
+            {
+                "model_id": 4,
+                "display_name": "D",
+                "provider_name": "p",
+                "completed_jobs": 3,
+                "pricing": _price("per_image", 0.5, "EUR"),
+                "input_defaults": {},
+            },
+        ]
+    )
     costed, not_costed = estimate_spend(usage)
     assert list(costed["display_name"]) == ["A", "B", "D"]
     assert math.isclose(costed.loc[0, "spend"], 4.0) and math.isclose(costed.loc[1, "spend"], 2.5)
@@ -85,14 +111,27 @@ def test_describe_reads_naturally():
 def _costed_usage():
     from tests import hostile
 
-    rows = [("A", "alpha", "image", 100, _price("per_image", 0.04)),
-            ("B", "alpha", "video", 10, _price("per_second", 0.05)),
-            (hostile.HTML, "beta", "image", 3, _price("per_image", 0.5, "EUR")),
-            ("D", "beta", "image", 4, _price("per_image", 0.25))]  # fmt: skip
-    return pd.DataFrame([{"model_id": n, "display_name": name, "provider_name": provider, "modality": modality,
-                          "task": "generation", "completed_jobs": jobs, "pricing": pricing,
-                          "input_defaults": {"duration": 5}}
-                         for n, (name, provider, modality, jobs, pricing) in enumerate(rows)])  # fmt: skip
+    rows = [
+        ("A", "alpha", "image", 100, _price("per_image", 0.04)),
+        ("B", "alpha", "video", 10, _price("per_second", 0.05)),
+        (hostile.HTML, "beta", "image", 3, _price("per_image", 0.5, "EUR")),
+        ("D", "beta", "image", 4, _price("per_image", 0.25)),
+    ]
+    return pd.DataFrame(
+        [
+            {
+                "model_id": n,
+                "display_name": name,
+                "provider_name": provider,
+                "modality": modality,
+                "task": "generation",
+                "completed_jobs": jobs,
+                "pricing": pricing,
+                "input_defaults": {"duration": 5},
+            }
+            for n, (name, provider, modality, jobs, pricing) in enumerate(rows)
+        ]
+    )
 
 
 def test_spend_follows_the_chosen_grouping_and_never_adds_currencies():
@@ -101,7 +140,10 @@ def test_spend_follows_the_chosen_grouping_and_never_adds_currencies():
     costed, _ = estimate_spend(_costed_usage())
     by_provider = group_spend(costed, "provider")
     assert [(r.provider_name, r.currency, r.spend, r.completed_jobs, r.models) for r in by_provider.itertuples()] == [
-        ("alpha", "USD", 6.5, 110, 2), ("beta", "EUR", 1.5, 3, 1), ("beta", "USD", 1.0, 4, 1)]  # fmt: skip
+        ("alpha", "USD", 6.5, 110, 2),
+        ("beta", "EUR", 1.5, 3, 1),
+        ("beta", "USD", 1.0, 4, 1),
+    ]
     by_modality = group_spend(costed, "modality")
     spent = {(r.modality, r.currency): r.spend for r in by_modality.itertuples()}
     assert spent == pytest.approx({("image", "USD"): 5.0, ("video", "USD"): 2.5, ("image", "EUR"): 1.5})

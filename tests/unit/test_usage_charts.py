@@ -15,10 +15,23 @@ HOSTILE = ["<script>alert(1)</script>", '<a href="javascript:alert(1)">x</a>', "
 def _usage(names, provider="p"):
     rows = []
     for i, name in enumerate(names):
-        rows.append({"model_id": i, "display_name": name, "provider_name": provider, "modality": "image",
-                     "task": "generation", "total_jobs": 10 + i, "completed_jobs": 8, "failed_jobs": 1 + i % 2,
-                     "other_jobs": 1 + i - i % 2, "rated_jobs": 4, "rating_sum": 14, "failure_rate": 0.1,
-                     "avg_quality_rating": 3.5})  # fmt: skip
+        rows.append(
+            {
+                "model_id": i,
+                "display_name": name,
+                "provider_name": provider,
+                "modality": "image",
+                "task": "generation",
+                "total_jobs": 10 + i,
+                "completed_jobs": 8,
+                "failed_jobs": 1 + i % 2,
+                "other_jobs": 1 + i - i % 2,
+                "rated_jobs": 4,
+                "rating_sum": 14,
+                "failure_rate": 0.1,
+                "avg_quality_rating": 3.5,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -26,11 +39,14 @@ def _spec(figure) -> str:
     return json.dumps(figure.to_plotly_json(), default=str)
 
 
-@pytest.mark.parametrize("build", [
-    lambda u: charts.jobs_per_group(u, "display_name"),
-    lambda u: charts.failure_rates(u, "display_name"),
-    lambda u: charts.quality(u, "display_name"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda u: charts.jobs_per_group(u, "display_name"),
+        lambda u: charts.failure_rates(u, "display_name"),
+        lambda u: charts.quality(u, "display_name"),
+    ],
+)
 def test_database_text_reaches_plotly_as_literal_text(build):
     spec = _spec(build(_usage(HOSTILE)))
     for raw in ("<script", "<a href", "<b>"):
@@ -39,8 +55,19 @@ def test_database_text_reaches_plotly_as_literal_text(build):
 
 
 def test_the_spend_chart_escapes_names_bases_and_currencies():
-    costed = pd.DataFrame([{"model_id": 1, "display_name": "<i>x</i>", "provider_name": "p", "completed_jobs": 3,
-                            "spend": 1.5, "currency": "<b>", "basis": "<img>"}])  # fmt: skip
+    costed = pd.DataFrame(
+        [
+            {
+                "model_id": 1,
+                "display_name": "<i>x</i>",
+                "provider_name": "p",
+                "completed_jobs": 3,
+                "spend": 1.5,
+                "currency": "<b>",
+                "basis": "<img>",
+            }
+        ]
+    )
     spec = _spec(charts.spend(costed))
     assert "<i>" not in spec and "<img>" not in spec and '"<b>"' not in spec
 
@@ -52,8 +79,13 @@ def test_namesakes_are_told_apart_by_provider():
 
 
 def test_each_status_keeps_its_colour_everywhere():
-    days = pd.DataFrame({"day": pd.to_datetime(["2026-11-01"] * 3, utc=True),
-                         "status": ["queued", "failed", "completed"], "jobs": [1, 2, 3]})  # fmt: skip
+    days = pd.DataFrame(
+        {
+            "day": pd.to_datetime(["2026-11-01"] * 3, utc=True),
+            "status": ["queued", "failed", "completed"],
+            "jobs": [1, 2, 3],
+        }
+    )
     per_day = {t.name: t.marker.color for t in charts.jobs_per_day(days).data}
     per_model = {t.name: t.marker.color for t in charts.jobs_per_group(_usage(["m"]), "display_name").data}
     assert per_day["Failed"] == per_model["Failed"] == charts.STATUS_COLOURS["failed"]
@@ -69,15 +101,23 @@ def test_only_the_busiest_bars_are_drawn():
 
 def test_empty_inputs_draw_empty_charts():
     empty = _usage([]).reindex(columns=_usage(["x"]).columns)
-    for figure in (charts.jobs_per_group(empty, "display_name"), charts.failure_rates(empty, "display_name"),
-                   charts.quality(empty, "display_name")):  # fmt: skip
+    for figure in (
+        charts.jobs_per_group(empty, "display_name"),
+        charts.failure_rates(empty, "display_name"),
+        charts.quality(empty, "display_name"),
+    ):
         assert all(len(t.y or []) == 0 for t in figure.data)
     assert days_table(pd.DataFrame(columns=["day", "status", "jobs"])).columns.tolist() == ["day"]
 
 
 def test_the_day_table_has_a_column_per_status_and_a_total():
-    days = pd.DataFrame({"day": pd.to_datetime(["2026-11-01", "2026-11-01", "2026-11-02"], utc=True),
-                         "status": ["failed", "completed", "completed"], "jobs": [1, 5, 2]})  # fmt: skip
+    days = pd.DataFrame(
+        {
+            "day": pd.to_datetime(["2026-11-01", "2026-11-01", "2026-11-02"], utc=True),
+            "status": ["failed", "completed", "completed"],
+            "jobs": [1, 5, 2],
+        }
+    )
     table = days_table(days)
     assert table.columns.tolist() == ["day", "completed", "failed", "total"]
     assert table.to_dict("records")[0] == {"day": "2026-11-01", "completed": 5, "failed": 1, "total": 6}
@@ -94,10 +134,12 @@ def test_grouping_recomputes_rates_from_counts():
 
 
 def test_spend_per_group_is_drawn_per_group_and_currency():
-    spent = pd.DataFrame([{"provider_name": HOSTILE[0], "currency": "USD", "spend": 6.5, "completed_jobs": 110,
-                           "models": 2},
-                          {"provider_name": "beta", "currency": "<b>EUR</b>", "spend": 1.5, "completed_jobs": 3,
-                           "models": 1}])  # fmt: skip
+    spent = pd.DataFrame(
+        [
+            {"provider_name": HOSTILE[0], "currency": "USD", "spend": 6.5, "completed_jobs": 110, "models": 2},
+            {"provider_name": "beta", "currency": "<b>EUR</b>", "spend": 1.5, "completed_jobs": 3, "models": 1},
+        ]
+    )
     figure = charts.spend(spent, "provider_name", title="Estimated spend per provider")
     spec = _spec(figure)
     assert "<script>" not in spec and "<b>EUR" not in spec
@@ -113,8 +155,14 @@ def test_csv_tables_round_rates_and_name_the_group():
     usage["failure_rate"] = [1 / 3, None]
     usage["avg_quality_rating"] = [3.123456789, float("nan")]
     table = chart_table(usage, "model", ["failed_jobs", "completed_jobs", "failure_rate", "avg_quality_rating"])
-    assert list(table.columns) == ["Model", "Provider", "failed_jobs", "completed_jobs", "failure_rate",
-                                   "avg_quality_rating"]  # fmt: skip
+    assert list(table.columns) == [
+        "Model",
+        "Provider",
+        "failed_jobs",
+        "completed_jobs",
+        "failure_rate",
+        "avg_quality_rating",
+    ]
     rounded = round_rates(table)
     assert rounded.loc[0, "failure_rate"] == 0.3333 and rounded.loc[0, "avg_quality_rating"] == 3.1235
     assert pd.isna(rounded.loc[1, "failure_rate"]) and rounded.loc[0, "Model"] == HOSTILE[0]

@@ -14,8 +14,14 @@ PROVIDER = uuid4()
 
 
 def valid(**overrides):
-    return {"provider_id": PROVIDER, "model_key": "owner/model", "display_name": "Model", "modality": "image",
-            "task": "generation", **overrides}  # fmt: skip
+    return {
+        "provider_id": PROVIDER,
+        "model_key": "owner/model",
+        "display_name": "Model",
+        "modality": "image",
+        "task": "generation",
+        **overrides,
+    }
 
 
 def problems(**fields):
@@ -97,24 +103,28 @@ def test_broken_json_points_at_line_and_column():
 
 def test_json_text_is_parsed():
     assert validate_model_fields(valid(capabilities='{"supports_inpainting": true}'))["capabilities"] == {
-        "supports_inpainting": True}  # fmt: skip
+        "supports_inpainting": True
+    }
 
 
 def test_empty_json_text_means_an_empty_object():
     assert validate_model_fields(valid(pricing="  "))["pricing"] == {}
 
 
-@pytest.mark.parametrize(("pricing", "where"), [
-    ({"per_image": 0.01, "currency": "USD"}, "pricing.billing_unit"),
-    ({"per_image": 0.01, "currency": "USD", "billing_unit": "per_banana"}, "pricing.billing_unit"),
-    ({"currency": "USD", "billing_unit": "per_image"}, "pricing.per_image"),
-    ({"per_image": "0.01", "currency": "USD", "billing_unit": "per_image"}, "pricing.per_image"),
-    ({"per_image": -0.01, "currency": "USD", "billing_unit": "per_image"}, "pricing.per_image"),
-    ({"per_image": True, "currency": "USD", "billing_unit": "per_image"}, "pricing.per_image"),
-    ({"per_image": 0.01, "currency": "usd", "billing_unit": "per_image"}, "pricing.currency"),
-    ({"per_image": 0.01, "currency": "DOLLARS", "billing_unit": "per_image"}, "pricing.currency"),
-    ({"per_image": 0.01, "per_second": -1, "currency": "USD", "billing_unit": "per_image"}, "pricing.per_second"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("pricing", "where"),
+    [
+        ({"per_image": 0.01, "currency": "USD"}, "pricing.billing_unit"),
+        ({"per_image": 0.01, "currency": "USD", "billing_unit": "per_banana"}, "pricing.billing_unit"),
+        ({"currency": "USD", "billing_unit": "per_image"}, "pricing.per_image"),
+        ({"per_image": "0.01", "currency": "USD", "billing_unit": "per_image"}, "pricing.per_image"),
+        ({"per_image": -0.01, "currency": "USD", "billing_unit": "per_image"}, "pricing.per_image"),
+        ({"per_image": True, "currency": "USD", "billing_unit": "per_image"}, "pricing.per_image"),
+        ({"per_image": 0.01, "currency": "usd", "billing_unit": "per_image"}, "pricing.currency"),
+        ({"per_image": 0.01, "currency": "DOLLARS", "billing_unit": "per_image"}, "pricing.currency"),
+        ({"per_image": 0.01, "per_second": -1, "currency": "USD", "billing_unit": "per_image"}, "pricing.per_second"),
+    ],
+)
 def test_pricing_rules_point_at_the_key(pricing, where):
     assert where in problems(pricing=pricing)
 
@@ -124,26 +134,32 @@ def test_the_seeds_pricing_is_valid():
     assert validate_model_fields(valid(pricing=pricing))["pricing"] == pricing
 
 
-@pytest.mark.parametrize(("capabilities", "where"), [
-    ({"supports_inpainting": "yes"}, "capabilities.supports_inpainting"),
-    ({"max_resolution": "big"}, "capabilities.max_resolution"),
-    ({"max_resolution": "0x1024"}, "capabilities.max_resolution"),
-    ({"max_tokens": -5}, "capabilities.max_tokens"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("capabilities", "where"),
+    [
+        ({"supports_inpainting": "yes"}, "capabilities.supports_inpainting"),
+        ({"max_resolution": "big"}, "capabilities.max_resolution"),
+        ({"max_resolution": "0x1024"}, "capabilities.max_resolution"),
+        ({"max_tokens": -5}, "capabilities.max_tokens"),
+    ],
+)
 def test_capabilities_are_typed(capabilities, where):
     assert where in problems(capabilities=capabilities)
 
 
-@pytest.mark.parametrize(("modality", "defaults", "where"), [
-    ("image", {"width": "1024"}, "input_defaults.width"),
-    ("image", {"width": 1024.5}, "input_defaults.width"),
-    ("image", {"width": 0}, "input_defaults.width"),
-    ("image", {"guidance_scale": -1}, "input_defaults.guidance_scale"),
-    ("text", {"width": 512}, "input_defaults.width"),
-    ("text", {"temperature": 3}, "input_defaults.temperature"),
-    ("audio", {"max_tokens": 10}, "input_defaults.max_tokens"),
-    ("image", {"prompt": 5}, "input_defaults.prompt"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("modality", "defaults", "where"),
+    [
+        ("image", {"width": "1024"}, "input_defaults.width"),
+        ("image", {"width": 1024.5}, "input_defaults.width"),
+        ("image", {"width": 0}, "input_defaults.width"),
+        ("image", {"guidance_scale": -1}, "input_defaults.guidance_scale"),
+        ("text", {"width": 512}, "input_defaults.width"),
+        ("text", {"temperature": 3}, "input_defaults.temperature"),
+        ("audio", {"max_tokens": 10}, "input_defaults.max_tokens"),
+        ("image", {"prompt": 5}, "input_defaults.prompt"),
+    ],
+)
 def test_input_defaults_are_typed_per_modality(modality, defaults, where):
     assert where in problems(modality=modality, input_defaults=defaults)
 
@@ -153,8 +169,14 @@ def test_unknown_input_keys_are_allowed_for_flexibility():
 
 
 def test_the_seeds_input_defaults_are_valid():
-    defaults = {"prompt": "", "negative_prompt": "", "width": 1024, "height": 1024, "num_inference_steps": 50,
-                "guidance_scale": 7.5}  # fmt: skip
+    defaults = {
+        "prompt": "",
+        "negative_prompt": "",
+        "width": 1024,
+        "height": 1024,
+        "num_inference_steps": 50,
+        "guidance_scale": 7.5,
+    }
     assert validate_model_fields(valid(input_defaults=defaults))["input_defaults"] == defaults
 
 
@@ -249,3 +271,32 @@ def test_provider_names_refuse_them_too(char):
         )
     assert set(caught.value.problems) == {"display_name", "base_url"}
     assert visible(char) in caught.value.problems["display_name"]
+
+
+# ─── Every problem of a JSON field at once ───────────────────────────────────────────────────────
+def test_every_pricing_problem_is_named_at_its_key():
+    found = problems(pricing={"billing_unit": "per_image", "per_image": "cheap", "per_second": -1, "currency": "usd"})
+    assert set(found) == {"pricing.per_image", "pricing.per_second", "pricing.currency"}
+    assert found["pricing.per_image"].startswith("must be the price per unit as a number")
+
+
+def test_every_input_default_problem_is_named_at_its_key():
+    found = problems(input_defaults={"width": 0, "height": "tall", "fps": 24, "prompt": 1})
+    assert set(found) == {
+        "input_defaults.width",
+        "input_defaults.height",
+        "input_defaults.fps",
+        "input_defaults.prompt",
+    }
+    assert found["input_defaults.fps"] == "applies to video models, not image"
+
+
+def test_hidden_characters_in_several_keys_are_each_named():
+    found = problems(capabilities={f"a{char}": True for char in hostile.BIDI[:3]})
+    assert len(found) == 3 and all(path.startswith("capabilities key ") for path in found)
+
+
+def test_a_flood_of_problems_is_cut_to_a_readable_list():
+    found = problems(capabilities={f"max_{n}": -1 for n in range(1000)}, pricing=hostile.JSON_OBJECT)
+    assert len([p for p in found if p.startswith("capabilities")]) == 20
+    assert any(p.startswith("pricing") for p in found)  # another field's problems are still named

@@ -20,7 +20,24 @@ from dashboard.services.transfer.formats import (
 from dashboard.services.transfer.plan import ImportPlan, PlanRow, Progress, describe_plan, plan_rows
 
 __all__ = [
-    "COLUMNS", "FORMAT", "KEY_COLUMNS", "MAX_FILE_BYTES", "MAX_ROWS", "ImportPlan", "ImportRefused", "Key",
-    "PlanRow", "Progress", "SourceRow", "TransferService", "describe_plan", "dumps_exact", "loads_exact",
-    "plan_rows", "read_file", "to_csv", "to_json", "write_plan",
-]  # fmt: skip
+    "COLUMNS",
+    "FORMAT",
+    "KEY_COLUMNS",
+    "MAX_FILE_BYTES",
+    "MAX_ROWS",
+    "ImportPlan",
+    "ImportRefused",
+    "Key",
+    "PlanRow",
+    "Progress",
+    "SourceRow",
+    "TransferService",
+    "describe_plan",
+    "dumps_exact",
+    "loads_exact",
+    "plan_rows",
+    "read_file",
+    "to_csv",
+    "to_json",
+    "write_plan",
+]

@@ -28,10 +28,27 @@ from dashboard.text import json_visible
 FORMAT = "api_models/v1"
 # provider (by name) and model_key are required in every row; the rest may be left out of an update.
 COLUMNS = (
-    "provider", "model_key", "version", "display_name", "modality", "task", "model_family", "endpoint_path",
-    "input_defaults", "capabilities", "pricing", "output_format", "is_active", "is_default", "priority",
-)  # fmt: skip
+    "provider",
+    "model_key",
+    "version",
+    "display_name",
+    "modality",
+    "task",
+    "model_family",
+    "endpoint_path",
+    "input_defaults",
+    "capabilities",
+    "pricing",
+    "output_format",
+    "is_active",
+    "is_default",
+    "priority",
+)
 KEY_COLUMNS = ("provider", "model_key")
+# What the Models page's export adds to say which rows it holds and as of when. The database keeps them, so an
+# import reads them and leaves them alone: id as before, the timestamps dropped as the file is read.
+RECORD_COLUMNS = ("id", "created_at", "updated_at")
+_IGNORED_ON_IMPORT = ("created_at", "updated_at")
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 20_000
 Key = tuple[str, str, str | None]  # provider name, model_key, version: what an import matches on
@@ -79,13 +96,25 @@ def exact_row(row: sa.Row) -> Row:
     return values
 
 
-def to_json(rows: Iterable[Row]) -> str:
-    """The export document: the format, when, and the models (without ids: the key is provider/key/version).
+def _columns(record: bool) -> tuple[str, ...]:
+    return (*COLUMNS, *RECORD_COLUMNS) if record else COLUMNS
+
+
+def _record_value(value: Any) -> Any:
+    """An id or timestamp as text (ISO 8601 with its offset for a timestamp)."""
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def to_json(rows: Iterable[Row], *, record: bool = False) -> str:
+    """The export document: the format, when, and the models (the key is provider/key/version; with record=True
+    each model also carries its id, created_at and updated_at, which an import ignores).
 
     Control and invisible characters in its strings are written as \\u escapes: the same data, but a file that
     shows what it holds in an editor, a diff or a terminal.
     """
-    models = [{c: r.get(c) for c in COLUMNS} for r in rows]
+    models = [{c: _record_value(r.get(c)) if c in RECORD_COLUMNS else r.get(c) for c in _columns(record)} for r in rows]
     body = json_visible(",\n    ".join(dumps_exact(m) for m in models))
     head = {"format": FORMAT, "exported_at": datetime.now(UTC).isoformat(timespec="seconds")}
     return f'{{"format": {json.dumps(head["format"])}, "exported_at": {json.dumps(head["exported_at"])},\n' + (
@@ -93,20 +122,24 @@ def to_json(rows: Iterable[Row]) -> str:
     )
 
 
-def to_csv(rows: Iterable[Row]) -> bytes:
-    """CSV with JSON fields as JSON text and true/false flags, through the one guarded writer (dashboard.export)."""
+def to_csv(rows: Iterable[Row], *, record: bool = False) -> bytes:
+    """CSV with JSON fields as JSON text and true/false flags, through the one guarded writer (dashboard.export);
+    with record=True, the id, created_at and updated_at columns too (an import ignores them)."""
+    columns = _columns(record)
     lines = []
     for row in rows:
         cells = []
-        for column in COLUMNS:
+        for column in columns:
             value = row.get(column)
-            if column in JSON_FIELDS:
+            if column in RECORD_COLUMNS:
+                value = _record_value(value)
+            elif column in JSON_FIELDS:
                 value = dumps_exact(value if value is not None else {})
             elif isinstance(value, bool):
                 value = "true" if value else "false"
             cells.append(None if value is None else str(value))
         lines.append(cells)
-    return csv_bytes(COLUMNS, lines)
+    return csv_bytes(columns, lines)
 
 
 # ─── Reading ─────────────────────────────────────────────────────────────────────────────
@@ -158,7 +191,7 @@ def _read_json(text: str) -> list[SourceRow]:
         if not isinstance(item, dict):
             rows.append(SourceRow(f"model {index}", {"__error__": "is not an object"}))
         else:
-            rows.append(SourceRow(f"model {index}", item))
+            rows.append(SourceRow(f"model {index}", {k: v for k, v in item.items() if k not in _IGNORED_ON_IMPORT}))
     return rows
 
 
@@ -183,14 +216,15 @@ def _read_csv(text: str) -> list[SourceRow]:
                     SourceRow(f"line {line}", {"__error__": f"has {len(values)} cells; the header has {len(header)}"})
                 )
                 continue
-            rows.append(SourceRow(f"line {line}", {h: _csv_value(h, v) for h, v in zip(header, values, strict=True)}))
+            cells = {h: _csv_value(h, v) for h, v in zip(header, values, strict=True) if h not in _IGNORED_ON_IMPORT}
+            rows.append(SourceRow(f"line {line}", cells))
     except csv.Error as exc:
         raise ImportRefused(f"the CSV is broken at line {reader.line_num}: {exc}") from None
     return rows
 
 
 def _check_columns(header: list[str]) -> None:
-    unknown = [h for h in header if h not in COLUMNS and h != "id"]
+    unknown = [h for h in header if h not in COLUMNS and h not in RECORD_COLUMNS]
     missing = [c for c in KEY_COLUMNS if c not in header]
     twice = sorted({h for h in header if header.count(h) > 1})
     problems = []

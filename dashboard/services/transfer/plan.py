@@ -81,8 +81,16 @@ class ImportPlan:
         """What the plan would write: two plans with the same fingerprint write the same thing."""
         digest = hashlib.sha256()
         for row in self.rows:
-            digest.update(repr((row.where, row.status, row.model_id, [(c.path, repr(c.before), repr(c.after))
-                                                                      for c in row.changes])).encode())  # fmt: skip
+            digest.update(
+                repr(
+                    (
+                        row.where,
+                        row.status,
+                        row.model_id,
+                        [(c.path, repr(c.before), repr(c.after)) for c in row.changes],
+                    )
+                ).encode()
+            )
         return digest.hexdigest()
 
 
