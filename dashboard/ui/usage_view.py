@@ -29,6 +29,9 @@ from dashboard.ui.url import init_state, note_ignored, sync_url, url_param
 
 CUSTOM = "custom"
 RANGE_CHOICES = {**PRESETS, CUSTOM: "Custom"}
+# The range buttons' own labels, short enough for all six to fit a phone's width (390 px); the page's heading
+# names the range in full ("Last 7 days").
+RANGE_BUTTONS = {"24h": "24h", "7d": "7d", "30d": "30d", "90d": "90d", "all": "All", CUSTOM: "Custom"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def render_filters(*, providers: list[dict], tasks: list[tuple[str, str]], model
     init_state("u_days", (min(first, last), max(first, last)))
 
     top = st.columns([5, 1.6, 1.2], vertical_alignment="bottom")
-    choice = top[0].segmented_control("Range", list(RANGE_CHOICES), key="u_range", format_func=RANGE_CHOICES.get)
+    choice = top[0].segmented_control("Range", list(RANGE_CHOICES), key="u_range", format_func=RANGE_BUTTONS.get)
     choice = choice or "30d"
     group_by = top[1].selectbox("Group by", list(GROUPINGS), key="u_group", format_func=GROUPINGS.get)
     active_only = top[2].toggle("Active only", key="u_active", help="As the seed's usage query: active models only")
