@@ -230,8 +230,10 @@ def _render_sign_in_form(engine: Engine) -> None:
         return
     st.caption("Sign in to manage the models your platform routes jobs to.")
     with st.form("sign_in", clear_on_submit=False):
-        email = st.text_input("Email", key="sign_in_email", autocomplete="email", max_chars=254)
-        password = st.text_input("Password", type="password", key="sign_in_password", max_chars=1024)
+        email = st.text_input("Email", key="sign_in_email", autocomplete="username", max_chars=254)
+        password = st.text_input(
+            "Password", type="password", key="sign_in_password", max_chars=1024, autocomplete="current-password"
+        )
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         result = sign_in(engine, email=email, password=password, address=client_address())
