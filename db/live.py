@@ -169,14 +169,7 @@ def plan(shape: Shape) -> list[tuple[str, list[str]]]:
             "(migration records, audit log, usage rollups, sign-in attempts), with RLS on and nothing "
             "granted to anon"
         )
-    for table in (
-        "auth.users",
-        "public.profiles",
-        "public.user_roles",
-        "public.api_providers",
-        "public.api_models",
-        "public.jobs",
-    ):
+    for table in PLATFORM_TABLES:
         if table not in shape.tables:
             create.append(f"create {table} (the database has none), with its RLS policies and grants")
     if "auth.users" in shape.tables and shape.has_auth_uid:

@@ -22,9 +22,9 @@ from sqlalchemy.engine import Connection
 from dashboard.queries import models as q
 from dashboard.queries.tables import RULE_COLUMNS, api_models, api_providers, models_with_providers
 from dashboard.services.base import ActingService, Row, as_uuid
+from dashboard.services.default_slot import lock_for_writing
 from dashboard.services.errors import EditConflict, InvalidModel, ModelNotFound, NotAllowed, ProviderNotFound
 from dashboard.services.routing_rules import SEVERITY_ORDER, Impact, routing_key, slot_impact, with_name_ranks
-from dashboard.services.slot_locks import lock_for_writing
 from dashboard.services.validation import INT4, validate_model_fields, validate_slot
 
 Kind = Literal["activate", "deactivate", "priority", "provider"]

@@ -40,11 +40,6 @@ class RoutedModel:
     provider_key: str = ""  # the provider's name (its identifier, as the CLI's options take it)
 
 
-# A finding about a slot (routing_rules.Finding: severity "error" when its jobs cannot be routed, "warning"
-# when they can but not as an admin may think; a stable code; the message).
-RoutingWarning = Finding
-
-
 @dataclass(frozen=True)
 class RoutingPreview:
     """The ranked candidates (the first is picked, the rest are the fallback order) and the excluded."""
@@ -54,7 +49,7 @@ class RoutingPreview:
     candidates: list[RoutedModel] = field(default_factory=list)
     excluded: list[RoutedModel] = field(default_factory=list)
     picked_row: Row | None = None  # the seed query's row for the pick: input defaults, capabilities, pricing
-    warnings: list[RoutingWarning] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)  # routing_rules.slot_findings, worst first
 
     @property
     def slot(self) -> str:
