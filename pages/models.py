@@ -87,6 +87,7 @@ event = st.dataframe(
     key="models_table",
     width="stretch",
     height=35 * (len(rows) + 1) + 3,  # every row of the page in view: the page scrolls, not the table
+    placeholder="—",  # a missing version or price, rather than "None"
 )
 selected = bulk_view.selected_rows(event, frame)
 if admin and selected:
