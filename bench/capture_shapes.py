@@ -11,6 +11,12 @@ Shapes, each installed in turn on the same table and interleaved (alternating th
   stmt        migration 0015: plain up to 16 rows, grouped beyond
 
     python -m bench.capture_shapes --jobs 300000      # builds bench_capture_<N>, dropped at the end
+    python -m bench.capture_shapes --real             # the database's own triggers, on against off
+
+With --real, the shapes are the migrations' own triggers on public.jobs, switched on and off in turn, and the
+writes are single-row inserts by the job's owner and status updates by service_role, each either a bare
+autocommitted statement or API-style: one transaction that first sets the caller's role and claims, as
+Supabase's API does for every request (the shape of the platform's own writes).
 
 The database's own usage triggers are switched off during the run (the shapes write to a scratch table) and
 switched back on at the end; every job the run inserts is deleted again.
@@ -24,9 +30,10 @@ import time
 
 import psycopg
 import sqlalchemy as sa
+from psycopg import sql
 
-from bench.usage_bench import DEFAULT_SERVER, database_url, drop_database, libpq_url, say
-from dashboard.database import create_db_engine
+from bench.usage_bench import ACT_AS, DEFAULT_SERVER, database_url, drop_database, libpq_url, say
+from dashboard.database import SERVICE_ROLE, create_db_engine, role_and_claims
 from dashboard.demo import seed_demo
 from db.migrate import migrate
 
@@ -92,6 +99,7 @@ def main() -> int:
     parser.add_argument("--server", default=DEFAULT_SERVER)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--ops", type=int, default=200, help="timed inserts per shape and round (200)")
+    parser.add_argument("--real", action="store_true", help="the database's own triggers on against off")
     args = parser.parse_args()
     name = f"bench_capture_{args.jobs}"
     url = database_url(args.server, name)
@@ -113,6 +121,9 @@ def main() -> int:
                 with open(f"/proc/{pid}/schedstat") as stat:
                     return int(stat.read().split()[0]) / 1e9
 
+            if args.real:
+                real_triggers(ctl, writer, cpu, user, models, args.rounds, args.ops)
+                return 0
             install(ctl)
             ctl.execute("alter table public.jobs disable trigger user")  # the database's own capture, meanwhile
             shapes = ["off", *SHAPES]
@@ -146,6 +157,64 @@ def main() -> int:
         drop_database(maintenance, name)
         maintenance.dispose()
     return 0
+
+
+_UPDATE = "update public.jobs set status = %s where id = %s"
+_USAGE_TRIGGERS = ("dashboard_job_usage_insert", "dashboard_job_usage_update", "dashboard_job_usage_delete")
+
+
+def real_triggers(ctl, writer, cpu, user, models, rounds: int, ops: int) -> None:
+    """Backend CPU per single-row write with the usage triggers on and off, interleaved by round."""
+    owner, worker = role_and_claims(user), role_and_claims(SERVICE_ROLE)
+    pool = [r[0] for r in ctl.execute("select id from public.jobs where status = 'completed' limit %s", (ops,))]
+
+    def switch(on: bool) -> None:
+        for name in _USAGE_TRIGGERS:
+            verb = sql.SQL("enable" if on else "disable")
+            ctl.execute(sql.SQL("alter table public.jobs {} trigger {}").format(verb, sql.Identifier(name)))
+
+    def timed(run) -> float:
+        for _ in range(5):  # untimed: the session plans and compiles first
+            run(0)
+        before = cpu()
+        for i in range(ops):
+            run(i)
+        return (cpu() - before) / ops
+
+    def write(sql: str, params: tuple, act_as) -> None:
+        if act_as is None:
+            writer.execute(sql, params)
+        else:
+            with writer.transaction():
+                writer.execute(ACT_AS, act_as)
+                writer.execute(sql, params)
+
+    cases = {
+        "insert, bare": lambda i: write(_INSERT, (user, models[i % len(models)]), None),
+        "insert, API-style": lambda i: write(_INSERT, (user, models[i % len(models)]), owner),
+        "status update, bare": lambda i: write(_UPDATE, ("failed" if i % 2 else "processing", pool[i]), None),
+        "status update, API-style": lambda i: write(_UPDATE, ("failed" if i % 2 else "processing", pool[i]), worker),
+    }
+    results = {(case, on): [] for case in cases for on in (False, True)}
+    started = time.perf_counter()
+    for round_no in range(rounds):
+        for on in (False, True) if round_no % 2 == 0 else (True, False):
+            switch(on)
+            for case, run in cases.items():
+                results[case, on].append(timed(run))
+                ctl.execute("delete from public.jobs where user_id = %s and status = 'queued'", (user,))
+                ctl.execute("update public.jobs set status = 'completed' where id = any(%s)", (pool,))
+    switch(True)
+    seconds = time.perf_counter() - started
+    say(f"{rounds} rounds x {ops} single-row writes per case, triggers on and off, {seconds:.0f} s")
+    for case in cases:
+        off, on = results[case, False], results[case, True]
+        base, with_ = statistics.median(off), statistics.median(on)
+        paired = statistics.median(a / b - 1 for a, b in zip(on, off, strict=True))
+        say(
+            f"  {case:25s} backend CPU: off {base * 1e6:6.1f} µs, on {with_ * 1e6:6.1f} µs "
+            f"({(with_ - base) * 1e6:+5.1f} µs, {with_ / base - 1:+6.1%}; paired rounds {paired:+6.1%})"
+        )
 
 
 if __name__ == "__main__":
