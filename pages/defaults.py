@@ -63,8 +63,8 @@ if "defaults_slot" not in st.session_state:
     st.session_state["defaults_slot"] = wanted if wanted in slots else (needy or list(slots))[0]
 slot_col, model_col = st.columns(2)
 slot = slots[slot_col.selectbox("Modality and task", list(slots), key="defaults_slot", format_func=visible)]
-active_providers = {p["id"] for p in cached.providers() if p["is_active"]}
-providers = {p["id"]: p["display_name"] for p in cached.providers()}
+active_providers = {p["id"] for p in cached.provider_choices() if p["is_active"]}
+providers = {p["id"]: p["display_name"] for p in cached.provider_choices()}
 options = {str(m["id"]): m for m in cached.models_for_task(slot.modality, slot.task) if not m["is_default"]}
 
 

@@ -59,14 +59,14 @@ checked, unedited = preview.review, preview.unedited
 
 form_column, side = st.columns([3, 1], gap="large")
 with form_column:
-    if not cached.providers():
+    if not cached.provider_choices():
         st.info(
             "There is no provider yet: a model must belong to one. Add it on the Providers page first.",
             icon=":material/info:",
         )
         st.page_link(paths.PROVIDERS, label="Go to Providers", icon=":material/cloud:")
     model_form.render(
-        form, providers=cached.providers(), tasks=cached.tasks(), problems=checked.problems, kept=checked.kept
+        form, providers=cached.provider_choices(), tasks=cached.tasks(), problems=checked.problems, kept=checked.kept
     )
     st.subheader("Changes")
     render_changes(checked.changes, checked.problems, impacts=preview.impacts, unedited=unedited, kept=checked.kept)

@@ -29,7 +29,7 @@ if admin and action.button("New model", icon=":material/add:", type="primary"):
 if not admin:
     st.info("You are viewing the active models. Only admins can change the catalogue.")
 
-providers = cached.providers()
+providers = cached.provider_choices()
 filters = render_filters(admin=admin, tasks=cached.tasks(), providers=providers)
 if st.session_state.get("_models_filters") != filters:
     st.session_state["_models_filters"] = filters
@@ -37,7 +37,7 @@ if st.session_state.get("_models_filters") != filters:
 
 size_col, page_col, info_col, csv_col, json_col = st.columns([1, 1, 2, 1, 1], vertical_alignment="bottom")
 page_size = size_col.selectbox("Rows per page", PAGE_SIZES, index=1, key="models_page_size")
-_, total = cached.browse(filters, limit=1, offset=0)
+total = cached.model_count(filters)
 pages = max(1, math.ceil(total / page_size))
 st.session_state["models_page"] = min(st.session_state.get("models_page", 1), pages)
 page = page_col.number_input("Page", min_value=1, max_value=pages, step=1, key="models_page")

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from dashboard.services.catalogue import per_row_check_note
 from dashboard.text import md_escape
 from dashboard.ui import cached, paths
 from dashboard.ui.context import require_admin
@@ -63,7 +64,9 @@ if overview.jobs_open_to_people:
     )
 if not overview.warnings and not overview.rule_breaks and not overview.jobs_open_to_people:
     st.success("Every slot has an active default and models to route to.")
-for warning in sorted(overview.warnings, key=lambda w: w.severity != "error"):
+SHOWN = 25  # a few hundred alerts and links would cost every click their drawing; the rest are counted
+warnings = sorted(overview.warnings, key=lambda w: w.severity != "error")
+for warning in warnings[:SHOWN]:
     message, models_link, defaults_link = st.columns([5, 1.3, 1.3], vertical_alignment="center")
     show = message.error if warning.severity == "error" else message.warning
     show(md_escape(warning.message), icon=":material/error:" if warning.severity == "error" else ":material/warning:")
@@ -80,3 +83,12 @@ for warning in sorted(overview.warnings, key=lambda w: w.severity != "error"):
         defaults_link.page_link(
             paths.DEFAULTS, label="Choose a default", icon=":material/star:", query_params={"slot": slot.label}
         )
+if len(warnings) > SHOWN:
+    st.caption(f"{len(warnings) - SHOWN:,} more slots need attention; the Defaults page lists every slot.")
+    st.page_link(paths.DEFAULTS, label="Go to Defaults", icon=":material/star:")
+
+# A platform's own policy (the seed's among them) may check the role once per row: say what that costs, folded away.
+note = per_row_check_note(cached.policies(), models=counts["models"])
+if note:
+    with st.expander("Why the first click after a change takes longer", icon=":material/speed:"):
+        st.caption(md_escape(note))

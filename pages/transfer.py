@@ -27,7 +27,7 @@ with export_tab:
     )
     left, middle, right = st.columns([1, 1, 1], vertical_alignment="bottom")
     modality = left.selectbox("Modality", [ALL, *MODALITIES], key="x_modality")
-    providers = {p["name"]: p["display_name"] for p in cached.providers()}
+    providers = {p["name"]: p["display_name"] for p in cached.provider_choices()}
     provider = middle.selectbox(
         "Provider", [ALL, *providers], key="x_provider", format_func=lambda v: visible(providers.get(v, v))
     )

@@ -49,21 +49,8 @@ SELECT
     (SELECT count(*) FROM api_models WHERE is_default AND is_active) AS defaults
 """)
 
-# Models breaking each of the seed's rules that the database enforces only on an api_models the dashboard
-# created (on a platform's own table they are reported, never imposed). Text comparisons, for enum columns.
 CATALOGUE_EXISTS = sa.text("SELECT to_regclass('public.api_models') IS NOT NULL")
 
-RULE_BREAKS = sa.text("""
-SELECT
-    count(*) FILTER (WHERE modality::text NOT IN ('text', 'image', 'video', 'audio')) AS modality,
-    count(*) FILTER (WHERE is_default AND (modality::text, task::text) IN (
-        SELECT modality::text, task::text FROM api_models WHERE is_default GROUP BY 1, 2 HAVING count(*) > 1
-    )) AS defaults,
-    count(*) FILTER (WHERE jsonb_typeof(input_defaults) <> 'object' OR jsonb_typeof(capabilities) <> 'object'
-                     OR jsonb_typeof(pricing) <> 'object') AS json,
-    count(*) FILTER (WHERE btrim(model_key) = '' OR btrim(display_name) = '' OR btrim(task::text) = '') AS blank
-FROM api_models
-""")
 
 # A platform's own jobs policies that let signed-in people write a job's status or rating (so forge the usage
 # and failure figures): permissive INSERT/UPDATE policies for them that are not admin-only, where their role
@@ -118,3 +105,90 @@ MODEL_CHOICES = (
     .select_from(models_with_providers)
     .order_by(sa.func.lower(api_models.c.display_name), api_providers.c.display_name, api_models.c.id)
 )
+
+
+# ─── Cold reads ────────────────────────────────────────────────────────────────────────────────
+# The policies that decide which rows a read returns (SELECT and ALL) on the catalogue's tables and on jobs (the
+# Overview counts them), with whether RLS is on for the table; services.catalogue.read_policies judges them.
+# The expressions come as pg_get_expr prints them, whatever the search_path: the service normalises them.
+READ_POLICIES = sa.text("""
+SELECT c.relname AS table_name, c.relrowsecurity AS rls, p.policyname, p.permissive, p.qual
+FROM pg_class c
+LEFT JOIN pg_policies p ON p.schemaname = 'public' AND p.tablename = c.relname AND p.cmd IN ('SELECT', 'ALL')
+WHERE c.oid IN (to_regclass('public.api_models'), to_regclass('public.api_providers'), to_regclass('public.jobs'))
+ORDER BY 1, 3
+""")
+
+# Every (modality, task) pair, one index probe per pair (a skip scan written as a recursive query) instead of a
+# scan of the whole table: under the seed's policy a full scan calls has_role() once per row, this once per pair.
+# The same pairs, in the same order, as DISTINCT_TASKS.
+TASKS_SKIPPING = sa.text("""
+WITH RECURSIVE pairs AS (
+    (SELECT modality, task FROM api_models ORDER BY modality, task LIMIT 1)
+    UNION ALL
+    SELECT next.modality, next.task
+    FROM pairs, LATERAL (
+        SELECT m.modality, m.task FROM api_models m
+        WHERE (m.modality, m.task) > (pairs.modality, pairs.task)
+        ORDER BY m.modality, m.task LIMIT 1
+    ) AS next
+)
+SELECT modality, task FROM pairs
+""")
+
+# The Overview's counts and the seed's rules that models break (RULE_BREAKS' columns), in one pass over
+# api_models: each pass pays the table's per-row policy checks, so one instead of four.
+OVERVIEW_FACTS = sa.text("""
+SELECT
+    count(*) FILTER (WHERE is_active) AS active_models,
+    count(*) AS models,
+    (SELECT count(*) FROM api_providers WHERE is_active) AS active_providers,
+    (SELECT count(*) FROM api_providers) AS providers,
+    count(*) FILTER (WHERE is_default AND is_active) AS defaults,
+    count(*) FILTER (WHERE modality::text NOT IN ('text', 'image', 'video', 'audio')) AS rule_modality,
+    count(*) FILTER (WHERE is_default AND (modality::text, task::text) IN (
+        SELECT modality::text, task::text FROM api_models WHERE is_default GROUP BY 1, 2 HAVING count(*) > 1
+    )) AS rule_defaults,
+    count(*) FILTER (WHERE jsonb_typeof(input_defaults) <> 'object' OR jsonb_typeof(capabilities) <> 'object'
+                     OR jsonb_typeof(pricing) <> 'object') AS rule_json,
+    count(*) FILTER (WHERE btrim(model_key) = '' OR btrim(display_name) = '' OR btrim(task::text) = '') AS rule_blank
+FROM api_models
+""")
+
+_FACTS = OVERVIEW_FACTS.columns(
+    rule_modality=sa.BigInteger, rule_defaults=sa.BigInteger, rule_json=sa.BigInteger, rule_blank=sa.BigInteger
+).subquery("facts")
+# Models breaking each of the seed's rules that the database enforces only on an api_models the dashboard
+# created (on a platform's own table they are reported, never imposed): OVERVIEW_FACTS' rule columns, so that
+# each rule is written once (text comparisons there, for enum columns).
+RULE_BREAKS = sa.select(
+    _FACTS.c.rule_modality.label("modality"),
+    _FACTS.c.rule_defaults.label("defaults"),
+    _FACTS.c.rule_json.label("json"),
+    _FACTS.c.rule_blank.label("blank"),
+)
+
+# Whether the database itself holds api_models to the seed's rules (RULE_BREAKS then counts nothing): the dashboard
+# created both catalogue tables, and their checks and one-default index are there and valid. On a platform's own
+# tables the Overview counts the rows that break them instead.
+RULES_ENFORCED = sa.text("""
+SELECT (SELECT count(*) FROM dashboard.created_objects
+        WHERE object IN ('public.api_models', 'public.api_providers')) = 2
+   AND (SELECT count(*) FROM pg_constraint
+        WHERE conrelid = to_regclass('public.api_models') AND contype = 'c' AND convalidated
+          AND conname IN ('api_models_modality_check', 'api_models_json_objects_check',
+                          'api_models_text_not_blank_check')) = 3
+   AND EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+               WHERE i.indrelid = to_regclass('public.api_models') AND i.indisunique AND i.indisvalid
+                 AND c.relname = 'api_models_one_default_per_slot')
+""")
+
+PROVIDER_COUNTS = sa.text("""
+SELECT count(*) FILTER (WHERE is_active) AS active_providers, count(*) AS providers FROM api_providers
+""")
+
+# The providers as the filters and the editor's select name them, without LIST's model counts (a read of every
+# model, with its per-row policy checks): api_providers' few rows only, in LIST's order.
+PROVIDER_CHOICES = sa.select(
+    api_providers.c.id, api_providers.c.name, api_providers.c.display_name, api_providers.c.is_active
+).order_by(sa.func.lower(api_providers.c.display_name), api_providers.c.name)

@@ -188,6 +188,15 @@ def _ordered(statement: sa.Select, filters: ModelFilters) -> sa.Select:
     return statement.order_by(*_ORDER.get(filters.sort, _ORDER["priority"]), _m.c.id)
 
 
+def slot_counts(slots: list[Slot]) -> dict[str, int]:
+    """The Overview's model counts from the slots (every model is in one): models, active ones, active defaults."""
+    return {
+        "active_models": sum(slot.active_models for slot in slots),
+        "models": sum(slot.models for slot in slots),
+        "defaults": sum(1 for slot in slots if slot.default_id is not None and slot.default_active),
+    }
+
+
 def slot_warnings(slots: list[Slot]) -> list[Finding]:
     """What needs an admin in these slots (routing_rules.slot_findings of each), slot by slot."""
     return [finding for slot in slots for finding in slot.findings]
@@ -209,6 +218,21 @@ class CatalogueService(ActingService):
             page = _ordered(base, filters).limit(max(1, min(limit, 1000))).offset(max(0, offset))
             return [dict(r._mapping) for r in conn.execute(page)], total
 
+    def count_models(self, filters: ModelFilters) -> int:
+        """How many models match the filters (browse_models' total, on its own)."""
+        with self._transaction() as conn:
+            base = q.BROWSE.where(*_where(filters)).subquery()
+            return conn.execute(sa.select(sa.func.count()).select_from(base)).scalar_one()
+
+    def models_page(self, filters: ModelFilters, *, limit: int = 50, offset: int = 0) -> list[Row]:
+        """One page of models matching the filters (browse_models' rows, without counting them all again)."""
+        page = _ordered(q.BROWSE.where(*_where(filters)), filters)
+        return self._rows(page.limit(max(1, min(limit, 1000))).offset(max(0, offset)))
+
+    def provider_choices(self) -> list[Row]:
+        """Every visible provider's id, name, display name and whether it is active (no model counts), by name."""
+        return self._rows(q.PROVIDER_CHOICES)
+
     def model_choices(self) -> list[Row]:
         """Every visible model's id and name (with its provider's, to tell namesakes apart), by name."""
         return self._rows(q.MODEL_CHOICES)
@@ -223,7 +247,7 @@ class CatalogueService(ActingService):
 
     def list_tasks(self) -> list[tuple[str, str]]:
         """Every (modality, task) pair in the catalogue."""
-        return [(r["modality"], r["task"]) for r in self._rows(q.DISTINCT_TASKS)]
+        return [(r["modality"], r["task"]) for r in self._rows(q.TASKS_SKIPPING)]
 
     def list_slots(self) -> list[Slot]:
         """Every modality and task with its default and candidate counts."""
@@ -248,24 +272,143 @@ class CatalogueService(ActingService):
             raise ModelNotFound(f"No model with id {model_id}; it may have been deleted")
         return rules.change_impact(models, rules.with_default(models, model_id))
 
-    def overview(self, *, days: int = 30) -> Overview:
-        """Counts, recent jobs and failure rate, and the warnings that need an admin."""
+    def overview(self, *, days: int = 30, slots: list[Slot] | None = None, jobs: bool = True) -> Overview:
+        """Counts, recent jobs and failure rate, and the warnings that need an admin. slots: list_slots() as the
+        caller already has it; jobs=False leaves the job figures at 0 and None (recent_jobs() reads them alone)."""
+        slots = self.list_slots() if slots is None else slots
         with self._transaction() as conn:
-            counts = dict(conn.execute(q.CATALOGUE_COUNTS).one()._mapping)
-            breaks = dict(conn.execute(q.RULE_BREAKS).one()._mapping)
+            if conn.execute(q.RULES_ENFORCED).scalar():
+                # Every pass over api_models pays its per-row policy checks: where the database enforces the rules
+                # there is nothing to count, and the slots already hold the model counts.
+                counts = {**slot_counts(slots), **conn.execute(q.PROVIDER_COUNTS).one()._mapping}
+                breaks = dict.fromkeys(_RULES, 0)
+            else:
+                counts = dict(conn.execute(q.OVERVIEW_FACTS).one()._mapping)
+                breaks = {rule: counts.pop(f"rule_{rule}") for rule in _RULES}
             forgeable = list(conn.execute(q.JOB_POLICIES_OPEN_TO_PEOPLE).scalars())
+        recent, rate = self.recent_jobs(days=days) if jobs else (0, None)
+        return Overview(
+            counts=counts,
+            jobs_30d=recent,
+            failure_rate_30d=rate,
+            warnings=slot_warnings(slots),
+            rule_breaks=rule_breaks(breaks),
+            jobs_open_to_people=forgeable,
+        )
+
+    def recent_jobs(self, *, days: int = 30) -> tuple[int, float | None]:
+        """Jobs created today and in the days before it (UTC), whatever their status, and their failure rate."""
         recent = UsageService(self.engine, user_id=self.user_id).by_day(
             UsageRange.last_days(days), UsageFilters(active_only=False)
         )
         per_status = recent.groupby("status")["jobs"].sum()
-        return Overview(
-            counts=counts,
-            jobs_30d=int(per_status.sum()),
-            failure_rate_30d=failure_rate(int(per_status.get("failed", 0)), int(per_status.get("completed", 0))),
-            warnings=slot_warnings(self.list_slots()),
-            rule_breaks=rule_breaks(breaks),
-            jobs_open_to_people=forgeable,
+        failed, completed = int(per_status.get("failed", 0)), int(per_status.get("completed", 0))
+        return int(per_status.sum()), failure_rate(failed, completed)
+
+
+@dataclass(frozen=True)
+class ReadPolicies:
+    """What the read policies of api_models, api_providers and jobs mean for cached reads (read_policies())."""
+
+    same_rows_per_role: bool  # in the catalogue, everyone whom has_role() gives the same answer sees the same rows
+    per_row_checks: tuple[str, ...] = ()  # api_models policies that call auth.uid() or has_role() once per row
+    admins_see_every_job: bool = False  # jobs: RLS off, or an admin policy of the seed's shape and no restrictive one
+
+
+# Policy expressions under which which rows a person sees depends on nothing but the row and whether has_role()
+# calls them an admin: the seed's two (and their "(select ...)" forms), and the dashboard's "true" for providers.
+# Any other expression (per-owner rows, another role, a claim) may show two admins different rows.
+_ADMIN = "has_role(auth.uid(),'admin'::app_role)"
+_ROLE_ONLY = frozenset({"true", "is_active", "is_active=true", _ADMIN})
+_WRAPPED = (
+    (re.compile(r"\(selectauth\.uid\(\)asuid\)"), "auth.uid()"),
+    (re.compile(r"\(selecthas_role\(auth\.uid\(\),'admin'::app_role\)ashas_role\)"), _ADMIN),
+)
+# Calls that PostgreSQL makes once per row unless wrapped in a scalar "(select ...)", which it runs once per query.
+_PER_ROW_CALL = re.compile(r"(?<!\(select)(auth\.(uid|jwt|role|email)\(\)|has_role\(|current_setting\()")
+
+
+def _compact(expression: str) -> str:
+    """A policy expression without whitespace, lowercase and without "public." outside its string literals."""
+    parts = expression.split("'")
+    for n in range(0, len(parts), 2):  # the even parts are outside quotes
+        parts[n] = re.sub(r"\s+", "", parts[n]).lower().replace("public.", "")
+    return "'".join(parts)
+
+
+def policy_expression(expression: str | None) -> str | None:
+    """A policy's USING expression normalised for comparison: compact, "(select ...)" wrappers of the seed's calls
+    undone, redundant outer parentheses dropped. None stays None (no expression: nothing to compare)."""
+    if expression is None:
+        return None
+    text = _compact(expression)
+    for wrapped, plain in _WRAPPED:
+        text = wrapped.sub(plain, text)
+    while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+        text = text[1:-1]
+    return text
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def calls_per_row(expression: str | None) -> bool:
+    """Whether a policy expression calls auth.uid(), has_role() or a claim once per row (not in a "(select ...)")."""
+    return expression is not None and _PER_ROW_CALL.search(_compact(expression)) is not None
+
+
+def read_policies(engine: Engine) -> ReadPolicies:
+    """Read the catalogue's and jobs' read policies (pg_policies; one cheap query, as the server's login role).
+
+    Catalogue rows are the same for every person of one role when each of its tables either has RLS off or only
+    policies whose expression is in _ROLE_ONLY; a missing table shares nothing."""
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(q.READ_POLICIES)]
+    tables = {row["table_name"] for row in rows}
+    catalogue = [row for row in rows if row["table_name"] != "jobs"]
+    role_only = {"api_models", "api_providers"} <= tables and all(
+        not row["rls"] or row["policyname"] is None or policy_expression(row["qual"]) in _ROLE_ONLY for row in catalogue
+    )
+    jobs = [row for row in rows if row["table_name"] == "jobs"]
+    every_job = bool(jobs) and (
+        not jobs[0]["rls"]
+        or (
+            all(row["permissive"] == "PERMISSIVE" for row in jobs)
+            and any(policy_expression(row["qual"]) == _ADMIN for row in jobs)
         )
+    )
+    per_row = tuple(
+        row["policyname"]
+        for row in rows
+        if row["table_name"] == "api_models" and row["rls"] and row["policyname"] and calls_per_row(row["qual"])
+    )
+    return ReadPolicies(same_rows_per_role=role_only, per_row_checks=per_row, admins_see_every_job=every_job)
+
+
+def per_row_check_note(policies: ReadPolicies, *, models: int) -> str | None:
+    """The Overview's note on api_models policies that make a check once per row (None when none does): what it
+    costs, what Supabase's advisor calls it, and what the dashboard does about it (it never changes the policy)."""
+    if not policies.per_row_checks:
+        return None
+    names = ", ".join(f'"{name}"' for name in policies.per_row_checks)
+    after = (
+        "The dashboard leaves the policy as it is and shares each read among the people of one role, so a "
+        "change costs the first click after it this check, not every person's first click."
+        if policies.same_rows_per_role
+        else "The dashboard leaves the policy as it is; each person's first click after a change pays this check."
+    )
+    return (
+        f"The api_models policy {names} calls auth.uid() or has_role() once for every row a read looks at: "
+        f"reading all {models:,} models makes {models:,} calls instead of one. Supabase's database advisor reports "
+        'this as "Auth RLS Initialization Plan" (auth_rls_initplan); written as '
+        "(select has_role((select auth.uid()), 'admin')), the call runs once per query. " + after
+    )
 
 
 _RULES = {

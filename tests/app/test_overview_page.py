@@ -9,6 +9,7 @@ from dashboard.text import md_escape
 from tests import hostile
 from tests.app.conftest import texts
 from tests.factories import make_model, make_provider, make_user
+from tests.hostile import read
 
 PAGE = "pages/overview.py"
 HOSTILE = f"{hostile.LINK} {hostile.HTML} {hostile.URL}"
@@ -124,3 +125,66 @@ def test_a_default_routing_passes_over_is_named_on_the_overview(demo_db, engine,
         "Routing does not pick the default for image/generation, Flux Schnell: SDXL 1.0 comes first "
         "(a lower priority number, 1 < 3)"
     ) in texts(at)
+
+
+NOTE = "Why the first click after a change takes longer"
+
+
+def _note(at) -> str | None:
+    """The per-row policy note's text, when its expander is on the page (folded away)."""
+    [expander] = [e for e in at.expander if e.label == NOTE] or [None]
+    if expander is None:
+        return None
+    assert not expander.proto.expanded
+    return read(expander.caption[0].value)
+
+
+def test_a_policy_checked_once_per_row_is_explained_folded_away(demo_db, signed_in):
+    """The seed's own "Admins can manage models" calls has_role(auth.uid(), ...) per row: kept, and explained."""
+    note = _note(signed_in(page=PAGE))
+    assert note is not None
+    assert 'The api_models policy "Admins can manage models" calls auth.uid() or has_role()' in note
+    assert "reading all 32 models makes 32 calls instead of one" in note
+    assert '"Auth RLS Initialization Plan" (auth_rls_initplan)' in note
+    assert "shares each read among the people of one role" in note
+
+
+def test_no_note_where_the_policy_checks_once_per_query(demo_db, engine, signed_in):
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                'alter policy "Admins can manage models" on api_models '
+                "using ((select has_role((select auth.uid()), 'admin'::app_role)))"
+            )
+        )
+    at = signed_in(page=PAGE)
+    assert not at.exception
+    assert _note(at) is None
+
+
+def test_a_policys_name_is_shown_literally_in_the_note(demo_db, engine, signed_in):
+    with engine.begin() as conn:
+        conn.execute(sa.text("select set_config('dashboard_test.name', :name, true)"), {"name": hostile.LINK})
+        conn.execute(
+            sa.text(
+                "do $$ begin execute format('alter policy %I on api_models rename to %I', "
+                "'Admins can manage models', current_setting('dashboard_test.name')); end $$"
+            )
+        )
+    at = signed_in(page=PAGE)
+    caption = [e for e in at.expander if e.label == NOTE][0].caption[0].value
+    assert hostile.markdown_problems(caption) == []
+    assert f'policy "{hostile.LINK}" calls' in read(caption)
+
+
+def test_a_long_list_of_slots_needing_attention_shows_the_first_and_counts_the_rest(empty_db, engine, signed_in):
+    make_user(engine, "admin", email="solo@example.com")
+    provider = make_provider(engine)
+    for n in range(30):
+        make_model(engine, provider, task=f"task-{n:02} {hostile.LINK}", display_name=f"{hostile.HTML} {n}")
+    at = signed_in("solo@example.com", page=PAGE)
+    assert not at.exception
+    assert len(at.warning) == 25
+    assert hostile.markdown_problems(at.warning[0].value) == []
+    assert "5 more slots need attention; the Defaults page lists every slot." in texts(at)
+    assert ("Go to Defaults", "defaults", {}) in _links(at)
