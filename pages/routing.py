@@ -1,15 +1,13 @@
 """Routing preview (admins): what job routing would pick for a slot, the fallbacks, who is left out and why;
-reordering a slot's priorities."""
+reordering a slot's priorities, at any number of models."""
 
-import pandas as pd
 import streamlit as st
 
 from dashboard.export import to_csv_bytes
-from dashboard.services.routing import RoutingPreview, slots_table
+from dashboard.services.routing import slots_table
 from dashboard.services.validation import MODALITIES
-from dashboard.text import md_escape, visible, visible_frame, visible_json
-from dashboard.ui import cached
-from dashboard.ui.bulk_view import render_reorder
+from dashboard.text import visible_frame
+from dashboard.ui import cached, routing_view
 from dashboard.ui.context import context, require_admin
 from dashboard.ui.model_filters import ALL, task_select
 from dashboard.ui.url import init_state, sync_url, url_param
@@ -59,67 +57,7 @@ if task == ALL:
     st.info("Pick a task to see how its jobs are routed.")
     st.stop()
 sync_url({"modality": modality, "task": task})
-preview: RoutingPreview = service.preview(modality=modality, task=task)
-
-for warning in preview.warnings:
-    show = st.error if warning.severity == "error" else st.warning
-    show(md_escape(warning.message), icon=":material/error:" if warning.severity == "error" else ":material/warning:")
-ranked, picked = st.columns([3, 2], gap="large")
-with ranked:
-    st.subheader("Candidates, best first")
-    if preview.candidates:
-        st.dataframe(
-            visible_frame(
-                pd.DataFrame(
-                    [
-                        {
-                            "Rank": c.rank,
-                            "Role": "picked" if c.rank == 1 else "fallback",
-                            "Model": c.display_name,
-                            "Provider": c.provider_name,
-                            "Priority": c.priority,
-                            "Default": c.is_default,
-                        }
-                        for c in preview.candidates
-                    ]
-                )
-            ),
-            hide_index=True,
-            width="stretch",
-        )
-    else:
-        st.caption("No model can take these jobs.")
-    st.subheader("Left out")
-    if preview.excluded:
-        st.dataframe(
-            visible_frame(
-                pd.DataFrame(
-                    [
-                        {
-                            "Model": m.display_name,
-                            "Provider": m.provider_name,
-                            "Priority": m.priority,
-                            "Default": m.is_default,
-                            "Why": m.reason,
-                        }
-                        for m in preview.excluded
-                    ]
-                )
-            ),
-            hide_index=True,
-            width="stretch",
-        )
-    else:
-        st.caption("Every model of this slot can take its jobs.")
-with picked:
-    if preview.picked and preview.picked_row:
-        st.subheader("Picked")
-        st.markdown(f"**{md_escape(preview.picked.display_name)}** · {md_escape(preview.picked.provider_name)}")
-        st.code(visible(preview.picked.model_key), language=None)  # a code block never parses markdown
-        st.caption("Input defaults")
-        st.json(visible_json(preview.picked_row.get("input_defaults") or {}), expanded=True)
-        st.caption("Capabilities")
-        st.json(visible_json(preview.picked_row.get("capabilities") or {}), expanded=True)
-
+preview = routing_view.slot_preview(modality, task)
+routing_view.render_slot(preview)
 st.divider()
-render_reorder(modality, task)
+routing_view.render_reorder(modality, task, preview.models)

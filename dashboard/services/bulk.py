@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -28,11 +28,20 @@ from dashboard.services.routing_rules import SEVERITY_ORDER, Impact, routing_key
 from dashboard.services.validation import INT4, validate_model_fields, validate_slot
 
 Kind = Literal["activate", "deactivate", "priority", "provider"]
+Id = TypeVar("Id", UUID, str)  # a model id, or its text
 KINDS: tuple[Kind, ...] = ("activate", "deactivate", "priority", "provider")
-MAX_MODELS = 1000  # models one bulk change or one reorder may name
+MAX_MODELS = 1000  # models one bulk change may name
+MAX_SLOT_MODELS = 1_000_000  # models one reorder may name: every model of its slot, however many
 
 _m, _p = api_models, api_providers
 _IDS = ARRAY(PG_UUID(as_uuid=True))
+# New priorities as two arrays (ids, numbers) unnested into rows: one statement with two parameters, however many
+# models a reorder renumbers (a CASE would take two parameters a model, and a statement holds at most 65,535).
+_NEW_PRIORITIES = (
+    sa.func.unnest(sa.bindparam("ids", type_=_IDS), sa.bindparam("priorities", type_=ARRAY(sa.Integer)))
+    .table_valued("id", "priority")
+    .render_derived()
+)
 # Every model of the slots that hold any of :ids, with what routing needs; name_rank is the database's
 # order of (display_name, id), the seed's last tie-breakers, so that sorting in memory matches it exactly.
 _SLOT_MODELS_OF = (
@@ -210,9 +219,29 @@ def renumbered(models: Iterable[Mapping[str, Any]], ordered_ids: list[UUID]) -> 
     return [{**by_id[i], "priority": new.get(i, by_id[i]["priority"])} for i in ids]
 
 
-def renumbering_note(models: Sequence[Mapping[str, Any]], ordered_ids: list[UUID]) -> str:
-    """What saving this order renumbers, in words; when one model was moved and others change too, why."""
-    after = renumbered(models, ordered_ids)
+def moved_to(order: Sequence[Id], places: Mapping[Id, int]) -> list[Id]:
+    """order with each model of places at its new place (1 is first), the others keeping their order around them.
+
+    A place beyond either end goes to that end; models given the same place keep their order from before. Ids
+    not in order are ignored."""
+    position = {model_id: n for n, model_id in enumerate(order)}
+    moving = sorted(
+        ((place, -position[model_id], model_id) for model_id, place in places.items() if model_id in position),
+        key=lambda item: item[:2],
+    )
+    moved = {model_id for _, _, model_id in moving}
+    result = [model_id for model_id in order if model_id not in moved]
+    for place, _, model_id in moving:  # lowest place first, so each lands exactly where it was put
+        result.insert(min(max(place, 1), len(result) + 1) - 1, model_id)
+    return result
+
+
+def renumbering_note(
+    models: Sequence[Mapping[str, Any]], ordered_ids: list[UUID], *, after: list[dict] | None = None
+) -> str:
+    """What saving this order renumbers, in words; when one model was moved and others change too, why. after is
+    renumbered(models, ordered_ids) when the caller has it already."""
+    after = renumbered(models, ordered_ids) if after is None else after
     before = {m["id"]: m["priority"] for m in models}
     changed = [m for m in after if m["priority"] != before[m["id"]]]
     if not changed:
@@ -242,14 +271,17 @@ def renumbering_note(models: Sequence[Mapping[str, Any]], ordered_ids: list[UUID
 
 def _moved_one(before: list[UUID], after: list[UUID]) -> UUID | None:
     """The one model whose move turns before into after, or None when it takes more than one move."""
-    if before == after or sorted(map(str, before)) != sorted(map(str, after)):
+    # UUIDs compare in Python; their integers in C (a slot may hold 10,000 models).
+    ids = before
+    before, after = [getattr(i, "int", i) for i in before], [getattr(i, "int", i) for i in after]
+    if before == after or len(before) != len(after) or set(before) != set(after):
         return None
-    first = next(i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b)
-    last = max(i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b)
+    differ = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+    first, last = differ[0], differ[-1]
     if after[first] == before[last] and after[first + 1 : last + 1] == before[first:last]:
-        return before[last]  # moved up
+        return ids[last]  # moved up
     if after[last] == before[first] and after[first:last] == before[first + 1 : last + 1]:
-        return before[first]  # moved down
+        return ids[first]  # moved down
     return None
 
 
@@ -305,13 +337,15 @@ def _state(model: Mapping[str, Any]) -> str:
     return "active" if model["is_active"] else "inactive"
 
 
-def clean_ids(values: Any, what: str = "model_ids", *, allow_empty: bool = False) -> list[UUID]:
+def clean_ids(
+    values: Any, what: str = "model_ids", *, allow_empty: bool = False, limit: int = MAX_MODELS
+) -> list[UUID]:
     """Model ids from a list of UUIDs or their text, in order, without repeats; InvalidModel for anything else
-    (not a list, more than MAX_MODELS, an entry that is not an id). Nothing of the input is echoed back."""
+    (not a list, more than limit, an entry that is not an id). Nothing of the input is echoed back."""
     if isinstance(values, str | bytes) or not isinstance(values, Collection):
         raise InvalidModel({what: "must be a list of model ids"})
-    if len(values) > MAX_MODELS:
-        raise InvalidModel({what: f"at most {MAX_MODELS:,} models at once; select fewer"})
+    if len(values) > limit:
+        raise InvalidModel({what: f"at most {limit:,} models at once; select fewer"})
     if not values and not allow_empty:
         raise InvalidModel({what: "select at least one model"})
     ids = []
@@ -432,10 +466,14 @@ class BulkService(ActingService):
         """
         modality, task = validate_slot(modality, task)
         slot = f"{modality}/{task}"
-        ordered = clean_ids(ordered_ids, "ordered_ids")
+        ordered = clean_ids(ordered_ids, "ordered_ids", limit=MAX_SLOT_MODELS)
         if len(ordered) != len(ordered_ids):
             raise InvalidModel({"ordered_ids": "lists a model more than once"})
-        expected = None if expected_ids is None else set(clean_ids(expected_ids, "expected_ids", allow_empty=True))
+        expected = (
+            None
+            if expected_ids is None
+            else set(clean_ids(expected_ids, "expected_ids", allow_empty=True, limit=MAX_SLOT_MODELS))
+        )
         with self._transaction() as conn:
             if not conn.execute(q.IS_ADMIN).scalar():
                 raise NotAllowed("Only admins can change models")
@@ -465,10 +503,10 @@ class BulkService(ActingService):
                 return 0
             written = conn.execute(
                 sa.update(_m)
-                .where(_m.c.id == sa.any_(sa.bindparam("ids", type_=_IDS)))
-                .values(priority=sa.case(target, value=_m.c.id))
+                .where(_m.c.id == _NEW_PRIORITIES.c.id)
+                .values(priority=_NEW_PRIORITIES.c.priority)
                 .returning(_m.c.id),
-                {"ids": list(target)},
+                {"ids": list(target), "priorities": list(target.values())},
             ).all()
             if len(written) != len(target):
                 raise NotAllowed("Only admins can change models; nothing was saved")

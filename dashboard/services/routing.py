@@ -1,8 +1,10 @@
 """Routing preview: what the platform's job routing would do for a modality and task, and why.
 
-The ranking is the seed's routing query itself (ModelService.routing_candidates); this module adds
-what the query leaves out: each model's priority and default flag, the models excluded with the
-reason, and the findings an admin should act on (routing_rules.slot_findings, as every screen shows them).
+The ranking is the seed's routing query's (ModelService.routing_candidates), computed by routing_rules from one
+read of the slot's models, which a test checks against the query on random catalogues; the query's own row is read
+for the pick only. This module adds what the query leaves out: each model's priority and default flag, the models
+excluded with the reason, and the findings an admin should act on (routing_rules.slot_findings, as every screen
+shows them).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from uuid import UUID
 import pandas as pd
 import sqlalchemy as sa
 
-from dashboard.queries import models as model_queries
 from dashboard.queries import routing as q
 from dashboard.queries.tables import api_models
 from dashboard.services import routing_rules as rules
@@ -50,6 +51,9 @@ class RoutingPreview:
     excluded: list[RoutedModel] = field(default_factory=list)
     picked_row: Row | None = None  # the seed query's row for the pick: input defaults, capabilities, pricing
     warnings: list[Finding] = field(default_factory=list)  # routing_rules.slot_findings, worst first
+    # Every model of the slot with the rule columns, in routing order: what the preview was built from (its name_rank
+    # ranks within what was read, so two previews of the same slot compare by what they say, not by this).
+    models: list[Row] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def slot(self) -> str:
@@ -77,7 +81,9 @@ class RoutingService(ActingService):
     """Routing previews as one person sees the catalogue (RLS: plain users see active models only)."""
 
     def preview(self, *, modality: str, task: str) -> RoutingPreview:
-        """InvalidModel for a modality or task that cannot exist (checked before any query)."""
+        """One slot, from two reads in one snapshot whatever its size: its models (ranked by routing_rules, as
+        preview_all ranks them) and the routing query's row of the pick. InvalidModel for a modality or task that
+        cannot exist (checked before any query)."""
         modality, task = validate_slot(modality, task)
         with self._transaction() as conn:
             return _preview(conn, modality, task)
@@ -99,11 +105,16 @@ class RoutingService(ActingService):
 
 
 def _preview(conn: sa.Connection, modality: str, task: str) -> RoutingPreview:
-    """The seed's routing query for the slot (as ModelService.routing_candidates runs it) and the slot's models."""
-    params = {"modality": modality, "task": task}
-    ranked = [dict(r._mapping) for r in conn.execute(model_queries.ROUTING_SELECTION, params)]
-    rows = conn.execute(q.SLOT_MODELS.where(api_models.c.modality == modality, api_models.c.task == task))
-    models = rules.with_name_ranks(dict(r._mapping) for r in rows)
+    """The slot's models read once (under RLS each row costs a policy check: one read, not the routing query's
+    and then the models'), ranked by routing_rules; the routing query's row (JSON fields) for the pick only."""
+    result = conn.execute(q.SLOT_MODELS.where(api_models.c.modality == modality, api_models.c.task == task))
+    keys = [*result.keys(), "name_rank"]
+    # routing_rules.with_name_ranks in one pass: each row is made a dict once (10,000 rows are read here at times).
+    models = [dict(zip(keys, (*row, rank), strict=True)) for rank, row in enumerate(result.all())]
+    ranked = rules.candidates(models)
+    picked = conn.execute(q.PICKED_ROWS, {"ids": [ranked[0]["id"]]}).first() if ranked else None
+    if picked is not None:
+        ranked[0] = dict(picked._mapping)
     return build_preview(modality, task, ranked, models)
 
 
@@ -113,7 +124,9 @@ def build_preview(modality: str, task: str, ranked: list[Row], models: list[Row]
     by_id = {m["id"]: m for m in models}
     candidates = []
     for rank, row in enumerate(ranked, start=1):
-        model = by_id.get(row["id"], {**row, "priority": 0, "is_default": False, "provider_key": row["provider_name"]})
+        model = by_id.get(row["id"])
+        if model is None:  # not among the slot's models (a ranking from elsewhere): what the query's row says
+            model = {**row, "priority": 0, "is_default": False, "provider_key": row["provider_name"]}
         candidates.append(_routed(model, rank=rank))
     chosen = {c.id for c in candidates}
     excluded = [
@@ -129,6 +142,7 @@ def build_preview(modality: str, task: str, ranked: list[Row], models: list[Row]
         excluded=excluded,
         picked_row=ranked[0] if ranked else None,
         warnings=routing_warnings(slot, models),
+        models=models,
     )
 
 
@@ -189,6 +203,40 @@ def slots_table(previews: list[RoutingPreview]) -> pd.DataFrame:
         .sort_values("_order")
         .drop(columns="_order")
     )
+
+
+def found_in(text: str, *values: object) -> bool:
+    """Whether a search for text finds a model with these values (its name, provider, model id): any case, the
+    text as typed (no pattern syntax); an empty search finds every model."""
+    needle = text.strip().casefold()
+    return not needle or any(needle in str(value).casefold() for value in values)
+
+
+def matching(models: list[RoutedModel], text: str) -> list[RoutedModel]:
+    """The models a search for text finds (found_in) by name, provider or model id, in their order."""
+    if not text.strip():
+        return models
+    return [m for m in models if found_in(text, m.display_name, m.provider_name, m.model_key)]
+
+
+def preview_table(preview: RoutingPreview) -> pd.DataFrame:
+    """Every model of the slot, the candidates in routing order then the left out: the slot's CSV."""
+    return pd.DataFrame(
+        [
+            {
+                "Rank": m.rank,
+                "Role": "left out" if m.rank is None else "picked" if m.rank == 1 else "fallback",
+                "Model": m.display_name,
+                "Model id": m.model_key,
+                "Provider": m.provider_name,
+                "Priority": m.priority,
+                "Default": m.is_default,
+                "Why left out": m.reason or "",
+            }
+            for m in [*preview.candidates, *preview.excluded]
+        ],
+        columns=["Rank", "Role", "Model", "Model id", "Provider", "Priority", "Default", "Why left out"],
+    ).astype({"Rank": "Int64"})
 
 
 def preview_as_dict(preview: RoutingPreview) -> dict[str, Any]:

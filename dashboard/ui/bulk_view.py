@@ -1,17 +1,15 @@
-"""Bulk changes from the Models table (review the routing impact, then confirm) and reordering a slot."""
+"""Bulk changes from the Models table: keep the selection on its models, review the routing impact, confirm."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 from typing import Any
-from uuid import UUID
 
 import pandas as pd
 import streamlit as st
 
-from dashboard.services.bulk import BulkChange, BulkReview, renumbered, renumbering_note
+from dashboard.services.bulk import BulkChange, BulkReview
 from dashboard.services.errors import ServiceError
-from dashboard.services.routing_rules import exclusion_reason, pick, slot_impact
 from dashboard.services.validation import INT4
 from dashboard.text import md_escape, visible, visible_frame
 from dashboard.ui import cached, paths
@@ -82,7 +80,7 @@ def render_bulk_bar(selected: list[Row]) -> None:
     if n == 1 and st.button("Open in editor", key="bulk_open", icon=":material/edit:", type="primary"):
         st.switch_page(paths.EDITOR, query_params={"id": str(selected[0]["id"])})
 
-    providers = {str(p["id"]): p for p in cached.providers()}
+    providers = {str(p["id"]): p for p in cached.provider_choices()}
     action_col, value_col, review_col = st.columns([2, 2, 1], vertical_alignment="bottom")
     kind = action_col.selectbox("Change the selected models", list(ACTIONS), format_func=ACTIONS.get, key="bulk_action")
     value: Any = None
@@ -186,151 +184,3 @@ def done_message(result: BulkReview) -> str:
     if blocked:
         text += f" Jobs of {', '.join(blocked)} cannot be routed now."
     return text
-
-
-# ─── Reordering one slot (Routing preview) ─────────────────────────────────────────────────
-def _reorder_key(modality: str, task: str) -> str:
-    return f"_reorder_{modality}/{task}"
-
-
-def _order_state(key: str, models: list[Row]) -> dict[str, list[UUID]]:
-    """The order being edited and the models it started from; started afresh if missing or malformed."""
-    state = st.session_state.get(key)
-    if not (
-        isinstance(state, dict)
-        and all(
-            isinstance(state.get(k), list) and all(isinstance(i, Hashable) for i in state[k])
-            for k in ("order", "expected")
-        )
-    ):
-        state = {"order": [m["id"] for m in models], "expected": [m["id"] for m in models]}
-        st.session_state[key] = state
-    return state
-
-
-def _move(key: str, model_id: UUID, step: int) -> None:
-    order = st.session_state[key]["order"]
-    if model_id in order:
-        i = order.index(model_id)
-        if 0 <= i + step < len(order):
-            order[i], order[i + step] = order[i + step], order[i]
-
-
-def _forget_order(key: str) -> None:
-    st.session_state.pop(key, None)
-
-
-def render_reorder(modality: str, task: str) -> None:
-    """The slot's models with ↑/↓, a preview of the pick in the new order, Save order and Reset."""
-    ctx = context()
-    slot = f"{modality}/{task}"
-    st.subheader("Reorder")
-    st.caption(
-        "Move models up or down, then save. Lower priority numbers are preferred; saving changes only the "
-        "numbers the new order needs, and every other model keeps its own. Inactive models keep their place "
-        "too, for when they are activated."
-    )
-    try:
-        models = ctx.bulk.slot_models(modality, task)
-    except ServiceError as exc:
-        show_error(exc)
-        return
-    if not models:
-        st.caption("This slot has no models.")
-        return
-    key = _reorder_key(modality, task)
-    state = _order_state(key, models)
-    by_id = {m["id"]: m for m in models}
-    if set(state["expected"]) != set(by_id):
-        st.warning(
-            md_escape(
-                f"The models of {slot} changed since you started reordering (one was added, removed or "
-                "moved). Reset to start again from the current list."
-            ),
-            icon=ICONS["warning"],
-        )
-    shown = [by_id[i] for i in state["order"] if i in by_id]
-    # The order routing follows now (ties broken by default and name) needs no saving, even with equal numbers.
-    unchanged = [m["id"] for m in shown] == [m["id"] for m in models]
-    after = shown if unchanged else renumbered(models, [m["id"] for m in shown])
-    last = len(shown) - 1
-    for position, (model, moved) in enumerate(zip(shown, after, strict=True)):
-        number, name, priority, up, down = st.columns([0.4, 5, 1.6, 0.5, 0.5], vertical_alignment="center")
-        number.markdown(f"**{position + 1}**")
-        reason = exclusion_reason(model)
-        state_words = f" · {reason}" if reason else ""
-        name.write(
-            md_escape(
-                f"{model['display_name']} · {model['provider_name']}{state_words}"
-                + (" · default" if model["is_default"] else "")
-            )
-        )
-        new = moved["priority"]
-        priority.caption(f"priority {model['priority']}" + (f" → {new}" if new != model["priority"] else ""))
-        up.button(
-            "↑",
-            key=f"reorder_up_{model['id']}",
-            disabled=position == 0,
-            on_click=_move,
-            args=(key, model["id"], -1),
-            help="Move up",
-        )
-        down.button(
-            "↓",
-            key=f"reorder_down_{model['id']}",
-            disabled=position == last,
-            on_click=_move,
-            args=(key, model["id"], 1),
-            help="Move down",
-        )
-    now, then = pick(models), pick(after)
-    if then is None:
-        st.error(
-            md_escape(f"No model of {slot} can take jobs, in any order: activate one, or its provider."),
-            icon=ICONS["error"],
-        )
-    elif now is not None and now["id"] == then["id"]:
-        st.info(md_escape(f"Jobs of {slot} still go to {then['display_name']}."), icon=ICONS["info"])
-    else:
-        st.info(
-            md_escape(
-                f"After saving, jobs of {slot} go to {then['display_name']}"
-                + (f" instead of {now['display_name']}." if now else ".")
-            ),
-            icon=ICONS["info"],
-        )
-    note = "" if unchanged else renumbering_note(models, [m["id"] for m in shown])
-    if note:
-        st.caption(md_escape(note))
-    save, reset = st.columns(2)
-    reset.button("Reset", key="reorder_reset", on_click=_forget_order, args=(key,), width="stretch")
-    pending = f"_reorder_review_{slot}"
-    if save.button("Save order", key="reorder_save", type="primary", disabled=unchanged, width="stretch"):
-        st.session_state[pending] = list(state["order"])
-    if unchanged or st.session_state.get(pending) != state["order"]:
-        st.session_state.pop(pending, None)  # nothing to save, or the order moved on since: review again
-        return
-    answer = impact_review(
-        "reorder_confirm",
-        slot_impact(slot, models, after),
-        action_label="Save this order",
-        prompt=f"Save this order of {slot}? {note}".strip(),
-    )
-    if answer is False:
-        st.session_state.pop(pending, None)
-        st.rerun()
-    if not answer:
-        return
-    st.session_state.pop(pending, None)
-    try:
-        changed = ctx.bulk.reorder(modality, task, state["order"], expected_ids=state["expected"])
-    except ServiceError as exc:
-        show_error(exc)
-        return
-    cached.clear()
-    _forget_order(key)
-    flash(
-        f"Saved the order of {slot}: {changed} priorit{'ies' if changed != 1 else 'y'} changed."
-        + (f" Jobs now go to {then['display_name']}." if then else "")
-    )
-    st.rerun()

@@ -1,4 +1,4 @@
-"""Bulk changes from the Models table and reordering on the Routing preview, in AppTest on the demo catalogue.
+"""Bulk changes from the Models table, in AppTest on the demo catalogue (reordering: test_routing_reorder.py).
 
 AppTest cannot tick rows in a table, so the tests put the selection where Streamlit keeps it: the table's key
 in session state, as {"selection": {"rows": [...], "columns": [], "cells": []}}.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from dashboard.demo.catalogue import SDXL_ID
 from tests import hostile
 from tests.app.conftest import texts
 from tests.factories import make_model
@@ -230,123 +229,6 @@ def test_a_filter_keeps_the_selected_models_it_still_shows_and_drops_the_rest(de
     assert not at.toast  # the person changed the view: no notice needed
     at.selectbox(key="f_modality").select("video").run()
     assert "selected" not in texts(at)
-
-
-# ─── Reordering on the Routing preview ─────────────────────────────────────────────────────
-def _priorities(engine, task="generation", modality="image") -> dict[str, int]:
-    return dict(
-        _db(
-            engine,
-            "select display_name, priority from api_models where modality = :m and task = :t",
-            m=modality,
-            t=task,
-        ).all()
-    )
-
-
-def _save_order(at):
-    """Save order opens the impact review; its Confirm button saves."""
-    at.button(key="reorder_save").click().run()
-    assert not at.exception, at.exception
-    return at.button(key="reorder_confirm_yes").click().run()
-
-
-def test_moving_a_model_up_previews_the_new_pick_and_saves(demo_db, engine, signed_in):
-    at = signed_in(page=ROUTING, modality="image", task="generation")
-    flux = _model(engine, "Flux 1.1 Pro")["id"]
-    assert "Jobs of image/generation still go to SDXL 1.0." in texts(at)
-    at.button(key=f"reorder_up_{flux}").click().run()
-    assert "After saving, jobs of image/generation go to Flux 1.1 Pro instead of SDXL 1.0." in texts(at)
-    assert _priorities(engine)["Flux 1.1 Pro"] == 2  # nothing saved yet
-    at.button(key="reorder_save").click().run()
-    assert (
-        "image/generation now routes to Flux 1.1 Pro instead of its default SDXL 1.0: Flux 1.1 Pro has a lower "
-        "priority number (0 < 1)"
-    ) in texts(at)  # the review, before anything is saved
-    assert "Saving changes 1 of 6 priorities; the other models keep theirs." in texts(at)
-    assert _priorities(engine)["Flux 1.1 Pro"] == 2
-    at.button(key="reorder_confirm_yes").click().run()
-    assert not at.exception, at.exception
-    # Only the moved model is renumbered: 0 is free above SDXL 1.0's 1, and every other number stays.
-    assert _priorities(engine) == {
-        "Flux 1.1 Pro": 0,
-        "SDXL 1.0": 1,
-        "Flux Schnell": 3,
-        "DALL·E 3": 4,
-        "Stable Diffusion 1.5": 5,
-        "Stable Diffusion 2.1": 9,
-    }
-    assert "Saved the order of image/generation: 1 priority changed." in texts(at)
-    assert "Jobs now go to Flux 1.1 Pro." in texts(at)
-    assert list(at.dataframe[0].value["Model"])[0] == "Flux 1.1 Pro"  # the preview above shows it at once
-
-
-def test_moving_down_and_reset(demo_db, engine, signed_in):
-    at = signed_in(page=ROUTING, modality="audio", task="tts")
-    at.button(key=f"reorder_down_{_model(engine, 'Eleven Multilingual v2')['id']}").click().run()
-    assert "go to OpenAI TTS-1 instead of Eleven Multilingual v2" in texts(at)
-    at.button(key="reorder_reset").click().run()
-    assert "Jobs of audio/tts still go to Eleven Multilingual v2." in texts(at)
-    assert at.button(key="reorder_save").disabled  # nothing to save
-
-
-def test_saving_an_order_after_someone_changed_the_slot_is_refused(demo_db, engine, signed_in):
-    at = signed_in(page=ROUTING, modality="audio", task="tts")
-    at.button(key=f"reorder_down_{_model(engine, 'Eleven Multilingual v2')['id']}").click().run()
-    make_model(
-        engine,
-        _db(engine, "select id from api_providers where name = 'fal'").scalar_one(),
-        display_name="Newcomer",
-        modality="audio",
-        task="tts",
-        priority=9,
-    )
-    before = _priorities(engine, "tts", "audio")
-    _save_order(at)
-    assert not at.exception, at.exception
-    assert "changed since you loaded them" in texts(at) and "changed since you started reordering" in texts(at)
-    assert _priorities(engine, "tts", "audio") == before
-
-
-def test_a_tampered_order_is_refused(demo_db, engine, signed_in):
-    at = signed_in(page=ROUTING, modality="audio", task="tts")
-    key = "_reorder_audio/tts"
-    expected = at.session_state[key]["expected"]
-    at.session_state[key] = {"order": ["'; drop table api_models; --", *reversed(expected)], "expected": expected}
-    at.run()
-    before = _priorities(engine, "tts", "audio")
-    _save_order(at)
-    assert not at.exception, at.exception
-    assert "is not a valid model id" in texts(at)
-    assert _priorities(engine, "tts", "audio") == before
-    for malformed in ("not an order", {"order": [{"a": 1}], "expected": [["x"]]}, {"order": None}):
-        at.session_state[key] = malformed
-        at.run()
-        assert not at.exception, at.exception
-        assert "still go to Eleven Multilingual v2" in texts(at)
-
-
-def test_the_seed_example_row_can_be_moved_to_the_bottom(demo_db, engine, signed_in):
-    at = signed_in(page=ROUTING, modality="image", task="generation")
-    for _ in range(5):
-        at.button(key=f"reorder_down_{SDXL_ID}").click().run()
-    assert at.button(key=f"reorder_down_{SDXL_ID}").disabled  # the last can go no lower
-    before = _priorities(engine)
-    _save_order(at)
-    assert _priorities(engine) == {**before, "SDXL 1.0": 10}  # the next number after the last (9); no one else moves
-
-
-def test_cancelling_the_review_of_an_order_saves_nothing_and_keeps_the_order(demo_db, engine, signed_in):
-    at = signed_in(page=ROUTING, modality="audio", task="tts")
-    at.button(key=f"reorder_down_{_model(engine, 'Eleven Multilingual v2')['id']}").click().run()
-    before = _priorities(engine, "tts", "audio")
-    at.button(key="reorder_save").click().run()
-    assert "Save this order of audio/tts? Saving changes 1 of 3 priorities; the other models keep theirs." in texts(at)
-    at.button(key="reorder_confirm_no").click().run()
-    assert not at.exception, at.exception
-    assert _priorities(engine, "tts", "audio") == before
-    assert not [b for b in at.button if b.key == "reorder_confirm_yes"]
-    assert "go to OpenAI TTS-1 instead of Eleven Multilingual v2" in texts(at)  # the order being edited stays
 
 
 def test_cancelling_a_bulk_review_closes_it_and_changes_nothing(demo_db, engine, signed_in):
