@@ -9,7 +9,6 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.services import ModelService
-from dashboard.services.catalogue import ModelFilters
 from dashboard.services.diff import Change
 from dashboard.services.editing import label, problem_text, top_field
 from dashboard.services.routing_rules import Impact
@@ -31,17 +30,34 @@ BLANK = {
 }
 
 
+MATCHES = 50  # how many models a picker offers for what was typed (as the Usage page's model filter)
+
+
+def _matches(text: str, *, keep: str | None = None) -> dict[str, str]:
+    """The first MATCHES models (by name) whose name or provider holds text, any case, taken literally, as
+    {id: "name · provider"}; keep (the model shown) is always among them. A picker of every model would send the
+    browser the whole catalogue on every click (10,000 models: about 800 KB)."""
+    wanted = text.strip().casefold()
+    found: dict[str, str] = {}
+    for row in cached.model_choices():
+        name = f"{row['display_name']} · {row['provider_name']}"
+        if str(row["id"]) == keep or (len(found) < MATCHES and wanted in name.casefold()):
+            found[str(row["id"])] = name
+    return found
+
+
 def pick_model() -> None:
-    """No model in the URL: choose one, or start a new one."""
+    """No model in the URL: find one, or start a new one."""
     st.title("Model editor")
-    rows, total = cached.browse(ModelFilters(sort="name"), limit=1000, offset=0)
-    labels = {str(r["id"]): f"{r['display_name']} · {r['modality']}/{r['task']} · {r['provider_name']}" for r in rows}
+    text = st.text_input("Find a model", key="ed_pick_find", max_chars=100, placeholder="Name or provider")
+    labels = _matches(text)
     choice = st.selectbox(
         "Open a model",
         list(labels),
         format_func=lambda i: visible(labels[i]),
         index=None,
-        placeholder=f"Pick one of {total:,} models, or type to search",
+        placeholder=f"Pick one of {len(labels):,} models, or type to search" if labels else "No model matches",
+        help=f"Type part of a name or provider under Find a model: this list offers the first {MATCHES} matches.",
     )
     if choice:
         st.switch_page(paths.EDITOR, query_params={"id": choice})
@@ -60,17 +76,20 @@ def _picked() -> None:
 def render_switcher(current_id: str | None) -> None:
     """A picker at the top of the editor: open another model (a draft with edits waits until you come back)."""
     goto = st.session_state.pop(_GOTO, None)
-    choices = {str(r["id"]): f"{r['display_name']} · {r['provider_name']}" for r in cached.model_choices()}
-    if goto in choices and goto != current_id:
+    if goto and goto != current_id and goto in {str(r["id"]) for r in cached.model_choices()}:
         st.switch_page(paths.EDITOR, query_params={"id": goto})
+    find, pick = st.columns([1, 2], vertical_alignment="bottom")
+    text = find.text_input("Find a model", key="ed_find", max_chars=100, placeholder="Name or provider")
+    choices = _matches(text, keep=current_id)
     st.session_state[_SWITCH] = current_id if current_id in choices else None  # follows the model shown
-    st.selectbox(
+    pick.selectbox(
         "Open another model",
         list(choices),
         key=_SWITCH,
         format_func=lambda i: visible(choices.get(i, i)),
         placeholder="Type a name to open another model",
         on_change=_picked,
+        help=f"Type part of a name or provider under Find a model: this list offers the first {MATCHES} matches.",
     )
 
 

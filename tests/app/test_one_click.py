@@ -127,3 +127,41 @@ def test_the_menus_model_editor_opens_the_picker_not_the_last_model(demo_db, sig
     at.switch_page(f"../../{EDITOR}").run()  # as the menu's "Model editor" does
     assert not at.exception
     assert at.title[0].value == "Model editor" and at.selectbox[0].label == "Open a model"
+
+
+def _add_models(engine, count: int) -> None:
+    import sqlalchemy as sa
+
+    from tests.factories import make_provider
+
+    provider = make_provider(engine, name="many", display_name="many")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "insert into api_models (provider_id, model_key, display_name, modality, task) "
+                "select :p, 'many/' || g, 'Many ' || g, 'image', 'generation' from generate_series(1, :n) g"
+            ),
+            {"p": provider, "n": count},
+        )
+
+
+def test_the_editors_pickers_offer_a_search_not_every_model(demo_db, engine, signed_in):
+    _add_models(engine, 300)
+    at = signed_in(page=EDITOR, id=str(SDXL_ID))
+    options = at.selectbox(key="ed_switch").options
+    assert 2 <= len(options) <= 51 and at.selectbox(key="ed_switch").value == str(SDXL_ID)  # the model shown kept
+    at.text_input(key="ed_find").input("many 29").run()
+    assert not at.exception, at.exception
+    found = at.selectbox(key="ed_switch").options
+    assert len(found) == 12  # Many 29, Many 290..299, and SDXL 1.0 (shown)
+    at = signed_in(page=EDITOR)
+    at.text_input(key="ed_pick_find").input("MANY 300").run()
+    assert [read(o) for o in at.selectbox[0].options] == ["Many 300 · many"]
+
+
+@pytest.mark.parametrize("text", hostile.TEXT)
+def test_the_editors_search_takes_hostile_text_literally(demo_db, signed_in, text):
+    at = signed_in(page=EDITOR, id=str(SDXL_ID))
+    at.text_input(key="ed_find").input(text[:100]).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="ed_switch").value == str(SDXL_ID)
