@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from dashboard.queries.tables import api_models, api_providers, jobs
 
@@ -31,6 +31,23 @@ def _rollup(name: str) -> sa.TableClause:
 
 _daily = _rollup("job_usage_daily")
 _hourly = _rollup("job_usage_hourly")
+_monthly = _rollup("job_usage_monthly")  # whole UTC months (migration 0016)
+
+
+def _totals_table(name: str, key: str, key_type) -> sa.TableClause:
+    return sa.table(
+        name,
+        sa.column(key, key_type),
+        sa.column("status", sa.Text),
+        sa.column("jobs", sa.BigInteger),
+        sa.column("rated", sa.BigInteger),
+        sa.column("rating_sum", sa.BigInteger),
+        schema="dashboard",
+    )
+
+
+_total = _totals_table("job_usage_total", "api_model_id", UUID(as_uuid=True))  # per model and status, all time
+_day_totals = _totals_table("job_usage_day_totals", "bucket", _TZ)  # per day and status, every model
 
 
 def _delta(name: str) -> sa.TableClause:
@@ -115,6 +132,221 @@ def _delta_sides(x, start: datetime | None, end: datetime | None) -> list[sa.Sel
         (-sa.func.coalesce(x.old_quality_rating, 0) * x.jobs).cast(sa.BigInteger),
     ).where(x.old_api_model_id.is_not(None), *_in(x.old_created_at, start, end))
     return [new_side, old_side]
+
+
+# ─── Per-model totals over long ranges: months and all time (migration 0016) ────────────────────────
+# A month of the monthly rollup costs about this many days of the daily one to read: 1 when every model works
+# every day, up to ~30 when each works once a month; 4.6 with 1M jobs spread over 10,000 models and 90 days.
+MONTH_COST_IN_DAYS = 4
+Term = tuple[int, str, datetime | None, datetime | None]  # (sign, "daily" | "monthly" | "total", from, to)
+
+
+def _month(t: datetime) -> datetime:
+    return t.replace(day=1, hour=0)
+
+
+def _next_month(t: datetime) -> datetime:
+    return (t.replace(day=28) + timedelta(days=4)).replace(day=1, hour=0)
+
+
+def _month_up(t: datetime) -> datetime:
+    return t if _month(t) == t else _next_month(_month(t))
+
+
+def coarse_terms(
+    lo: datetime | None, hi: datetime | None, *, first_month: datetime | None, now: datetime
+) -> list[Term]:
+    """Whole UTC days [lo, hi) (None: open) as signed sums of daily, monthly and all-time rollup ranges, the
+    plan that reads the fewest rows by estimate: days at the edges (or their month minus the rest of it),
+    months in between, or all time minus what lies outside. first_month: the monthly rollup's first bucket."""
+    this_month = _month(now)
+    tomorrow = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+
+    def cost(terms: list[Term]) -> float:
+        total = 0.0
+        for _, kind, a, b in terms:
+            if kind == "total":
+                total += MONTH_COST_IN_DAYS
+            elif kind == "daily":
+                total += max(0, (min(b or tomorrow, tomorrow) - a).days)
+            elif first_month is not None:
+                a, b = max(a or first_month, first_month), min(b or _next_month(this_month), _next_month(this_month))
+                months = max(0, (b.year - a.year) * 12 + b.month - a.month)
+                if months and b > this_month:  # this month so far: as many days as it has had, at most
+                    months -= 1
+                    total += min(MONTH_COST_IN_DAYS, (now - this_month).days + 1)
+                total += MONTH_COST_IN_DAYS * months
+        return total
+
+    def cheapest(*plans: list[Term]) -> list[Term]:
+        return min(plans, key=cost)
+
+    def neg(terms: list[Term]) -> list[Term]:
+        return [(-sign, kind, a, b) for sign, kind, a, b in terms]
+
+    def forward(lo: datetime | None, hi: datetime | None) -> list[Term]:
+        if lo is None and hi is None:
+            return [(1, "total", None, None)]
+        first = _month_up(lo) if lo is not None else None
+        last = _month(hi) if hi is not None else None
+        if first is not None and last is not None and first > last:  # inside one month
+            m = _month(lo)
+            inside = [(1, "daily", lo, hi)]
+            around = [(1, "monthly", m, first), (-1, "daily", m, lo), (-1, "daily", hi, first)]
+            return cheapest(inside, [t for t in around if t[2] != t[3]])
+        terms: list[Term] = [] if first is not None and first == last else [(1, "monthly", first, last)]
+        if lo is not None and lo != first:
+            terms += cheapest(
+                [(1, "daily", lo, first)], [(1, "monthly", _month(lo), first), (-1, "daily", _month(lo), lo)]
+            )
+        if hi is not None and hi != last:
+            after = _next_month(last)
+            terms += cheapest([(1, "daily", last, hi)], [(1, "monthly", last, after), (-1, "daily", hi, after)])
+        return terms
+
+    if lo is not None and lo == hi:  # no whole day (then lo need not be a midnight)
+        return []
+    plans = [forward(lo, hi)]
+    if hi is None and lo is not None:
+        plans.append([(1, "daily", lo, None)])
+    if lo is not None or hi is not None:  # all time minus what is before lo and after hi
+        outside = [(1, "total", None, None)]
+        if lo is not None:
+            outside += neg(forward(None, lo))
+        if hi is not None:
+            outside += neg(forward(hi, None))
+        plans.append(outside)
+    return cheapest(*plans)
+
+
+def model_totals_source(
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    first_month: datetime | None = None,
+    now: datetime | None = None,
+) -> sa.FromClause:
+    """Per-model rows for jobs created in [start, end), exact at this moment (RLS: admins only), for totals per
+    model only: day is null, and some rows count negatively (all time minus what lies outside, a month minus
+    the days of it outside). Whole days come from the monthly, daily and all-time rollups as coarse_terms
+    plans them; the hours at either edge and the unfolded deltas as in rollup_source."""
+    start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    lo, hi = _whole_days(start, end)
+    no_day = sa.null().cast(_TZ).label("day")
+    parts: list[sa.Select] = []
+    for sign, kind, a, b in coarse_terms(lo, hi, first_month=first_month, now=now):
+        table = {"total": _total, "monthly": _monthly, "daily": _daily}[kind]
+        c = table.c
+        columns = [c.jobs, c.rated, c.rating_sum] if sign > 0 else [-c.jobs, -c.rated, -c.rating_sum]
+        select = sa.select(c.api_model_id, c.status, no_day, *columns)
+        parts.append(select if kind == "total" else select.where(*_in(c.bucket, a, b)))
+    h = _hourly.c
+    for first, last in ((start, lo), (hi, end)):
+        if not (first is None and last is None) and first != last:
+            parts.append(
+                sa.select(h.api_model_id, h.status, no_day, h.jobs, h.rated, h.rating_sum).where(
+                    *_in(h.bucket, first, last)
+                )
+            )
+    parts += [side for table in _deltas for side in _delta_sides(table.c, start, end)]
+    return sa.union_all(*parts).subquery("u")
+
+
+SHORT_RANGE_DAYS = 3  # up to this many whole days, the models' own days cost less than subtracting from totals
+# Read model by model, a listed model's day costs ~12x a row of a range scan (2.5 against 0.2 µs at 10M jobs):
+# past this many models listed, day_counts over rollup_source (one scan of the range) is read instead.
+BY_MODEL_MAX = 500
+
+
+def _days_of(listed: sa.TableValuedAlias, lo: datetime | None, hi: datetime | None, *, sign: int) -> sa.Select:
+    """The daily rollup's rows in [lo, hi) of each model listed, read model by model (job_usage_daily_model_idx),
+    counted with sign: given a plain join, the planner scans and sorts the whole range instead."""
+    d = _daily.c
+    days = (
+        sa.select(d.bucket, d.status, d.jobs, d.rated, d.rating_sum)
+        .where(d.api_model_id == listed.c.id, *_in(d.bucket, lo, hi))
+        .offset(0)  # kept a subquery (not flattened into a join), so read once per model by its index
+        .lateral("model_days")
+    )
+    c = days.c
+    return sa.select(c.bucket, c.status, sign * c.jobs, sign * c.rated, sign * c.rating_sum).select_from(
+        listed.join(days, sa.true())
+    )
+
+
+def day_counts_from_totals(
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    only: list[str] | None = None,
+    without: list[str] | None = None,
+    now: datetime | None = None,
+) -> sa.Select:
+    """day_counts(rollup_source(start, end), only=only, without=without): the same rows (RLS: admins only), with
+    whole days read from the per-day totals of every model minus the days of the models left out (without), not
+    from every model's days; the days of the models listed (only), or of every model over a short range, by model.
+    The hours at either edge and the unfolded deltas are read per model, as in rollup_source. Ids as text. More
+    than BY_MODEL_MAX models listed: day_counts over rollup_source itself."""
+    listed = only if only is not None else without
+    if listed is not None and len(listed) > BY_MODEL_MAX:
+        return day_counts(rollup_source(start, end), only=only, without=without)
+    start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
+    lo, hi = _whole_days(start, end)
+    d, t, h = _daily.c, _day_totals.c, _hourly.c
+    totals: list[sa.Select] = []
+    per_model: list[sa.Select] = [
+        sa.select(h.api_model_id, h.status, _day(h.bucket).label("day"), h.jobs, h.rated, h.rating_sum).where(
+            *_in(h.bucket, first, last)
+        )
+        for first, last in ((start, lo), (hi, end))
+        if not (first is None and last is None) and first != last
+    ]
+    per_model += [side for table in _deltas for side in _delta_sides(table.c, start, end)]
+    if not (lo is not None and lo == hi):
+        today = (now or datetime.now(UTC)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        upto = today + timedelta(days=1)
+        short = lo is not None and (min(hi or upto, upto) - lo).days <= SHORT_RANGE_DAYS
+        if only is not None:
+            totals.append(_days_of(_listed(only, "only_days"), lo, hi, sign=1))
+        elif short:
+            per_model.append(
+                sa.select(d.api_model_id, d.status, d.bucket, d.jobs, d.rated, d.rating_sum).where(
+                    *_in(d.bucket, lo, hi)
+                )
+            )
+        else:
+            totals.append(sa.select(t.bucket, t.status, t.jobs, t.rated, t.rating_sum).where(*_in(t.bucket, lo, hi)))
+            if without:
+                totals.append(_days_of(_listed(without, "without_days"), lo, hi, sign=-1))
+    if per_model:
+        e = sa.union_all(*per_model).subquery("e")
+        model, status, day, jobs, rated, rating_sum = e.c  # by position: the delta sides' names differ
+        joined, left_out = e, []
+        if only is not None:
+            listed = _listed(only, "only_models")
+            joined = joined.join(listed, listed.c.id == model)
+        if without is not None:
+            listed = _listed(without, "without_models")
+            joined, left_out = joined.outerjoin(listed, listed.c.id == model), [listed.c.id.is_(None)]
+        totals.append(sa.select(day, status, jobs, rated, rating_sum).select_from(joined).where(*left_out))
+    if not totals:
+        totals.append(sa.select(t.bucket, t.status, t.jobs, t.rated, t.rating_sum).where(sa.false()))
+    u = sa.union_all(*totals).subquery("u")
+    day, status, jobs, rated, rating_sum = u.c
+    jobs_sum = sa.func.sum(jobs)
+    return (
+        sa.select(
+            day.label("day"),
+            status.label("status"),
+            jobs_sum.cast(sa.BigInteger).label("jobs"),
+            sa.func.sum(rated).cast(sa.BigInteger).label("rated_jobs"),
+            sa.func.sum(rating_sum).cast(sa.BigInteger).label("rating_sum"),
+        )
+        .group_by(day, status)
+        .having(jobs_sum != 0)
+        .order_by(day, status)
+    )
 
 
 def from_jobs_source(start: datetime | None, end: datetime | None, *, by_day: bool = True) -> sa.FromClause:
@@ -228,9 +460,8 @@ def by_model(source: sa.FromClause, conditions: list) -> sa.Select:
     )
 
 
-def by_day(source: sa.FromClause, conditions: list) -> sa.Select:
-    """Jobs per day (UTC) and status over the source's rows, for the models the conditions select."""
-    u, m = source.c, api_models.c
+def _per_day(u, joined: sa.FromClause, conditions: list) -> sa.Select:
+    """Jobs per day (UTC) and status, with ratings, over the rows of joined that the conditions keep."""
     jobs_sum = sa.func.sum(u.jobs)
     return (
         sa.select(
@@ -240,12 +471,97 @@ def by_day(source: sa.FromClause, conditions: list) -> sa.Select:
             sa.func.sum(u.rated).cast(sa.BigInteger).label("rated_jobs"),
             sa.func.sum(u.rating_sum).cast(sa.BigInteger).label("rating_sum"),
         )
-        .select_from(source.join(api_models, m.id == u.api_model_id))
+        .select_from(joined)
         .where(*conditions)
         .group_by(u.day, u.status)
         .having(jobs_sum != 0)
         .order_by(u.day, u.status)
     )
+
+
+def by_day(source: sa.FromClause, conditions: list) -> sa.Select:
+    """Jobs per day (UTC) and status over the source's rows, for the models the conditions select."""
+    u, m = source.c, api_models.c
+    return _per_day(u, source.join(api_models, m.id == u.api_model_id), conditions)
+
+
+# The input defaults a job's units come from (services/spend.py); the rest of the document is not needed to cost.
+SPEND_DEFAULTS = ("num_outputs", "num_images", "duration")
+
+
+def usage_catalogue(conditions: list | None = None, *, spend_defaults_only: bool = False) -> sa.Select:
+    """The models' side of the usage report, the models the conditions keep (all the reader may see, under RLS,
+    without): what names, filters and spend need, ids as text. The page reads it once per catalogue version.
+
+    spend_defaults_only: input_defaults holds only the SPEND_DEFAULTS keys it has (less JSON to send and decode; a
+    value that is not an object reads as {}, as spend treats it)."""
+    m, p = api_models.c, api_providers.c
+    defaults = m.input_defaults
+    if spend_defaults_only:
+        pairs = [part for key in SPEND_DEFAULTS for part in (sa.literal(key), m.input_defaults.op("->")(key))]
+        defaults = sa.func.jsonb_strip_nulls(sa.func.jsonb_build_object(*pairs), type_=m.input_defaults.type)
+    return (
+        sa.select(
+            sa.cast(m.id, sa.Text).label("model_id"),
+            m.display_name,
+            m.modality,
+            m.task,
+            p.name.label("provider_name"),
+            m.is_active,
+            sa.cast(m.provider_id, sa.Text).label("provider_id"),
+            # As text: services decode all of a column with one json.loads, 5-10x faster than a decode per row.
+            sa.cast(m.pricing, sa.Text).label("pricing"),
+            sa.cast(defaults, sa.Text).label("input_defaults"),
+        )
+        .select_from(api_models.join(api_providers, m.provider_id == p.id))
+        .where(*(conditions or []))
+        .order_by(m.id)
+    )
+
+
+def _listed(ids: list[str], name: str) -> sa.TableValuedAlias:
+    """Model ids (as text) as a table with one column, id. A list, not a join to api_models, so that counting never
+    pays the catalogue's per-row RLS checks: the caller picks the models from the catalogue it already holds. Sent
+    as one text parameter (a list parameter of 10,000 costs 2-3x more); the ids come from the database."""
+    text = sa.bindparam(name, ",".join(ids), type_=sa.Text)
+    array = sa.cast(sa.func.string_to_array(text, ","), ARRAY(UUID(as_uuid=True)))
+    return sa.func.unnest(array).table_valued("id").render_derived(name=name)
+
+
+def model_counts(source: sa.FromClause, *, only: list[str] | None = None) -> sa.Select:
+    """Per model with jobs in the source (only those given, when given; ids as text): total, completed, failed
+    and rated jobs and the ratings' sum (the source's day may be null: a per-model source)."""
+    u = source.c
+    jobs_sum = sa.func.sum(u.jobs)
+    joined = source
+    if only is not None:
+        listed = _listed(only, "only_models")
+        joined = source.join(listed, listed.c.id == u.api_model_id)
+    return (
+        sa.select(
+            sa.cast(u.api_model_id, sa.Text).label("model_id"),
+            jobs_sum.cast(sa.BigInteger).label("total_jobs"),
+            jobs_sum.filter(u.status == "completed").cast(sa.BigInteger).label("completed_jobs"),
+            jobs_sum.filter(u.status == "failed").cast(sa.BigInteger).label("failed_jobs"),
+            sa.func.sum(u.rated).cast(sa.BigInteger).label("rated_jobs"),
+            sa.func.sum(u.rating_sum).cast(sa.BigInteger).label("rating_sum"),
+        )
+        .select_from(joined)
+        .group_by(u.api_model_id)
+    )
+
+
+def day_counts(source: sa.FromClause, *, only: list[str] | None = None, without: list[str] | None = None) -> sa.Select:
+    """by_day's rows (jobs per day and status, with ratings) of only the models given, or without those given."""
+    u = source.c
+    joined, left_out = source, []
+    if only is not None:
+        listed = _listed(only, "only_models")
+        joined = joined.join(listed, listed.c.id == u.api_model_id)
+    if without is not None:  # an anti-join: the rows of no model listed
+        listed = _listed(without, "without_models")
+        joined, left_out = joined.outerjoin(listed, listed.c.id == u.api_model_id), [listed.c.id.is_(None)]
+    return _per_day(u, joined, left_out)
 
 
 FOLD = sa.text("select dashboard.fold_job_usage()")
@@ -259,6 +575,7 @@ PENDING = sa.text(
 BACKLOG = sa.text("""
 select pg_relation_size('dashboard.job_usage_delta') + pg_relation_size('dashboard.job_usage_delta_1') as pending,
        coalesce(pg_relation_size(to_regclass('public.jobs')), 0) as jobs,
+       (select min(bucket) from dashboard.job_usage_monthly) as first_month,
        current_setting('role') in ('none', 'service_role')
          or coalesce(public.has_role(auth.uid(), 'admin'::public.app_role), false) as admin
 """)

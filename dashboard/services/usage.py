@@ -7,6 +7,8 @@ jobs RLS shows them, one by one, exactly as the seed's query would.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -116,6 +118,10 @@ class UsageFilters:
         )
 
 
+# The backlog's rule as _decide() applied it: the decision, the monthly rollup's first month, and the after-read.
+Decided = tuple[usage_folding.Decision, datetime | None, Callable[[], None]]
+
+
 class UsageService(ActingService):
     """Jobs per model and per day as one person may see them.
 
@@ -151,14 +157,41 @@ class UsageService(ActingService):
         return frame
 
     def report(
-        self, period: UsageRange = UsageRange(), filters: UsageFilters = UsageFilters()
+        self,
+        period: UsageRange = UsageRange(),
+        filters: UsageFilters = UsageFilters(),
+        *,
+        catalogue: pd.DataFrame | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """by_model and by_day read in one transaction, so the totals and the days agree to the job."""
-        source, after = self._source(period, by_day=True)
+        """(per model, per day) as by_model and by_day give them, read in one transaction; model ids as text.
+
+        catalogue: the models as catalogue() reads them (the page passes the copy it caches per catalogue version,
+        spend's BASIS_COLUMNS in place of pricing and input_defaults); read here, in the same transaction, when not
+        given. Either way the counts are read now, for the models the filters keep: exact at every call.
+        """
+        decided = self._decide()  # once for both reads: one look at the backlog, at most one fold
+        per_model, after = self._source(period, by_day=False, decided=decided)
+        day_counts, _ = self._day_counts(period, decided=decided)
         with self._transaction(self.read_engine) as conn:
-            frames = _per_model(conn, source, filters, exact=False), _per_day(conn, source, filters)
+            models = _matching(_catalogue(conn, filters) if catalogue is None else catalogue, filters)
+            kept = models["model_id"].tolist()
+            few = len(kept) <= _FEW_MODELS  # else count every model, and leave out in pandas what is not kept
+            counts = _plain(conn.execute(q.model_counts(per_model, only=kept if few else None))) if kept else []
+            counted = {row[0] for row in counts}
+            with_jobs, left_out = counted.intersection(kept), counted.difference(kept)
+            days = []
+            if with_jobs:  # the days of the models kept: listed, or all but those left out, whichever is shorter
+                shorter = few or len(with_jobs) <= len(left_out)  # (few: only the kept were counted)
+                listed = {"only": sorted(with_jobs)} if shorter else {"without": sorted(left_out)}
+                days = _plain(conn.execute(day_counts(**listed)))
         after()
-        return frames
+        return _counted(models, counts), _days(days)
+
+    def catalogue(self) -> pd.DataFrame:
+        """Every model this person may see, with what the usage report names, filters and costs them by (of
+        input_defaults only the keys spend reads)."""
+        with self._transaction(self.read_engine) as conn:
+            return _catalogue(conn, spend_defaults_only=True)
 
     def seed_stats(self, period: UsageRange = UsageRange()) -> pd.DataFrame:
         """The seed's usage query's columns, rows and order (busiest first), over the range."""
@@ -186,10 +219,36 @@ class UsageService(ActingService):
         self.fold()
         return counted
 
-    def _source(self, period: UsageRange, *, by_day: bool) -> tuple[sa.FromClause, Callable[[], None]]:
+    def _source(
+        self, period: UsageRange, *, by_day: bool, decided: Decided | None = None
+    ) -> tuple[sa.FromClause, Callable[[], None]]:
         """What to read, decided by services/usage_folding.py, and what to do once it is read: the rollups
         (folded first when the backlog asks for it), jobs counted as the seed's query does (with a fold started
-        in the background after the read, so that the two do not compete), or one's own jobs under RLS."""
+        in the background after the read, so that the two do not compete), or one's own jobs under RLS. Without
+        by_day, the rollups are read by month and all time (migration 0016): rows per model, day null."""
+        decision, first_month, after = decided or self._decide()
+        if decision.source == "jobs":
+            return q.from_jobs_source(period.start, period.end, by_day=by_day), after
+        if decision.source == "rollups" and not by_day:
+            return q.model_totals_source(period.start, period.end, first_month=first_month), after
+        source = q.rollup_source if decision.source == "rollups" else q.jobs_source
+        return source(period.start, period.end), after
+
+    def _day_counts(
+        self, period: UsageRange, *, decided: Decided | None = None
+    ) -> tuple[Callable[..., sa.Select], Callable[[], None]]:
+        """day_counts' query for the range as a function of only= / without= (model ids as text), and what to do
+        once it is read (as _source): from the rollups, whole days come from the per-day totals of every model
+        less the models left out, not from a row per model and day."""
+        decision, _, after = decided or self._decide()
+        if decision.source == "rollups":
+            return functools.partial(q.day_counts_from_totals, period.start, period.end), after
+        if decision.source == "jobs":
+            return functools.partial(q.day_counts, q.from_jobs_source(period.start, period.end)), after
+        return functools.partial(q.day_counts, q.jobs_source(period.start, period.end)), after
+
+    def _decide(self) -> Decided:
+        """The backlog's rule (folding now when it says so), the monthly rollup's first month, and the after-read."""
         with self._transaction() as conn:
             backlog = conn.execute(q.BACKLOG).one()
         decision = usage_folding.decide(
@@ -204,10 +263,7 @@ class UsageService(ActingService):
             if decision.fold_in_background:
                 usage_folding.fold_in_background(id(self.engine), self.fold)
 
-        if decision.source == "jobs":
-            return q.from_jobs_source(period.start, period.end, by_day=by_day), after
-        source = q.rollup_source if decision.source == "rollups" else q.jobs_source
-        return source(period.start, period.end), after
+        return decision, backlog.first_month, after
 
 
 def _per_model(conn: sa.Connection, source: sa.FromClause, filters: UsageFilters, *, exact: bool) -> pd.DataFrame:
@@ -220,6 +276,65 @@ def _per_day(conn: sa.Connection, source: sa.FromClause, filters: UsageFilters) 
     frame = pd.DataFrame(result.all(), columns=list(result.keys()))
     frame["day"] = pd.to_datetime(frame["day"], utc=True)
     return frame
+
+
+def _catalogue(
+    conn: sa.Connection, filters: UsageFilters | None = None, *, spend_defaults_only: bool = False
+) -> pd.DataFrame:
+    conditions = filters.conditions() if filters else None
+    result = conn.execute(q.usage_catalogue(conditions, spend_defaults_only=spend_defaults_only))
+    frame = pd.DataFrame(_plain(result), columns=list(result.keys()))
+    for column in ("pricing", "input_defaults"):  # JSON text (null on a live table without the seed's not null)
+        texts = frame[column].fillna("null")
+        frame[column] = pd.Series(json.loads(f"[{','.join(texts)}]"), index=frame.index, dtype=object)
+    return frame
+
+
+def _matching(models: pd.DataFrame, filters: UsageFilters) -> pd.DataFrame:
+    """The models the filters select: queries.usage.model_conditions' conditions, on a catalogue already read."""
+    keep = pd.Series(True, index=models.index)
+    if filters.active_only:
+        keep &= models["is_active"].astype(bool)
+    for column, wanted in (
+        ("provider_id", filters.provider_id),
+        ("modality", filters.modality),
+        ("task", filters.task),
+        ("model_id", filters.model_id),
+    ):
+        if wanted:
+            keep &= models[column] == str(wanted)
+    return models[keep]
+
+
+_FEW_MODELS = 500  # up to this many models, counts are read for them only (by a list), not for every model
+_TOTALS = ["total_jobs", "completed_jobs", "failed_jobs", "rated_jobs", "rating_sum"]
+# by_model's first columns; the catalogue's other ones follow them.
+_FIRST_COLUMNS = [
+    *("model_id", "display_name", "modality", "task", "provider_name", "is_active"),
+    *("total_jobs", "completed_jobs", "failed_jobs", "avg_quality_rating", "rated_jobs", "rating_sum"),
+]
+
+
+def _plain(result: sa.CursorResult) -> list[tuple]:
+    # Plain tuples: pandas builds a frame from 10,000 of them in a millisecond, from SQLAlchemy's rows in 50.
+    return list(map(tuple, result.all()))
+
+
+def _counted(models: pd.DataFrame, counts: list) -> pd.DataFrame:
+    """Every model given with its counts (model_counts' rows), busiest first, as by_model gives them."""
+    frame = models.merge(pd.DataFrame(counts, columns=["model_id", *_TOTALS]), on="model_id", how="left")
+    for column in _TOTALS:
+        frame[column] = frame[column].fillna(0).astype("int64")
+    frame["avg_quality_rating"] = frame["rating_sum"] / frame["rated_jobs"].where(frame["rated_jobs"] > 0)
+    frame = frame[[*_FIRST_COLUMNS, *(c for c in frame.columns if c not in _FIRST_COLUMNS)]]
+    frame = frame.sort_values(["total_jobs", "display_name", "model_id"], ascending=[False, True, True], kind="stable")
+    return _with_rates(frame.reset_index(drop=True), exact=False)
+
+
+def _days(rows: list) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["day", "status", "jobs", "rated_jobs", "rating_sum"])
+    frame["day"] = pd.to_datetime(frame["day"], utc=True)
+    return frame.astype({"jobs": "int64", "rated_jobs": "int64", "rating_sum": "int64"})
 
 
 def failure_rate(failed, completed):
