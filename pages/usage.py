@@ -2,20 +2,25 @@
 
 import streamlit as st
 
-from dashboard.export import to_csv_bytes
 from dashboard.services.spend import BILLED_STATUS, estimate_spend, group_spend, totals_by_currency
-from dashboard.services.usage import GROUP_COLUMN, GROUPINGS, failure_rate, group_usage, round_rates
-from dashboard.text import visible_frame
-from dashboard.ui import cached, usage_charts
-from dashboard.ui.context import context, require_admin
-from dashboard.ui.usage_view import chart_table, days_table, file_slug, render_filters, show_chart
+from dashboard.services.usage import GROUP_COLUMN, GROUPINGS, failure_rate, group_usage
+from dashboard.ui import cached, usage_charts, usage_report
+from dashboard.ui.context import require_admin
+from dashboard.ui.usage_view import (
+    chart_table,
+    days_table,
+    file_slug,
+    render_filters,
+    render_not_costed,
+    render_usage_table,
+    show_chart,
+)
 
 require_admin()
-service = context().usage
 st.title("Usage")
-choices = [{**m, "display_name": f"{m['display_name']} ({m['provider_name']})"} for m in cached.model_choices()]
-view = render_filters(providers=cached.providers(), tasks=cached.tasks(), models=choices)
-usage, days = service.report(view.period, view.filters)
+models = usage_report.catalogue()
+view = render_filters(providers=cached.provider_choices(), tasks=cached.tasks(), models=models)
+usage, days = usage_report.report(view.period, view.filters)
 st.caption(
     f"Jobs created {view.period.describe()}, counted at this moment. Days are UTC days. Failure rates are "
     "failed jobs as a share of finished (completed or failed) ones."
@@ -96,48 +101,5 @@ with money:
             key="spend",
         )
 
-if not not_costed.empty:
-    st.markdown(
-        f"**Not costed**: {len(not_costed)} models, {int(not_costed['completed_jobs'].sum()):,} completed jobs "
-        "left out of the estimate"
-    )
-    columns = {
-        "display_name": "Model",
-        "provider_name": "Provider",
-        "reason": st.column_config.TextColumn("Why"),
-        "completed_jobs": st.column_config.NumberColumn("Completed jobs", format="localized"),
-    }
-    st.dataframe(
-        visible_frame(not_costed[list(columns)]),
-        hide_index=True,
-        column_config=columns,
-        width="stretch",
-        placeholder="—",
-    )
-
-st.subheader("The table")
-table = grouped.rename(columns={label: GROUPINGS[view.group_by]})
-# placeholder: a group with no finished or rated job has no rate; say so with a dash, never "None".
-st.dataframe(
-    visible_frame(table),
-    hide_index=True,
-    width="stretch",
-    placeholder="—",
-    column_config={
-        "provider_name": "Provider",
-        "failure_rate": st.column_config.NumberColumn("Failure rate", format="percent"),
-        "avg_quality_rating": st.column_config.NumberColumn("Average rating", format="%.2f"),
-        **{
-            c: st.column_config.NumberColumn(c.replace("_", " ").capitalize(), format="localized")
-            for c in ("total_jobs", "completed_jobs", "failed_jobs", "other_jobs", "rated_jobs", "rating_sum")
-        },
-    },
-)
-st.download_button(
-    "Export CSV",
-    to_csv_bytes(round_rates(table)),
-    mime="text/csv",
-    icon=":material/download:",
-    file_name=f"{file_slug('usage per', noun, when)}.csv",
-    on_click="ignore",
-)
+render_not_costed(not_costed, name=file_slug("not costed", when))
+render_usage_table(grouped, view.group_by, name=file_slug("usage per", noun, when))

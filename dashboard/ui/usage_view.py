@@ -21,11 +21,12 @@ from dashboard.services.usage import (
     round_rates,
 )
 from dashboard.services.validation import MODALITIES
-from dashboard.text import visible
+from dashboard.text import visible, visible_frame
 from dashboard.ui import paths, usage_charts
 from dashboard.ui.context import context
 from dashboard.ui.model_filters import ALL, task_select
 from dashboard.ui.url import init_state, note_ignored, sync_url, url_param
+from dashboard.ui.usage_report import MODEL_MATCHES, find_models
 
 CUSTOM = "custom"
 RANGE_CHOICES = {**PRESETS, CUSTOM: "Custom"}
@@ -63,14 +64,15 @@ def _date_param(name: str) -> date | None:
     return day
 
 
-def render_filters(*, providers: list[dict], tasks: list[tuple[str, str]], models: list[dict]) -> UsageView:
-    """Range, provider, modality, task, model, active-only and grouping; initialised from and written to the URL."""
+def render_filters(*, providers: list[dict], tasks: list[tuple[str, str]], models: pd.DataFrame) -> UsageView:
+    """Range, provider, modality, task, model, active-only and grouping; initialised from and written to the URL.
+
+    models: usage_report.catalogue(); the model filter searches it and offers the first matches, never all."""
     provider_names = {str(p["id"]): p["display_name"] for p in providers}
-    model_names = {str(m["id"]): m["display_name"] for m in models}
     init_state("u_range", url_param("range", list(RANGE_CHOICES), "30d"))
     init_state("u_provider", url_param("provider", list(provider_names), ALL))
     init_state("u_modality", url_param("modality", list(MODALITIES), ALL))
-    init_state("u_model", url_param("model", list(model_names), ALL))
+    init_state("u_model", _model_param(models))
     init_state("u_active", url_param("active", ["0", "1"], "1") == "1")
     init_state("u_group", url_param("group", list(GROUPINGS), "model"))
     today = datetime.now(UTC).date()
@@ -83,15 +85,13 @@ def render_filters(*, providers: list[dict], tasks: list[tuple[str, str]], model
     group_by = top[1].selectbox("Group by", list(GROUPINGS), key="u_group", format_func=GROUPINGS.get)
     active_only = top[2].toggle("Active only", key="u_active", help="As the seed's usage query: active models only")
 
-    row = st.columns([1.6, 1.2, 1.6, 3], vertical_alignment="bottom")
+    row = st.columns([1.6, 1.2, 1.6, 1.6, 2.4], vertical_alignment="bottom")
     provider = row[0].selectbox(
         "Provider", [ALL, *provider_names], key="u_provider", format_func=lambda v: visible(provider_names.get(v, v))
     )
     modality = row[1].selectbox("Modality", [ALL, *MODALITIES], key="u_modality")
     task = task_select(row[2], modality, tasks, key="u_task")
-    model = row[3].selectbox(
-        "Model", [ALL, *model_names], key="u_model", format_func=lambda v: visible(model_names.get(v, v))
-    )
+    model = _model_select(row[3], row[4], models)
     period, label = _period(choice, top[0])
 
     filters = UsageFilters(
@@ -103,6 +103,35 @@ def render_filters(*, providers: list[dict], tasks: list[tuple[str, str]], model
     )
     _write_to_url(choice, period, filters, group_by)
     return UsageView(period=period, filters=filters, group_by=group_by, label=label)
+
+
+def _model_param(models: pd.DataFrame) -> str:
+    """The link's model, if it is one this person can see (checked against the catalogue, not a list of options)."""
+    value = url_param("model")
+    if value and not (models["model_id"] == value).any():
+        note_ignored("model", value)
+        return ALL
+    return value or ALL
+
+
+def _model_select(find_column, pick_column, models: pd.DataFrame) -> str:
+    """A search box and the first MODEL_MATCHES models it matches (with the one chosen kept): a short list to
+    send, however many models there are."""
+    text = find_column.text_input("Find a model", key="u_model_q", max_chars=100, placeholder="Name or provider")
+    chosen = st.session_state.get("u_model", ALL)
+    found = find_models(models, text)
+    options = [ALL, *([chosen] if chosen != ALL else []), *(i for i in found["model_id"] if i != chosen)]
+    labels = dict(zip(found["model_id"], found["label"], strict=True))
+    if chosen != ALL and chosen not in labels:
+        labels.update(models.loc[models["model_id"] == chosen, ["model_id", "label"]].itertuples(index=False))
+    return pick_column.selectbox(
+        "Model",
+        options,
+        key="u_model",
+        format_func=lambda v: visible(labels.get(v, v)),
+        help=f"Type part of a name or provider under Find a model: this list offers the first {MODEL_MATCHES} "
+        "models that match, by name.",
+    )
 
 
 def _period(choice: str, column) -> tuple[UsageRange, str]:
@@ -145,15 +174,79 @@ def show_chart(figure: go.Figure, table: pd.DataFrame, *, name: str, key: str) -
     """A chart (PNG from its toolbar's camera) with the CSV of the table behind it, both named name: say what
     the chart shows, per what, over which range ("jobs-per-provider-last-7-days"). Rates are rounded in the CSV."""
     st.plotly_chart(figure, key=f"chart_{key}", config=usage_charts.png_config(name))
+    csv_download(f"CSV: {name}", table, name=name, key=f"csv_{key}")
+
+
+def csv_download(label: str, table: pd.DataFrame, *, name: str, key: str) -> None:
+    """A download button for the table as CSV (rates rounded), built only when someone clicks it."""
     st.download_button(
-        f"CSV: {name}",
-        to_csv_bytes(round_rates(table)),
+        label,
+        lambda: to_csv_bytes(round_rates(table)),
         file_name=f"{name}.csv",
         mime="text/csv",
         icon=":material/download:",
-        key=f"csv_{key}",
+        key=key,
         on_click="ignore",
     )
+
+
+TABLE_ROWS = 100  # rows a table shows; its CSV has them all
+
+
+def _first_rows(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    """The first TABLE_ROWS rows, saying how many more the CSV holds."""
+    if len(frame) > TABLE_ROWS:
+        st.caption(f"The first {TABLE_ROWS} of {len(frame):,} {what}; the CSV has every one.")
+    return frame.head(TABLE_ROWS)
+
+
+def render_not_costed(not_costed: pd.DataFrame, *, name: str) -> None:
+    """The models left out of the spend estimate, with why and the completed jobs left out."""
+    if not_costed.empty:
+        return
+    st.markdown(
+        f"**Not costed**: {len(not_costed):,} models, {int(not_costed['completed_jobs'].sum()):,} completed jobs "
+        "left out of the estimate"
+    )
+    columns = {
+        "display_name": "Model",
+        "provider_name": "Provider",
+        "reason": st.column_config.TextColumn("Why"),
+        "completed_jobs": st.column_config.NumberColumn("Completed jobs", format="localized"),
+    }
+    ordered = not_costed.sort_values("completed_jobs", ascending=False, kind="stable")[list(columns)]
+    st.dataframe(
+        visible_frame(_first_rows(ordered, "models not costed")),
+        hide_index=True,
+        column_config=columns,
+        width="stretch",
+        placeholder="—",
+    )
+    csv_download(f"CSV: {name}", ordered, name=name, key="csv_not_costed")
+
+
+def render_usage_table(grouped: pd.DataFrame, group_by: str, *, name: str) -> None:
+    """The whole usage table per group, busiest first: the first TABLE_ROWS rows shown, every row in its CSV."""
+    st.subheader("The table")
+    table = grouped.rename(columns={GROUP_COLUMN[group_by]: GROUPINGS[group_by]})
+    noun = {"model": "models", "provider": "providers", "modality": "modalities", "task": "tasks"}[group_by]
+    # placeholder: a group with no finished or rated job has no rate; say so with a dash, never "None".
+    st.dataframe(
+        visible_frame(_first_rows(table, noun)),
+        hide_index=True,
+        width="stretch",
+        placeholder="—",
+        column_config={
+            "provider_name": "Provider",
+            "failure_rate": st.column_config.NumberColumn("Failure rate", format="percent"),
+            "avg_quality_rating": st.column_config.NumberColumn("Average rating", format="%.2f"),
+            **{
+                c: st.column_config.NumberColumn(c.replace("_", " ").capitalize(), format="localized")
+                for c in ("total_jobs", "completed_jobs", "failed_jobs", "other_jobs", "rated_jobs", "rating_sum")
+            },
+        },
+    )
+    csv_download("Export CSV", table, name=name, key="csv_table")
 
 
 def chart_table(frame: pd.DataFrame, group_by: str, columns: list[str]) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -221,3 +222,159 @@ def test_the_model_usage_tile_says_no_rate_when_nothing_finished(demo_db, engine
     at = signed_in(page="pages/model_editor.py", id=str(model))
     assert not at.exception, at.exception
     assert _metrics(at)["Failure rate"] == "—" and _metrics(at)["Jobs"] == "1"
+
+
+# ─── Exact at every click, with the catalogue side cached ────────────────────────────────────────────
+def _served(at, managers) -> dict[str, tuple[str, bytes]]:
+    """Each download button's file name and what it serves (its deferred callable run, as a click would)."""
+    files = {}
+    for button in at.get("download_button"):
+        entry = next(
+            m._deferred_callables[button.proto.deferred_file_id]
+            for m in managers
+            if button.proto.deferred_file_id in m._deferred_callables
+        )
+        data = entry["callable"]()
+        files[button.proto.label] = (entry["filename"], data.encode("utf-8") if isinstance(data, str) else data)
+    return files
+
+
+def _per_model(engine, **filters) -> dict[tuple[str, str], int]:
+    """Jobs per (model, provider) as the uncached service reads them."""
+    from dashboard.services.usage import UsageFilters, UsageService
+
+    frame = UsageService(engine, user_id=user_id(engine, "admin@example.com")).by_model(filters=UsageFilters(**filters))
+    return {(r.display_name, r.provider_name): int(r.total_jobs) for r in frame.itertuples()}
+
+
+def _table_csv(at, downloads) -> dict[tuple[str, str], int]:
+    _, data = _served(at, downloads)["Export CSV"]
+    assert hostile.csv_problems(data) == []
+    return {(r["Model"], r["provider_name"]): int(r["total_jobs"]) for r in hostile.csv_rows(data)}
+
+
+def test_the_page_equals_the_uncached_read_after_job_and_catalogue_writes(demo_db, engine, signed_in, downloads):
+    at = signed_in(page=PAGE, range="all", active="0")
+    assert _table_csv(at, downloads) == _per_model(engine, active_only=False)
+    with engine.connect() as conn:
+        first, second = conn.execute(sa.text("select id from api_models order by display_name limit 2")).scalars()
+    for status in ("completed", "failed", "queued"):
+        make_job(engine, first, status=status, quality_rating=3)
+    with engine.begin() as conn:  # a catalogue write between two clicks: a rename and a price
+        conn.execute(sa.text("update api_models set display_name = 'Renamed' where id = :m"), {"m": second})
+        conn.execute(
+            sa.text("update api_models set pricing = cast(:p as jsonb) where id = :m"),
+            {"m": first, "p": '{"per_image": 2, "currency": "EUR", "billing_unit": "per_image"}'},
+        )
+    at.run()
+    assert not at.exception, at.exception
+    seen = _table_csv(at, downloads)
+    assert seen == _per_model(engine, active_only=False) and any(name == "Renamed" for name, _ in seen)
+    assert int(_metrics(at)["Jobs"].replace(",", "")) == sum(seen.values())
+    _, spend = _served(at, downloads)["CSV: spend-per-model-all-time"]
+    completed = _per_model_completed(engine, first)
+    assert {r["currency"]: float(r["spend"]) for r in hostile.csv_rows(spend) if r["currency"] == "EUR"} == {
+        "EUR": 2.0 * completed
+    }
+
+
+def _per_model_completed(engine, model) -> int:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text("select count(*) from jobs where api_model_id = :m and status = 'completed'"), {"m": model}
+        ).scalar_one()
+
+
+def test_the_cached_catalogue_gives_the_report_the_uncached_read_gives(demo_db, engine):
+    from dashboard.services.spend import BASIS_COLUMNS, cost_bases, estimate_spend
+    from dashboard.services.usage import UsageFilters, UsageRange, UsageService
+
+    service = UsageService(engine, user_id=user_id(engine, "admin@example.com"))
+    models = service.catalogue()
+    cached = models.drop(columns=["pricing", "input_defaults"]).join(cost_bases(models.pricing, models.input_defaults))
+    with engine.connect() as conn:
+        model, provider = conn.execute(sa.text("select id, provider_id from api_models limit 1")).one()
+    make_job(engine, model, status="failed")
+    for period in (UsageRange(), UsageRange.preset("24h"), UsageRange.preset("30d")):
+        for filters in (UsageFilters(), UsageFilters(active_only=False), UsageFilters(provider_id=provider)):
+            (usage, days), (plain, plain_days) = (
+                service.report(period, filters, catalogue=cached),
+                service.report(period, filters),
+            )
+            shared = [c for c in plain.columns if c not in ("pricing", "input_defaults")]
+            pd.testing.assert_frame_equal(usage[shared], plain[shared])
+            pd.testing.assert_frame_equal(days, plain_days)
+            assert set(BASIS_COLUMNS) <= set(usage.columns)
+            for mine, theirs in zip(estimate_spend(usage), estimate_spend(plain), strict=True):
+                pd.testing.assert_frame_equal(mine, theirs)  # spend from cached bases equals spend from the JSON
+            by_day = service.by_day(period, filters)
+            assert int(days["jobs"].sum()) == int(by_day["jobs"].sum()) == int(usage["total_jobs"].sum())
+
+
+def test_a_catalogue_write_made_in_sql_between_clicks_is_seen(demo_db, engine, signed_in):
+    at = signed_in(page=PAGE, range="all")
+    shown = set(at.dataframe[-1].value["Model"])
+    with engine.connect() as conn:
+        gone, renamed = conn.execute(
+            sa.text("select id from api_models where is_active order by display_name limit 2")
+        ).scalars()
+    with engine.begin() as conn:
+        conn.execute(sa.text("update api_models set is_active = false where id = :m"), {"m": gone})
+        conn.execute(sa.text("update api_models set display_name = :n where id = :m"), {"n": hostile.SQL, "m": renamed})
+    at.run()
+    now = set(at.dataframe[-1].value["Model"])
+    assert hostile.SQL in now and len(now) == len(shown) - 1
+
+
+def test_the_model_filter_searches_with_hostile_text(demo_db, engine, signed_in):
+    provider = make_provider(engine, name="evil", display_name=HOSTILE)
+    for name in hostile.TEXT:
+        make_job(engine, make_model(engine, provider, display_name=name), status="completed")
+    at = signed_in(page=PAGE, range="all")
+    for text in [*hostile.TEXT, hostile.LONG[:100], ".*", "%", "\\"]:
+        at.text_input(key="u_model_q").input(text).run()
+        assert not at.exception, at.exception
+        options = at.selectbox(key="u_model").options
+        assert len(options) <= 52 and all(hostile.hidden_in(o) is None for o in options)
+    at.text_input(key="u_model_q").input(hostile.SQL[:12]).run()
+    model = at.selectbox(key="u_model").options[1]
+    assert hostile.SQL in model
+    at.selectbox(key="u_model").select_index(1).run()
+    assert list(at.dataframe[-1].value["Model"]) == [hostile.SQL]
+    assert at.query_params["model"] in (
+        str(at.selectbox(key="u_model").value),
+        [str(at.selectbox(key="u_model").value)],
+    )
+
+
+def test_a_link_to_one_model_still_opens_it(demo_db, engine, signed_in):
+    with engine.connect() as conn:
+        model = conn.execute(sa.text("select id from api_models where display_name = 'SDXL 1.0'")).scalar_one()
+    at = signed_in(page=PAGE, range="all", model=str(model), active="0")
+    assert not at.exception, at.exception
+    assert at.selectbox(key="u_model").value == str(model)
+    assert list(at.dataframe[-1].value["Model"]) == ["SDXL 1.0"]
+
+
+def test_a_long_table_shows_its_first_rows_and_its_csv_every_row(demo_db, engine, signed_in, downloads):
+    provider = make_provider(engine, name="bulk")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "insert into api_models (provider_id, model_key, display_name, modality, task) "
+                "select :p, 'bulk/' || g, 'Bulk ' || g, 'image', 'generation' from generate_series(1, 150) g"
+            ),
+            {"p": provider},
+        )
+    at = signed_in(page=PAGE, range="all", active="0")
+    assert not at.exception, at.exception
+    with engine.connect() as conn:
+        models = conn.execute(sa.text("select count(*) from api_models")).scalar_one()
+    assert len(at.dataframe[-1].value) == 100
+    assert f"The first 100 of {models:,} models; the CSV has every one." in texts(at)
+    assert len(_table_csv(at, downloads)) == models
+    assert len(at.selectbox(key="u_model").options) <= 52  # a search, not a list of every model
+    sent = sum(
+        len(e.proto.SerializeToString()) for kind in ("plotly_chart", "dataframe", "selectbox") for e in at.get(kind)
+    )
+    assert sent < 300_000

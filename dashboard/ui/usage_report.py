@@ -1,0 +1,50 @@
+"""The Usage page's data: the catalogue side cached per data version and reader, the counts read on every click.
+
+Counting is cheap (the rollups); what cost most at 10,000 models was everything around it: every model's names,
+provider and pricing JSON read and decoded, and a cost basis worked out per model, on every click. That side
+changes only when the catalogue does, so it is read once per catalogue data version and reader (ui/cached.py's
+`reader()`: one read for all admins where the policies show each of them the same rows, else one per person), with
+the cost bases worked out, and the JSON left behind. The counts are still read at every click, for the models the
+filters keep: exact at every click.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.services.spend import cost_bases
+from dashboard.services.usage import UsageFilters, UsageRange, UsageService
+from dashboard.ui import cached
+from dashboard.ui.context import context
+
+_TTL = 600
+MODEL_MATCHES = 50  # how many models the model filter offers for what was typed
+
+
+def catalogue() -> pd.DataFrame:
+    """Every model this person may see: ids, names, provider, modality, task, active, the cost of one job
+    (spend.BASIS_COLUMNS) and a search text; cached per catalogue data version and reader (see ui/cached.py)."""
+    ctx = context()
+    return _catalogue(ctx.usage, cached.reader(), ctx.cache_version)
+
+
+def report(period: UsageRange, filters: UsageFilters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """UsageService.report for the cached catalogue: (per model, per day), counted now."""
+    return context().usage.report(period, filters, catalogue=catalogue())
+
+
+@st.cache_data(ttl=_TTL, show_spinner=False, max_entries=32)
+def _catalogue(_service: UsageService, reader: str, version: tuple[int, bool]) -> pd.DataFrame:
+    models = _service.catalogue()
+    bases = cost_bases(models["pricing"], models["input_defaults"])
+    frame = pd.concat([models.drop(columns=["pricing", "input_defaults"]), bases], axis=1)
+    frame["label"] = frame["display_name"] + " (" + frame["provider_name"] + ")"
+    frame["search"] = frame["label"].str.casefold()
+    return frame.sort_values(["display_name", "provider_name", "model_id"], kind="stable").reset_index(drop=True)
+
+
+def find_models(models: pd.DataFrame, text: str, *, limit: int = MODEL_MATCHES) -> pd.DataFrame:
+    """The models whose name or provider holds text (any case; text is taken literally), by name, at most limit."""
+    wanted = text.strip().casefold()
+    return (models[models["search"].str.contains(wanted, regex=False)] if wanted else models).head(limit)
