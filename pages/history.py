@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard.export import to_csv_bytes
 from dashboard.services.audit import MAX_EXPORT, TABLES, AuditFilters
 from dashboard.text import visible
-from dashboard.ui import cached
+from dashboard.ui import model_search
 from dashboard.ui.context import context, require_admin
 from dashboard.ui.history_view import changes_table, render_entries
 from dashboard.ui.model_filters import ALL
@@ -24,17 +24,24 @@ st.caption(
     "or a worker, recorded by the database. Times are UTC."
 )
 
-models = {str(m["id"]): f"{m['display_name']} ({m['provider_name']})" for m in cached.model_choices()}
 people = {str(a["actor_id"]): a["email"] or str(a["actor_id"]) for a in service.actors()}
 init_state("h_table", url_param("table", list(TABLES), ALL))
-init_state("h_model", url_param("model", list(models), ALL))
+init_state("h_model", url_param("model", list(model_search.model_ids()), ALL))
 init_state("h_person", url_param("person", list(people), ALL))
-top = st.columns([1, 2, 1.5, 1.5], vertical_alignment="bottom")
+top = st.columns([1, 1.2, 2, 1.5, 1.5], vertical_alignment="bottom")
 table = top[0].selectbox("Table", [ALL, *TABLES], key="h_table", format_func=lambda t: TABLES.get(t, t))
-model = top[1].selectbox("Model", [ALL, *models], key="h_model", format_func=lambda m: visible(models.get(m, m)))
-person = top[2].selectbox("Person", [ALL, *people], key="h_person", format_func=lambda p: visible(people.get(p, p)))
+found = top[1].text_input("Find a model", key="h_model_q", max_chars=100, placeholder="Name or provider")
+models = model_search.matches(found, keep=st.session_state.get("h_model"))
+model = top[2].selectbox(
+    "Model",
+    [ALL, *models],
+    key="h_model",
+    format_func=lambda m: visible(models.get(m, m)),
+    help=model_search.HELP,
+)
+person = top[3].selectbox("Person", [ALL, *people], key="h_person", format_func=lambda p: visible(people.get(p, p)))
 today = datetime.now(UTC).date()
-days = top[3].date_input("Days (UTC)", value=(today - timedelta(days=29), today), key="h_days", format="YYYY-MM-DD")
+days = top[4].date_input("Days (UTC)", value=(today - timedelta(days=29), today), key="h_days", format="YYYY-MM-DD")
 first, last = (days[0], days[-1]) if isinstance(days, tuple | list) and days else (None, None)
 sync_url(
     {name: "" if value == ALL else value for name, value in (("table", table), ("model", model), ("person", person))}

@@ -14,7 +14,7 @@ from dashboard.services.editing import label, problem_text, top_field
 from dashboard.services.routing_rules import Impact
 from dashboard.services.validation import JSON_FIELDS
 from dashboard.text import md_escape, visible, visible_frame
-from dashboard.ui import cached, paths
+from dashboard.ui import model_search, paths
 from dashboard.ui.impact_review import render_impacts
 from dashboard.ui.model_views import when_utc
 
@@ -30,20 +30,12 @@ BLANK = {
 }
 
 
-MATCHES = 50  # how many models a picker offers for what was typed (as the Usage page's model filter)
+def _label(row: dict[str, Any]) -> str:
+    return f"{row['display_name']} · {row['provider_name']}"
 
 
 def _matches(text: str, *, keep: str | None = None) -> dict[str, str]:
-    """The first MATCHES models (by name) whose name or provider holds text, any case, taken literally, as
-    {id: "name · provider"}; keep (the model shown) is always among them. A picker of every model would send the
-    browser the whole catalogue on every click (10,000 models: about 800 KB)."""
-    wanted = text.strip().casefold()
-    found: dict[str, str] = {}
-    for row in cached.model_choices():
-        name = f"{row['display_name']} · {row['provider_name']}"
-        if str(row["id"]) == keep or (len(found) < MATCHES and wanted in name.casefold()):
-            found[str(row["id"])] = name
-    return found
+    return model_search.matches(text, keep=keep, label=_label)
 
 
 def pick_model() -> None:
@@ -57,7 +49,7 @@ def pick_model() -> None:
         format_func=lambda i: visible(labels[i]),
         index=None,
         placeholder=f"Pick one of {len(labels):,} models, or type to search" if labels else "No model matches",
-        help=f"Type part of a name or provider under Find a model: this list offers the first {MATCHES} matches.",
+        help=model_search.HELP,
     )
     if choice:
         st.switch_page(paths.EDITOR, query_params={"id": choice})
@@ -76,7 +68,7 @@ def _picked() -> None:
 def render_switcher(current_id: str | None) -> None:
     """A picker at the top of the editor: open another model (a draft with edits waits until you come back)."""
     goto = st.session_state.pop(_GOTO, None)
-    if goto and goto != current_id and goto in {str(r["id"]) for r in cached.model_choices()}:
+    if goto and goto != current_id and goto in model_search.model_ids():
         st.switch_page(paths.EDITOR, query_params={"id": goto})
     find, pick = st.columns([1, 2], vertical_alignment="bottom")
     text = find.text_input("Find a model", key="ed_find", max_chars=100, placeholder="Name or provider")
@@ -89,7 +81,7 @@ def render_switcher(current_id: str | None) -> None:
         format_func=lambda i: visible(choices.get(i, i)),
         placeholder="Type a name to open another model",
         on_change=_picked,
-        help=f"Type part of a name or provider under Find a model: this list offers the first {MATCHES} matches.",
+        help=model_search.HELP,
     )
 
 

@@ -171,3 +171,17 @@ def test_flags_read_true_and_false_in_the_table_and_the_csv(demo_db, engine, sig
     csv = data.decode("utf-8-sig")
     assert "is_active,true,false" in csv and "True" not in csv and "False" not in csv
     assert hostile.csv_problems(data) == []  # the hostile name stays inert
+
+
+@pytest.mark.parametrize("text", [*hostile.TEXT, "SDXL"])
+def test_the_model_filter_searches_and_takes_text_literally(demo_db, engine, signed_in, text):
+    at = signed_in(page=PAGE)
+    at.text_input(key="h_model_q").input(text[:100]).run()
+    assert not at.exception, at.exception
+    options = at.selectbox(key="h_model").options
+    assert len(options) <= 51  # All and the first 50 matches, never every model
+    if text == "SDXL":
+        assert any("SDXL 1.0" in hostile.read(o) for o in options)
+        at.selectbox(key="h_model").set_value(str(_sdxl(engine))).run()
+        assert not at.exception, at.exception
+        assert at.query_params.get("model") in (str(_sdxl(engine)), [str(_sdxl(engine))])
