@@ -4,17 +4,15 @@ reordering a slot's priorities, at any number of models."""
 import streamlit as st
 
 from dashboard.export import to_csv_bytes
-from dashboard.services.routing import slots_table
 from dashboard.services.validation import MODALITIES
 from dashboard.text import visible_frame
 from dashboard.ui import cached, routing_view
-from dashboard.ui.context import context, require_admin
+from dashboard.ui.context import require_admin
 from dashboard.ui.model_filters import ALL, task_select
 from dashboard.ui.url import init_state, sync_url, url_param
 
 ALL_SLOTS = "All slots"
 require_admin()
-service = context().routing
 st.title("Routing preview")
 st.caption(
     "What the platform's job routing (the seed's routing query) does now: the first candidate is picked, "
@@ -27,11 +25,10 @@ pick_modality, pick_task = st.columns([1, 2])
 modality = pick_modality.selectbox("Modality", [ALL_SLOTS, *MODALITIES], key="r_modality")
 if modality == ALL_SLOTS:
     sync_url({"modality": "", "task": ""})
-    previews = service.preview_all()
+    previews, summary = routing_view.all_slots()
     if not previews:
         st.info("The catalogue has no models yet.")
         st.stop()
-    summary = slots_table(previews)
     errors = sum(p.has_errors for p in previews)
     st.metric("Slots whose jobs cannot be routed", errors, border=True)
     st.dataframe(

@@ -20,6 +20,7 @@ from dashboard.services.routing import (
     found_in,
     matching,
     preview_table,
+    slots_table,
 )
 from dashboard.services.routing_rules import exclusion_reason, pick, slot_impact
 from dashboard.text import md_escape, visible, visible_frame, visible_json
@@ -48,6 +49,21 @@ def _slot_preview(
     _engine: Engine, _actor: str, reader: str, version: tuple[int, bool], modality: str, task: str
 ) -> RoutingPreview:
     return RoutingService(_engine, user_id=_actor).preview(modality=modality, task=task)
+
+
+def all_slots() -> tuple[list[RoutingPreview], pd.DataFrame]:
+    """Every slot's preview and the summary table of them, read and built once per data version and reader (as
+    slot_preview), not on every click of "All slots"."""
+    ctx = context()
+    return _all_slots(ctx.engine, ctx.user_key, cached.reader(), ctx.cache_version)
+
+
+@st.cache_resource(ttl=_TTL, show_spinner=False, max_entries=8)
+def _all_slots(
+    _engine: Engine, _actor: str, reader: str, version: tuple[int, bool]
+) -> tuple[list[RoutingPreview], pd.DataFrame]:
+    previews = RoutingService(_engine, user_id=_actor).preview_all()
+    return previews, slots_table(previews)
 
 
 def render_slot(preview: RoutingPreview) -> None:

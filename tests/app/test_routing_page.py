@@ -35,6 +35,20 @@ def test_every_slot_at_once_errors_first(demo_db, engine, signed_in):
     assert "image/background-removal has 2 active model(s) but no default" in " ".join(summary["Warnings"])
 
 
+def test_every_slot_at_once_sees_a_write_made_in_sql_on_the_next_click(demo_db, engine, signed_in):
+    at = signed_in(page=PAGE)
+    before = at.metric[0].value
+    with engine.begin() as conn:  # another process takes every image/generation model out of routing
+        conn.execute(
+            sa.text("update api_models set is_active = false where modality = 'image' and task = 'generation'")
+        )
+    at.run()
+    assert not at.exception, at.exception
+    summary = at.dataframe[0].value
+    assert int(at.metric[0].value) == int(before) + 1
+    assert "image/generation" in set(summary["Slot"][["cannot be routed" in w for w in summary["Warnings"]]])
+
+
 def test_choosing_a_modality_then_a_task(demo_db, signed_in):
     at = signed_in(page=PAGE)
     at.selectbox(key="r_modality").set_value("audio").run()
