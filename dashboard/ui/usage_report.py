@@ -15,11 +15,11 @@ import streamlit as st
 
 from dashboard.services.spend import cost_bases
 from dashboard.services.usage import UsageFilters, UsageRange, UsageService
-from dashboard.ui import cached
+from dashboard.ui import cached, model_search
 from dashboard.ui.context import context
 
 _TTL = 600
-MODEL_MATCHES = 50  # how many models the model filter offers for what was typed
+MODEL_MATCHES = model_search.MATCHES  # how many models the model filter offers for what was typed (one rule)
 
 
 def catalogue() -> pd.DataFrame:

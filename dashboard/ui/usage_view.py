@@ -22,11 +22,11 @@ from dashboard.services.usage import (
 )
 from dashboard.services.validation import MODALITIES
 from dashboard.text import visible, visible_frame
-from dashboard.ui import paths, usage_charts
+from dashboard.ui import model_search, paths, usage_charts
 from dashboard.ui.context import context
 from dashboard.ui.model_filters import ALL, task_select
 from dashboard.ui.url import init_state, note_ignored, sync_url, url_param
-from dashboard.ui.usage_report import MODEL_MATCHES, find_models
+from dashboard.ui.usage_report import find_models
 
 CUSTOM = "custom"
 RANGE_CHOICES = {**PRESETS, CUSTOM: "Custom"}
@@ -115,7 +115,7 @@ def _model_param(models: pd.DataFrame) -> str:
 
 
 def _model_select(find_column, pick_column, models: pd.DataFrame) -> str:
-    """A search box and the first MODEL_MATCHES models it matches (with the one chosen kept): a short list to
+    """A search box and the first model_search.MATCHES models it matches (with the one chosen kept): a short list to
     send, however many models there are."""
     text = find_column.text_input("Find a model", key="u_model_q", max_chars=100, placeholder="Name or provider")
     chosen = st.session_state.get("u_model", ALL)
@@ -129,8 +129,7 @@ def _model_select(find_column, pick_column, models: pd.DataFrame) -> str:
         options,
         key="u_model",
         format_func=lambda v: visible(labels.get(v, v)),
-        help=f"Type part of a name or provider under Find a model: this list offers the first {MODEL_MATCHES} "
-        "models that match, by name.",
+        help=model_search.HELP,
     )
 
 
