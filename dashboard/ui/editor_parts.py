@@ -48,7 +48,7 @@ def pick_model() -> None:
         list(labels),
         format_func=lambda i: visible(labels[i]),
         index=None,
-        placeholder=f"Pick one of {len(labels):,} models, or type to search" if labels else "No model matches",
+        placeholder=model_search.placeholder(len(labels)),
         help=model_search.HELP,
     )
     if choice:

@@ -31,3 +31,13 @@ def matches(text: str, *, keep: str | None = None, label: Callable[[dict], str] 
         if str(row["id"]) == keep or (len(found) < MATCHES and wanted in name.casefold()):
             found[str(row["id"])] = name
     return found
+
+
+def placeholder(offered: int) -> str:
+    """What a picker says before anything is picked: how many of all the models it offers, and how to find others."""
+    total = len(cached.model_choices())
+    if not offered:
+        return "No model matches: try fewer letters under Find a model"
+    if offered < total:
+        return f"The first {offered} of {total:,} models: type under Find a model to find others"
+    return f"Pick one of {total:,} models, or type to search"
