@@ -157,6 +157,8 @@ def test_what_the_dashboard_owns_lives_in_its_own_schema(engine):
         "job_usage_monthly",
         "job_usage_total",
         "job_usage_day_totals",
+        "job_latency_hourly",
+        "job_latency_daily",
         "audit_log",
         "sign_in_attempts",
         "sessions",

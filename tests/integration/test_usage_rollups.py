@@ -346,7 +346,7 @@ def test_migrating_fills_the_coarse_rollups_from_the_daily_one_not_from_jobs(fre
                 {"m": models[0]},
             )
             conn.execute(sa.text("alter table jobs enable trigger dashboard_job_usage_insert"))
-        assert migrate(engine) == ["0016"]
+        assert migrate(engine, [m for m in load_migrations() if m.version <= "0016"]) == ["0016"]
         _assert_kept_from_daily(engine)
         for period in ALL_RANGES:
             with engine.connect() as conn:
@@ -364,6 +364,6 @@ def test_migrating_fills_the_coarse_rollups_from_the_daily_one_not_from_jobs(fre
         _random_writes(engine, models, rng, 40)
         UsageService(engine, user_id=admin).fold()
         _assert_kept_from_daily(engine)
-        assert migrate(engine) == []
+        assert migrate(engine, [m for m in load_migrations() if m.version <= "0016"]) == []
     finally:
         engine.dispose()

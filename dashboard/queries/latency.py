@@ -1,0 +1,142 @@
+"""How long completed jobs took, per model, from the latency rollups (migration 0017): fixed log-scale duration
+buckets counted per hour and day of creation, so that p50 and p95 over any whole-hour range are exact to the bucket
+and read without scanning jobs.
+
+The edges and the bucket rule here are the database's too (dashboard.latency_bucket(), and the triggers' bodies
+that install_usage_capture() writes from the same text); the tests hold the two equal.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import UUID
+
+from dashboard.queries.usage import DELTA_TABLES, _in, _listed, _whole_days
+
+_FIRST, _PER_DOUBLING, _EDGE_COUNT = -4, 4, 89  # edges 2^-4 s .. 2^18 s, four per doubling
+# Upper edges in seconds, each a whole number of microseconds (as the database compares durations).
+EDGES: tuple[float, ...] = tuple(
+    round(2 ** (_FIRST + k / _PER_DOUBLING) * 1_000_000) / 1_000_000 for k in range(_EDGE_COUNT)
+)
+OPEN_BUCKET = len(EDGES)  # durations above the last edge, absurd ones included
+PRECISION = (
+    "to within 19%: durations are counted in fixed buckets, each 2^(1/4) times as wide as the one before "
+    f"({EDGES[0]:g} s to {EDGES[-1]:,.0f} s), and a percentile is reported as its bucket's upper edge"
+)
+
+
+def bucket_of(seconds: float) -> int:
+    """The bucket of a duration: the number of edges below it (0 for zero, negative or not a number)."""
+    if math.isnan(seconds):
+        return 0
+    return bisect_left(EDGES, seconds)
+
+
+def upper_edge(bucket: int) -> float | None:
+    """The largest duration a bucket holds, in seconds; None for the open last bucket ("over EDGES[-1] s")."""
+    if bucket >= OPEN_BUCKET:
+        return None
+    return EDGES[max(bucket, 0)]
+
+
+def percentile(counts: Mapping[int, int], q: float) -> float | None:
+    """The upper edge of the bucket holding the q-quantile (q in (0, 1]) of the jobs counted, as percentile_disc
+    picks it: the ceil(q * n)-th shortest job. math.inf when that bucket is the open last one; None without jobs."""
+    if not 0 < q <= 1:
+        raise ValueError(f"q must be in (0, 1], not {q!r}")
+    kept = sorted((bucket, jobs) for bucket, jobs in counts.items() if jobs > 0)
+    total = sum(jobs for _, jobs in kept)
+    if not total:
+        return None
+    rank = max(1, math.ceil(round(q * total, 9)))  # 0.95 * 20 is 19, not 19.000000000000004
+    seen = 0
+    for bucket, jobs in kept:
+        seen += jobs
+        if seen >= rank:
+            edge = upper_edge(bucket)
+            return math.inf if edge is None else edge
+    raise AssertionError("unreachable: the counts add up to total")
+
+
+LATENCY_BASIS = sa.text("select dashboard.latency_basis()")
+
+_TZ = sa.DateTime(timezone=True)
+_ID = UUID(as_uuid=True)
+
+
+def _rollup(name: str) -> sa.TableClause:
+    return sa.table(
+        name,
+        sa.column("bucket", _TZ),
+        sa.column("api_model_id", _ID),
+        sa.column("duration_bucket", sa.SmallInteger),
+        sa.column("jobs", sa.BigInteger),
+        schema="dashboard",
+    )
+
+
+_hourly = _rollup("job_latency_hourly")
+_daily = _rollup("job_latency_daily")
+_deltas = [
+    sa.table(
+        name,
+        *(sa.column(c, _ID) for c in ("api_model_id", "old_api_model_id")),
+        *(sa.column(c, _TZ) for c in ("created_at", "old_created_at")),
+        *(sa.column(c, sa.SmallInteger) for c in ("duration_bucket", "old_duration_bucket")),
+        sa.column("jobs", sa.BigInteger),
+        schema="dashboard",
+    )
+    for name in DELTA_TABLES
+]
+
+
+def latency_counts(start: datetime | None, end: datetime | None, *, only: list[str] | None = None) -> sa.Select:
+    """Completed jobs per model and duration bucket, created in [start, end) (whole UTC hours; None: open), exact at
+    this moment: whole days from the daily rollup, the hours at either edge from the hourly one, and the deltas not
+    folded yet as their two sides. Rows (api_model_id as text, bucket, jobs), of the model ids listed or all.
+    RLS: admins and the service role."""
+    start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
+    lo, hi = _whole_days(start, end)
+    d, h = _daily.c, _hourly.c
+    parts: list[sa.Select] = [
+        sa.select(d.api_model_id, d.duration_bucket, d.jobs).where(*_in(d.bucket, lo, hi)),
+        *(
+            sa.select(h.api_model_id, h.duration_bucket, h.jobs).where(*_in(h.bucket, first, last))
+            for first, last in ((start, lo), (hi, end))
+            if not (first is None and last is None) and first != last
+        ),
+    ]
+    for x in (table.c for table in _deltas):
+        parts.append(
+            sa.select(x.api_model_id, x.duration_bucket, x.jobs).where(
+                x.api_model_id.is_not(None), x.duration_bucket.is_not(None), *_in(x.created_at, start, end)
+            )
+        )
+        parts.append(
+            sa.select(x.old_api_model_id, x.old_duration_bucket, -x.jobs).where(
+                x.old_api_model_id.is_not(None), x.old_duration_bucket.is_not(None), *_in(x.old_created_at, start, end)
+            )
+        )
+    u = sa.union_all(*parts).subquery("u")
+    model, bucket, jobs = u.c  # by position: the delta sides' names differ
+    joined = u
+    if only is not None:
+        listed = _listed(only, "only_models")
+        joined = u.join(listed, listed.c.id == model)
+    jobs_sum = sa.func.sum(jobs)
+    return (
+        sa.select(
+            sa.cast(model, sa.Text).label("api_model_id"),
+            bucket.label("bucket"),
+            jobs_sum.cast(sa.BigInteger).label("jobs"),
+        )
+        .select_from(joined)
+        .group_by(model, bucket)
+        .having(jobs_sum != 0)
+        .order_by(model, bucket)
+    )
