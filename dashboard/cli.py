@@ -141,6 +141,31 @@ def build_parser() -> argparse.ArgumentParser:
     routing.add_argument("--format", choices=("text", "json"), default="text")
     routing.set_defaults(handler=cmd_routing)
 
+    health = commands.add_parser(
+        "health",
+        help="is each routed slot's model failing, stuck, slow or rated down right now",
+        description=(
+            "Every slot's pick and every model with jobs in the window or stuck jobs: jobs, failure rate against the "
+            "model's own 7 days before, p50/p95 latency, stuck jobs and ratings, with the findings worst first. Exits "
+            "with 0 when nothing needs attention and 1 when something does (for cron and monitoring). Thresholds: "
+            "DASHBOARD_HEALTH_* variables (see the README). " + _ENV_HELP
+        ),
+    )
+    health.add_argument(
+        "--window",
+        choices=("1h", "24h"),
+        default="1h",
+        help="jobs created since the start of the previous hour (default) or the same hour yesterday",
+    )
+    health.add_argument("--format", choices=("table", "json"), default="table")
+    health.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="post the findings (JSON with a Slack-style text field) here when something needs attention "
+        "(default: DASHBOARD_HEALTH_WEBHOOK); a failure to post is reported, not fatal",
+    )
+    health.set_defaults(handler=cmd_health)
+
     export = commands.add_parser(
         "export",
         help="write the catalogue as JSON or CSV (what import reads)",
@@ -422,6 +447,28 @@ def cmd_routing(args: argparse.Namespace) -> int:
     else:
         print("\n\n".join(preview_as_text(p) for p in previews) or "the catalogue has no models")
     return 3 if any(p.has_errors for p in previews) else 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    import json
+
+    from dashboard.config import Settings
+    from dashboard.services.health import HealthService, post_findings, report_as_text
+    from dashboard.text import json_visible
+
+    settings = Settings.from_env()
+    service = HealthService(_migrated_engine(), user_id=SERVICE_ROLE)
+    report = service.report(args.window, thresholds=settings.health_thresholds)
+    if args.format == "json":
+        print(json_visible(json.dumps(report.as_json(), indent=2, ensure_ascii=False)))
+    else:
+        print(report_as_text(report))
+    url = args.webhook or settings.health_webhook
+    if url and report.needs_attention:
+        problem = post_findings(url, report)
+        if problem:
+            print(f"warning: {visible(problem)}", file=sys.stderr)
+    return 1 if report.needs_attention else 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

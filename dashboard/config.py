@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dashboard import APP_NAME
+
+if TYPE_CHECKING:
+    from dashboard.services.health_rules import HealthThresholds
 
 
 def default_data_dir() -> Path:
@@ -27,6 +31,45 @@ def _whole(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 6
 
 
+# The Health thresholds one may set (services.health_rules.HealthThresholds' fields), each as DASHBOARD_HEALTH_<NAME>,
+# with its kind and the values accepted (both ends included); anything else keeps the default. Rates may be written
+# as 0.25 or 25%.
+HEALTH_SETTINGS: dict[str, tuple[type, float, float]] = {
+    "min_jobs": (int, 1, 1_000_000),
+    "failure_rate": (float, 0.001, 1.0),
+    "failure_points": (float, 0.0, 1.0),
+    "failure_factor": (float, 1.0, 1000.0),
+    "stuck_minutes": (int, 1, 7 * 24 * 60),
+    "min_stuck": (int, 1, 1_000_000),
+    "latency_factor": (float, 1.0, 1000.0),
+    "min_rated": (int, 1, 1_000_000),
+    "rating_drop": (float, 0.01, 4.0),
+}
+
+
+def _decimal(text: str) -> float | None:
+    """A plain decimal (0.25, 25%, .5) in ASCII, or None: no exponents, infinities, NaN or other digits."""
+    percent = text.endswith("%")
+    digits = text.removesuffix("%").strip()
+    if not digits or len(digits) > 12 or not digits.isascii() or digits.count(".") > 1:
+        return None
+    if not digits.replace(".", "").isdigit():
+        return None
+    return float(digits) / (100 if percent else 1)
+
+
+def health_settings(env: Mapping[str, object]) -> dict[str, int | float]:
+    """The Health thresholds set in env (the environment, or the app's secrets) that make sense: the field name and
+    its value, for HealthThresholds(**...). Nonsense (a negative count, 2.5 as a rate, text) is left out."""
+    chosen: dict[str, int | float] = {}
+    for name, (kind, low, high) in HEALTH_SETTINGS.items():
+        text = str(env.get(f"DASHBOARD_HEALTH_{name.upper()}") or "").strip()
+        value = (int(text) if _whole(text) else None) if kind is int else _decimal(text)
+        if value is not None and low <= value <= high:
+            chosen[name] = value
+    return chosen
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the app reads from its environment."""
@@ -37,6 +80,10 @@ class Settings:
     read_database_url: str | None = None  # a read replica for the heavy usage reads
     session_hours: int = 12  # a session ends this long after sign-in, however active
     secure_cookies: bool = False  # always mark the session cookie Secure (else only when the request was HTTPS)
+    health: tuple[tuple[str, int | float], ...] = ()  # the Health thresholds set (health_settings), as pairs
+    # Where `health` posts its findings when --webhook is not given: a secret (it lets anyone post to the channel),
+    # so it is left out of the settings' repr and never printed whole.
+    health_webhook: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -55,4 +102,13 @@ class Settings:
             read_database_url=read_url if url else None,
             session_hours=int(hours) if _whole(hours) and 0 < int(hours) <= 24 * 30 else 12,
             secure_cookies=secure in ("1", "true", "yes", "on"),
+            health=tuple(health_settings(env).items()),
+            health_webhook=(env.get("DASHBOARD_HEALTH_WEBHOOK") or "").strip() or None,
         )
+
+    @property
+    def health_thresholds(self) -> HealthThresholds:
+        """The Health thresholds: the defaults, with those set in the environment."""
+        from dashboard.services.health_rules import HealthThresholds  # not at import: the services import this module
+
+        return HealthThresholds(**dict(self.health))

@@ -73,3 +73,56 @@ def test_session_settings_fall_back_to_their_defaults_on_nonsense(env, idle, hou
 
     settings = Settings.from_env({"DASHBOARD_DATA_DIR": "data", **env})
     assert (settings.idle_minutes, settings.session_hours, settings.secure_cookies) == (idle, hours, secure)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, {}),
+        (
+            {
+                "DASHBOARD_HEALTH_MIN_JOBS": "50",
+                "DASHBOARD_HEALTH_FAILURE_RATE": "30%",
+                "DASHBOARD_HEALTH_RATING_DROP": ".75",
+            },
+            {"min_jobs": 50, "failure_rate": 0.3, "rating_drop": 0.75},
+        ),
+        (
+            {"DASHBOARD_HEALTH_STUCK_MINUTES": " 60 ", "DASHBOARD_HEALTH_FAILURE_POINTS": "0"},
+            {"stuck_minutes": 60, "failure_points": 0.0},
+        ),
+        # Nonsense keeps the default: negative, zero, out of range, exponents, infinities, other digits, text.
+        (
+            {
+                "DASHBOARD_HEALTH_MIN_JOBS": "-3",
+                "DASHBOARD_HEALTH_MIN_STUCK": "0",
+                "DASHBOARD_HEALTH_FAILURE_RATE": "2.5",
+                "DASHBOARD_HEALTH_FAILURE_FACTOR": "1e3",
+                "DASHBOARD_HEALTH_LATENCY_FACTOR": "inf",
+                "DASHBOARD_HEALTH_FAILURE_POINTS": "nan",
+                "DASHBOARD_HEALTH_MIN_RATED": "٣",
+                "DASHBOARD_HEALTH_STUCK_MINUTES": "99999999",
+                "DASHBOARD_HEALTH_RATING_DROP": "1.2.3",
+            },
+            {},
+        ),
+        ({"DASHBOARD_HEALTH_FAILURE_RATE": "'; drop table jobs; --", "DASHBOARD_HEALTH_MIN_JOBS": "²"}, {}),
+    ],
+)
+def test_health_thresholds_come_from_the_environment_and_nonsense_keeps_the_default(env, expected):
+    from dashboard.config import Settings
+    from dashboard.services.health_rules import HealthThresholds
+
+    settings = Settings.from_env({"DASHBOARD_DATA_DIR": "data", **env})
+    assert dict(settings.health) == expected
+    assert settings.health_thresholds == HealthThresholds(**expected)
+
+
+def test_the_health_webhook_is_read_but_never_shown_in_the_settings():
+    from dashboard.config import Settings
+
+    url = "https://hooks.example.com/services/T000/B000/secret-token"
+    settings = Settings.from_env({"DASHBOARD_DATA_DIR": "data", "DASHBOARD_HEALTH_WEBHOOK": f" {url} "})
+    assert settings.health_webhook == url
+    assert "secret-token" not in repr(settings)
+    assert Settings.from_env({"DASHBOARD_DATA_DIR": "data", "DASHBOARD_HEALTH_WEBHOOK": "  "}).health_webhook is None
