@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard.services.catalogue import per_row_check_note
 from dashboard.text import md_escape
-from dashboard.ui import cached, paths
+from dashboard.ui import cached, health_view, paths
 from dashboard.ui.context import require_admin
 
 require_admin()
@@ -86,6 +86,9 @@ for warning in warnings[:SHOWN]:
 if len(warnings) > SHOWN:
     st.caption(f"{len(warnings) - SHOWN:,} more slots need attention; the Defaults page lists every slot.")
     st.page_link(paths.DEFAULTS, label="Go to Defaults", icon=":material/star:")
+
+# Read at every run, not cached: job counts move without the catalogue changing (ui/health_view.py).
+health_view.render_overview_section()
 
 # A platform's own policy (the seed's among them) may check the role once per row: say what that costs, folded away.
 note = per_row_check_note(cached.policies(), models=counts["models"])

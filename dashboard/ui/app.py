@@ -68,6 +68,7 @@ PAGES = (
         admins_only=True,
         params=("range", "from", "to", "provider", "modality", "task", "model", "active", "group"),
     ),
+    PageSpec(paths.HEALTH, "Health", ":material/monitor_heart:", admins_only=True, params=("window",)),
     PageSpec(paths.HISTORY, "History", ":material/history:", admins_only=True, params=("table", "model", "person")),
     PageSpec(paths.SESSIONS, "Sessions", ":material/devices:", admins_only=True),
 )

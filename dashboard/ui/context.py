@@ -28,7 +28,7 @@ def load_settings() -> Settings:
     """Settings from the environment, with st.secrets' top-level values taking precedence."""
     env = dict(os.environ)
     try:
-        env.update({k: str(v) for k, v in st.secrets.items() if isinstance(v, str | int)})
+        env.update({k: str(v) for k, v in st.secrets.items() if isinstance(v, str | int | float)})
     except (FileNotFoundError, st.errors.StreamlitSecretNotFoundError):  # no secrets file: fine
         pass
     return Settings.from_env(env)

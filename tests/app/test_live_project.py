@@ -22,6 +22,7 @@ PAGES = {
     "providers": "Providers",
     "routing": "Routing preview",
     "usage": "Usage",
+    "health": "Health",
     "history": "History",
     "transfer": "Import and export",
 }

@@ -21,6 +21,7 @@ PAGES = {
     "pages/routing.py": ["modality", "task"],
     "pages/usage.py": ["range", "from", "to", "provider", "modality", "task", "model", "active", "group"],
     "pages/history.py": ["table", "model", "person"],
+    "pages/health.py": ["window"],
     "pages/transfer.py": [],
 }
 RANGE_VALUES = ("custom", "24h", "7d", "all")
