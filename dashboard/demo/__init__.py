@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from dashboard.database import SERVICE_ROLE
-from dashboard.demo.catalogue import ERRORS, MODELS, PROVIDERS, SDXL, SDXL_BEHAVIOUR
+from dashboard.demo.catalogue import ERRORS, MODELS, PROVIDERS, RECENT_FAILURE, SDXL, SDXL_BEHAVIOUR, STUCK_SHARE
 from dashboard.queries import demo as q
 from dashboard.queries.tables import api_models, api_providers
 from dashboard.services.errors import ServiceError
@@ -111,6 +111,10 @@ def add_demo_jobs(engine: Engine, *, jobs: int, now: datetime | None = None, pro
     fail = np.array([behaviour.get(m.display_name, (1, 0.05, 3.8))[1] for m in models])
     rating = np.array([behaviour.get(m.display_name, (1, 0.05, 3.8))[2] or np.nan for m in models])
     inactive = np.array([not m.is_active for m in models])
+    incidents = (
+        np.array([RECENT_FAILURE.get(m.display_name, np.nan) for m in models]),
+        np.array([STUCK_SHARE.get(m.display_name, 0.0) for m in models]),
+    )
     model_ids = np.array([str(m.id) for m in models])
     user_ids = np.array([str(u) for u in users])
     rng = np.random.default_rng(_SEED + jobs)
@@ -120,7 +124,7 @@ def add_demo_jobs(engine: Engine, *, jobs: int, now: datetime | None = None, pro
         with raw.cursor() as cursor:
             while written < jobs:
                 n = min(_CHUNK, jobs - written)
-                frame = _job_chunk(rng, n, now, weights, fail, rating, inactive, model_ids, user_ids)
+                frame = _job_chunk(rng, n, now, weights, fail, rating, inactive, incidents, model_ids, user_ids)
                 buffer = io.StringIO()
                 frame.to_csv(buffer, header=False, index=False)
                 with cursor.copy(
@@ -151,6 +155,7 @@ def _job_chunk(
     fail: np.ndarray,
     rating: np.ndarray,
     inactive: np.ndarray,
+    incidents: tuple[np.ndarray, np.ndarray],
     model_ids: np.ndarray,
     user_ids: np.ndarray,
 ) -> pd.DataFrame:
@@ -160,9 +165,11 @@ def _job_chunk(
     days_back = np.where(inactive[model], 60 + (HISTORY_DAYS - 60) * rng.random(n), days_back)
     created = pd.Timestamp(now) - pd.to_timedelta(days_back, unit="D")
     roll = rng.random(n)
-    status = np.where(roll < fail[model], "failed", np.where(roll > 0.985, "cancelled", "completed"))
-    recent = days_back < 1 / 24
-    status = np.where(recent, np.where(rng.random(n) < 0.5, "queued", "processing"), status)
+    recent_failure, stuck_share = incidents
+    failing = np.where((days_back < 2 / 24) & ~np.isnan(recent_failure[model]), recent_failure[model], fail[model])
+    status = np.where(roll < failing, "failed", np.where(roll > 0.985, "cancelled", "completed"))
+    stuck = (days_back < 3 / 24) & (rng.random(n) < stuck_share[model])
+    status = np.where(stuck, "processing", status)
     rated = (status == "completed") & (rng.random(n) < 0.55) & ~np.isnan(rating[model])
     stars = np.clip(np.rint(rng.normal(np.nan_to_num(rating[model], nan=3), 0.9)), 1, 5)
     duration = pd.to_timedelta(rng.gamma(2.0, 8.0, n), unit="s")

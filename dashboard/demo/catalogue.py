@@ -62,6 +62,12 @@ SDXL = {
 }
 SDXL_BEHAVIOUR = (30, 0.04, 4.1)  # popularity, failure rate, mean rating
 
+# What the Health page and `health` find in a freshly seeded demo (times relative to the hour it was seeded in):
+# image/generation's pick failing in the two hours before, and a model whose last three hours of jobs partly never
+# left processing (a worker that died). A static demo has no jobs in flight: any other job that old would be stuck.
+RECENT_FAILURE = {"SDXL 1.0": 0.38}  # failure rate over the two hours before the seeding hour
+STUCK_SHARE = {"Kling 1.6": 0.6}  # share of its jobs of the three hours before left in processing
+
 
 def _price(unit: str, amount: float) -> dict:
     return {unit: amount, "currency": "USD", "billing_unit": unit}
