@@ -453,7 +453,8 @@ def cmd_health(args: argparse.Namespace) -> int:
     import json
 
     from dashboard.config import Settings
-    from dashboard.services.health import HealthService, post_findings, report_as_text
+    from dashboard.services.health import HealthService
+    from dashboard.services.health_notify import post_findings, report_as_text
     from dashboard.text import json_visible
 
     settings = Settings.from_env()

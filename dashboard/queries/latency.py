@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID
 
-from dashboard.queries.usage import DELTA_TABLES, _in, _listed, _whole_days
+from dashboard.queries.usage import DELTA_TABLES, in_range, listed_ids, whole_days
 
 _FIRST, _PER_DOUBLING, _EDGE_COUNT = -4, 4, 89  # edges 2^-4 s .. 2^18 s, four per doubling
 # Upper edges in seconds, each a whole number of microseconds (as the database compares durations).
@@ -101,12 +101,12 @@ def latency_counts(start: datetime | None, end: datetime | None, *, only: list[s
     folded yet as their two sides. Rows (api_model_id as text, bucket, jobs), of the model ids listed or all.
     RLS: admins and the service role."""
     start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
-    lo, hi = _whole_days(start, end)
+    lo, hi = whole_days(start, end)
     d, h = _daily.c, _hourly.c
     parts: list[sa.Select] = [
-        sa.select(d.api_model_id, d.duration_bucket, d.jobs).where(*_in(d.bucket, lo, hi)),
+        sa.select(d.api_model_id, d.duration_bucket, d.jobs).where(*in_range(d.bucket, lo, hi)),
         *(
-            sa.select(h.api_model_id, h.duration_bucket, h.jobs).where(*_in(h.bucket, first, last))
+            sa.select(h.api_model_id, h.duration_bucket, h.jobs).where(*in_range(h.bucket, first, last))
             for first, last in ((start, lo), (hi, end))
             if not (first is None and last is None) and first != last
         ),
@@ -114,19 +114,21 @@ def latency_counts(start: datetime | None, end: datetime | None, *, only: list[s
     for x in (table.c for table in _deltas):
         parts.append(
             sa.select(x.api_model_id, x.duration_bucket, x.jobs).where(
-                x.api_model_id.is_not(None), x.duration_bucket.is_not(None), *_in(x.created_at, start, end)
+                x.api_model_id.is_not(None), x.duration_bucket.is_not(None), *in_range(x.created_at, start, end)
             )
         )
         parts.append(
             sa.select(x.old_api_model_id, x.old_duration_bucket, -x.jobs).where(
-                x.old_api_model_id.is_not(None), x.old_duration_bucket.is_not(None), *_in(x.old_created_at, start, end)
+                x.old_api_model_id.is_not(None),
+                x.old_duration_bucket.is_not(None),
+                *in_range(x.old_created_at, start, end),
             )
         )
     u = sa.union_all(*parts).subquery("u")
     model, bucket, jobs = u.c  # by position: the delta sides' names differ
     joined = u
     if only is not None:
-        listed = _listed(only, "only_models")
+        listed = listed_ids(only, "only_models")
         joined = u.join(listed, listed.c.id == model)
     jobs_sum = sa.func.sum(jobs)
     return (

@@ -75,7 +75,7 @@ def _day(column):
     return sa.func.date_trunc("day", column, "UTC")
 
 
-def _whole_days(start: datetime | None, end: datetime | None) -> tuple[datetime | None, datetime | None]:
+def whole_days(start: datetime | None, end: datetime | None) -> tuple[datetime | None, datetime | None]:
     """The first and the end of the last whole UTC day inside [start, end) (lo == hi when there is none)."""
     lo = start if start is None or start == start.replace(hour=0) else start.replace(hour=0) + timedelta(days=1)
     hi = end if end is None else end.replace(hour=0)
@@ -86,7 +86,8 @@ def _whole_days(start: datetime | None, end: datetime | None) -> tuple[datetime 
     return lo, hi
 
 
-def _in(column, lo: datetime | None, hi: datetime | None) -> list:
+def in_range(column, lo: datetime | None, hi: datetime | None) -> list:
+    """column >= lo and column < hi, each only when given."""
     return [*([column >= lo] if lo is not None else []), *([column < hi] if hi is not None else [])]
 
 
@@ -99,39 +100,49 @@ def rollup_source(start: datetime | None, end: datetime | None) -> sa.FromClause
     constants and reads each rollup by its index.
     """
     start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
-    lo, hi = _whole_days(start, end)
+    lo, hi = whole_days(start, end)
     d, h = _daily.c, _hourly.c
     daily = sa.select(d.api_model_id, d.status, d.bucket.label("day"), d.jobs, d.rated, d.rating_sum)
     edges = [
         sa.select(h.api_model_id, h.status, _day(h.bucket).label("day"), h.jobs, h.rated, h.rating_sum).where(
-            *_in(h.bucket, first, last)
+            *in_range(h.bucket, first, last)
         )
         for first, last in ((start, lo), (hi, end))
         if not (first is None and last is None)
     ]
     sides = [side for table in _deltas for side in _delta_sides(table.c, start, end)]
-    return sa.union_all(daily.where(*_in(d.bucket, lo, hi)), *edges, *sides).subquery("u")
+    return sa.union_all(daily.where(*in_range(d.bucket, lo, hi)), *edges, *sides).subquery("u")
 
 
-def _delta_sides(x, start: datetime | None, end: datetime | None) -> list[sa.Select]:
-    """A delta table's rows as the jobs as written (+jobs) and as they were (-jobs), each only with a model."""
+def _delta_sides(x, start: datetime | None, end: datetime | None, *, grain: str = "day") -> list[sa.Select]:
+    """A delta table's rows as the jobs as written (+jobs) and as they were (-jobs), each only with a model; their
+    creation time truncated to the day (or the hour)."""
     new_side = sa.select(
         x.api_model_id,
         x.status,
-        _day(x.created_at).label("day"),
+        sa.func.date_trunc(grain, x.created_at, "UTC").label("day"),
         x.jobs,
         sa.case((x.quality_rating.is_(None), 0), else_=x.jobs),
         (sa.func.coalesce(x.quality_rating, 0) * x.jobs).cast(sa.BigInteger),
-    ).where(x.api_model_id.is_not(None), *_in(x.created_at, start, end))
+    ).where(x.api_model_id.is_not(None), *in_range(x.created_at, start, end))
     old_side = sa.select(
         x.old_api_model_id,
         x.old_status,
-        _day(x.old_created_at),
+        sa.func.date_trunc(grain, x.old_created_at, "UTC"),
         -x.jobs,
         sa.case((x.old_quality_rating.is_(None), 0), else_=-x.jobs),
         (-sa.func.coalesce(x.old_quality_rating, 0) * x.jobs).cast(sa.BigInteger),
-    ).where(x.old_api_model_id.is_not(None), *_in(x.old_created_at, start, end))
+    ).where(x.old_api_model_id.is_not(None), *in_range(x.old_created_at, start, end))
     return [new_side, old_side]
+
+
+def hourly_source(start: datetime, end: datetime) -> sa.FromClause:
+    """rollup_source's rows at the grain of an hour (day holds the hour), for a short range: the hourly rollup plus
+    the unfolded deltas, exact at this moment (RLS: admins only), for jobs created in [start, end)."""
+    h = _hourly.c
+    hours = sa.select(h.api_model_id, h.status, h.bucket.label("day"), h.jobs, h.rated, h.rating_sum)
+    sides = [side for table in _deltas for side in _delta_sides(table.c, start, end, grain="hour")]
+    return sa.union_all(hours.where(*in_range(h.bucket, start, end)), *sides).subquery("hours")
 
 
 # ─── Per-model totals over long ranges: months and all time (migration 0016) ────────────────────────
@@ -232,7 +243,7 @@ def model_totals_source(
     plans them; the hours at either edge and the unfolded deltas as in rollup_source."""
     start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    lo, hi = _whole_days(start, end)
+    lo, hi = whole_days(start, end)
     no_day = sa.null().cast(_TZ).label("day")
     parts: list[sa.Select] = []
     for sign, kind, a, b in coarse_terms(lo, hi, first_month=first_month, now=now):
@@ -240,13 +251,13 @@ def model_totals_source(
         c = table.c
         columns = [c.jobs, c.rated, c.rating_sum] if sign > 0 else [-c.jobs, -c.rated, -c.rating_sum]
         select = sa.select(c.api_model_id, c.status, no_day, *columns)
-        parts.append(select if kind == "total" else select.where(*_in(c.bucket, a, b)))
+        parts.append(select if kind == "total" else select.where(*in_range(c.bucket, a, b)))
     h = _hourly.c
     for first, last in ((start, lo), (hi, end)):
         if not (first is None and last is None) and first != last:
             parts.append(
                 sa.select(h.api_model_id, h.status, no_day, h.jobs, h.rated, h.rating_sum).where(
-                    *_in(h.bucket, first, last)
+                    *in_range(h.bucket, first, last)
                 )
             )
     parts += [side for table in _deltas for side in _delta_sides(table.c, start, end)]
@@ -265,7 +276,7 @@ def _days_of(listed: sa.TableValuedAlias, lo: datetime | None, hi: datetime | No
     d = _daily.c
     days = (
         sa.select(d.bucket, d.status, d.jobs, d.rated, d.rating_sum)
-        .where(d.api_model_id == listed.c.id, *_in(d.bucket, lo, hi))
+        .where(d.api_model_id == listed.c.id, *in_range(d.bucket, lo, hi))
         .offset(0)  # kept a subquery (not flattened into a join), so read once per model by its index
         .lateral("model_days")
     )
@@ -292,12 +303,12 @@ def day_counts_from_totals(
     if listed is not None and len(listed) > BY_MODEL_MAX:
         return day_counts(rollup_source(start, end), only=only, without=without)
     start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
-    lo, hi = _whole_days(start, end)
+    lo, hi = whole_days(start, end)
     d, t, h = _daily.c, _day_totals.c, _hourly.c
     totals: list[sa.Select] = []
     per_model: list[sa.Select] = [
         sa.select(h.api_model_id, h.status, _day(h.bucket).label("day"), h.jobs, h.rated, h.rating_sum).where(
-            *_in(h.bucket, first, last)
+            *in_range(h.bucket, first, last)
         )
         for first, last in ((start, lo), (hi, end))
         if not (first is None and last is None) and first != last
@@ -308,26 +319,28 @@ def day_counts_from_totals(
         upto = today + timedelta(days=1)
         short = lo is not None and (min(hi or upto, upto) - lo).days <= SHORT_RANGE_DAYS
         if only is not None:
-            totals.append(_days_of(_listed(only, "only_days"), lo, hi, sign=1))
+            totals.append(_days_of(listed_ids(only, "only_days"), lo, hi, sign=1))
         elif short:
             per_model.append(
                 sa.select(d.api_model_id, d.status, d.bucket, d.jobs, d.rated, d.rating_sum).where(
-                    *_in(d.bucket, lo, hi)
+                    *in_range(d.bucket, lo, hi)
                 )
             )
         else:
-            totals.append(sa.select(t.bucket, t.status, t.jobs, t.rated, t.rating_sum).where(*_in(t.bucket, lo, hi)))
+            totals.append(
+                sa.select(t.bucket, t.status, t.jobs, t.rated, t.rating_sum).where(*in_range(t.bucket, lo, hi))
+            )
             if without:
-                totals.append(_days_of(_listed(without, "without_days"), lo, hi, sign=-1))
+                totals.append(_days_of(listed_ids(without, "without_days"), lo, hi, sign=-1))
     if per_model:
         e = sa.union_all(*per_model).subquery("e")
         model, status, day, jobs, rated, rating_sum = e.c  # by position: the delta sides' names differ
         joined, left_out = e, []
         if only is not None:
-            listed = _listed(only, "only_models")
+            listed = listed_ids(only, "only_models")
             joined = joined.join(listed, listed.c.id == model)
         if without is not None:
-            listed = _listed(without, "without_models")
+            listed = listed_ids(without, "without_models")
             joined, left_out = joined.outerjoin(listed, listed.c.id == model), [listed.c.id.is_(None)]
         totals.append(sa.select(day, status, jobs, rated, rating_sum).select_from(joined).where(*left_out))
     if not totals:
@@ -519,7 +532,7 @@ def usage_catalogue(conditions: list | None = None, *, spend_defaults_only: bool
     )
 
 
-def _listed(ids: list[str], name: str) -> sa.TableValuedAlias:
+def listed_ids(ids: list[str], name: str) -> sa.TableValuedAlias:
     """Model ids (as text) as a table with one column, id. A list, not a join to api_models, so that counting never
     pays the catalogue's per-row RLS checks: the caller picks the models from the catalogue it already holds. Sent
     as one text parameter (a list parameter of 10,000 costs 2-3x more); the ids come from the database."""
@@ -535,7 +548,7 @@ def model_counts(source: sa.FromClause, *, only: list[str] | None = None) -> sa.
     jobs_sum = sa.func.sum(u.jobs)
     joined = source
     if only is not None:
-        listed = _listed(only, "only_models")
+        listed = listed_ids(only, "only_models")
         joined = source.join(listed, listed.c.id == u.api_model_id)
     return (
         sa.select(
@@ -556,10 +569,10 @@ def day_counts(source: sa.FromClause, *, only: list[str] | None = None, without:
     u = source.c
     joined, left_out = source, []
     if only is not None:
-        listed = _listed(only, "only_models")
+        listed = listed_ids(only, "only_models")
         joined = joined.join(listed, listed.c.id == u.api_model_id)
     if without is not None:  # an anti-join: the rows of no model listed
-        listed = _listed(without, "without_models")
+        listed = listed_ids(without, "without_models")
         joined, left_out = joined.outerjoin(listed, listed.c.id == u.api_model_id), [listed.c.id.is_(None)]
     return _per_day(u, joined, left_out)
 

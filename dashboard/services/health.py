@@ -17,14 +17,12 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.engine import Engine
 
 from dashboard.queries import catalogue as catalogue_queries
+from dashboard.queries import health as hq
 from dashboard.queries import latency as lq
 from dashboard.queries import usage as q
-from dashboard.queries.tables import RULE_COLUMNS, api_models, models_with_providers
 from dashboard.services import routing_rules
 from dashboard.services.base import ActingService
 from dashboard.services.errors import InvalidRange, NotAllowed
@@ -33,7 +31,7 @@ from dashboard.services.usage import UsageRange, UsageService, failure_rate
 
 WINDOWS = {"1h": "the last hour", "24h": "the last 24 hours"}
 _WINDOW_HOURS = {"1h": 1, "24h": 24}
-STUCK_STATUSES = ("queued", "processing")
+
 _BY_LIST_MAX = 500  # past this many models, latency is read for every model and the rest left out here
 
 
@@ -191,14 +189,7 @@ def _stuck(
     """Per model with stuck jobs (queued or processing, created before `before`): (queued, processing, the start of
     the hour the oldest was created in). The counts from per-model totals; the oldest day from the same counts by day
     for those models only (the daily rollup read by model), then its hour from that day's hours."""
-    u = totals.c
-    jobs = sa.func.sum(u.jobs)
-    rows = conn.execute(
-        sa.select(sa.cast(u.api_model_id, sa.Text), u.status, jobs.cast(sa.BigInteger))
-        .where(u.status.in_(STUCK_STATUSES))
-        .group_by(u.api_model_id, u.status)
-        .having(jobs > 0)
-    )
+    rows = conn.execute(hq.stuck_counts(totals))
     stuck: dict[str, dict[str, int]] = {}
     for model, status, count in rows:
         stuck.setdefault(model, {})[status] = int(count)
@@ -208,83 +199,18 @@ def _stuck(
     hours: dict[str, datetime] = {}
     for day in set(days.values()):
         ids = sorted(m for m, d in days.items() if d == day)
-        hours |= _oldest(conn, _hours(day, min(day + timedelta(days=1), before)), ids)
+        hours |= _oldest(conn, q.hourly_source(day, min(day + timedelta(days=1), before)), ids)
     return {m: (s.get("queued", 0), s.get("processing", 0), hours.get(m)) for m, s in stuck.items()}
 
 
 def _oldest(conn: sa.Connection, source: sa.FromClause, ids: list[str]) -> dict[str, datetime]:
     """Per model listed, the first day (or hour: the source's day column) with stuck jobs of it."""
-    u = source.c
-    when = u.day
-    jobs = sa.func.sum(u.jobs)
-    listed = sa.cast(sa.bindparam("stuck_ids", ids, type_=ARRAY(sa.Text)), ARRAY(PG_UUID(as_uuid=True)))
-    per = (
-        sa.select(u.api_model_id.label("model"), when.label("at"))
-        .where(u.status.in_(STUCK_STATUSES), u.api_model_id == sa.any_(listed))
-        .group_by(u.api_model_id, when)
-        .having(jobs > 0)
-        .subquery()
-    )
-    rows = conn.execute(sa.select(sa.cast(per.c.model, sa.Text), sa.func.min(per.c.at)).group_by(per.c.model))
-    return {model: at.astimezone(UTC) for model, at in rows}
-
-
-# The hourly usage rollup and the unfolded deltas at the grain of an hour (queries.usage reads them by day): the
-# hours of one day, for a few models, to say the hour of the oldest stuck job. Columns named as day is in the
-# other sources, so _oldest reads either.
-_hourly = sa.table(
-    "job_usage_hourly",
-    sa.column("bucket", sa.DateTime(timezone=True)),
-    sa.column("api_model_id", PG_UUID(as_uuid=True)),
-    sa.column("status", sa.Text),
-    sa.column("jobs", sa.BigInteger),
-    schema="dashboard",
-)
-
-
-def _delta_table(name: str) -> sa.TableClause:
-    return sa.table(
-        name,
-        *(sa.column(c, PG_UUID(as_uuid=True)) for c in ("api_model_id", "old_api_model_id")),
-        *(sa.column(c, sa.Text) for c in ("status", "old_status")),
-        *(sa.column(c, sa.DateTime(timezone=True)) for c in ("created_at", "old_created_at")),
-        sa.column("jobs", sa.BigInteger),
-        schema="dashboard",
-    )
-
-
-def _hours(start: datetime, end: datetime) -> sa.FromClause:
-    """Rows (api_model_id, status, day = the hour, jobs) of jobs created in [start, end), exact at this moment:
-    the hourly rollup plus each delta as the job is (+jobs) and as it was (-jobs), as rollup_source counts them."""
-    h = _hourly.c
-    parts = [
-        sa.select(h.api_model_id, h.status, h.bucket.label("day"), h.jobs).where(
-            h.bucket >= start, h.bucket < end, h.status.in_(STUCK_STATUSES)
-        )
-    ]
-    for name in q.DELTA_TABLES:
-        x = _delta_table(name).c
-        for model, status, created, sign in (
-            (x.api_model_id, x.status, x.created_at, 1),
-            (x.old_api_model_id, x.old_status, x.old_created_at, -1),
-        ):
-            parts.append(
-                sa.select(model, status, sa.func.date_trunc("hour", created, "UTC"), sign * x.jobs).where(
-                    model.is_not(None), created >= start, created < end
-                )
-            )
-    return sa.union_all(*parts).subquery("hours")
+    return {model: at.astimezone(UTC) for model, at in conn.execute(hq.oldest_stuck(source, ids))}
 
 
 def _models_by_id(conn: sa.Connection, ids: list[str]) -> dict[str, dict]:
     """The catalogue's rule columns of the models given (ids as text) that still exist."""
-    if not ids:
-        return {}
-    listed = sa.cast(sa.bindparam("model_ids", ids, type_=ARRAY(sa.Text)), ARRAY(PG_UUID(as_uuid=True)))
-    rows = conn.execute(
-        sa.select(*RULE_COLUMNS).select_from(models_with_providers).where(api_models.c.id == sa.any_(listed))
-    )
-    return {str(r.id): dict(r._mapping) for r in rows}
+    return {str(r.id): dict(r._mapping) for r in conn.execute(hq.models_by_id(ids))} if ids else {}
 
 
 # ─── Figures ──────────────────────────────────────────────────────────────────────────────────────
@@ -363,105 +289,3 @@ def _model_json(model: ModelHealth) -> dict[str, Any]:
         if isinstance(value, float) and not math.isfinite(value):
             row[key] = None
     return row
-
-
-# ─── For a terminal and a chat channel ────────────────────────────────────────────────────────────
-def report_as_text(report: HealthReport) -> str:
-    """The findings, then one line per model, for a terminal (hidden characters in names shown as escapes)."""
-    import pandas as pd
-
-    from dashboard.services.health_rules import duration, percent
-    from dashboard.text import visible, visible_frame
-
-    lines = [
-        f"Health over {WINDOWS[report.window]}: jobs created since {report.start:%Y-%m-%d %H:%M} UTC, against each "
-        f"model's {BASELINE_DAYS} days before; stuck: queued or processing, created before "
-        f"{report.stuck_before:%Y-%m-%d %H:%M} UTC (counted to the hour)"
-    ]
-    lines += [f"! {visible(f.message)}" for f in report.findings] or ["nothing needs attention"]
-    if report.models:
-        table = pd.DataFrame(
-            [
-                {
-                    "slot": m.slot,
-                    "model": m.model,
-                    "routed": "yes" if m.routed else "",
-                    "status": m.status,
-                    "jobs": m.jobs,
-                    "failing": percent(m.failure_rate),
-                    "baseline": percent(m.baseline_failure_rate) if m.baseline_finished else "-",
-                    "p50": duration(m.p50_seconds) if m.timed else "-",
-                    "p95": duration(m.p95_seconds) if m.timed else "-",
-                    "stuck": m.stuck_jobs,
-                }
-                for m in report.models
-            ]
-        )
-        lines += ["", visible_frame(table).to_string(index=False)]
-    return "\n".join(lines)
-
-
-WEBHOOK_TIMEOUT_SECONDS = 10
-
-
-def webhook_payload(report: HealthReport) -> dict[str, Any]:
-    """What the webhook receives: Slack's "text" (one finding a line, names made inert: hidden characters as escapes,
-    and &, <, > as Slack's entities so that a name cannot make a link or mention), the window and the findings."""
-    from dashboard.text import visible
-
-    def inert(text: str) -> str:
-        return visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-    document = report.as_json()
-    return {
-        "text": "\n".join(inert(f.message) for f in report.findings),
-        **{k: document[k] for k in ("window", "findings")},
-    }
-
-
-def redacted(url: str) -> str:
-    """A webhook URL as it may be printed: its scheme and host (the path holds the secret)."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-    except ValueError:
-        return "the webhook URL"
-    return f"{parts.scheme}://{host}/…" if parts.scheme in ("http", "https") and host else "the webhook URL"
-
-
-def post_findings(url: str, report: HealthReport, *, timeout: float = WEBHOOK_TIMEOUT_SECONDS) -> str | None:
-    """POST webhook_payload(report) as JSON to url; None when the receiver accepted it (2xx), else what went wrong,
-    in one line that never holds the URL's path (a secret). Never raises."""
-    import http.client
-    import json
-    import urllib.error
-    import urllib.request
-    from urllib.parse import urlsplit
-
-    where = redacted(url)
-    try:
-        scheme = urlsplit(url.strip()).scheme
-    except ValueError:
-        scheme = ""
-    if scheme not in ("http", "https"):  # urllib would also open file:// and ftp:// URLs
-        return "the webhook URL is not an http(s) URL; nothing was posted"
-    body = json.dumps(webhook_payload(report), ensure_ascii=False).encode("utf-8")
-    request = urllib.request.Request(
-        url.strip(), data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked above
-            response.read(65536)
-    except urllib.error.HTTPError as exc:
-        return f"the webhook at {where} answered {exc.code} {exc.reason}; the findings were not posted"
-    except (TimeoutError, urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
-        reason = getattr(exc, "reason", None)
-        if isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError):
-            reason = f"no answer within {timeout:g} s"
-        elif not isinstance(reason, (str, OSError)):
-            reason = type(exc).__name__
-        text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
-        return f"could not post to the webhook at {where}: {text}"
-    return None

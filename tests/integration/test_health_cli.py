@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 
-from dashboard.services.health import HealthService, post_findings, redacted, webhook_payload
+from dashboard.services.health import HealthService
+from dashboard.services.health_notify import post_findings, redacted, webhook_payload
 from tests import hostile
 from tests.factories import make_model, make_provider
 from tests.integration.test_cli import _terminal_safe, run_cli
