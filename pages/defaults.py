@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard.services.catalogue import slot_grid
 from dashboard.services.errors import ServiceError
 from dashboard.services.routing_rules import exclusion_reason
+from dashboard.services.traffic_reads import TrafficService
 from dashboard.text import md_escape, visible, visible_frame
 from dashboard.ui import cached, paths
 from dashboard.ui.context import context
@@ -103,6 +104,7 @@ if st.session_state.get(_PENDING) != str(model["id"]):
 
 try:
     impacts = ctx.catalogue.default_impact(model["id"])
+    traffic = TrafficService(ctx.engine, user_id=ctx.identity.user_id).of_default(model["id"])
 except ServiceError as exc:
     show_error(exc)
     st.stop()
@@ -112,6 +114,7 @@ answer = impact_review(
     impacts,
     action_label="Confirm",
     prompt=f"{name} becomes the default for {slot.label}{replacing}. Confirm to apply.",
+    traffic=traffic,
 )
 if answer is False:
     st.session_state.pop(_PENDING, None)

@@ -13,7 +13,14 @@ from dashboard.text import md_escape
 from dashboard.ui import cached, model_form, paths
 from dashboard.ui.confirm import confirmed as asked_first
 from dashboard.ui.context import context, require_admin
-from dashboard.ui.editor_parts import pick_model, record_line, render_changes, render_switcher, source_for_new
+from dashboard.ui.editor_parts import (
+    pick_model,
+    record_line,
+    render_changes,
+    render_switcher,
+    save_traffic,
+    source_for_new,
+)
 from dashboard.ui.editor_save import after_save, ask_about_unedited, forget_save_state
 from dashboard.ui.feedback import show_error
 from dashboard.ui.history_view import render_model_history
@@ -69,7 +76,14 @@ with form_column:
         form, providers=cached.provider_choices(), tasks=cached.tasks(), problems=checked.problems, kept=checked.kept
     )
     st.subheader("Changes")
-    render_changes(checked.changes, checked.problems, impacts=preview.impacts, unedited=unedited, kept=checked.kept)
+    render_changes(
+        checked.changes,
+        checked.problems,
+        impacts=preview.impacts,
+        unedited=unedited,
+        kept=checked.kept,
+        traffic=save_traffic(models, opened, preview),
+    )
     # Another key once the model was deleted underneath: the click that revealed it does not create it.
     orphaned = st.session_state.get("_editor_orphaned") == form_id and not original
     save_label, save_key = ("Save as a new model", "save_new") if orphaned else ("Save", "save")

@@ -113,7 +113,13 @@ with import_tab:
     label = f"Apply {len(plan.writes):,} change" + ("s" if len(plan.writes) != 1 else "")
     render_routing(plan)
     if reviewed(
-        label, key="import_apply", prompt=prompt, primary=True, action_label="Apply", impacts=lambda: plan.impacts
+        label,
+        key="import_apply",
+        prompt=prompt,
+        primary=True,
+        action_label="Apply",
+        impacts=lambda: plan.impacts,
+        traffic=lambda: plan.traffic,
     ):
         bar = st.progress(0.0, text="Writing…")
         try:

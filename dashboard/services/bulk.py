@@ -25,6 +25,8 @@ from dashboard.services.base import ActingService, Row, as_uuid
 from dashboard.services.default_slot import lock_for_writing
 from dashboard.services.errors import EditConflict, InvalidModel, ModelNotFound, NotAllowed, ProviderNotFound
 from dashboard.services.routing_rules import SEVERITY_ORDER, Impact, routing_key, slot_impact, with_name_ranks
+from dashboard.services.traffic import Traffic
+from dashboard.services.traffic_reads import TrafficService
 from dashboard.services.validation import INT4, validate_model_fields, validate_slot
 
 Kind = Literal["activate", "deactivate", "priority", "provider"]
@@ -119,6 +121,7 @@ class BulkReview:
     impacts: list[Impact] = field(default_factory=list)
     models: list[Row] = field(default_factory=list)  # model, slot, provider, change (in words), changes (bool)
     provider_name: str | None = None  # the provider a move goes to
+    traffic: Traffic | None = None  # the jobs it would move, and their spend, failure rate and rating (traffic.py)
 
     def describe(self) -> str:
         """The change in words, e.g. "Set priority 3 on 2 models", "Move 1 model to fal.ai"."""
@@ -386,11 +389,14 @@ class BulkService(ActingService):
                     "changes": after != model,
                 }
             )
+        selected = set(ids)
+        after = [changed(m, change, provider) if m["id"] in selected else m for m in models]
         return BulkReview(
             change=change,
             impacts=catalogue_impact(models, ids, change, provider),
             models=rows,
             provider_name=provider["provider_name"] if provider else None,
+            traffic=TrafficService(self.engine, user_id=self.user_id).estimate(models, after),
         )
 
     def impact(self, model_ids: Any, change: BulkChange) -> list[Impact]:

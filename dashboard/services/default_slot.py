@@ -146,6 +146,14 @@ def review(before: Iterable[Model], after: Iterable[Model]) -> list[Impact]:
 
 def review_write(conn: Connection, changes: Mapping[str, Any], *, model_id: UUID | None = None) -> list[Impact]:
     """What writing changes to the model model_id (or adding a model, when there is none such) does to routing."""
+    return review(*write_states(conn, changes, model_id=model_id))
+
+
+def write_states(
+    conn: Connection, changes: Mapping[str, Any], *, model_id: UUID | None = None
+) -> tuple[list[dict], list[dict]]:
+    """The touched slots' models before and after writing changes to model_id (or adding a model, when there is
+    none such): the slot it is in and the slot it moves to."""
     row = conn.execute(qs.rule_model(model_id)).first() if model_id is not None else None
     current = dict(row._mapping) if row is not None else None
     base = current or {
@@ -163,4 +171,4 @@ def review_write(conn: Connection, changes: Mapping[str, Any], *, model_id: UUID
             model.update(provider._mapping)
     slots = {(model["modality"], model["task"])} | ({(current["modality"], current["task"])} if current else set())
     before = [dict(r._mapping) for r in conn.execute(qs.slot_models(slots))]
-    return review(before, after_changes(before, [model]))
+    return before, after_changes(before, [model])

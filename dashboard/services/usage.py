@@ -187,6 +187,20 @@ class UsageService(ActingService):
         after()
         return _counted(models, counts), _days(days)
 
+    def counts_of(self, period: UsageRange, model_ids: list[str]) -> dict[str, tuple[int, ...]] | None:
+        """Per model listed (ids as text) with jobs in the range: (total, completed, failed, rated, rating_sum), read
+        from the rollups as by_model reads them (one read, by a list); None for a reader who cannot read them."""
+        decided = self._decide()
+        if decided[0].source == "own":
+            return None
+        source, after = self._source(period, by_day=False, decided=decided)
+        rows = []
+        if model_ids:
+            with self._transaction(self.read_engine) as conn:
+                rows = _plain(conn.execute(q.model_counts(source, only=model_ids)))
+        after()
+        return {row[0]: tuple(int(v or 0) for v in row[1:]) for row in rows}
+
     def catalogue(self) -> pd.DataFrame:
         """Every model this person may see, with what the usage report names, filters and costs them by (of
         input_defaults only the keys spend reads)."""

@@ -155,6 +155,7 @@ def _render_review_and_apply(review: dict[str, Any], ids: tuple[str, ...], spec:
         f"bulk_apply_{review['round']}",
         result.impacts,
         action_label=f"Apply to {n} model{'s' if n != 1 else ''}",
+        traffic=result.traffic,
         prompt=f"{result.describe()} now? All of them change, or none does.",
     )
     if answer is False:

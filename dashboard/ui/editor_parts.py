@@ -10,8 +10,10 @@ import streamlit as st
 
 from dashboard.services import ModelService
 from dashboard.services.diff import Change
-from dashboard.services.editing import label, problem_text, top_field
+from dashboard.services.editing import SavePreview, label, problem_text, top_field
 from dashboard.services.routing_rules import Impact
+from dashboard.services.traffic import Traffic
+from dashboard.services.traffic_reads import TrafficService
 from dashboard.services.validation import JSON_FIELDS
 from dashboard.text import md_escape, visible, visible_frame
 from dashboard.ui import model_search, paths
@@ -108,6 +110,7 @@ def render_changes(
     impacts: Sequence[Impact] = (),
     unedited: Sequence[str] = (),
     kept: dict[str, str] | None = None,
+    traffic: Traffic | None = None,
 ) -> None:
     """What saving would change, or why it cannot be saved yet; what it does to routing (worst first) and fields
     the person did not edit (which a save asks to confirm) called out under the table."""
@@ -129,7 +132,7 @@ def render_changes(
     )
     st.dataframe(visible_frame(table), hide_index=True, width="stretch")
     if impacts:
-        render_impacts(list(impacts))
+        render_impacts(list(impacts), traffic=traffic)
     if unedited:
         st.warning(
             md_escape(
@@ -138,3 +141,11 @@ def render_changes(
             ),
             icon=":material/report:",
         )
+
+
+def save_traffic(models: ModelService, opened: dict[str, Any], preview: SavePreview) -> Traffic | None:
+    """The traffic saving would move, when saving changes routing (the draft as checked, over the model opened)."""
+    if not preview.impacts or preview.review.clean is None:
+        return None
+    model_id = None if preview.review.is_new else opened["id"]
+    return TrafficService(models.engine, user_id=models.user_id).of_write(preview.review.clean, model_id=model_id)

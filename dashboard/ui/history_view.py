@@ -11,6 +11,7 @@ from dashboard.export import as_text
 from dashboard.services import ServiceError
 from dashboard.services.audit import TABLES, AuditEntry, AuditFilters, AuditService
 from dashboard.services.diff import Change
+from dashboard.services.traffic_reads import TrafficService
 from dashboard.text import md_escape, visible_frame, visible_json
 from dashboard.ui import cached, paths
 from dashboard.ui.feedback import flash, show_error
@@ -107,6 +108,9 @@ def render_entries(entries: list[AuditEntry], service: AuditService, *, key: str
                         prompt=prompt,
                         action_label="Restore",
                         impacts=lambda entry=entry: service.review_restore(entry.id),
+                        traffic=lambda entry=entry: TrafficService(service.engine, user_id=service.user_id).of_write(
+                            entry.old_row, model_id=entry.row_id
+                        ),
                     ):
                         restored = service.restore(entry.id)
                         cached.clear()

@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard.export import as_text
 from dashboard.services.transfer import ImportPlan, ImportRefused, TransferService
 from dashboard.text import visible_frame
+from dashboard.ui.impact_review import render_traffic
 
 _PLAN = "_import_plan"
 
@@ -50,11 +51,13 @@ def render_routing(plan: ImportPlan) -> None:
     with st.expander(title, expanded=bool(worst & {"error", "warning"}), icon=":material/alt_route:"):
         if not plan.impacts:
             st.caption("Every slot the import touches keeps the model it routes to, and every default stays usable.")
-            return
-        table = pd.DataFrame(
-            [(i.severity, i.slot, i.message) for i in plan.impacts], columns=["Severity", "Slot", "What happens"]
-        )
-        st.dataframe(visible_frame(table), hide_index=True, width="stretch")
+        else:
+            table = pd.DataFrame(
+                [(i.severity, i.slot, i.message) for i in plan.impacts], columns=["Severity", "Slot", "What happens"]
+            )
+            st.dataframe(visible_frame(table), hide_index=True, width="stretch")
+        if plan.traffic is not None:
+            render_traffic(plan.traffic)
 
 
 def dry_run(service: TransferService, data: bytes, name: str) -> tuple[ImportPlan | None, str | None]:

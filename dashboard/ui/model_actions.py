@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard.services import ModelInUse, ServiceError
+from dashboard.services.traffic_reads import TrafficService
 from dashboard.text import md_escape
 from dashboard.ui import cached, model_form, paths
 from dashboard.ui.confirm import confirm_or_cancel
@@ -24,6 +25,7 @@ def _done(message: str) -> None:
 
 def render_actions(model: dict[str, Any]) -> None:
     models = context().models
+    moved = TrafficService(models.engine, user_id=models.user_id)
     name, slot = model["display_name"], f"{model['modality']}/{model['task']}"
     st.subheader("Actions")
     try:
@@ -36,6 +38,7 @@ def render_actions(model: dict[str, Any]) -> None:
                 primary=True,
                 prompt=f"Make {name} the default for {slot}?",
                 impacts=lambda: models.review_change({"is_default": True}, model_id=model["id"]),
+                traffic=lambda: moved.of_default(model["id"]),
             ):
                 replaced = models.set_default(model["id"])
                 _done(
@@ -48,6 +51,7 @@ def render_actions(model: dict[str, Any]) -> None:
                 key="act_deactivate",
                 prompt=f"Take {name} out of routing?",
                 impacts=lambda: models.review_change({"is_active": False}, model_id=model["id"]),
+                traffic=lambda: moved.of_write({"is_active": False}, model_id=model["id"]),
             ):
                 models.set_active(model["id"], False, expected_version=model["row_version"])
                 _done(f"{name} is inactive: routing no longer uses it.")

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard.services.errors import EditConflict, InvalidModel, ServiceError
 from dashboard.services.providers import AUTH_SCHEMES, ProviderService
+from dashboard.services.traffic_reads import TrafficService
 from dashboard.text import md_escape, visible
 from dashboard.ui import cached
 from dashboard.ui.feedback import flash, show_error
@@ -59,6 +60,7 @@ def render_editor(provider: dict, service: ProviderService) -> None:
     if before["is_active"] and not active:
         try:
             impacts = service.routing_impact(pid)
+            traffic = TrafficService(service.engine, user_id=service.user_id).of_provider(pid)
         except ServiceError as exc:
             show_error(exc)
             return
@@ -67,6 +69,7 @@ def render_editor(provider: dict, service: ProviderService) -> None:
             impacts,
             action_label="Deactivate and save",
             prompt=f"Deactivate {provider['display_name']}? Routing stops sending jobs to its models.",
+            traffic=traffic,
         )
         if answer is False:
             st.session_state[key(pid, "keep_active")] = True

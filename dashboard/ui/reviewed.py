@@ -7,6 +7,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from dashboard.services.routing_rules import Impact
+from dashboard.services.traffic import Traffic
 from dashboard.ui.impact_review import impact_review
 
 
@@ -18,9 +19,11 @@ def reviewed(
     prompt: str,
     action_label: str = "Confirm",
     primary: bool = False,
+    traffic: Callable[[], Traffic | None] | None = None,
 ) -> bool:
     """label's button; once pressed, what the change does to routing (impacts(), computed then, and again on
-    each run while the review is open) with action_label and Cancel. True on the run action_label is pressed."""
+    each run while the review is open) and the traffic it would move (traffic(), likewise, when given), with
+    action_label and Cancel. True on the run action_label is pressed."""
     pending = f"_review_{key}"
     if not st.session_state.get(pending):
         if st.button(label, key=key, type="primary" if primary else "secondary", width="stretch"):
@@ -28,7 +31,8 @@ def reviewed(
             st.rerun()
         return False
     try:
-        answer = impact_review(key, impacts(), action_label=action_label, prompt=prompt)
+        moved = traffic() if traffic is not None else None
+        answer = impact_review(key, impacts(), action_label=action_label, prompt=prompt, traffic=moved)
     except Exception:
         st.session_state[pending] = False  # a review that fails (the model is gone, say) closes; the caller says why
         raise

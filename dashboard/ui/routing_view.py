@@ -23,6 +23,7 @@ from dashboard.services.routing import (
     slots_table,
 )
 from dashboard.services.routing_rules import exclusion_reason, pick, slot_impact
+from dashboard.services.traffic_reads import TrafficService
 from dashboard.text import md_escape, visible, visible_frame, visible_json
 from dashboard.ui import cached
 from dashboard.ui.context import context
@@ -369,6 +370,7 @@ def render_reorder(modality: str, task: str, models: list[Row]) -> None:
         slot_impact(slot, models, after),
         action_label="Save this order",
         prompt=f"Save this order of {slot}? {note}".strip(),
+        traffic=TrafficService(ctx.engine, user_id=ctx.identity.user_id).estimate(models, after),
     )
     if answer is False:
         st.session_state.pop(pending, None)

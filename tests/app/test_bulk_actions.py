@@ -239,3 +239,20 @@ def test_cancelling_a_bulk_review_closes_it_and_changes_nothing(demo_db, engine,
     assert not at.exception, at.exception
     assert "Apply to 2 models" not in _labels(at) and "Review" in _labels(at)
     assert _model(engine, "Real-ESRGAN 4×")["is_active"] and _model(engine, "Clarity Upscaler")["is_active"]
+
+
+def test_the_review_shows_the_traffic_that_would_move(demo_db, engine, signed_in):
+    _db(  # 21 jobs of Real-ESRGAN 4× in the last 7 days: 3 a day at least
+        engine,
+        "insert into jobs (api_model_id, status, created_at) select id, 'completed', date_trunc('hour', now()) "
+        "- interval '1 day' from api_models, generate_series(1, 21) where display_name = :n",
+        n="Real-ESRGAN 4×",
+    )
+    at = signed_in(page=MODELS, modality="image", task="upscale")
+    _select(at, 0, 1)
+    at.selectbox(key="bulk_action").set_value("deactivate").run()
+    _button(at, "Review").click().run()
+    assert not at.exception
+    moves = at.dataframe[-1].value
+    row = moves[moves["From"] == "Real-ESRGAN 4×"].iloc[0]
+    assert (row["To"], row["Slot"]) == ("no model: cannot be routed", "image/upscale") and row["Jobs/day"] >= 3

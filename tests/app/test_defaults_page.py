@@ -185,3 +185,24 @@ def test_names_from_the_database_are_shown_literally(empty_db, engine, signed_in
     assert flash == md_escape(f"{HOSTILE} is now the default for image/generation; it replaced Plain.")
     assert set(_defaults_table(at)["display_name"]) == {HOSTILE}  # dataframe cells are shown as plain text
     assert _grid(at).loc["generation", "image"] == f"{HOSTILE} · 2"
+
+
+def test_the_review_shows_the_traffic_that_would_move(demo_db, engine, signed_in):
+    with engine.begin() as conn:  # Flux Schnell level with SDXL 1.0, which had 14 jobs in the last 7 days
+        conn.execute(sa.text("update api_models set priority = 1 where display_name = 'Flux Schnell'"))
+        conn.execute(
+            sa.text(
+                "insert into jobs (api_model_id, status, created_at) select id, 'completed', "
+                "date_trunc('hour', now()) - interval '2 days' from api_models, generate_series(1, 14) "
+                "where display_name = 'SDXL 1.0'"
+            )
+        )
+    at = _pick(signed_in(page=PAGE), "image/generation", "Flux Schnell")
+    _button(at, "Make default").click().run()
+    assert not at.exception
+    moves = at.dataframe[-1].value
+    row = moves[moves["From"] == "SDXL 1.0"].iloc[0]
+    assert (row["To"], row["Slot"]) == ("Flux Schnell", "image/generation")
+    assert row["Jobs/day"] >= 2  # the 14 above, and any of the demo's own from those days
+    assert " → " in row["Spend/day"] and " → " in row["Failure rate"]
+    assert "Traffic that would move, from the last 7 days' jobs" in texts(at)

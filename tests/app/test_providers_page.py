@@ -247,3 +247,21 @@ def test_a_plain_user_has_no_providers_page(demo_db, signed_in):
     assert not at.exception
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page(f"../../{PAGE}")
+
+
+def test_the_review_shows_the_traffic_that_would_move(demo_db, engine, signed_in):
+    replicate = _provider(engine, "replicate")
+    with engine.begin() as conn:  # 14 jobs of SDXL 1.0 (on replicate) in the last 7 days
+        conn.execute(
+            sa.text(
+                "insert into jobs (api_model_id, status, created_at) select id, 'completed', "
+                "date_trunc('hour', now()) - interval '2 days' from api_models, generate_series(1, 14) "
+                "where display_name = 'SDXL 1.0'"
+            )
+        )
+    at = _open(signed_in(page=PAGE), replicate["id"])
+    at.toggle(key=_key(replicate["id"], "is_active")).set_value(False).run()
+    assert not at.exception
+    moves = at.dataframe[-1].value
+    row = moves[moves["From"] == "SDXL 1.0"].iloc[0]
+    assert row["Slot"] == "image/generation" and row["To"] != "SDXL 1.0" and row["Jobs/day"] >= 2

@@ -315,3 +315,20 @@ def test_the_candidates_search_and_the_csv_of_every_model(large_slot, engine, si
     rows = list(csv.DictReader(io.StringIO(served(at, downloads)["Export CSV"].decode("utf-8-sig"))))
     assert len(rows) == LARGE  # every model, whatever the search shows
     assert [r["Role"] for r in rows[:2]] == ["picked", "fallback"] and rows[-1]["Role"] == "left out"
+
+
+def test_the_review_shows_the_traffic_that_would_move(demo_db, engine, signed_in):
+    _db(  # 14 jobs of SDXL 1.0 in the last 7 days: 2 a day at least
+        engine,
+        "insert into jobs (api_model_id, status, created_at) select :m, 'failed', date_trunc('hour', now()) "
+        "- interval '3 days' from generate_series(1, 14)",
+        m=SDXL_ID,
+    )
+    at = signed_in(page=ROUTING, modality="image", task="generation")
+    move(at, "Flux 1.1 Pro", 1)
+    at.button(key="reorder_save").click().run()
+    assert not at.exception, at.exception
+    moves = at.dataframe[-1].value
+    row = moves[moves["From"] == "SDXL 1.0"].iloc[0]
+    assert row["To"] == "Flux 1.1 Pro" and row["Jobs/day"] >= 2
+    assert row["Failure rate"].split(" → ")[0] != "0.0%"  # SDXL's failures are in the mix before

@@ -128,3 +128,22 @@ def test_the_dry_run_writes_flags_as_true_and_false(demo_db, engine, signed_in):
     flags = {f: (b, a) for f, b, a in zip(plan["Field"], plan["Before"], plan["After"], strict=True)}
     assert flags["is_active"] == ("true", "false") and flags["is_default"] == ("true", "false")
     assert not {"True", "False", "1", "0"} & (set(plan["Before"]) | set(plan["After"]))
+
+
+def test_the_review_shows_the_traffic_that_would_move(demo_db, engine, signed_in):
+    with engine.begin() as conn:  # 14 jobs of SDXL 1.0 in the last 7 days
+        conn.execute(
+            sa.text(
+                "insert into jobs (api_model_id, status, created_at) select id, 'completed', "
+                "date_trunc('hour', now()) - interval '2 days' from api_models, generate_series(1, 14) "
+                "where display_name = 'SDXL 1.0'"
+            )
+        )
+    at = _paste(
+        signed_in(page=PAGE), HEAD + "replicate,black-forest-labs/flux-1.1-pro,1.1,Flux 1.1 Pro,image,generation,0\n"
+    )
+    at.button(key="import_apply").click().run()
+    assert not at.exception, at.exception
+    moves = next(d.value for d in reversed(at.dataframe) if "From" in d.value.columns)
+    row = moves[moves["From"] == "SDXL 1.0"].iloc[0]
+    assert row["To"] == "Flux 1.1 Pro" and row["Jobs/day"] >= 2

@@ -17,6 +17,7 @@ from dashboard.services.base import ActingService, Row
 from dashboard.services.default_slot import explain_zero_rows, lock_for_writing, take_default
 from dashboard.services.errors import EditConflict, InvalidModel
 from dashboard.services.models import CREATED_BY
+from dashboard.services.traffic_reads import TrafficService
 from dashboard.services.transfer.formats import dumps_exact, exact_row, read_file
 from dashboard.services.transfer.plan import ImportPlan, Progress, plan_rows
 from dashboard.services.validation import JSON_FIELDS
@@ -44,7 +45,10 @@ class TransferService(ActingService):
         """The dry run: nothing is written."""
         rows = read_file(data, name)
         with self._transaction() as conn:
-            return plan_rows(conn, rows, progress)
+            plan = plan_rows(conn, rows, progress)
+        if plan.ok and plan.writes:
+            plan.traffic = TrafficService(self.engine, user_id=self.user_id).estimate(*plan.states)
+        return plan
 
     def apply(
         self, data: bytes, name: str = "", *, expected: str | None = None, progress: Progress | None = None

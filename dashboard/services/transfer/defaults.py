@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from dashboard.services.base import Row
 from dashboard.services.default_slot import after_changes, default_refusal, review
 from dashboard.services.routing_rules import Impact
-from dashboard.services.transfer.formats import Key
+from dashboard.services.transfer.formats import Key, as_float
 
 if TYPE_CHECKING:
     from dashboard.services.transfer.plan import PlanRow
@@ -63,10 +63,21 @@ def _rule_model(state: Row, model_id: Any, provider: Any) -> dict[str, Any]:
     }
 
 
-def routing_impacts(planned: list[PlanRow], existing: dict[Key, list[Row]], providers_by_id: dict) -> list[Impact]:
-    """What the plan's writes do to the routing of the slots they touch (default_slot.review)."""
+def routing_states(
+    planned: list[PlanRow], existing: dict[Key, list[Row]], providers_by_id: dict
+) -> tuple[list[Row], list[Row]]:
+    """The models of the slots the plan's writes touch, as routing rules see them, before and after the writes
+    (each written model with its pricing and input defaults as the file sets them, for the traffic's spend)."""
     writes = [r for r in planned if r.status in ("new", "changed")]
-    changed = [_rule_model(r.after, r.model_id or r.where, providers_by_id.get(r.after["provider_id"])) for r in writes]
+    changed = [
+        {
+            **_rule_model(r.after, r.model_id or r.where, providers_by_id.get(r.after["provider_id"])),
+            **{name: as_float(r.after.get(name)) for name in ("pricing", "input_defaults")},
+        }
+        for r in writes
+    ]
+    if not changed:
+        return [], []
     slots = {(m["modality"], m["task"]) for m in changed} | {
         (r.current["modality"], r.current["task"]) for r in writes if r.current
     }
@@ -76,4 +87,10 @@ def routing_impacts(planned: list[PlanRow], existing: dict[Key, list[Row]], prov
         for m in rows
         if (m["modality"], m["task"]) in slots
     ]
-    return review(before, after_changes(before, changed)) if changed else []
+    return before, after_changes(before, changed)
+
+
+def routing_impacts(states: tuple[list[Row], list[Row]]) -> list[Impact]:
+    """What the plan's writes do to the routing of the slots they touch (default_slot.review of routing_states)."""
+    before, after = states
+    return review(before, after) if after else []

@@ -22,7 +22,8 @@ from dashboard.services.diff import Change, field_changes
 from dashboard.services.errors import InvalidModel
 from dashboard.services.models import INSERT_DEFAULTS
 from dashboard.services.routing_rules import Impact
-from dashboard.services.transfer.defaults import check_defaults, routing_impacts
+from dashboard.services.traffic import Traffic
+from dashboard.services.transfer.defaults import check_defaults, routing_impacts, routing_states
 from dashboard.services.transfer.formats import COLUMNS, Key, SourceRow, as_float, dumps_exact, exact_row, loads_exact
 from dashboard.services.validation import JSON_FIELDS, validate_model_fields
 from dashboard.text import visible
@@ -62,6 +63,8 @@ class PlanRow:
 class ImportPlan:
     rows: list[PlanRow]
     impacts: list[Impact] = field(default_factory=list)  # what the writes do to routing, worst first
+    states: tuple[list[Row], list[Row]] = ([], [])  # the touched slots' models before and after (routing_states)
+    traffic: Traffic | None = None  # the jobs the writes would move (TransferService.plan fills it in)
 
     def count(self, status: str) -> int:
         """How many rows have this status."""
@@ -109,7 +112,8 @@ def plan_rows(conn: Connection, rows: list[SourceRow], progress: Progress | None
             progress(index, len(rows))
     providers_by_id = {p.id: p for p in providers.values()}
     check_defaults(planned, existing, providers_by_id)
-    return ImportPlan(planned, routing_impacts(planned, existing, providers_by_id))
+    states = routing_states(planned, existing, providers_by_id)
+    return ImportPlan(planned, routing_impacts(states), states)
 
 
 def _plan_row(source: SourceRow, providers: dict, existing: dict[Key, list[Row]], seen: dict[Key, str]) -> PlanRow:
@@ -216,6 +220,8 @@ def describe_plan(plan: ImportPlan, *, applied: bool = False, limit: int = 200) 
             lines += [f"    {c.path}: {c.shown(as_text(c.before))} -> {c.shown(as_text(c.after))}" for c in row.changes]
         lines += [f"    note: {note}" for note in row.notes]
     lines += [f"routing ({impact.severity}): {impact.message}" for impact in plan.impacts]
+    if plan.traffic is not None and plan.writes:
+        lines += plan.traffic.lines()
     if not applied and plan.ok and plan.writes:
         lines.append("nothing was written; run again with --apply to write it")
     # A file's keys and values reach a terminal here: an escape sequence or a \r must not hide a line.
