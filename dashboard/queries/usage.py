@@ -561,6 +561,7 @@ def model_counts(source: sa.FromClause, *, only: list[str] | None = None) -> sa.
         )
         .select_from(joined)
         .group_by(u.api_model_id)
+        .having(jobs_sum != 0)  # a rollup row a fold took back to zero (its jobs deleted or moved) is no job
     )
 
 

@@ -10,7 +10,6 @@ that would read as "healthy").
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +18,6 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from dashboard.queries import catalogue as catalogue_queries
 from dashboard.queries import health as hq
 from dashboard.queries import latency as lq
 from dashboard.queries import usage as q
@@ -80,9 +78,17 @@ class HealthService(ActingService):
         self._usage = UsageService(self.engine, user_id=user_id, read_db=read_db)
 
     def report(
-        self, window: str = "1h", *, now: datetime | None = None, thresholds: HealthThresholds | None = None
+        self,
+        window: str = "1h",
+        *,
+        now: datetime | None = None,
+        thresholds: HealthThresholds | None = None,
+        catalogue: list[dict] | None = None,
     ) -> HealthReport:
-        """Every routed slot's pick and every model with jobs in the window or stuck jobs, with the findings."""
+        """Every routed slot's pick and every model with jobs in the window or stuck jobs, with the findings.
+
+        catalogue: every model as catalogue() reads them (a page passes the copy it caches per data version and
+        reader); read here, in the same transaction, when not given. The counts are read now either way."""
         if window not in WINDOWS:
             raise InvalidRange(f"unknown window {window!r}; choose one of {', '.join(WINDOWS)}")
         thresholds = thresholds or HealthThresholds()
@@ -100,8 +106,8 @@ class HealthService(ActingService):
             return self._usage._source(UsageRange(first, last), by_day=by_day, decided=decided)[0]
 
         with self._transaction(self._usage.read_engine) as conn:
-            slots = routing_rules.by_slot(dict(r._mapping) for r in conn.execute(catalogue_queries.SLOT_FACTS))
-            picks = _picks(slots)
+            models = _catalogue(conn) if catalogue is None else catalogue
+            picks = _picks(routing_rules.by_slot(models))
             counts = _counts(conn.execute(q.model_counts(source(start, end))))
             stuck = _stuck(conn, source(None, stuck_before), source(None, stuck_before, by_day=True), stuck_before)
             timed = _latency(conn, start, end, [m for m, c in counts.items() if c[1]])
@@ -109,11 +115,10 @@ class HealthService(ActingService):
             baseline = _counts(conn.execute(q.model_counts(source(baseline_start, start), only=sorted(wanted))))
             busy = [m for m in wanted if sum(timed.get(m, {}).values()) >= thresholds.min_jobs]
             baseline_timed = _latency(conn, baseline_start, start, busy)
-            listed = {str(m["id"]) for models in slots.values() for m in models}
             others = set(counts) | set(stuck)
-            named = {**_models_by_id(conn, sorted(others - listed)), **_slot_models(slots)}
             basis = conn.execute(lq.LATENCY_BASIS).scalar()
         decided[2]()  # what the backlog's rule does after a read (a fold in the background)
+        named = {str(m["id"]): m for m in models}
         rows = _rows(picks, named, counts, baseline, stuck, timed, baseline_timed, others)
         models, found = assess(rows, thresholds, window=f"in {WINDOWS[window]}", now=now)
         return HealthReport(
@@ -129,27 +134,34 @@ class HealthService(ActingService):
             stuck_before=stuck_before,
         )
 
+    def catalogue(self) -> list[dict]:
+        """Every model this person may see, with what routing and the report name it by (rule columns, name ranks)."""
+        with self._transaction(self._usage.read_engine) as conn:
+            return _catalogue(conn)
+
 
 # ─── Reads ────────────────────────────────────────────────────────────────────────────────────────
 Counts = tuple[int, int, int, int, int]  # total, completed, failed, rated, rating_sum
 
 
-def _counts(result: Iterable) -> dict[str, Counts]:
-    return {row[0]: tuple(int(v or 0) for v in row[1:]) for row in result}  # type: ignore[misc]
+def _counts(result: sa.CursorResult) -> dict[str, Counts]:
+    return {m: (t or 0, c or 0, f or 0, r or 0, s or 0) for m, t, c, f, r, s in result.all()}
+
+
+def _catalogue(conn: sa.Connection) -> list[dict]:
+    result = conn.execute(hq.MODELS)
+    keys = list(result.keys())
+    return routing_rules.with_name_ranks(dict(zip(keys, row, strict=True)) for row in result.all())
 
 
 def _picks(slots: dict[tuple[str, str], list[dict]]) -> dict[str, tuple[dict, dict | None]]:
     """Each slot's pick (by id, as text) with its next in line, as routing_rules ranks them."""
     picks = {}
     for models in slots.values():
-        ranked = routing_rules.candidates(models)
+        ranked = routing_rules.candidates(models)[:2]
         if ranked:
             picks[str(ranked[0]["id"])] = (ranked[0], ranked[1] if len(ranked) > 1 else None)
     return picks
-
-
-def _slot_models(slots: dict[tuple[str, str], list[dict]]) -> dict[str, dict]:
-    return {str(m["id"]): m for models in slots.values() for m in models}
 
 
 def _baseline_models(
@@ -177,7 +189,7 @@ def _latency(conn: sa.Connection, start: datetime, end: datetime, models: list[s
     only = sorted(models) if len(models) <= _BY_LIST_MAX else None
     wanted = set(models)
     found: dict[str, dict[int, int]] = {}
-    for model, bucket, jobs in conn.execute(lq.latency_counts(start, end, only=only)):
+    for model, bucket, jobs in conn.execute(lq.latency_counts(start, end, only=only)).all():
         if str(model) in wanted and jobs:
             found.setdefault(str(model), {})[int(bucket)] = int(jobs)
     return found
@@ -206,11 +218,6 @@ def _stuck(
 def _oldest(conn: sa.Connection, source: sa.FromClause, ids: list[str]) -> dict[str, datetime]:
     """Per model listed, the first day (or hour: the source's day column) with stuck jobs of it."""
     return {model: at.astimezone(UTC) for model, at in conn.execute(hq.oldest_stuck(source, ids))}
-
-
-def _models_by_id(conn: sa.Connection, ids: list[str]) -> dict[str, dict]:
-    """The catalogue's rule columns of the models given (ids as text) that still exist."""
-    return {str(r.id): dict(r._mapping) for r in conn.execute(hq.models_by_id(ids))} if ids else {}
 
 
 # ─── Figures ──────────────────────────────────────────────────────────────────────────────────────

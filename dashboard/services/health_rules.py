@@ -37,7 +37,7 @@ class HealthThresholds:
     rating_drop: float = 0.5  # average rating this much below the baseline
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ModelHealth:
     """One model of one routed slot over a window, against its baseline (the 7 days before the window)."""
 
@@ -153,7 +153,7 @@ def assess(
     assessed, found = [], []
     for model in models:
         own = model_findings(model, thresholds, window=window, now=now)
-        assessed.append(replace(model, reasons=tuple(f.message for f in own)))
+        assessed.append(replace(model, reasons=tuple(f.message for f in own)) if own else model)
         found += own
     return assessed, sorted(found, key=lambda f: -f.weight)
 

@@ -1,14 +1,16 @@
 """The Health page's parts: the window, the findings as alerts, a table of every routed slot's models, and what each
 figure means (latency basis and precision, stuck precision, the thresholds and where to change them).
 
-The report is read on every run, never cached: job counts move without the catalogue changing, and the page is
-for the question "is it failing right now". The service reads rollups, so a run stays cheap at 10M jobs.
+The job figures are read on every run, never cached: they move without the catalogue changing, and the page is for
+the question "is it failing right now". The service reads rollups, so a run stays cheap at 10M jobs; only the
+catalogue's side (names, slots, what routing picks) is cached per data version and reader.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.engine import Engine
 
 from dashboard.config import HEALTH_SETTINGS
 from dashboard.export import to_csv_bytes
@@ -16,7 +18,7 @@ from dashboard.services.errors import ServiceError
 from dashboard.services.health import WINDOWS, HealthReport, HealthService
 from dashboard.services.health_rules import BASELINE_DAYS, HealthFinding, HealthThresholds, ModelHealth
 from dashboard.text import md_escape, visible_frame
-from dashboard.ui import paths
+from dashboard.ui import cached, paths
 from dashboard.ui.context import context
 from dashboard.ui.feedback import ICONS, show_error
 from dashboard.ui.url import init_state, sync_url, url_param
@@ -38,14 +40,23 @@ def render_window() -> str:
 
 
 def read_report(window: str) -> HealthReport | None:
-    """The report as this person may read it, now; None (with the reason shown) when it cannot be read."""
+    """The report as this person may read it, now; None (with the reason shown) when it cannot be read. The job
+    figures are read at every run; the catalogue's side once per data version and reader."""
     ctx = context()
     service = HealthService(ctx.engine, user_id=ctx.identity.user_id, read_db=ctx.usage.read_engine)
     try:
-        return service.report(window, thresholds=ctx.settings.health_thresholds)
+        models = _catalogue(ctx.engine, ctx.user_key, cached.reader(), ctx.cache_version)
+        return service.report(window, thresholds=ctx.settings.health_thresholds, catalogue=models)
     except ServiceError as exc:
         show_error(exc)
         return None
+
+
+# cache_resource hands every run the same list (cache_data would unpickle a copy of 10,000 rows each time): the
+# report only reads it. Keyed like cached.py's reads: reader and data version.
+@st.cache_resource(ttl=600, show_spinner=False, max_entries=16)
+def _catalogue(_engine: Engine, _actor: str, reader: str, version: tuple[int, bool]) -> list[dict]:
+    return HealthService(_engine, user_id=_actor).catalogue()
 
 
 def describe_window(report: HealthReport) -> str:
