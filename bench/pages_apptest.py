@@ -118,6 +118,15 @@ def _usage(period: str, group: str) -> Step:
     return step
 
 
+def _health(window: str) -> Step:
+    def step(at, facts: Facts) -> None:
+        at.switch_page(_page("health")).run()
+        _set(at, "h_window", window)
+        at.run()
+
+    return step
+
+
 def _open_editor(at, facts: Facts) -> None:
     at.query_params["id"] = str(facts.editor_model)
     at.switch_page(_page("model_editor")).run()
@@ -153,6 +162,7 @@ def views() -> list[View]:
             for period in PRESETS
             for group in GROUPINGS
         ),
+        *(View("Health", f"Health, {window}", _health(window)) for window in ("1h", "24h")),
         View("History", "History", _go("history")),
         View("Import and export", "Import and export", _go("transfer")),
         View("Sessions", "Sessions", _go("sessions")),

@@ -36,6 +36,7 @@ GROUPS = (
     "Models (search, sorts, 200 rows, page 20)",
     "Model editor open",
     "Overview",
+    "Health",
     "History",
     "Defaults",
     "Providers",

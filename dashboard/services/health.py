@@ -98,12 +98,12 @@ class HealthService(ActingService):
         baseline_start = start - timedelta(days=BASELINE_DAYS)
         # A job is stuck once the hour it was created in ended stuck_minutes ago or more.
         stuck_before = (now - timedelta(minutes=thresholds.stuck_minutes)).replace(minute=0, second=0, microsecond=0)
-        decided = self._usage._decide()  # the backlog's rule: fold first, or read jobs, as every usage read does
+        decided = self._usage.decide()  # the backlog's rule: fold first, or read jobs, as every usage read does
         if decided[0].source == "own":
             raise NotAllowed("Health counts every person's jobs: only admins can see it")
 
         def source(first: datetime | None, last: datetime, *, by_day: bool = False) -> sa.FromClause:
-            return self._usage._source(UsageRange(first, last), by_day=by_day, decided=decided)[0]
+            return self._usage.source(UsageRange(first, last), by_day=by_day, decided=decided)[0]
 
         with self._transaction(self._usage.read_engine) as conn:
             models = _catalogue(conn) if catalogue is None else catalogue

@@ -118,7 +118,7 @@ class UsageFilters:
         )
 
 
-# The backlog's rule as _decide() applied it: the decision, the monthly rollup's first month, and the after-read.
+# The backlog's rule as decide() applied it: the decision, the monthly rollup's first month, and the after-read.
 Decided = tuple[usage_folding.Decision, datetime | None, Callable[[], None]]
 
 
@@ -142,7 +142,7 @@ class UsageService(ActingService):
 
         avg_quality_rating is a float, or with exact=True the database's Decimal (None when unrated).
         """
-        source, after = self._source(period, by_day=False)
+        source, after = self.source(period, by_day=False)
         with self._transaction(self.read_engine) as conn:
             frame = _per_model(conn, source, filters, exact=exact)
         after()
@@ -150,7 +150,7 @@ class UsageService(ActingService):
 
     def by_day(self, period: UsageRange = UsageRange(), filters: UsageFilters = UsageFilters()) -> pd.DataFrame:
         """Jobs per day (UTC) and status, with ratings; days without jobs are absent."""
-        source, after = self._source(period, by_day=True)
+        source, after = self.source(period, by_day=True)
         with self._transaction(self.read_engine) as conn:
             frame = _per_day(conn, source, filters)
         after()
@@ -169,8 +169,8 @@ class UsageService(ActingService):
         spend's BASIS_COLUMNS in place of pricing and input_defaults); read here, in the same transaction, when not
         given. Either way the counts are read now, for the models the filters keep: exact at every call.
         """
-        decided = self._decide()  # once for both reads: one look at the backlog, at most one fold
-        per_model, after = self._source(period, by_day=False, decided=decided)
+        decided = self.decide()  # once for both reads: one look at the backlog, at most one fold
+        per_model, after = self.source(period, by_day=False, decided=decided)
         day_counts, _ = self._day_counts(period, decided=decided)
         with self._transaction(self.read_engine) as conn:
             models = _matching(_catalogue(conn, filters) if catalogue is None else catalogue, filters)
@@ -190,10 +190,10 @@ class UsageService(ActingService):
     def counts_of(self, period: UsageRange, model_ids: list[str]) -> dict[str, tuple[int, ...]] | None:
         """Per model listed (ids as text) with jobs in the range: (total, completed, failed, rated, rating_sum), read
         from the rollups as by_model reads them (one read, by a list); None for a reader who cannot read them."""
-        decided = self._decide()
+        decided = self.decide()
         if decided[0].source == "own":
             return None
-        source, after = self._source(period, by_day=False, decided=decided)
+        source, after = self.source(period, by_day=False, decided=decided)
         rows = []
         if model_ids:
             with self._transaction(self.read_engine) as conn:
@@ -233,14 +233,14 @@ class UsageService(ActingService):
         self.fold()
         return counted
 
-    def _source(
+    def source(
         self, period: UsageRange, *, by_day: bool, decided: Decided | None = None
     ) -> tuple[sa.FromClause, Callable[[], None]]:
         """What to read, decided by services/usage_folding.py, and what to do once it is read: the rollups
         (folded first when the backlog asks for it), jobs counted as the seed's query does (with a fold started
         in the background after the read, so that the two do not compete), or one's own jobs under RLS. Without
         by_day, the rollups are read by month and all time (migration 0016): rows per model, day null."""
-        decision, first_month, after = decided or self._decide()
+        decision, first_month, after = decided or self.decide()
         if decision.source == "jobs":
             return q.from_jobs_source(period.start, period.end, by_day=by_day), after
         if decision.source == "rollups" and not by_day:
@@ -254,14 +254,14 @@ class UsageService(ActingService):
         """day_counts' query for the range as a function of only= / without= (model ids as text), and what to do
         once it is read (as _source): from the rollups, whole days come from the per-day totals of every model
         less the models left out, not from a row per model and day."""
-        decision, _, after = decided or self._decide()
+        decision, _, after = decided or self.decide()
         if decision.source == "rollups":
             return functools.partial(q.day_counts_from_totals, period.start, period.end), after
         if decision.source == "jobs":
             return functools.partial(q.day_counts, q.from_jobs_source(period.start, period.end)), after
         return functools.partial(q.day_counts, q.jobs_source(period.start, period.end)), after
 
-    def _decide(self) -> Decided:
+    def decide(self) -> Decided:
         """The backlog's rule (folding now when it says so), the monthly rollup's first month, and the after-read."""
         with self._transaction() as conn:
             backlog = conn.execute(q.BACKLOG).one()
