@@ -49,6 +49,8 @@ def percentile(counts: Mapping[int, int], q: float) -> float | None:
     picks it: the ceil(q * n)-th shortest job. math.inf when that bucket is the open last one; None without jobs."""
     if not 0 < q <= 1:
         raise ValueError(f"q must be in (0, 1], not {q!r}")
+    if not counts:
+        return None
     if len(counts) == 1:  # the usual case on a quiet model: every quantile is that bucket's
         ((bucket, jobs),) = counts.items()
         return (upper_edge(bucket) or math.inf) if jobs > 0 else None
