@@ -147,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Every slot's pick and every model with jobs in the window or stuck jobs: jobs, failure rate against the "
             "model's own 7 days before, p50/p95 latency, stuck jobs and ratings, with the findings worst first. Exits "
-            "with 0 when nothing needs attention and 1 when something does (for cron and monitoring). Thresholds: "
+            "with 0 when nothing needs attention, 1 when something does and 2 when it could not tell (the database "
+            "unreachable) -- for cron and monitoring. Thresholds: "
             "DASHBOARD_HEALTH_* variables (see the README). " + _ENV_HELP
         ),
     )
@@ -458,8 +459,13 @@ def cmd_health(args: argparse.Namespace) -> int:
     from dashboard.text import json_visible
 
     settings = Settings.from_env()
-    service = HealthService(_migrated_engine(), user_id=SERVICE_ROLE)
-    report = service.report(args.window, thresholds=settings.health_thresholds)
+    try:
+        report = HealthService(_migrated_engine(), user_id=SERVICE_ROLE).report(
+            args.window, thresholds=settings.health_thresholds
+        )
+    except (DatabaseUnavailable, ServiceError) as exc:  # 2: health unknown, not "needs attention" (1)
+        print(f"error: {visible(exc)}", file=sys.stderr)
+        return 2
     if args.format == "json":
         print(json_visible(json.dumps(report.as_json(), indent=2, ensure_ascii=False)))
     else:

@@ -173,3 +173,10 @@ def test_the_payload_is_inert_in_slack_and_the_url_is_redacted(engine, failing):
     assert payload["findings"][0]["model"] == "<!channel> & <x|y>"  # the data itself, for programs
     assert redacted(f"https://hooks.example.com{SECRET_PATH}") == "https://hooks.example.com/…"
     assert redacted("nonsense") == "the webhook URL"
+
+
+def test_an_unreachable_database_exits_2_not_1_so_monitoring_can_tell_unknown_from_unhealthy():
+    result = run_cli("health", url="postgresql://postgres@127.0.0.1:1/postgres")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "Connection refused" in result.stderr
+    assert result.stdout == ""
