@@ -1,5 +1,5 @@
-"""Health's reads beyond the usage and latency ones: the models with routing's columns, stuck jobs per model, and
-the hour the oldest was created in."""
+"""Health's reads beyond the usage and latency ones: stuck jobs per model, the hour the oldest was created in, and
+the rule columns of models named by id."""
 
 from __future__ import annotations
 
@@ -44,8 +44,10 @@ def oldest_stuck(source: sa.FromClause, ids: list[str]) -> sa.Select:
     return sa.select(sa.cast(per.c.model, sa.Text), sa.func.min(per.c.at)).group_by(per.c.model)
 
 
-# Every model the reader may see (RLS), with routing's columns, in the database's order of name and id (so that
-# routing_rules.with_name_ranks breaks ties as the routing query does).
-MODELS = (
-    sa.select(*RULE_COLUMNS).select_from(models_with_providers).order_by(api_models.c.display_name, api_models.c.id)
-)
+def models_by_id(ids: list[str]) -> sa.Select:
+    """The catalogue's rule columns (under the reader's RLS) of the models listed (ids as text) that exist."""
+    return (
+        sa.select(*RULE_COLUMNS)
+        .select_from(models_with_providers)
+        .where(api_models.c.id == sa.any_(_uuids("model_ids", ids)))
+    )

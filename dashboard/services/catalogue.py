@@ -71,6 +71,7 @@ class Slot:
     picked_id: UUID | None = None  # what routing picks now (None when nothing can take the slot's jobs)
     picked_name: str | None = None
     findings: tuple[Finding, ...] = ()
+    next_id: UUID | None = None  # the next in line after the pick (what takes over when the pick fails)
 
     @property
     def default_passed_over(self) -> bool:
@@ -102,7 +103,21 @@ def slot_of(modality: str, task: str, models: list[Row], *, counts: tuple[int, i
         picked_id=picked["id"] if picked else None,
         picked_name=picked["display_name"] if picked else None,
         findings=tuple(rules.slot_findings(f"{modality}/{task}", models, candidate_count=candidates)),
+        next_id=ranked[1]["id"] if len(ranked) > 1 else None,
     )
+
+
+def slots_of(rows: list[Row]) -> list[Slot]:
+    """Every slot from SLOT_FACTS' rows (a few per slot: see routing_rules.relevant_models)."""
+    return [
+        slot_of(
+            modality,
+            task,
+            models,
+            counts=(models[0]["models_in_slot"], models[0]["active_in_slot"], models[0]["candidates_in_slot"]),
+        )
+        for (modality, task), models in rules.by_slot(rows).items()
+    ]
 
 
 # What needs an admin in a slot (routing_rules.Finding: severity, code, slot, message).
@@ -251,16 +266,7 @@ class CatalogueService(ActingService):
 
     def list_slots(self) -> list[Slot]:
         """Every modality and task with its default and candidate counts."""
-        slots = rules.by_slot(self._rows(q.SLOT_FACTS))  # a few rows per slot: see SLOT_FACTS
-        return [
-            slot_of(
-                modality,
-                task,
-                models,
-                counts=(models[0]["models_in_slot"], models[0]["active_in_slot"], models[0]["candidates_in_slot"]),
-            )
-            for (modality, task), models in slots.items()
-        ]
+        return slots_of(self._rows(q.SLOT_FACTS))  # a few rows per slot: see SLOT_FACTS
 
     def default_impact(self, model_id: UUID | str) -> list[Impact]:
         """What making this model its slot's default would do to routing, worst first (ModelNotFound if gone)."""

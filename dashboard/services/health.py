@@ -18,11 +18,12 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from dashboard.queries import catalogue as catalogue_queries
 from dashboard.queries import health as hq
 from dashboard.queries import latency as lq
 from dashboard.queries import usage as q
-from dashboard.services import routing_rules
 from dashboard.services.base import ActingService
+from dashboard.services.catalogue import Slot, slots_of
 from dashboard.services.errors import InvalidRange, NotAllowed
 from dashboard.services.health_rules import BASELINE_DAYS, HealthFinding, HealthThresholds, ModelHealth, assess
 from dashboard.services.usage import UsageRange, UsageService, failure_rate
@@ -83,12 +84,13 @@ class HealthService(ActingService):
         *,
         now: datetime | None = None,
         thresholds: HealthThresholds | None = None,
-        catalogue: list[dict] | None = None,
+        slots: list[Slot] | None = None,
     ) -> HealthReport:
         """Every routed slot's pick and every model with jobs in the window or stuck jobs, with the findings.
 
-        catalogue: every model as catalogue() reads them (a page passes the copy it caches per data version and
-        reader); read here, in the same transaction, when not given. The counts are read now either way."""
+        slots: the catalogue's slots as CatalogueService.list_slots() gives them (a page passes the copy it caches
+        per data version and reader); read here, in the same transaction, when not given. The job figures, and the
+        names of the models they concern, are read now either way."""
         if window not in WINDOWS:
             raise InvalidRange(f"unknown window {window!r}; choose one of {', '.join(WINDOWS)}")
         thresholds = thresholds or HealthThresholds()
@@ -106,8 +108,9 @@ class HealthService(ActingService):
             return self._usage.source(UsageRange(first, last), by_day=by_day, decided=decided)[0]
 
         with self._transaction(self._usage.read_engine) as conn:
-            models = _catalogue(conn) if catalogue is None else catalogue
-            picks = _picks(routing_rules.by_slot(models))
+            if slots is None:
+                slots = slots_of([dict(r._mapping) for r in conn.execute(catalogue_queries.SLOT_FACTS)])
+            picks = {str(s.picked_id): str(s.next_id) if s.next_id else None for s in slots if s.picked_id}
             counts = _counts(conn.execute(q.model_counts(source(start, end))))
             stuck = _stuck(conn, source(None, stuck_before), source(None, stuck_before, by_day=True), stuck_before)
             timed = _latency(conn, start, end, [m for m, c in counts.items() if c[1]])
@@ -116,9 +119,9 @@ class HealthService(ActingService):
             busy = [m for m in wanted if sum(timed.get(m, {}).values()) >= thresholds.min_jobs]
             baseline_timed = _latency(conn, baseline_start, start, busy)
             others = set(counts) | set(stuck)
+            named = _models_by_id(conn, sorted(set(picks) | {n for n in picks.values() if n} | others))
             basis = conn.execute(lq.LATENCY_BASIS).scalar()
         decided[2]()  # what the backlog's rule does after a read (a fold in the background)
-        named = {str(m["id"]): m for m in models}
         rows = _rows(picks, named, counts, baseline, stuck, timed, baseline_timed, others)
         models, found = assess(rows, thresholds, window=f"in {WINDOWS[window]}", now=now)
         return HealthReport(
@@ -134,11 +137,6 @@ class HealthService(ActingService):
             stuck_before=stuck_before,
         )
 
-    def catalogue(self) -> list[dict]:
-        """Every model this person may see, with what routing and the report name it by (rule columns, name ranks)."""
-        with self._transaction(self._usage.read_engine) as conn:
-            return _catalogue(conn)
-
 
 # ─── Reads ────────────────────────────────────────────────────────────────────────────────────────
 Counts = tuple[int, int, int, int, int]  # total, completed, failed, rated, rating_sum
@@ -148,20 +146,10 @@ def _counts(result: sa.CursorResult) -> dict[str, Counts]:
     return {m: (t or 0, c or 0, f or 0, r or 0, s or 0) for m, t, c, f, r, s in result.all()}
 
 
-def _catalogue(conn: sa.Connection) -> list[dict]:
-    result = conn.execute(hq.MODELS)
-    keys = list(result.keys())
-    return routing_rules.with_name_ranks(dict(zip(keys, row, strict=True)) for row in result.all())
-
-
-def _picks(slots: dict[tuple[str, str], list[dict]]) -> dict[str, tuple[dict, dict | None]]:
-    """Each slot's pick (by id, as text) with its next in line, as routing_rules ranks them."""
-    picks = {}
-    for models in slots.values():
-        ranked = routing_rules.candidates(models)[:2]
-        if ranked:
-            picks[str(ranked[0]["id"])] = (ranked[0], ranked[1] if len(ranked) > 1 else None)
-    return picks
+def _models_by_id(conn: sa.Connection, ids: list[str]) -> dict[str, dict]:
+    """The catalogue's rule columns of the models given (ids as text) that still exist, read by id: RLS checks
+    these rows only, not the whole catalogue."""
+    return {str(r.id): dict(r._mapping) for r in conn.execute(hq.models_by_id(ids))} if ids else {}
 
 
 def _baseline_models(
@@ -175,10 +163,10 @@ def _baseline_models(
         if completed + failed >= thresholds.min_jobs or rated >= thresholds.min_rated
     }
     wanted |= {m for m, buckets in timed.items() if sum(buckets.values()) >= thresholds.min_jobs}
-    for pick, (_, after) in picks.items():
+    for pick, after in picks.items():
         wanted.add(pick)
         if after is not None:
-            wanted.add(str(after["id"]))
+            wanted.add(after)
     return wanted
 
 
@@ -222,7 +210,7 @@ def _oldest(conn: sa.Connection, source: sa.FromClause, ids: list[str]) -> dict[
 
 # ─── Figures ──────────────────────────────────────────────────────────────────────────────────────
 def _rows(
-    picks: dict[str, tuple[dict, dict | None]],
+    picks: dict[str, str | None],
     named: dict[str, dict],
     counts: dict[str, Counts],
     baseline: dict[str, Counts],
@@ -235,7 +223,8 @@ def _rows(
     rows = []
     for model_id in [*picks, *sorted(others - set(picks))]:
         model = named.get(model_id)
-        _, next_model = picks.get(model_id, (None, None))
+        next_id = picks.get(model_id)
+        next_model = named.get(next_id) if next_id else None
         total, completed, failed, rated, rating_sum = counts.get(model_id, (0, 0, 0, 0, 0))
         b_total, b_completed, b_failed, b_rated, b_sum = baseline.get(model_id, (0, 0, 0, 0, 0))
         queued, processing, oldest = stuck.get(model_id, (0, 0, None))

@@ -3,14 +3,13 @@ figure means (latency basis and precision, stuck precision, the thresholds and w
 
 The job figures are read on every run, never cached: they move without the catalogue changing, and the page is for
 the question "is it failing right now". The service reads rollups, so a run stays cheap at 10M jobs; only the
-catalogue's side (names, slots, what routing picks) is cached per data version and reader.
+catalogue's slots (what routing picks) are cached per data version and reader.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy.engine import Engine
 
 from dashboard.config import HEALTH_SETTINGS
 from dashboard.export import to_csv_bytes
@@ -41,22 +40,15 @@ def render_window() -> str:
 
 def read_report(window: str) -> HealthReport | None:
     """The report as this person may read it, now; None (with the reason shown) when it cannot be read. The job
-    figures are read at every run; the catalogue's side once per data version and reader."""
+    figures are read at every run; the slots (what routing picks) come from the catalogue's cached read, which the
+    Overview and the Defaults page share."""
     ctx = context()
     service = HealthService(ctx.engine, user_id=ctx.identity.user_id, read_db=ctx.usage.read_engine)
     try:
-        models = _catalogue(ctx.engine, ctx.user_key, cached.reader(), ctx.cache_version)
-        return service.report(window, thresholds=ctx.settings.health_thresholds, catalogue=models)
+        return service.report(window, thresholds=ctx.settings.health_thresholds, slots=cached.slots())
     except ServiceError as exc:
         show_error(exc)
         return None
-
-
-# cache_resource hands every run the same list (cache_data would unpickle a copy of 10,000 rows each time): the
-# report only reads it. Keyed like cached.py's reads: reader and data version.
-@st.cache_resource(ttl=600, show_spinner=False, max_entries=16)
-def _catalogue(_engine: Engine, _actor: str, reader: str, version: tuple[int, bool]) -> list[dict]:
-    return HealthService(_engine, user_id=_actor).catalogue()
 
 
 def describe_window(report: HealthReport) -> str:
