@@ -271,12 +271,18 @@ class CatalogueService(ActingService):
     def default_impact(self, model_id: UUID | str) -> list[Impact]:
         """What making this model its slot's default would do to routing, worst first (ModelNotFound if gone)."""
         model_id = as_uuid(model_id)
+        before, after = self.default_states(model_id)
+        if not any(m["id"] == model_id for m in before):
+            raise ModelNotFound(f"No model with id {model_id}; it may have been deleted")
+        return rules.change_impact(before, after)
+
+    def default_states(self, model_id: UUID | str) -> tuple[list[Row], list[Row]]:
+        """The model's slot as it is and once the model is its default (both empty when the model is gone)."""
+        model_id = as_uuid(model_id)
         with self._transaction() as conn:
             rows = conn.execute(q.MODELS_OF_SLOT_OF, {"id": model_id})
             models = rules.with_name_ranks(dict(r._mapping) for r in rows)
-        if not any(m["id"] == model_id for m in models):
-            raise ModelNotFound(f"No model with id {model_id}; it may have been deleted")
-        return rules.change_impact(models, rules.with_default(models, model_id))
+        return models, rules.with_default(models, model_id)
 
     def overview(self, *, days: int = 30, slots: list[Slot] | None = None, jobs: bool = True) -> Overview:
         """Counts, recent jobs and failure rate, and the warnings that need an admin. slots: list_slots() as the

@@ -110,12 +110,18 @@ class ProviderService(ActingService):
         slots left with no model, defaults that end up on an inactive provider, which model each slot now
         routes to (routing_rules.change_impact over every slot where the provider has a model)."""
         provider_id = as_uuid(provider_id)
-        with self._transaction() as conn:
-            before = with_name_ranks(dict(r._mapping) for r in conn.execute(_PROVIDER_SLOTS, {"id": provider_id}))
-        after = [{**m, "provider_active": active} if m["provider_id"] == provider_id else m for m in before]
+        before, after = self.routing_states(provider_id, active=active)
         leaving = sum(can_take_jobs(m) for m in before if m["provider_id"] == provider_id)
         whole = [Impact("info", "", f"{leaving} active model(s) leave routing")] if leaving and not active else []
         return change_impact(before, after) + whole
+
+    def routing_states(self, provider_id: UUID | str, *, active: bool = False) -> tuple[list[Row], list[Row]]:
+        """Every model of every slot where the provider has a model, as they are and once the provider is set
+        active (or, by default, inactive)."""
+        provider_id = as_uuid(provider_id)
+        with self._transaction() as conn:
+            before = with_name_ranks(dict(r._mapping) for r in conn.execute(_PROVIDER_SLOTS, {"id": provider_id}))
+        return before, [{**m, "provider_active": active} if m["provider_id"] == provider_id else m for m in before]
 
     def create_provider(self, fields: Mapping[str, Any]) -> Row:
         values = {"is_active": True, **validate_provider_fields(fields)}

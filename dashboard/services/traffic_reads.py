@@ -11,22 +11,17 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from dashboard.queries import slots as qs
-from dashboard.queries.catalogue import MODELS_OF_SLOT_OF
 from dashboard.queries.tables import api_models
 from dashboard.services import traffic
 from dashboard.services.base import ActingService, as_uuid
 from dashboard.services.default_slot import write_states
-from dashboard.services.routing_rules import Model, with_default, with_name_ranks
+from dashboard.services.routing_rules import Model
 from dashboard.services.spend import CostBasis, cost_basis
 from dashboard.services.usage import UsageRange, UsageService
 
 NOT_ADMIN = "traffic figures are for admins: only they can read the usage counts they come from"
 _COSTING = sa.select(api_models.c.id, api_models.c.pricing, api_models.c.input_defaults).where(
     api_models.c.id == sa.any_(sa.bindparam("ids", type_=sa.ARRAY(sa.Uuid)))
-)
-_PROVIDER_SLOTS = sa.select(api_models.c.modality, api_models.c.task).where(
-    api_models.c.provider_id == sa.bindparam("id")
 )
 
 
@@ -50,22 +45,20 @@ class TrafficService(ActingService):
         return traffic.estimate(before, after, counts, costs, costs_after={**costs, **repriced}, start=start, end=end)
 
     def of_default(self, model_id: UUID | str, *, now: datetime | None = None) -> traffic.Traffic:
-        """Making this model its slot's default (CatalogueService.default_impact's states)."""
-        model_id = as_uuid(model_id)
-        with self._transaction() as conn:
-            models = with_name_ranks(dict(r._mapping) for r in conn.execute(MODELS_OF_SLOT_OF, {"id": model_id}))
-        return self.estimate(models, with_default(models, model_id), now=now)
+        """Making this model its slot's default (the states CatalogueService.default_impact compares)."""
+        from dashboard.services.catalogue import CatalogueService  # here: catalogue imports transfer, which imports us
+
+        before, after = CatalogueService(self.engine, user_id=self.user_id).default_states(model_id)
+        return self.estimate(before, after, now=now)
 
     def of_provider(
         self, provider_id: UUID | str, *, active: bool = False, now: datetime | None = None
     ) -> traffic.Traffic:
         """Setting a provider inactive (or active): every slot where it has a model (ProviderService.routing_impact)."""
-        provider_id = as_uuid(provider_id)
-        with self._transaction() as conn:
-            slots = [tuple(r) for r in conn.execute(_PROVIDER_SLOTS, {"id": provider_id})]
-            rows = conn.execute(qs.slot_models(slots)) if slots else []
-            before = with_name_ranks(dict(r._mapping) for r in rows)
-        after = [{**m, "provider_active": active} if m["provider_id"] == provider_id else m for m in before]
+        from dashboard.services.providers import ProviderService  # here, as CatalogueService above
+
+        service = ProviderService(self.engine, user_id=self.user_id)
+        before, after = service.routing_states(provider_id, active=active)
         return self.estimate(before, after, now=now)
 
     def of_write(
