@@ -3,6 +3,7 @@ History stays in view after the first restore moved every entry down."""
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import expect
 
 from tests.browser.conftest import go_to, sign_in, wait_idle
 from tests.hostile import HTML
@@ -25,9 +26,11 @@ def test_the_import_tab_stays_open_after_applying(browser_page, app_server, engi
     wait_idle(page)
     page.get_by_role("button", name="Apply", exact=True).click()
     wait_idle(page)
-    assert page.get_by_text("Imported: 1 new and 0 changed models.").is_visible()
-    assert page.get_by_role("tab", name="Import").get_attribute("aria-selected") == "true"
-    assert page.get_by_role("textbox", name="Or paste the file's contents").is_visible()  # ready for the next file
+    # expect() waits for what a loaded machine may draw a moment after the run that applied: the page after the
+    # import is a second run (st.rerun), and CI once saw its message drawn before its text box.
+    expect(page.get_by_text("Imported: 1 new and 0 changed models.")).to_be_visible(timeout=15_000)
+    expect(page.get_by_role("tab", name="Import")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("textbox", name="Or paste the file's contents")).to_be_visible(timeout=15_000)
     with engine.connect() as conn:
         added = conn.execute(sa.text("select display_name from api_models where model_key = 'acme/one'")).scalar()
     assert added == HTML
