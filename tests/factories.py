@@ -60,3 +60,26 @@ def make_job(engine: Engine, model_id: UUID, user_id: UUID | None = None, **over
             ),
             {"quality_rating": None, **values},
         ).scalar_one()
+
+
+def only_these_jobs(engine: Engine, slot: str, **per_model: tuple[int, int]) -> None:
+    """Every job of the slot's ("modality/task") models deleted, then per_model's (display name: (completed,
+    failed)) written two days before this hour: the slot's last 7 days of jobs are these and nothing else."""
+    modality, task = slot.split("/")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "delete from jobs where api_model_id in (select id from api_models where modality = :m and task = :t)"
+            ),
+            {"m": modality, "t": task},
+        )
+        for name, (completed, failed) in per_model.items():
+            for status, count in (("completed", completed), ("failed", failed)):
+                conn.execute(
+                    sa.text(
+                        "insert into jobs (api_model_id, status, created_at) select id, :s, "
+                        "date_trunc('hour', now()) - interval '2 days' from api_models, generate_series(1, :n) "
+                        "where display_name = :name"
+                    ),
+                    {"s": status, "n": count, "name": name},
+                )

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from dashboard.services import ModelService
 from tests import hostile
 from tests.app.conftest import texts, user_id
+from tests.factories import only_these_jobs
 
 PAGE = "pages/history.py"
 HOSTILE = f"{hostile.LINK} {hostile.HTML} {hostile.FORMULA} {hostile.URL}"
@@ -185,3 +186,37 @@ def test_the_model_filter_searches_and_takes_text_literally(demo_db, engine, sig
         at.selectbox(key="h_model").set_value(str(_sdxl(engine))).run()
         assert not at.exception, at.exception
         assert at.query_params.get("model") in (str(_sdxl(engine)), [str(_sdxl(engine))])
+
+
+def test_a_restore_that_changes_routing_shows_the_traffic_that_would_move(demo_db, engine, signed_in):
+    from dashboard.services.audit import AuditFilters, AuditService
+
+    admin = user_id(engine, "admin@example.com")
+    with engine.begin() as conn:  # written in SQL, as other code may: the version restored keeps this name
+        xtts = conn.execute(
+            sa.text("update api_models set display_name = :n where display_name = 'XTTS v2' returning id"),
+            {"n": hostile.HTML},
+        ).scalar_one()
+    ModelService(engine, user_id=admin).update_model(xtts, {"priority": 0})  # ahead of the default: the pick
+    change = AuditService(engine, user_id=admin).history(AuditFilters(row_id=xtts), limit=1)[0][0]
+    assert change.changes[0].path == "priority"
+    only_these_jobs(
+        engine, "audio/tts", **{hostile.HTML: (18, 3), "Eleven Multilingual v2": (7, 0), "OpenAI TTS-1": (7, 0)}
+    )
+    at = _restore(signed_in(page=PAGE, model=str(xtts)), change.id)
+    assert "Traffic that would move, from the last 7 days' jobs" in texts(at)
+    traffic = next(d.value for d in at.dataframe if "Jobs/day" in d.value.columns)
+    # The pick's 21 jobs go back to the default (3 a day); the others' own jobs stay where they were asked for.
+    [row] = traffic.to_dict("records")
+    assert {k: v for k, v in row.items() if k != "Spend/day"} == {
+        "Slot": "audio/tts",
+        "Jobs/day": 3.0,
+        "From": hostile.HTML,
+        "To": "Eleven Multilingual v2",
+        "Failure rate": "8.6% → 0.0%",  # 3 of 35 failed; then every job at a model that failed none of its own
+        "Rating": "no history → no history",
+    }
+    assert f"{hostile.HTML} (cannot be costed)" in row["Spend/day"].split(" → ")[0]  # per second, no duration
+    assert [b for b in at.button if b.key == f"restore_history_{change.id}_yes"]  # nothing restored until confirmed
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select priority from api_models where id = :i"), {"i": xtts}).scalar() == 0

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from dashboard.demo.catalogue import SDXL_ID
 from tests import hostile
 from tests.app.conftest import texts
-from tests.factories import make_job
+from tests.factories import make_job, only_these_jobs
 
 EDITOR = "pages/model_editor.py"
 
@@ -65,3 +65,52 @@ def test_a_deleted_model_comes_back_from_history_as_the_confirmation_says(demo_d
     assert not at.exception, at.exception
     after = _db(engine, "select model_key, pricing::text, priority from api_models where id = :i", i=victim).one()
     assert after == before  # the same id and settings, as promised
+
+
+def _traffic(at):
+    """The review's table of the traffic that would move (the editor's History and Usage have tables too)."""
+    return next(d.value for d in at.dataframe if "Jobs/day" in d.value.columns)
+
+
+def test_make_default_shows_the_traffic_that_would_move(demo_db, engine, signed_in):
+    # Flux Fill Pro level with the default SDXL Inpainting, so that the default flag decides the pick.
+    _db(engine, "update api_models set priority = 1 where display_name = 'Flux Fill Pro'")
+    _db(engine, "update api_models set display_name = :n where display_name = 'SDXL Inpainting'", n=hostile.HTML)
+    only_these_jobs(engine, "image/inpainting", **{hostile.HTML: (35, 7), "Flux Fill Pro": (14, 0)})
+    flux_fill = _db(engine, "select id from api_models where display_name = 'Flux Fill Pro'").scalar_one()
+    at = signed_in(page=EDITOR, id=str(flux_fill))
+    at.button(key="act_default").click().run()
+    assert not at.exception, at.exception
+    assert "Traffic that would move, from the last 7 days' jobs" in texts(at)
+    assert _traffic(at).to_dict("records") == [
+        {
+            "Slot": "image/inpainting",
+            "Jobs/day": 6.0,  # the old default's 42 jobs over 7 days
+            "From": hostile.HTML,
+            "To": "Flux Fill Pro",
+            "Spend/day": "0.11 USD → 0.35 USD",  # 35 x 0.0025 + 14 x 0.05 a week, then 49 x 0.05
+            "Failure rate": "12.5% → 0.0%",  # 7 of 56 failed; then the new default's own 0 of 14
+            "Rating": "no history → no history",
+        }
+    ]
+    assert "act_default_yes" in _keys(at)
+    assert _db(engine, "select is_default from api_models where id = :i", i=flux_fill).scalar_one() is False
+
+
+def test_deactivate_shows_the_traffic_that_would_move(demo_db, engine, signed_in):
+    # Both other models of the slot have jobs: only the pick's move, and they go to the next in line.
+    _db(engine, "update api_models set display_name = :n where display_name = 'Eleven Multilingual v2'", n=hostile.HTML)
+    _db(engine, "update api_models set display_name = :n where display_name = 'OpenAI TTS-1'", n=hostile.LINK)
+    only_these_jobs(engine, "audio/tts", **{hostile.HTML: (20, 1), hostile.LINK: (5, 0), "XTTS v2": (4, 0)})
+    pick = _db(engine, "select id from api_models where display_name = :n", n=hostile.HTML).scalar_one()
+    at = signed_in(page=EDITOR, id=str(pick))
+    at.button(key="act_deactivate").click().run()
+    assert not at.exception, at.exception
+    assert "Traffic that would move, from the last 7 days' jobs" in texts(at)
+    moves = _traffic(at)
+    assert len(moves) == 1
+    row = moves.iloc[0]
+    assert (row["Slot"], row["Jobs/day"], row["From"], row["To"]) == ("audio/tts", 3.0, hostile.HTML, hostile.LINK)
+    assert row["Failure rate"] == "3.3% → 0.0%"  # 1 of 30 failed; then 26 and 4 at their models' own 0
+    assert "act_deactivate_yes" in _keys(at)
+    assert _db(engine, "select is_active from api_models where id = :i", i=pick).scalar_one() is True

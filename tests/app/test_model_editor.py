@@ -3,8 +3,9 @@
 import sqlalchemy as sa
 
 from dashboard.demo.catalogue import SDXL_ID
+from tests import hostile
 from tests.app.conftest import texts
-from tests.factories import make_job
+from tests.factories import make_job, only_these_jobs
 
 EDITOR = "pages/model_editor.py"
 GOOD_PRICE = '{"per_image": 0.003, "currency": "USD", "billing_unit": "per_image"}'
@@ -275,8 +276,6 @@ def test_discard_changes_asks_first_then_starts_again_from_the_database(demo_db,
 
 
 def test_problems_are_marked_at_their_fields_with_the_forms_labels(demo_db, signed_in):
-    from tests import hostile
-
     at = _open(signed_in)
     at.text_input(key="ed_model_key").input(hostile.NUL).run()
     at.text_input(key="ed_display_name").input(hostile.RLO).run()
@@ -288,3 +287,60 @@ def test_problems_are_marked_at_their_fields_with_the_forms_labels(demo_db, sign
     assert "pricing.per_image must be a non-negative number" in said and "pricing.currency must be" in said
     at.button(key="save").click().run()
     assert "Fix the problems above before saving." in texts(at)
+
+
+def _traffic(at):
+    """The review's table of the traffic that would move (History and Usage below it have tables too)."""
+    return next(d.value for d in at.dataframe if "Jobs/day" in d.value.columns)
+
+
+def test_a_save_that_makes_the_model_the_pick_shows_the_traffic_that_would_move(demo_db, engine, signed_in):
+    _db(engine, "update api_models set display_name = :n where display_name = 'XTTS v2'", n=hostile.HTML)
+    jobs = {"Eleven Multilingual v2": (12, 2), "OpenAI TTS-1": (7, 0), hostile.HTML: (3, 1)}
+    only_these_jobs(engine, "audio/tts", **jobs)
+    at = _open(signed_in, _model_id(engine, hostile.HTML))
+    at.number_input(key="ed_priority").set_value(0).run()  # ahead of the default's 1: it becomes the pick
+    assert not at.exception, at.exception
+    assert "Traffic that would move, from the last 7 days' jobs" in texts(at)
+    # Only the pick's 14 jobs move (2 a day); the others' own jobs stay where they were asked for by name.
+    [row] = _traffic(at).to_dict("records")
+    spend = row.pop("Spend/day")
+    assert row == {
+        "Slot": "audio/tts",
+        "Jobs/day": 2.0,
+        "From": "Eleven Multilingual v2",
+        "To": hostile.HTML,
+        "Failure rate": "12.0% → 18.0%",  # 3 of 25 failed; then 14 + 4 at the new pick's own 1 in 4
+        "Rating": "no history → no history",
+    }
+    # Per-character and per-second prices without a length in input_defaults cannot be costed: named, never 0
+    # (in the database's order of names, which its collation decides).
+    before, after = (set(side.split(", ")) for side in spend.split(" → "))
+    assert before == {f"{n} (cannot be costed)" for n in (hostile.HTML, "Eleven Multilingual v2", "OpenAI TTS-1")}
+    assert after == {f"{n} (cannot be costed)" for n in (hostile.HTML, "OpenAI TTS-1")}
+    assert _db(engine, "select priority from api_models where display_name = :n", n=hostile.HTML).scalar_one() == 3
+
+
+def test_a_save_that_deactivates_the_pick_shows_where_its_traffic_would_go(demo_db, engine, signed_in):
+    esrgan = _model_id(engine, "Real-ESRGAN 4×")
+    _db(engine, "update api_models set display_name = :n where id = :i", n=hostile.HTML, i=esrgan)
+    _db(engine, "update api_models set display_name = :n where display_name = 'Clarity Upscaler'", n=hostile.SCRIPT)
+    only_these_jobs(engine, "image/upscale", **{hostile.HTML: (63, 7), hostile.SCRIPT: (7, 0)})
+    at = _open(signed_in, esrgan)
+    at.toggle(key="ed_is_active").set_value(False).run()
+    assert not at.exception, at.exception
+    assert "Traffic that would move, from the last 7 days' jobs" in texts(at)
+    moves = _traffic(at)
+    assert moves.to_dict("records") == [
+        {
+            "Slot": "image/upscale",
+            "Jobs/day": 10.0,  # the pick's 70 jobs over 7 days
+            "From": hostile.HTML,
+            "To": hostile.SCRIPT,
+            # 63 x 0.0011 + 7 x 0.03 a week, then all 70 completed at 0.03
+            "Spend/day": "0.04 USD → 0.30 USD",
+            "Failure rate": "9.1% → 0.0%",  # 7 of 77 failed; then the receiving model's own 0 of 7
+            "Rating": "no history → no history",
+        }
+    ]
+    assert _db(engine, "select is_active from api_models where id = :i", i=esrgan).scalar_one() is True
