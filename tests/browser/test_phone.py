@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import sqlalchemy as sa
+from playwright.sync_api import expect
 
 from tests.browser.conftest import chromium_page, go_to, sign_in, wait_idle
 from tests.hostile import LINK
@@ -86,4 +90,36 @@ def test_the_models_filters_fold_away_above_the_table(phone, app_server):
     filters.locator("summary").click()
     wait_idle(phone)
     assert not phone.get_by_role("textbox", name="Search").is_visible()  # folded: the table moves up
+    assert overflow(phone) <= TOLERANCE
+
+
+def test_a_reviews_traffic_table_fits_the_phone(phone, app_server, engine):
+    """Making a default on a phone: the review's table of the traffic that would move is drawn, in the screen's
+    width, with the confirmation under it."""
+    with engine.begin() as conn:  # level with SDXL 1.0, the pick, so that the new default takes its jobs
+        conn.execute(sa.text("update api_models set priority = 1 where display_name = 'Flux Schnell'"))
+        conn.execute(
+            sa.text(
+                "insert into jobs (api_model_id, status, created_at) select id, 'completed', "
+                "date_trunc('hour', now()) - interval '2 days' from api_models, generate_series(1, 14) "
+                "where display_name = 'SDXL 1.0'"
+            )
+        )
+    sign_in(phone, app_server, "admin@example.com", path="/defaults?slot=image/generation")
+    option = phone.get_by_role("option", name=re.compile("^Flux Schnell"))
+    for _ in range(3):  # on a phone, a list to tap (no typing); a rerun drawn meanwhile may close it: open it again
+        phone.get_by_role("combobox", name="New default").click()
+        if option.first.is_visible() or (phone.wait_for_timeout(1000) or option.first.is_visible()):
+            break
+    option.first.click()
+    wait_idle(phone)
+    phone.get_by_role("button", name="Make default").click()
+    wait_idle(phone)
+    caption = phone.get_by_text("Traffic that would move, from the last 7 days' jobs")
+    expect(caption).to_be_visible(timeout=15_000)
+    grid = phone.get_by_test_id("stDataFrame").last
+    expect(grid).to_be_visible()
+    grid_box = grid.bounding_box()
+    assert grid_box["x"] >= 0 and grid_box["x"] + grid_box["width"] <= WIDTH + TOLERANCE, grid_box
+    expect(phone.get_by_role("button", name="Confirm")).to_be_visible()
     assert overflow(phone) <= TOLERANCE
