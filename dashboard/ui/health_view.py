@@ -172,6 +172,7 @@ def render_table(report: HealthReport) -> None:
         placeholder="—",  # no finished, completed or rated job: no figure, never "None"
         column_config={
             "Routed": st.column_config.CheckboxColumn("Routed", help="The model the slot's jobs go to now"),
+            "Status": st.column_config.TextColumn(width=125),  # "Needs attention" whole, not cut to "Needs at"
             "Jobs": st.column_config.NumberColumn(format="localized"),
             "Stuck": st.column_config.NumberColumn(format="localized"),
             "Failure rate": percent,
