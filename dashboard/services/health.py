@@ -9,6 +9,7 @@ that would read as "healthy").
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,14 @@ from dashboard.queries import usage as q
 from dashboard.services.base import ActingService
 from dashboard.services.catalogue import Slot, slots_of
 from dashboard.services.errors import InvalidRange, NotAllowed
-from dashboard.services.health_rules import BASELINE_DAYS, HealthFinding, HealthThresholds, ModelHealth, assess
+from dashboard.services.health_rules import (
+    BASELINE_DAYS,
+    HealthFinding,
+    HealthThresholds,
+    ModelHealth,
+    assess,
+    could_need_attention,
+)
 from dashboard.services.usage import UsageRange, UsageService, failure_rate
 
 WINDOWS = {"1h": "the last hour", "24h": "the last 24 hours"}
@@ -46,6 +54,7 @@ class HealthReport:
     findings: list[HealthFinding]  # worst first
     thresholds: HealthThresholds
     stuck_before: datetime | None = None  # queued or processing jobs created before this are counted as stuck
+    left_out: int = 0  # models with jobs in the window that a report asked for in detail=N leaves out (see report)
 
     @property
     def needs_attention(self) -> bool:
@@ -63,6 +72,7 @@ class HealthReport:
             "latency_precision": self.latency_precision,
             "thresholds": asdict(self.thresholds),
             "needs_attention": self.needs_attention,
+            "left_out": self.left_out,
             "findings": [
                 {"kind": f.kind, "slot": f.slot, "model": f.model, "routed": f.routed, "message": f.message}
                 for f in self.findings
@@ -85,12 +95,18 @@ class HealthService(ActingService):
         now: datetime | None = None,
         thresholds: HealthThresholds | None = None,
         slots: list[Slot] | None = None,
+        detail: int | None = None,
     ) -> HealthReport:
         """Every routed slot's pick and every model with jobs in the window or stuck jobs, with the findings.
 
         slots: the catalogue's slots as CatalogueService.list_slots() gives them (a page passes the copy it caches
         per data version and reader); read here, in the same transaction, when not given. The job figures, and the
-        names of the models they concern, are read now either way."""
+        names of the models they concern, are read now either way.
+
+        detail: None for every model; N for every pick and its next in line, every model that can have a finding
+        (health_rules.could_need_attention) and the N busiest of the rest, counting the others in left_out. The
+        findings are the same either way; a screen that shows a few rows (the Overview shows findings only) reads
+        and judges a few models, not every model with a job."""
         if window not in WINDOWS:
             raise InvalidRange(f"unknown window {window!r}; choose one of {', '.join(WINDOWS)}")
         thresholds = thresholds or HealthThresholds()
@@ -113,12 +129,12 @@ class HealthService(ActingService):
             picks = {str(s.picked_id): str(s.next_id) if s.next_id else None for s in slots if s.picked_id}
             counts = _counts(conn.execute(q.model_counts(source(start, end))))
             stuck = _stuck(conn, source(None, stuck_before), source(None, stuck_before, by_day=True), stuck_before)
-            timed = _latency(conn, start, end, [m for m, c in counts.items() if c[1]])
+            others, left_out = _detailed(set(counts) | set(stuck), counts, stuck, picks, thresholds, detail)
+            timed = _latency(conn, start, end, [m for m in others | set(picks) if counts.get(m, (0, 0))[1]])
             wanted = _baseline_models(counts, timed, picks, thresholds)
             baseline = _counts(conn.execute(q.model_counts(source(baseline_start, start), only=sorted(wanted))))
             busy = [m for m in wanted if sum(timed.get(m, {}).values()) >= thresholds.min_jobs]
             baseline_timed = _latency(conn, baseline_start, start, busy)
-            others = set(counts) | set(stuck)
             named = _models_by_id(conn, sorted(set(picks) | {n for n in picks.values() if n} | others))
             basis = conn.execute(lq.LATENCY_BASIS).scalar()
         decided[2]()  # what the backlog's rule does after a read (a fold in the background)
@@ -135,6 +151,7 @@ class HealthService(ActingService):
             findings=found,
             thresholds=thresholds,
             stuck_before=stuck_before,
+            left_out=left_out,
         )
 
 
@@ -150,6 +167,31 @@ def _models_by_id(conn: sa.Connection, ids: list[str]) -> dict[str, dict]:
     """The catalogue's rule columns of the models given (ids as text) that still exist, read by id: RLS checks
     these rows only, not the whole catalogue."""
     return {str(r.id): dict(r._mapping) for r in conn.execute(hq.models_by_id(ids))} if ids else {}
+
+
+def _detailed(
+    models: set[str],
+    counts: dict[str, Counts],
+    stuck: dict[str, tuple[int, int, datetime | None]],
+    picks: dict[str, str | None],
+    thresholds: HealthThresholds,
+    detail: int | None,
+) -> tuple[set[str], int]:
+    """The models with jobs to report in detail (see report's detail) and how many are left out."""
+    if detail is None:
+        return models, 0
+    kept, rest = set(), []
+    for model in models:
+        _, completed, failed, rated, _ = counts.get(model, (0, 0, 0, 0, 0))
+        queued, processing, _ = stuck.get(model, (0, 0, None))
+        if model in picks or could_need_attention(
+            completed=completed, failed=failed, rated=rated, stuck=queued + processing, thresholds=thresholds
+        ):
+            kept.add(model)
+        else:
+            rest.append(model)
+    busiest = heapq.nsmallest(max(detail, 0), rest, key=lambda m: (-counts.get(m, (0,))[0], m))
+    return kept | set(busiest), len(rest) - len(busiest)
 
 
 def _baseline_models(

@@ -95,11 +95,27 @@ def with_failure_rate(model: ModelHealth, *, completed: int, failed: int) -> Mod
     return replace(model, completed=completed, failed=failed, failure_rate=failure_rate(failed, completed))
 
 
+def could_need_attention(*, completed: int, failed: int, rated: int, stuck: int, thresholds: HealthThresholds) -> bool:
+    """Whether a model with these window counts can have any finding, whatever its baseline and latency: each kind
+    needs enough finished jobs, rated jobs or stuck jobs in the window first. A report leaves the figures of a model
+    that cannot out of its detail (services/health.py), so this must hold for every rule below (tested so)."""
+    return (
+        _enough(completed + failed, thresholds.min_jobs)
+        or _enough(rated, thresholds.min_rated)
+        or _enough(stuck, thresholds.min_stuck)
+    )
+
+
+def _enough(count: int, minimum: int) -> bool:
+    """At least minimum, and at least one: no finding is ever made on nothing."""
+    return count >= max(1, minimum)
+
+
 def is_failing(model: ModelHealth, thresholds: HealthThresholds) -> bool:
     """Enough finished jobs in the window, and a failure rate well above the model's own baseline (or, without one
     on enough jobs, at or above the absolute threshold)."""
     rate = model.failure_rate
-    if rate is None or model.completed + model.failed < thresholds.min_jobs:
+    if rate is None or not _enough(model.completed + model.failed, thresholds.min_jobs):
         return False
     if not _has_baseline(model, thresholds):
         return rate + _EPSILON >= thresholds.failure_rate
@@ -108,13 +124,13 @@ def is_failing(model: ModelHealth, thresholds: HealthThresholds) -> bool:
 
 
 def is_stuck(model: ModelHealth, thresholds: HealthThresholds) -> bool:
-    return model.stuck_jobs >= max(1, thresholds.min_stuck)
+    return _enough(model.stuck_jobs, thresholds.min_stuck)
 
 
 def is_slow(model: ModelHealth, thresholds: HealthThresholds) -> bool:
     """p95 at least latency_factor times the baseline's, both of at least min_jobs timed jobs."""
     now, base = model.p95_seconds, model.baseline_p95_seconds
-    if now is None or not base or min(model.timed, model.baseline_timed) < thresholds.min_jobs:
+    if now is None or not base or not _enough(min(model.timed, model.baseline_timed), thresholds.min_jobs):
         return False
     return now + _EPSILON >= base * thresholds.latency_factor
 
@@ -122,7 +138,7 @@ def is_slow(model: ModelHealth, thresholds: HealthThresholds) -> bool:
 def rates_worse(model: ModelHealth, thresholds: HealthThresholds) -> bool:
     """The average rating fell by rating_drop or more, both averages of at least min_rated rated jobs."""
     now, base = model.avg_rating, model.baseline_avg_rating
-    if now is None or base is None or min(model.rated, model.baseline_rated) < thresholds.min_rated:
+    if now is None or base is None or not _enough(min(model.rated, model.baseline_rated), thresholds.min_rated):
         return False
     return now <= base - thresholds.rating_drop + _EPSILON
 

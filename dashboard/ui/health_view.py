@@ -38,17 +38,25 @@ def render_window() -> str:
     return window
 
 
-def read_report(window: str) -> HealthReport | None:
+def read_report(window: str, *, detail: int | None = TABLE_ROWS) -> HealthReport | None:
     """The report as this person may read it, now; None (with the reason shown) when it cannot be read. The job
     figures are read at every run; the slots (what routing picks) come from the catalogue's cached read, which the
-    Overview and the Defaults page share."""
-    ctx = context()
-    service = HealthService(ctx.engine, user_id=ctx.identity.user_id, read_db=ctx.usage.read_engine)
+    Overview and the Defaults page share. detail: the report's (every model that needs attention or is routed, and
+    this many of the busiest others; None for every model)."""
     try:
-        return service.report(window, thresholds=ctx.settings.health_thresholds, slots=cached.slots())
+        return _service().report(window, thresholds=_thresholds(), slots=cached.slots(), detail=detail)
     except ServiceError as exc:
         show_error(exc)
         return None
+
+
+def _service() -> HealthService:
+    ctx = context()
+    return HealthService(ctx.engine, user_id=ctx.identity.user_id, read_db=ctx.usage.read_engine)
+
+
+def _thresholds() -> HealthThresholds:
+    return context().settings.health_thresholds
 
 
 def describe_window(report: HealthReport) -> str:
@@ -151,14 +159,19 @@ def health_table(models: list[ModelHealth]) -> pd.DataFrame:
 
 def render_table(report: HealthReport) -> None:
     """The first TABLE_ROWS models in the report's order (what needs attention first, then by slot, the routed model
-    first in its slot, then the busiest), saying how many more; every one in the CSV, built only when downloaded."""
+    first in its slot, then the busiest), saying how many more; every one in the CSV, read and built only when
+    downloaded (a report in full, at that moment, with the same window and thresholds)."""
     st.subheader("Per slot and model")
     models = report.models
     if not models:
         st.info("No slot has a model that can take jobs, and no model has jobs in this window.")
         return
-    if len(models) > TABLE_ROWS:
-        st.caption(f"The first {TABLE_ROWS} of {len(models):,} models (needing attention first); the CSV has all.")
+    listed = len(models) + report.left_out
+    if listed > TABLE_ROWS:
+        st.caption(
+            f"{TABLE_ROWS} of {listed:,} models: those needing attention first, then each slot's pick and the "
+            "busiest others, by slot. The CSV has every model."
+        )
     shown = health_table(models[:TABLE_ROWS]).rename(columns=COLUMNS)
     # A model deleted from the catalogue since its jobs ran has no slot: a blank, not "/".
     shown.insert(0, "Slot", (shown["Modality"] + "/" + shown["Task"]).where(shown["Modality"] != ""))
@@ -186,9 +199,15 @@ def render_table(report: HealthReport) -> None:
             "Why": st.column_config.TextColumn(width="large"),
         },
     )
+    service, limits, slots = _service(), _thresholds(), cached.slots()
+
+    def every_model() -> bytes:
+        full = report if not report.left_out else service.report(report.window, thresholds=limits, slots=slots)
+        return to_csv_bytes(_for_file(health_table(full.models)))
+
     st.download_button(
         "Export CSV",
-        lambda: to_csv_bytes(_for_file(health_table(models))),
+        every_model,
         file_name=f"health-{report.window}-{report.start:%Y%m%d-%H%M}.csv",
         mime="text/csv",
         icon=":material/download:",
@@ -299,7 +318,7 @@ OVERVIEW_FINDINGS = 5
 def render_overview_section() -> None:
     """The Overview's Health part: the worst findings of the last hour (at most OVERVIEW_FINDINGS), and a link."""
     st.subheader("Health")
-    report = read_report(DEFAULT_WINDOW)
+    report = read_report(DEFAULT_WINDOW, detail=0)  # findings only: no table here
     if report is None:
         return
     if not report.findings:

@@ -320,10 +320,17 @@ def test_the_table_shows_the_first_hundred_models_and_the_csv_has_them_all(empty
             {"p": provider, "name": hostile.HYPERLINK},
         )
         conn.execute(sa.text("insert into jobs (api_model_id, status) select id, 'completed' from api_models"))
+        conn.execute(  # the last five (no pick: the pick is priority 1) are the busiest
+            sa.text(
+                "insert into jobs (api_model_id, status) select id, 'completed' from api_models, generate_series(1, 3) "
+                "where priority > 145"
+            )
+        )
     at = _open(signed_in)
     [table] = [d.value for d in at.dataframe if "Slot" in d.value.columns]
     assert len(table) == 100
-    assert "The first 100 of 150 models" in texts(at)
+    assert "100 of 150 models: those needing attention first, then each slot's pick and the busiest" in texts(at)
+    assert {f"{hostile.HYPERLINK}{n}" for n in (1, 146, 147, 148, 149, 150)} <= set(table["Model"])
     _, data = _served(at, downloads)["Export CSV"]
     assert hostile.csv_problems(data) == []
     rows = hostile.csv_rows(data)

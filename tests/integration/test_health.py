@@ -300,3 +300,32 @@ def test_an_open_bucket_p95_is_null_in_json(engine):
     report = _report(engine)
     [row] = report.as_json()["slots"]
     assert row["p95_seconds"] is None and report.models[0].p95_seconds == float("inf")
+
+
+def test_a_report_in_detail_keeps_every_finding_and_pick_and_the_busiest_others(engine, scene):
+    """detail=N: the same findings; every pick, every model that could have a finding and the N busiest others,
+    each with the figures the full report has; the rest counted in left_out."""
+    provider = make_provider(engine)
+    quiet = [  # models that take no jobs by routing, with 1-4 jobs in the window each: none can have a finding
+        make_model(engine, provider, display_name=f"{hostile.HTML} {n}", modality="video", task="t2v", priority=n)
+        for n in range(1, 9)
+    ]
+    for n, model in enumerate(quiet[1:], start=1):  # the pick (priority 1) has none; 7 others have n % 4 + 1 each
+        _jobs(engine, model, n % 4 + 1, "completed", WINDOW_START + timedelta(minutes=n), seconds=3)
+    full = _report(engine)
+    assert full.left_out == 0
+    by_id = {m.model_id: m for m in full.models}
+    for detail in (0, 2, 100):
+        report = _report(engine, detail=detail)
+        assert [f.message for f in report.findings] == [f.message for f in full.findings]
+        assert all(by_id[m.model_id] == m for m in report.models)  # the same figures, model by model
+        kept = {m.model for m in report.models}
+        assert {"SDXL 1.0", "Whisper", "Spare", f"{hostile.HTML} 1"} <= kept  # findings, and each slot's pick
+        others = sorted(
+            (m for m in full.models if m.model_id not in {str(q) for q in quiet[:1]} and m.task == "t2v"),
+            key=lambda m: (-m.jobs, m.model_id),
+        )
+        assert kept - {"SDXL 1.0", "Whisper", "Spare", f"{hostile.HTML} 1"} == {m.model for m in others[:detail]}
+        assert report.left_out == len(others) - min(detail, len(others))
+        assert len(report.models) + report.left_out == len(full.models)
+        assert report.as_json()["left_out"] == report.left_out
