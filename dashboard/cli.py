@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="is each routed slot's model failing, stuck, slow or rated down right now",
         description=(
             "Every slot's pick and every model with jobs in the window or stuck jobs: jobs, failure rate against the "
-            "model's own 7 days before, p50/p95 latency, stuck jobs and ratings, with the findings worst first. Exits "
+            "model's own 7 whole UTC days before the window's day, p50/p95 latency, stuck jobs and ratings, with the "
+            "findings worst first. Exits "
             "with 0 when nothing needs attention, 1 when something does and 2 when it could not tell (the database "
             "unreachable) -- for cron and monitoring. Thresholds: "
             "DASHBOARD_HEALTH_* variables (see the README). " + _ENV_HELP

@@ -47,7 +47,8 @@ class HealthReport:
     window: str
     start: datetime  # window = [start, now): start = this hour's start minus N hours
     end: datetime  # the end of this hour (jobs created later, in the future, are left out)
-    baseline_start: datetime  # baseline = [start - 7 days, start)
+    baseline_start: datetime  # baseline = [baseline_start, baseline_end): the 7 whole UTC days before start's day
+    baseline_end: datetime
     latency_basis: str | None  # 'completed_at', 'status_change', or None when usage is not captured
     latency_precision: str
     models: list[ModelHealth]  # every slot's pick, plus every model with jobs in the window or stuck jobs
@@ -67,6 +68,7 @@ class HealthReport:
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
             "baseline_start": self.baseline_start.isoformat(),
+            "baseline_end": self.baseline_end.isoformat(),
             "stuck_before": self.stuck_before.isoformat() if self.stuck_before else None,
             "latency_basis": self.latency_basis,
             "latency_precision": self.latency_precision,
@@ -113,7 +115,10 @@ class HealthService(ActingService):
         now = (now or datetime.now(UTC)).astimezone(UTC)
         hour = now.replace(minute=0, second=0, microsecond=0)
         start, end = hour - timedelta(hours=_WINDOW_HOURS[window]), hour + timedelta(hours=1)
-        baseline_start = start - timedelta(days=BASELINE_DAYS)
+        # The baseline is whole UTC days, read from the daily rollups alone: the hours at its edges would cost as
+        # much again as the window. It ends where the window's first day begins, so that it is the same all day.
+        baseline_end = start.replace(hour=0)
+        baseline_start = baseline_end - timedelta(days=BASELINE_DAYS)
         # A job is stuck once the hour it was created in ended stuck_minutes ago or more.
         stuck_before = (now - timedelta(minutes=thresholds.stuck_minutes)).replace(minute=0, second=0, microsecond=0)
         decided = self._usage.decide()  # the backlog's rule: fold first, or read jobs, as every usage read does
@@ -132,9 +137,9 @@ class HealthService(ActingService):
             others, left_out = _detailed(set(counts) | set(stuck), counts, stuck, picks, thresholds, detail)
             timed = _latency(conn, start, end, [m for m in others | set(picks) if counts.get(m, (0, 0))[1]])
             wanted = _baseline_models(counts, timed, picks, thresholds)
-            baseline = _counts(conn.execute(q.model_counts(source(baseline_start, start), only=sorted(wanted))))
+            baseline = _counts(conn.execute(q.model_counts(source(baseline_start, baseline_end), only=sorted(wanted))))
             busy = [m for m in wanted if sum(timed.get(m, {}).values()) >= thresholds.min_jobs]
-            baseline_timed = _latency(conn, baseline_start, start, busy)
+            baseline_timed = _latency(conn, baseline_start, baseline_end, busy)
             named = _models_by_id(conn, sorted(set(picks) | {n for n in picks.values() if n} | others))
             basis = conn.execute(lq.LATENCY_BASIS).scalar()
         decided[2]()  # what the backlog's rule does after a read (a fold in the background)
@@ -145,6 +150,7 @@ class HealthService(ActingService):
             start=start,
             end=end,
             baseline_start=baseline_start,
+            baseline_end=baseline_end,
             latency_basis=basis,
             latency_precision=lq.PRECISION,
             models=sorted(models, key=_order),

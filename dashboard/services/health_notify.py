@@ -22,8 +22,8 @@ def report_as_text(report: HealthReport) -> str:
 
     lines = [
         f"Health over {WINDOWS[report.window]}: jobs created since {report.start:%Y-%m-%d %H:%M} UTC, against each "
-        f"model's {BASELINE_DAYS} days before; stuck: queued or processing, created before "
-        f"{report.stuck_before:%Y-%m-%d %H:%M} UTC (counted to the hour)"
+        f"model's {BASELINE_DAYS} whole UTC days from {report.baseline_start:%Y-%m-%d}; stuck: queued or "
+        f"processing, created before {report.stuck_before:%Y-%m-%d %H:%M} UTC (counted to the hour)"
     ]
     lines += [f"! {visible(f.message)}" for f in report.findings] or ["nothing needs attention"]
     if report.models:

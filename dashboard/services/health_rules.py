@@ -39,7 +39,8 @@ class HealthThresholds:
 
 @dataclass(frozen=True, slots=True)
 class ModelHealth:
-    """One model of one routed slot over a window, against its baseline (the 7 days before the window)."""
+    """One model of one routed slot over a window, against its baseline (the 7 whole UTC days before the window's
+    first day)."""
 
     modality: str
     task: str

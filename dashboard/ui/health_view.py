@@ -8,6 +8,8 @@ catalogue's slots (what routing picks) are cached per data version and reader.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pandas as pd
 import streamlit as st
 
@@ -63,9 +65,10 @@ def describe_window(report: HealthReport) -> str:
     """What the figures count, in words: the window, its edges and the baseline's."""
     return (
         f"Jobs created since {report.start:%Y-%m-%d %H:%M} UTC ({WINDOWS[report.window]}, counted in whole UTC "
-        f"hours), counted at this moment, against each model's own baseline: the {BASELINE_DAYS} days before "
-        f"({report.baseline_start:%Y-%m-%d %H:%M} to {report.start:%Y-%m-%d %H:%M} UTC). Failure rates are failed "
-        "jobs as a share of finished (completed or failed) ones."
+        f"hours), counted at this moment, against each model's own baseline: the {BASELINE_DAYS} whole UTC days "
+        f"before the window's first day ({report.baseline_start:%Y-%m-%d} to "
+        f"{report.baseline_end - timedelta(days=1):%Y-%m-%d}). Failure rates are failed jobs as a share of finished "
+        "(completed or failed) ones."
     )
 
 

@@ -293,7 +293,7 @@ def test_a_slow_model_is_a_warning_and_its_p95_is_the_bucket_edge_of_sql(empty_d
 
 def _report(basis: str | None) -> HealthReport:
     moment = datetime(2026, 1, 1, tzinfo=UTC)
-    return HealthReport("1h", moment, moment, moment, basis, latency.PRECISION, [], [], HealthThresholds())
+    return HealthReport("1h", moment, moment, moment, moment, basis, latency.PRECISION, [], [], HealthThresholds())
 
 
 def test_the_latency_note_names_its_basis_and_what_replaces_completed_at():

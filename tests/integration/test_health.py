@@ -19,6 +19,7 @@ from tests.factories import make_model, make_provider, make_user
 
 NOW = datetime(2026, 11, 23, 10, 20, tzinfo=UTC)
 WINDOW_START = datetime(2026, 11, 23, 9, tzinfo=UTC)  # "1h": since the start of the previous hour
+BASELINE_END = datetime(2026, 11, 23, tzinfo=UTC)  # the baseline: the 7 whole UTC days before the window's day
 STUCK_BEFORE = datetime(2026, 11, 23, 10, tzinfo=UTC)  # 10:20 - 15 min = 10:05: jobs of hours ended by then
 
 
@@ -58,7 +59,7 @@ def scene(engine):
     _jobs(engine, sdxl, 98, "completed", WINDOW_START - 3 * day, seconds=10, step=timedelta(minutes=7))
     _jobs(engine, sdxl, 2, "failed", WINDOW_START - 2 * day)
     _jobs(engine, flux, 30, "completed", WINDOW_START - 6 * day, seconds=5)
-    _jobs(engine, flux, 1, "failed", WINDOW_START - timedelta(microseconds=1))  # the baseline's last moment
+    _jobs(engine, flux, 1, "failed", BASELINE_END - timedelta(microseconds=1))  # the baseline's last moment
     _jobs(engine, whisper, 25, "completed", WINDOW_START - day, seconds=13, rating=5)
     # The window: SDXL fails 40% (20 of 50), Whisper takes 41 s and is rated 2.
     _jobs(engine, sdxl, 30, "completed", WINDOW_START, seconds=12, step=timedelta(minutes=2))  # the first at 09:00
@@ -74,7 +75,7 @@ def scene(engine):
 
 
 # ─── The oracle: the same figures from jobs, one by one ───────────────────────────────────────────
-def _expected(engine, model_id, *, start, end, baseline_start, stuck_before) -> dict:
+def _expected(engine, model_id, *, start, end, baseline_start, baseline_end, stuck_before) -> dict:
     with engine.connect() as conn:
 
         def counts(first, last):
@@ -110,8 +111,8 @@ def _expected(engine, model_id, *, start, end, baseline_start, stuck_before) -> 
             ),
             {"m": model_id, "before": stuck_before},
         ).one()
-        window, baseline = counts(start, end), counts(baseline_start, start)
-        timed, baseline_timed = durations(start, end), durations(baseline_start, start)
+        window, baseline = counts(start, end), counts(baseline_start, baseline_end)
+        timed, baseline_timed = durations(start, end), durations(baseline_start, baseline_end)
     return {
         "jobs": window[0],
         "completed": window[1],
@@ -155,6 +156,7 @@ def _assert_exact(engine, report) -> None:
             start=report.start,
             end=report.end,
             baseline_start=report.baseline_start,
+            baseline_end=report.baseline_end,
             stuck_before=report.stuck_before,
         )
         got = {key: getattr(model, key) for key in expected}
@@ -179,7 +181,7 @@ def test_the_report_finds_the_failing_pick_the_stuck_jobs_the_slow_and_the_rated
         NOW.replace(minute=0) + timedelta(hours=1),
         STUCK_BEFORE,
     )
-    assert report.baseline_start == WINDOW_START - timedelta(days=7)
+    assert (report.baseline_start, report.baseline_end) == (BASELINE_END - timedelta(days=7), BASELINE_END)
     assert [f.message for f in report.findings] == [
         "image/generation routes to SDXL 1.0, failing 40% in the last hour (baseline 2%); "
         "next in line Flux 1.1 Pro fails 3%",
@@ -219,10 +221,20 @@ def test_figures_are_exact_with_deltas_pending_and_after_a_fold(engine, scene):
 
 
 def test_window_edges_are_whole_hours(engine, scene):
-    # 24h: since the same hour yesterday; the baseline's last job (08:59:59.999999) is still outside the 1h window.
+    # 24h: since the same hour yesterday, and the baseline the 7 whole days before that day.
     day = _report(engine, window="24h")
     assert day.start == WINDOW_START - timedelta(hours=23)
+    yesterday = BASELINE_END - timedelta(days=1)
+    assert (day.baseline_start, day.baseline_end) == (yesterday - timedelta(days=7), yesterday)
     _assert_exact(engine, day)
+    # A job between the baseline's end (midnight) and the 1h window's start is in neither: the baseline is the
+    # same all day.
+    before = {m.model: m.baseline_jobs for m in _report(engine).models}
+    _jobs(engine, scene["sdxl"], 3, "failed", WINDOW_START - timedelta(minutes=1))
+    _jobs(engine, scene["sdxl"], 1, "failed", BASELINE_END)
+    after = _report(engine)
+    assert {m.model: m.baseline_jobs for m in after.models} == before
+    _assert_exact(engine, after)
     hour = _report(engine)
     flux_now = [m for m in hour.models if m.model == "Flux 1.1 Pro"]
     assert flux_now == []  # no job in the window, not a pick: not listed
