@@ -32,6 +32,21 @@ SLOT_FACTS = (
     .order_by(_facts.c.modality, _facts.c.task, _facts.c.name_rank)
 )
 
+# Each slot's first two models that can take jobs, in the routing order (name_rank agrees with ROUTING_ORDER, as in
+# SLOT_FACTS): its pick and its next in line, for what needs only those (Health). Only rows that can take jobs are
+# wanted, so an inactive model's row is never returned, and the seed's read policy is checked on active rows only.
+_candidates = (
+    sa.select(*RULE_COLUMNS, sa.func.row_number().over(partition_by=_slot, order_by=ROUTING_ORDER).label("name_rank"))
+    .select_from(models_with_providers)
+    .where(_can_take_jobs)
+    .subquery()
+)
+SLOT_PICKS = (
+    sa.select(_candidates)
+    .where(_candidates.c.name_rank <= 2)
+    .order_by(_candidates.c.modality, _candidates.c.task, _candidates.c.name_rank)
+)
+
 # Every model of the slot of :id, with the rule columns, in the database's order of (display_name, id).
 MODELS_OF_SLOT_OF = (
     sa.select(*RULE_COLUMNS)

@@ -120,6 +120,24 @@ def slots_of(rows: list[Row]) -> list[Slot]:
     ]
 
 
+Picks = dict[str, str | None]  # each routed slot's pick's id (as text) -> its next in line's id, or None
+
+
+def picks_of(rows: list[Row]) -> Picks:
+    """Every routed slot's pick and next in line, from SLOT_PICKS' rows (or SLOT_FACTS'), by the routing rules."""
+    picks: Picks = {}
+    for models in rules.by_slot(rows).values():
+        ranked = rules.candidates(models)
+        if ranked:
+            picks[str(ranked[0]["id"])] = str(ranked[1]["id"]) if len(ranked) > 1 else None
+    return picks
+
+
+def slot_picks(slots: list[Slot]) -> Picks:
+    """The same from slots already read (list_slots)."""
+    return {str(s.picked_id): str(s.next_id) if s.next_id else None for s in slots if s.picked_id}
+
+
 # What needs an admin in a slot (routing_rules.Finding: severity, code, slot, message).
 Warning = Finding
 
@@ -267,6 +285,10 @@ class CatalogueService(ActingService):
     def list_slots(self) -> list[Slot]:
         """Every modality and task with its default and candidate counts."""
         return slots_of(self._rows(q.SLOT_FACTS))  # a few rows per slot: see SLOT_FACTS
+
+    def routed_picks(self) -> Picks:
+        """Every routed slot's pick and next in line: what list_slots says of them, read from active rows only."""
+        return picks_of(self._rows(q.SLOT_PICKS))
 
     def default_impact(self, model_id: UUID | str) -> list[Impact]:
         """What making this model its slot's default would do to routing, worst first (ModelNotFound if gone)."""

@@ -24,7 +24,7 @@ from dashboard.queries import health as hq
 from dashboard.queries import latency as lq
 from dashboard.queries import usage as q
 from dashboard.services.base import ActingService
-from dashboard.services.catalogue import Slot, slots_of
+from dashboard.services.catalogue import Picks, picks_of
 from dashboard.services.errors import InvalidRange, NotAllowed
 from dashboard.services.health_rules import (
     BASELINE_DAYS,
@@ -96,14 +96,15 @@ class HealthService(ActingService):
         *,
         now: datetime | None = None,
         thresholds: HealthThresholds | None = None,
-        slots: list[Slot] | None = None,
+        picks: Picks | None = None,
         detail: int | None = None,
     ) -> HealthReport:
         """Every routed slot's pick and every model with jobs in the window or stuck jobs, with the findings.
 
-        slots: the catalogue's slots as CatalogueService.list_slots() gives them (a page passes the copy it caches
-        per data version and reader); read here, in the same transaction, when not given. The job figures, and the
-        names of the models they concern, are read now either way.
+        picks: each routed slot's pick and next in line, as CatalogueService.routed_picks() (or slot_picks() of the
+        slots) gives them: a page passes the copy it caches per data version and reader; read here, in the same
+        transaction, when not given. The job figures, and the names of the models they concern, are read now
+        either way.
 
         detail: None for every model; N for every pick and its next in line, every model that can have a finding
         (health_rules.could_need_attention) and the N busiest of the rest, counting the others in left_out. The
@@ -129,9 +130,8 @@ class HealthService(ActingService):
             return self._usage.source(UsageRange(first, last), by_day=by_day, decided=decided)[0]
 
         with self._transaction(self._usage.read_engine) as conn:
-            if slots is None:
-                slots = slots_of([dict(r._mapping) for r in conn.execute(catalogue_queries.SLOT_FACTS)])
-            picks = {str(s.picked_id): str(s.next_id) if s.next_id else None for s in slots if s.picked_id}
+            if picks is None:
+                picks = picks_of([dict(r._mapping) for r in conn.execute(catalogue_queries.SLOT_PICKS)])
             counts = _counts(conn.execute(q.model_counts(source(start, end))))
             stuck = _stuck(conn, source(None, stuck_before), source(None, stuck_before, by_day=True), stuck_before)
             others, left_out = _detailed(set(counts) | set(stuck), counts, stuck, picks, thresholds, detail)

@@ -2,8 +2,8 @@
 figure means (latency basis and precision, stuck precision, the thresholds and where to change them).
 
 The job figures are read on every run, never cached: they move without the catalogue changing, and the page is for
-the question "is it failing right now". The service reads rollups, so a run stays cheap at 10M jobs; only the
-catalogue's slots (what routing picks) are cached per data version and reader.
+the question "is it failing right now". The service reads rollups, so a run stays cheap at 10M jobs; only what
+routing picks is cached per data version and reader.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import streamlit as st
 
 from dashboard.config import HEALTH_SETTINGS
 from dashboard.export import to_csv_bytes
+from dashboard.services.catalogue import Picks, slot_picks
 from dashboard.services.errors import ServiceError
 from dashboard.services.health import WINDOWS, HealthReport, HealthService
 from dashboard.services.health_rules import BASELINE_DAYS, HealthFinding, HealthThresholds, ModelHealth
@@ -40,13 +41,15 @@ def render_window() -> str:
     return window
 
 
-def read_report(window: str, *, detail: int | None = TABLE_ROWS) -> HealthReport | None:
+def read_report(window: str, *, detail: int | None = TABLE_ROWS, picks: Picks | None = None) -> HealthReport | None:
     """The report as this person may read it, now; None (with the reason shown) when it cannot be read. The job
-    figures are read at every run; the slots (what routing picks) come from the catalogue's cached read, which the
-    Overview and the Defaults page share. detail: the report's (every model that needs attention or is routed, and
-    this many of the busiest others; None for every model)."""
+    figures are read at every run; what routing picks is given (the Overview takes it from the slots it draws) or
+    comes from the catalogue's cached read of the picks. detail: the report's (every model that needs attention or
+    is routed, and this many of the busiest others; None for every model)."""
     try:
-        return _service().report(window, thresholds=_thresholds(), slots=cached.slots(), detail=detail)
+        return _service().report(
+            window, thresholds=_thresholds(), picks=cached.picks() if picks is None else picks, detail=detail
+        )
     except ServiceError as exc:
         show_error(exc)
         return None
@@ -202,10 +205,10 @@ def render_table(report: HealthReport) -> None:
             "Why": st.column_config.TextColumn(width="large"),
         },
     )
-    service, limits, slots = _service(), _thresholds(), cached.slots()
+    service, limits, picks = _service(), _thresholds(), cached.picks()
 
     def every_model() -> bytes:
-        full = report if not report.left_out else service.report(report.window, thresholds=limits, slots=slots)
+        full = report if not report.left_out else service.report(report.window, thresholds=limits, picks=picks)
         return to_csv_bytes(_for_file(health_table(full.models)))
 
     st.download_button(
@@ -321,7 +324,7 @@ OVERVIEW_FINDINGS = 5
 def render_overview_section() -> None:
     """The Overview's Health part: the worst findings of the last hour (at most OVERVIEW_FINDINGS), and a link."""
     st.subheader("Health")
-    report = read_report(DEFAULT_WINDOW, detail=0)  # findings only: no table here
+    report = read_report(DEFAULT_WINDOW, detail=0, picks=slot_picks(cached.slots()))  # findings only, no table
     if report is None:
         return
     if not report.findings:

@@ -341,3 +341,25 @@ def test_a_report_in_detail_keeps_every_finding_and_pick_and_the_busiest_others(
         assert report.left_out == len(others) - min(detail, len(others))
         assert len(report.models) + report.left_out == len(full.models)
         assert report.as_json()["left_out"] == report.left_out
+
+
+def test_the_picks_read_alone_are_the_slots_picks_in_every_shape(engine):
+    """CatalogueService.routed_picks() (active rows only) says what list_slots() says of each slot's pick and next
+    in line: an inactive default, a model of an inactive provider first by priority, ties broken by names the
+    database orders by its collation, hostile names, a slot with one candidate and one with none."""
+    from dashboard.services.catalogue import CatalogueService, slot_picks
+
+    on, off = make_provider(engine), make_provider(engine, is_active=False)
+    make_model(engine, on, modality="image", task="a", display_name="Default off", is_default=True, is_active=False)
+    make_model(engine, off, modality="image", task="a", display_name="Provider off", priority=0)
+    for name in ("b", "B", "_b", hostile.HTML, hostile.SCRIPT, "ä"):  # one priority: the names decide
+        make_model(engine, on, modality="image", task="a", display_name=name, priority=3)
+    make_model(engine, on, modality="image", task="one", display_name="Alone")
+    make_model(engine, on, modality="image", task="none", display_name="Off", is_active=False)
+    make_model(engine, off, modality="image", task="none", display_name="Off provider")
+    admin = make_user(engine, "admin")
+    for user in (admin, SERVICE_ROLE):
+        service = CatalogueService(engine, user_id=user)
+        picks = service.routed_picks()
+        assert picks == slot_picks(service.list_slots())
+        assert len(picks) == 2 and list(picks.values()).count(None) == 1  # "a" has a next in line, "one" none
