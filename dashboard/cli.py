@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -542,4 +543,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     os.chdir(REPO)  # .streamlit/config.toml and secrets.toml are read from the working folder
     sys.argv = streamlit_command(list(args.streamlit_options), localhost_only=embedded)
+    # The web server stops gracefully on SIGTERM, then raises the signal again with the handler it found: the
+    # default one would end the process at once, before the embedded PostgreSQL is stopped at exit. Exit instead.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     return streamlit_cli.main()
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)

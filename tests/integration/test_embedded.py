@@ -42,3 +42,85 @@ def test_as_root_the_default_never_sits_under_a_private_home():
         assert default_data_dir() == Path("/var/lib/api-models-dashboard")
     else:
         assert str(default_data_dir()).startswith(str(Path.home()))
+
+
+def _server_running(pgdata: Path) -> bool:
+    """Whether the embedded server of pgdata is up: its postmaster.pid names a live process."""
+    import psutil
+
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return psutil.pid_exists(pid)
+
+
+def _wait_until(check, seconds: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.25)
+    return check()
+
+
+def test_a_process_killed_earlier_does_not_keep_the_server_running_forever(tmp_path):
+    """The server stops when the last process using it exits; a process that was killed before it could say it
+    left (SIGKILL, a crash) is forgotten at the next start instead of being waited for forever."""
+    env = {"DASHBOARD_DATA_DIR": str(tmp_path / "data")}
+    assert run_cli("migrate", env_extra=env).returncode == 0
+    pgdata = tmp_path / "data" / "pgdata"
+    assert not _server_running(pgdata)
+    (pgdata / ".handle_pids.json").write_text("[999999999, 1]")  # gone long ago, and a live one not ours (init)
+    result = run_cli("migrate", env_extra=env)
+    assert result.returncode == 0, result.stderr
+    assert "[1]" == (pgdata / ".handle_pids.json").read_text().replace(" ", "")  # the live one is kept
+    assert _server_running(pgdata)  # pid 1 still counts as using it: the server is left up for it
+    (pgdata / ".handle_pids.json").write_text("[999999999]")
+    result = run_cli("migrate", env_extra=env)
+    assert result.returncode == 0, result.stderr
+    assert _wait_until(lambda: not _server_running(pgdata), 20)
+
+
+def test_stopping_the_app_with_sigterm_stops_the_embedded_server(tmp_path):
+    """A process manager stops the app with SIGTERM: the app ends, and so does the PostgreSQL it started."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    from tests.integration.test_cli import REPO
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["DASHBOARD_DATA_DIR"] = str(tmp_path / "data")
+    app = subprocess.Popen(
+        [sys.executable, "-m", "dashboard", "run", "--server.port", str(port), "--server.headless", "true"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    pgdata = tmp_path / "data" / "pgdata"
+    try:
+
+        def up() -> bool:
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).status == 200
+            except OSError:
+                return False
+
+        assert _wait_until(up, 120), app.stderr.read().decode() if app.poll() is not None else "not up in 120 s"
+        assert _server_running(pgdata)
+        app.send_signal(signal.SIGTERM)
+        app.wait(timeout=30)
+        assert _wait_until(lambda: not _server_running(pgdata), 20)
+    finally:
+        if app.poll() is None:
+            app.kill()
