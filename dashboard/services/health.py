@@ -136,11 +136,12 @@ class HealthService(ActingService):
             stuck = _stuck(conn, source(None, stuck_before), source(None, stuck_before, by_day=True), stuck_before)
             others, left_out = _detailed(set(counts) | set(stuck), counts, stuck, picks, thresholds, detail)
             timed = _latency(conn, start, end, [m for m in others | set(picks) if counts.get(m, (0, 0))[1]])
-            wanted = _baseline_models(counts, timed, picks, thresholds)
-            baseline = _counts(conn.execute(q.model_counts(source(baseline_start, baseline_end), only=sorted(wanted))))
-            busy = [m for m in wanted if sum(timed.get(m, {}).values()) >= thresholds.min_jobs]
-            baseline_timed = _latency(conn, baseline_start, baseline_end, busy)
-            named = _models_by_id(conn, sorted(set(picks) | {n for n in picks.values() if n} | others))
+            # Every model reported, and each pick's next in line (its rate is quoted), with its baseline: a figure
+            # shown is never a zero that stands for "not read".
+            reported = sorted(set(picks) | {n for n in picks.values() if n} | others)
+            baseline = _counts(conn.execute(q.model_counts(source(baseline_start, baseline_end), only=reported)))
+            baseline_timed = _latency(conn, baseline_start, baseline_end, reported)
+            named = _models_by_id(conn, reported)
             basis = conn.execute(lq.LATENCY_BASIS).scalar()
         decided[2]()  # what the backlog's rule does after a read (a fold in the background)
         rows = _rows(picks, named, counts, baseline, stuck, timed, baseline_timed, others)
@@ -198,24 +199,6 @@ def _detailed(
             rest.append(model)
     busiest = heapq.nsmallest(max(detail, 0), rest, key=lambda m: (-counts.get(m, (0,))[0], m))
     return kept | set(busiest), len(rest) - len(busiest)
-
-
-def _baseline_models(
-    counts: dict[str, Counts], timed: dict[str, dict[int, int]], picks: dict, thresholds: HealthThresholds
-) -> set[str]:
-    """The models whose baseline can matter: busy enough in the window for a failure, latency or rating finding,
-    and the slots' picks with their next in line (whose failure rate a finding on the pick quotes)."""
-    wanted = {
-        m
-        for m, (_, completed, failed, rated, _) in counts.items()
-        if completed + failed >= thresholds.min_jobs or rated >= thresholds.min_rated
-    }
-    wanted |= {m for m, buckets in timed.items() if sum(buckets.values()) >= thresholds.min_jobs}
-    for pick, after in picks.items():
-        wanted.add(pick)
-        if after is not None:
-            wanted.add(after)
-    return wanted
 
 
 def _latency(conn: sa.Connection, start: datetime, end: datetime, models: list[str]) -> dict[str, dict[int, int]]:

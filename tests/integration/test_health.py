@@ -137,18 +137,8 @@ def _expected(engine, model_id, *, start, end, baseline_start, baseline_end, stu
     }
 
 
-_BASELINE_COUNTS = ("baseline_jobs", "baseline_failure_rate", "baseline_finished", "baseline_rated")
-_BASELINE_COUNTS += ("baseline_avg_rating",)
-_BASELINE_LATENCY = ("baseline_p95_seconds", "baseline_timed")
-_NOT_READ = {"baseline_jobs": 0, "baseline_finished": 0, "baseline_rated": 0, "baseline_timed": 0}
-
-
 def _assert_exact(engine, report) -> None:
-    """Every model's every figure as SQL over jobs gives it. Baselines are read only where a finding could need them:
-    counts for the picks, their next in line and models busy enough in the window, latency for those with enough
-    timed jobs; elsewhere they are zero and None."""
-    limits = report.thresholds
-    after_picks = {m.next_model for m in report.models if m.routed}
+    """Every model's every figure, its baseline's included, as SQL over jobs gives it."""
     for model in report.models:
         expected = _expected(
             engine,
@@ -160,12 +150,6 @@ def _assert_exact(engine, report) -> None:
             stuck_before=report.stuck_before,
         )
         got = {key: getattr(model, key) for key in expected}
-        busy = model.completed + model.failed >= limits.min_jobs or model.rated >= limits.min_rated
-        counts_read = model.routed or busy or model.timed >= limits.min_jobs or model.model in after_picks
-        latency_read = model.timed >= limits.min_jobs
-        for keys, read in ((_BASELINE_COUNTS, counts_read), (_BASELINE_LATENCY, latency_read)):
-            if not read:
-                expected.update({key: _NOT_READ.get(key) for key in keys})
         assert got == expected, model.model
 
 
@@ -324,8 +308,11 @@ def test_a_report_in_detail_keeps_every_finding_and_pick_and_the_busiest_others(
     ]
     for n, model in enumerate(quiet[1:], start=1):  # the pick (priority 1) has none; 7 others have n % 4 + 1 each
         _jobs(engine, model, n % 4 + 1, "completed", WINDOW_START + timedelta(minutes=n), seconds=3)
+        _jobs(engine, model, 30, "completed", BASELINE_END - timedelta(days=2), seconds=2)  # a history of their own
     full = _report(engine)
     assert full.left_out == 0
+    _assert_exact(engine, full)  # quiet models' baselines included: read, not shown as zero
+    assert all(m.baseline_jobs == 30 and m.baseline_p95_seconds for m in full.models if m.task == "t2v" and m.jobs)
     by_id = {m.model_id: m for m in full.models}
     for detail in (0, 2, 100):
         report = _report(engine, detail=detail)
