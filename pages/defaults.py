@@ -33,8 +33,12 @@ if not slots:
     st.stop()
 
 st.subheader("Default models")
+defaults = pd.DataFrame(cached.default_models(), columns=[*DEFAULT_COLUMNS, "provider_id"])
+# The seed's query names the provider by its key (openai); every other page says its display name (OpenAI).
+names = {p["id"]: p["display_name"] for p in cached.provider_choices()}
+defaults["provider_name"] = defaults["provider_id"].map(names).fillna(defaults["provider_name"])
 st.dataframe(
-    visible_frame(pd.DataFrame(cached.default_models(), columns=list(DEFAULT_COLUMNS))),
+    visible_frame(defaults[list(DEFAULT_COLUMNS)]),
     column_config=DEFAULT_COLUMNS,
     hide_index=True,
     width="stretch",

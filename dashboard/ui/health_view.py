@@ -252,7 +252,7 @@ def stuck_note(stuck_minutes: int) -> str:
         f"Stuck: queued or processing jobs, counted to the hour they were created in. A job counts once the hour "
         f"it was created in ended {stuck_minutes} minutes ago or more, so every job counted has waited over "
         f"{stuck_minutes} minutes, and one may wait up to {60 + stuck_minutes} minutes before it counts. The oldest "
-        "is given as the start of its hour."
+        "is given as the hour it was created in (10:00-11:00 UTC)."
     )
 
 
@@ -315,7 +315,8 @@ def render_notes(report: HealthReport) -> None:
             "A value outside the accepted range is ignored and the default kept. No finding is made on fewer jobs "
             "than the minimums."
         )
-        st.dataframe(threshold_rows(report.thresholds), hide_index=True, width="stretch")
+        # A table, not a grid: nine rows whose meanings are sentences, shown whole (a grid cut them off).
+        st.table(threshold_rows(report.thresholds).set_index("Threshold"))
 
 
 OVERVIEW_FINDINGS = 5

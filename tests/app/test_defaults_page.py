@@ -52,7 +52,7 @@ def test_an_admin_sees_the_default_models_table(demo_db, signed_in):
     assert list(table.columns) == ["modality", "task", "display_name", "provider_name", "priority", "updated_at"]
     assert len(table) == 11
     sdxl = table[(table["modality"] == "image") & (table["task"] == "generation")].iloc[0]
-    assert (sdxl["display_name"], sdxl["provider_name"]) == ("SDXL 1.0", "replicate")
+    assert (sdxl["display_name"], sdxl["provider_name"]) == ("SDXL 1.0", "Replicate")  # as every other page names it
 
 
 def test_the_grid_marks_every_gap(demo_db, signed_in):

@@ -189,7 +189,7 @@ def test_the_notes_say_how_latency_and_stuck_are_measured_and_where_thresholds_a
     assert "A job counts once the hour it was created in ended 15 minutes ago" in said
     assert "up to 75 minutes" in said
     [expander] = [e for e in at.expander if e.label == "Thresholds, and where to change them"]
-    thresholds = expander.dataframe[0].value
+    thresholds = expander.table[0].value
     assert "DASHBOARD_HEALTH_STUCK_MINUTES" in set(thresholds["Set with"])
     assert len(thresholds) == 9
 
