@@ -67,12 +67,13 @@ def render_traffic(traffic: Traffic) -> None:
             "Rating": f"{slot.before.describe_rating()} → {slot.after.describe_rating()}",
         }
         for n, move in enumerate(slot.moves):
-            cells = {"Slot": slot.slot, "Jobs/day": round(move.per_day, 2), "From": move.source, "To": move.target}
+            cells = {"Slot": slot.slot, "Jobs/day": round(move.per_day, 1), "From": move.source, "To": move.target}
             rows.append({**cells, **(outcome if n == 0 else dict.fromkeys(outcome, ""))})
     st.caption(
         md_escape(
-            f"Traffic that would move, from {traffic.describe_window()}. Spend counts completed jobs at each "
-            "model's price; failure rate and rating are each receiving model's own over the same days."
+            f"Traffic that would move, from {traffic.describe_window()}. Jobs/day: the jobs that would go to "
+            "another model. Spend/day, failure rate and rating: the whole slot's, now → after the change, from each "
+            "model's price (completed jobs) and each receiving model's own failure rate and rating over those days."
         )
     )
     st.dataframe(visible_frame(pd.DataFrame(rows)), hide_index=True, width="stretch")
