@@ -3,8 +3,9 @@
 Served by dashboard/ui/server.py: run `python -m dashboard run` (or `streamlit run dashboard/ui/server.py`).
 """
 
+import runpy
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -74,13 +75,26 @@ PAGES = (
 )
 STREAMLIT_PARAMS = ("embed", "embed_options")  # Streamlit's own: every page keeps them
 _LAST_PAGE = "_dashboard_last_page"
+HOME = "home"  # the root's page: opens the first page of the menu (see pages_for)
 
 
 def pages_for(*, admin: bool, refused: PageSpec | None = None) -> list:
     """The pages a person sees, in menu order; admins get the editing pages too. refused: an admin page a plain
-    user's link asked for, registered hidden so that the link finds it and says it is for admins only."""
+    user's link asked for, registered hidden so that the link finds it and says it is for admins only.
+
+    The app's root is a hidden page of its own that draws the first page a person may see, in place: every page
+    then has its own address (/overview, /models) for every role as well. Streamlit serves its default page at the
+    root only, so had the Overview or Models been the default, a link to /overview or /models (an admin's link
+    opened by a plain user, say) would have said "Page not found". In place, not by switching pages: a switch
+    started from the root would lose what the click that led there had set (View as a plain user)."""
     shown = [spec for spec in PAGES if admin or not spec.admins_only]
-    pages = [st.Page(s.path, title=s.title, icon=s.icon, default=n == 0) for n, s in enumerate(shown)]
+    pages = [st.Page(s.path, title=s.title, icon=s.icon) for s in shown]
+    first = shown[0].path
+
+    def home() -> None:
+        runpy.run_path(str(Path(__file__).parent / first), run_name="__main__")
+
+    pages.insert(0, st.Page(home, title=shown[0].title, url_path=HOME, default=True, visibility="hidden"))
     if refused is not None and not admin:
         pages.append(st.Page(refused.path, title=refused.title, icon=refused.icon, visibility="hidden"))
     return pages
@@ -140,7 +154,7 @@ page = st.navigation({"Catalogue": menu})
 if refused is not None:  # a plain user's link to an admin page: say so rather than land elsewhere silently
     say_admins_only(refused, viewing_as_user=identity.is_admin)
     st.stop()
-keep_page_params(next(spec for spec in PAGES if spec.title == page.title))
+keep_page_params(next(spec for spec in PAGES if spec.title == page.title))  # the root: the first page's title
 try:
     page.run()
 except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:

@@ -55,7 +55,7 @@ def test_an_admins_click_keeps_the_ticked_rows_for_bulk_changes(demo_db, signed_
 
 
 def test_a_plain_users_click_shows_the_model_read_only_and_closes(demo_db, signed_in):
-    at = signed_in("viewer@example.com", page=MODELS, q="SDXL 1.0")
+    at = signed_in("viewer@example.com", q="SDXL 1.0")  # a plain user's first page, drawn at the root
     _click(at, 0, "price")
     assert not at.exception, at.exception
     assert "SDXL 1.0" in [read(s.value) for s in at.subheader]

@@ -1,6 +1,8 @@
 """Issue 16 in a real browser: the Import tab stays open after applying, and a second restore's confirmation in
 History stays in view after the first restore moved every entry down."""
 
+import re
+
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
@@ -50,15 +52,39 @@ def test_a_second_restore_keeps_its_confirmation_in_view(browser_page, app_serve
     wait_idle(page)
     page.get_by_role("button", name="Restore", exact=True).click()
     wait_idle(page)
-    assert page.get_by_text("History records it as restored from entry").is_visible()
+    expect(page.get_by_text("History records it as restored from entry")).to_be_visible(timeout=15_000)
     # Every entry moved down one place; open the older change (now the third entry) and ask to restore it.
     page.get_by_test_id("stExpander").nth(2).locator("summary").click()
     wait_idle(page)
     page.get_by_test_id("stExpander").nth(2).get_by_role("button", name="Restore the version before this").click()
     wait_idle(page)
     confirm = page.get_by_role("button", name="Restore", exact=True)
-    assert confirm.is_visible()  # the entry stayed open: its confirmation is in view
+    expect(confirm).to_be_visible(timeout=15_000)  # the entry stayed open: its confirmation is in view
     confirm.click()
     wait_idle(page)
     with engine.connect() as conn:
         assert conn.execute(sa.text("select priority from api_models where id = :i"), {"i": sdxl}).scalar() == 1
+
+
+@pytest.mark.parametrize(
+    ("email", "path", "heading"),
+    [
+        ("viewer@example.com", "/models?q=flux", "Models"),  # an admin's link to Models, opened by a plain user
+        ("admin@example.com", "/overview", "Overview"),
+        ("admin@example.com", "/models?q=flux", "Models"),
+        ("viewer@example.com", "/", "Models"),
+    ],
+)
+def test_every_page_has_an_address_that_works_for_every_role(browser_page, app_server, email, path, heading):
+    """The first page a person may see is drawn at the root and at its own address too: no "Page not found"."""
+    page = browser_page
+    sign_in(page, app_server, email, path=path)
+    expect(page.get_by_role("heading", name=heading).first).to_be_visible(timeout=15_000)
+    assert page.get_by_text("Page not found").count() == 0
+    if "q=flux" in path:
+        assert "q=flux" in page.url  # the link's search is kept
+        expect(page.get_by_text(re.compile(r"of \d+ models?"))).to_be_visible()
+    page.reload()
+    wait_idle(page)
+    expect(page.get_by_role("heading", name=heading).first).to_be_visible(timeout=15_000)
+    assert page.get_by_text("Page not found").count() == 0

@@ -36,7 +36,7 @@ def test_sign_in_filter_edit_pricing_save_see_it_and_download_the_csv(browser_pa
     page.screenshot(path=str(tmp_path / "models.png"))
 
     click_first_model(page)  # SDXL 1.0: priority 1, first by name; one click on its row opens the editor
-    assert page.get_by_role("heading", name="SDXL 1.0").is_visible()
+    expect(page.get_by_role("heading", name="SDXL 1.0")).to_be_visible(timeout=15_000)  # a loaded machine is slow
     page.get_by_role("tab", name="Pricing").click()
     wait_idle(page)
     pricing = page.get_by_role("textbox", name="Pricing")
@@ -178,7 +178,7 @@ def test_the_menus_model_editor_opens_a_picker_and_the_editor_switches_models(br
     go_to(page, "Model editor")
     assert page.get_by_role("heading", name="Model editor").is_visible()
     _choose(page, "Open a model", "SDXL 1.0")
-    assert page.get_by_role("heading", name="SDXL 1.0").is_visible()
+    expect(page.get_by_role("heading", name="SDXL 1.0")).to_be_visible(timeout=15_000)
     _choose(page, "Open another model", "Flux 1.1 Pro")
     assert page.get_by_role("heading", name="Flux 1.1 Pro").is_visible()
     assert "id=" in page.url
