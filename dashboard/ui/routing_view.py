@@ -106,7 +106,12 @@ def _table(found: list[RoutedModel], total: int, text: str, row, what: str) -> N
         else:
             st.caption("Every model of this slot can take its jobs.")
         return
-    st.dataframe(visible_frame(pd.DataFrame([row(m) for m in found[:SHOWN]])), hide_index=True, width="stretch")
+    st.dataframe(
+        visible_frame(pd.DataFrame([row(m) for m in found[:SHOWN]])),
+        hide_index=True,
+        width="stretch",
+        column_config={"Why": st.column_config.TextColumn(width="large")},  # "provider … inactive" whole
+    )
     if len(found) > SHOWN or len(found) < total:
         shown = f"the first {SHOWN:,} of {len(found):,}" if len(found) > SHOWN else f"{len(found):,}"
         matched = " matching" if len(found) < total else ""
@@ -285,6 +290,7 @@ def _render_order_grid(grid: dict[str, Any], ids: list[str], shown: list[Row], a
                 required=True,
             ),
             "Priority": st.column_config.TextColumn("Priority", help="Now, and → after saving when it changes"),
+            "State": st.column_config.TextColumn("State", width="large"),  # "provider … inactive" whole
         },
     )
     matched = f" of the {len(places):,} that match" if len(places) < len(shown) else ""
