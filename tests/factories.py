@@ -83,3 +83,18 @@ def only_these_jobs(engine: Engine, slot: str, **per_model: tuple[int, int]) -> 
                     ),
                     {"s": status, "n": count, "name": name},
                 )
+
+
+def level_with_the_pick(engine: Engine, model: str = "Flux Schnell", pick: str = "SDXL 1.0", jobs: int = 14) -> None:
+    """The demo's model given its slot's pick's priority (1), the pick given jobs completed two days before this
+    hour: making the model the default then moves the pick's traffic to it."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("update api_models set priority = 1 where display_name = :m"), {"m": model})
+        conn.execute(
+            sa.text(
+                "insert into jobs (api_model_id, status, created_at) select id, 'completed', "
+                "date_trunc('hour', now()) - interval '2 days' from api_models, generate_series(1, :n) "
+                "where display_name = :p"
+            ),
+            {"p": pick, "n": jobs},
+        )

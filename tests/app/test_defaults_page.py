@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from dashboard.text import md_escape
 from tests import hostile
 from tests.app.conftest import texts
-from tests.factories import make_model, make_provider, make_user
+from tests.factories import level_with_the_pick, make_model, make_provider, make_user
 
 PAGE = "pages/defaults.py"
 HOSTILE = f"{hostile.LINK} {hostile.HTML} {hostile.EMAIL}"
@@ -188,15 +188,7 @@ def test_names_from_the_database_are_shown_literally(empty_db, engine, signed_in
 
 
 def test_the_review_shows_the_traffic_that_would_move(demo_db, engine, signed_in):
-    with engine.begin() as conn:  # Flux Schnell level with SDXL 1.0, which had 14 jobs in the last 7 days
-        conn.execute(sa.text("update api_models set priority = 1 where display_name = 'Flux Schnell'"))
-        conn.execute(
-            sa.text(
-                "insert into jobs (api_model_id, status, created_at) select id, 'completed', "
-                "date_trunc('hour', now()) - interval '2 days' from api_models, generate_series(1, 14) "
-                "where display_name = 'SDXL 1.0'"
-            )
-        )
+    level_with_the_pick(engine)  # Flux Schnell level with SDXL 1.0, which had 14 jobs in the last 7 days
     at = _pick(signed_in(page=PAGE), "image/generation", "Flux Schnell")
     _button(at, "Make default").click().run()
     assert not at.exception

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from tests.browser.conftest import chromium_page, go_to, sign_in, wait_idle
+from tests.factories import level_with_the_pick
 from tests.hostile import LINK
 
 pytestmark = pytest.mark.browser
@@ -96,15 +96,7 @@ def test_the_models_filters_fold_away_above_the_table(phone, app_server):
 def test_a_reviews_traffic_table_fits_the_phone(phone, app_server, engine):
     """Making a default on a phone: the review's table of the traffic that would move is drawn, in the screen's
     width, with the confirmation under it."""
-    with engine.begin() as conn:  # level with SDXL 1.0, the pick, so that the new default takes its jobs
-        conn.execute(sa.text("update api_models set priority = 1 where display_name = 'Flux Schnell'"))
-        conn.execute(
-            sa.text(
-                "insert into jobs (api_model_id, status, created_at) select id, 'completed', "
-                "date_trunc('hour', now()) - interval '2 days' from api_models, generate_series(1, 14) "
-                "where display_name = 'SDXL 1.0'"
-            )
-        )
+    level_with_the_pick(engine)  # Flux Schnell level with SDXL 1.0, the pick, so that as default it takes its jobs
     sign_in(phone, app_server, "admin@example.com", path="/defaults?slot=image/generation")
     option = phone.get_by_role("option", name=re.compile("^Flux Schnell"))
     for _ in range(3):  # on a phone, a list to tap (no typing); a rerun drawn meanwhile may close it: open it again
