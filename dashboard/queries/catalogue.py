@@ -85,7 +85,9 @@ ORDER BY 1
 """)
 
 # Bumped by a statement trigger on every write to api_models and api_providers (migration 0010).
-DATA_VERSION = sa.text("SELECT last_value FROM dashboard.catalogue_writes")
+# (writes, settled): how many catalogue writes, and whether none is uncommitted (migration 0018); known is a count
+# already seen settled, which stays so.
+DATA_VERSION = sa.text("SELECT writes, settled FROM dashboard.catalogue_version(:known)")
 
 DISTINCT_TASKS = sa.text("SELECT DISTINCT modality, task FROM api_models ORDER BY modality, task")
 

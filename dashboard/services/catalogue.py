@@ -25,6 +25,10 @@ from dashboard.services.usage import UsageFilters, UsageRange, UsageService, fai
 from dashboard.services.validation import MODALITIES
 
 Status = Literal["active", "inactive", "all"]
+DataVersion = tuple[int, bool]  # (catalogue writes counted, none of them uncommitted): see data_version()
+# Per database, the last count of writes seen settled: it stays settled (a later write moves the count), so the
+# locks are looked at once per count and process.
+_SETTLED: dict[str, int] = {}
 SORTS = {
     "priority": "Priority, then name (as routing)",
     "name": "Name",
@@ -238,10 +242,17 @@ def slot_warnings(slots: list[Slot]) -> list[Finding]:
 class CatalogueService(ActingService):
     """Read-side views of the catalogue for the dashboard's pages, as one person sees them."""
 
-    def data_version(self) -> int:
-        """A number that changes whenever the catalogue changes: part of every cache key."""
+    def data_version(self) -> DataVersion:
+        """What changes whenever the catalogue does, part of every cache key: (writes, settled), the count of writes
+        and whether none of them is still uncommitted. A read made while one is keeps to its own key, so it is not
+        served once the write commits (migration 0018)."""
+        database = self.engine.url.render_as_string(hide_password=True)
+        known = _SETTLED.get(database)
         with self._transaction() as conn:
-            return int(conn.execute(q.DATA_VERSION).scalar_one())
+            writes, settled = conn.execute(q.DATA_VERSION, {"known": known}).one()
+        if settled:
+            _SETTLED[database] = int(writes)
+        return int(writes), bool(settled)
 
     def browse_models(self, filters: ModelFilters, *, limit: int = 50, offset: int = 0) -> tuple[list[Row], int]:
         """One page of models matching the filters, and how many match in all."""

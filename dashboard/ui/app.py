@@ -30,7 +30,7 @@ settings = load_settings()
 try:
     engine = get_engine(settings.database_url, str(settings.data_dir))
     identity = current_identity(engine, settings)
-    version = CatalogueService(engine, user_id=identity.user_id).data_version() if identity else 0
+    version = CatalogueService(engine, user_id=identity.user_id).data_version() if identity else (0, True)
 except (DatabaseUnavailable, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
     database_down(exc)
 

@@ -9,7 +9,9 @@ still runs as the person who asked first, under RLS.
 
 The data version (dashboard.catalogue_writes, bumped by triggers on every write) changes on any write from any
 process, so a write made through another app process behind the same load balancer is seen on the next click
-here. Writes made here also drop this module's reads at once (clear()); other caches keep theirs.
+here. Writes made here also drop this module's reads at once (clear()); other caches keep theirs. The version also
+says whether a write is still uncommitted (migration 0018): a read made then is kept under that state, so it is not
+served once the write commits.
 """
 
 from __future__ import annotations
@@ -31,14 +33,13 @@ from dashboard.services.catalogue import (
     read_policies,
 )
 from dashboard.services.providers import ProviderService
-from dashboard.ui.context import context
+from dashboard.ui.context import CacheVersion, context
 
 _TTL = 600
 # How long a process trusts what it read of the policies: a platform that changes its policies from shared rows
 # to rows per person is read as such within a minute.
 _POLICIES_TTL = 60
 Row = dict[str, Any]
-Version = tuple[int, bool]
 
 
 def clear() -> None:
@@ -139,52 +140,54 @@ def _policies(_engine: Engine, database: str) -> ReadPolicies:
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=512)
-def _count(_engine: Engine, _actor: str, reader: str, version: Version, filters: ModelFilters) -> int:
+def _count(_engine: Engine, _actor: str, reader: str, version: CacheVersion, filters: ModelFilters) -> int:
     return CatalogueService(_engine, user_id=_actor).count_models(filters)
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=512)
-def _page(_engine: Engine, _actor: str, reader: str, version: Version, filters: ModelFilters, limit: int, offset: int):
+def _page(
+    _engine: Engine, _actor: str, reader: str, version: CacheVersion, filters: ModelFilters, limit: int, offset: int
+):
     return CatalogueService(_engine, user_id=_actor).models_page(filters, limit=limit, offset=offset)
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
-def _slots(_engine: Engine, _actor: str, reader: str, version: Version) -> list[Slot]:
+def _slots(_engine: Engine, _actor: str, reader: str, version: CacheVersion) -> list[Slot]:
     return CatalogueService(_engine, user_id=_actor).list_slots()
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
-def _picks(_engine: Engine, _actor: str, reader: str, version: Version) -> Picks:
+def _picks(_engine: Engine, _actor: str, reader: str, version: CacheVersion) -> Picks:
     return CatalogueService(_engine, user_id=_actor).routed_picks()
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
-def _tasks(_engine: Engine, _actor: str, reader: str, version: Version) -> list[tuple[str, str]]:
+def _tasks(_engine: Engine, _actor: str, reader: str, version: CacheVersion) -> list[tuple[str, str]]:
     return CatalogueService(_engine, user_id=_actor).list_tasks()
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
-def _providers(_engine: Engine, _actor: str, reader: str, version: Version) -> list[Row]:
+def _providers(_engine: Engine, _actor: str, reader: str, version: CacheVersion) -> list[Row]:
     return ProviderService(_engine, user_id=_actor).list_providers()
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
-def _provider_choices(_engine: Engine, _actor: str, reader: str, version: Version) -> list[Row]:
+def _provider_choices(_engine: Engine, _actor: str, reader: str, version: CacheVersion) -> list[Row]:
     return CatalogueService(_engine, user_id=_actor).provider_choices()
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
-def _model_choices(_engine: Engine, _actor: str, reader: str, version: Version) -> list[Row]:
+def _model_choices(_engine: Engine, _actor: str, reader: str, version: CacheVersion) -> list[Row]:
     return CatalogueService(_engine, user_id=_actor).model_choices()
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
-def _default_models(_engine: Engine, _actor: str, reader: str, version: Version) -> list[Row]:
+def _default_models(_engine: Engine, _actor: str, reader: str, version: CacheVersion) -> list[Row]:
     return ModelService(_engine, user_id=_actor).list_default_models()
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
-def _overview(_engine: Engine, _actor: str, reader: str, version: Version, _slots: list[Slot]) -> Overview:
+def _overview(_engine: Engine, _actor: str, reader: str, version: CacheVersion, _slots: list[Slot]) -> Overview:
     return CatalogueService(_engine, user_id=_actor).overview(slots=_slots, jobs=False)
 
 
@@ -196,5 +199,5 @@ def _recent_jobs(_engine: Engine, _actor: str, reader: str, admin: bool) -> tupl
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
-def _models_for_task(_engine: Engine, _actor: str, reader: str, version: Version, modality: str, task: str):
+def _models_for_task(_engine: Engine, _actor: str, reader: str, version: CacheVersion, modality: str, task: str):
     return ModelService(_engine, user_id=_actor).list_models_for_task(modality=modality, task=task)

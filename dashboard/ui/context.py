@@ -15,13 +15,14 @@ from dashboard.services import ModelService
 from dashboard.services.audit import AuditService
 from dashboard.services.auth import Identity
 from dashboard.services.bulk import BulkService
-from dashboard.services.catalogue import CatalogueService
+from dashboard.services.catalogue import CatalogueService, DataVersion
 from dashboard.services.providers import ProviderService
 from dashboard.services.routing import RoutingService
 from dashboard.services.transfer import TransferService
 from dashboard.services.usage import UsageService
 
 _CONTEXT_KEY = "_dashboard_context"
+CacheVersion = tuple[int, bool, bool]  # the data version (writes, settled) and whether the person is an admin
 
 
 def load_settings() -> Settings:
@@ -53,7 +54,7 @@ class Context:
 
     engine: Engine
     identity: Identity
-    data_version: int
+    data_version: DataVersion
     settings: Settings
 
     @property
@@ -61,10 +62,10 @@ class Context:
         return str(self.identity.user_id)
 
     @property
-    def cache_version(self) -> tuple[int, bool]:
+    def cache_version(self) -> CacheVersion:
         """What cached reads are fresh for: the catalogue's data version and the person's role as the database
         answered it this click, so a role granted or revoked meanwhile reads afresh, not what the old role saw."""
-        return self.data_version, self.identity.is_admin
+        return *self.data_version, self.identity.is_admin
 
     @property
     def models(self) -> ModelService:

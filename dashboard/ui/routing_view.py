@@ -26,7 +26,7 @@ from dashboard.services.routing_rules import exclusion_reason, pick, slot_impact
 from dashboard.services.traffic_reads import TrafficService
 from dashboard.text import md_escape, visible, visible_frame, visible_json
 from dashboard.ui import cached
-from dashboard.ui.context import context
+from dashboard.ui.context import CacheVersion, context
 from dashboard.ui.feedback import ICONS, flash, show_error
 from dashboard.ui.impact_review import impact_review
 
@@ -47,7 +47,7 @@ def slot_preview(modality: str, task: str) -> RoutingPreview:
 # 10,000 models): nothing that reads it changes it. Keyed like cached.py's reads: reader and data version.
 @st.cache_resource(ttl=_TTL, show_spinner=False, max_entries=32)
 def _slot_preview(
-    _engine: Engine, _actor: str, reader: str, version: tuple[int, bool], modality: str, task: str
+    _engine: Engine, _actor: str, reader: str, version: CacheVersion, modality: str, task: str
 ) -> RoutingPreview:
     return RoutingService(_engine, user_id=_actor).preview(modality=modality, task=task)
 
@@ -61,7 +61,7 @@ def all_slots() -> tuple[list[RoutingPreview], pd.DataFrame]:
 
 @st.cache_resource(ttl=_TTL, show_spinner=False, max_entries=8)
 def _all_slots(
-    _engine: Engine, _actor: str, reader: str, version: tuple[int, bool]
+    _engine: Engine, _actor: str, reader: str, version: CacheVersion
 ) -> tuple[list[RoutingPreview], pd.DataFrame]:
     previews = RoutingService(_engine, user_id=_actor).preview_all()
     return previews, slots_table(previews)

@@ -16,7 +16,7 @@ import streamlit as st
 from dashboard.services.spend import cost_bases
 from dashboard.services.usage import UsageFilters, UsageRange, UsageService
 from dashboard.ui import cached, model_search
-from dashboard.ui.context import context
+from dashboard.ui.context import CacheVersion, context
 
 _TTL = 600
 MODEL_MATCHES = model_search.MATCHES  # how many models the model filter offers for what was typed (one rule)
@@ -35,7 +35,7 @@ def report(period: UsageRange, filters: UsageFilters) -> tuple[pd.DataFrame, pd.
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=32)
-def _catalogue(_service: UsageService, reader: str, version: tuple[int, bool]) -> pd.DataFrame:
+def _catalogue(_service: UsageService, reader: str, version: CacheVersion) -> pd.DataFrame:
     models = _service.catalogue()
     bases = cost_bases(models["pricing"], models["input_defaults"])
     frame = pd.concat([models.drop(columns=["pricing", "input_defaults"]), bases], axis=1)

@@ -169,7 +169,7 @@ def _sessions_page(engine, db_url, email: str) -> AppTest:
     identity = load_identity(engine, user_id(engine, email))
     settings = Settings(database_url=db_url, data_dir=Path("unused"))
     at.session_state["_dashboard_context"] = Context(
-        engine=engine, identity=identity, data_version=0, settings=settings
+        engine=engine, identity=identity, data_version=(0, True), settings=settings
     )
     return at.run()
 

@@ -91,3 +91,18 @@ def test_where_policies_show_admins_different_rows_nothing_is_shared(demo_db, en
     third = signed_in("third-admin@example.com", page=MODELS)
     assert QUIET_NAME in _names(third)  # read afresh for them: no other admin's read served
     assert "Second's draft" not in texts(first)
+
+
+def test_a_read_made_while_a_write_is_uncommitted_is_not_kept_past_its_commit(demo_db, engine, signed_in):
+    """The data version moves when the write's statement runs, before its commit. A click between the two reads the
+    catalogue as it was: that read must not be served once the write is committed."""
+    make_user(engine, role="admin", email="second-admin@example.com")
+    signed_in(page=MODELS)
+    renamed = f"Renamed by a slow writer {hostile.HTML}"
+    with engine.connect() as writer:  # another process's write, its transaction still open
+        writer.execute(sa.text("update api_models set display_name = :n where id = :id"), {"n": renamed, "id": SDXL_ID})
+        during = signed_in("second-admin@example.com", page=MODELS)
+        assert "SDXL 1.0" in _names(during) and renamed not in _names(during)
+        writer.commit()
+    assert renamed in _names(during.run())  # the next click after the commit
+    assert renamed in _names(signed_in(page=MODELS))
