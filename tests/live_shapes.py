@@ -239,8 +239,9 @@ def anon_reach(engine: Engine) -> set[str]:
 
 # Supabase's database advisor, as facts about what is ours: every function in schema dashboard with its
 # search_path set to '' exactly (what its lint 0011 asks; a fixed non-empty path still counts as mutable); no
-# security-definer function of ours that anon may call, nor authenticated beyond the three meant for people
-# (folding usage and reading it from jobs, which check for an admin, and reading who one is); RLS on every
+# security-definer function of ours that anon may call, nor authenticated beyond the four meant for people
+# (folding usage and reading it from jobs, which check for an admin, reading who one is, and the catalogue's data
+# version, which says only how many catalogue writes there were and whether one is uncommitted); RLS on every
 # table of ours.
 _ADVISOR = """
 select 'search_path not empty: ' || p.oid::regprocedure::text from pg_proc p
@@ -251,7 +252,7 @@ select 'security definer callable by anon or people: ' || p.oid::regprocedure::t
 where p.pronamespace = 'dashboard'::regnamespace and p.prosecdef
   and (has_function_privilege('anon', p.oid, 'EXECUTE')
        or has_function_privilege('authenticated', p.oid, 'EXECUTE')
-          and p.proname not in ('fold_job_usage', 'signed_in_identity', 'job_usage_from_jobs'))
+          and p.proname not in ('fold_job_usage', 'signed_in_identity', 'job_usage_from_jobs', 'catalogue_version'))
 union all
 select 'table without RLS: ' || relname from pg_class
 where relnamespace = 'dashboard'::regnamespace and relkind = 'r' and not relrowsecurity
