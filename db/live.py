@@ -54,6 +54,15 @@ PLATFORM_TABLES = (
 MODALITIES = ("text", "image", "video", "audio")
 
 
+# After a recount (recount_job_usage() lays the rollups out by time): marks their pages all-visible, which the
+# per-day chart's index-only reads need (autovacuum may not come for weeks on a large table), and gives the
+# planner their new sizes. Outside a transaction, as the schema's owner.
+VACUUM_ROLLUPS = (
+    "vacuum (analyze) dashboard.job_usage_hourly, dashboard.job_usage_daily, dashboard.job_latency_hourly, "
+    "dashboard.job_latency_daily"
+)
+
+
 def finish_attaching(pg) -> list[str]:
     """The steps that run outside a transaction, on a psycopg connection in autocommit; what they did."""
     # Said only of the platform's tables: on tables the migrations just created, this is their own business.
@@ -64,7 +73,8 @@ def finish_attaching(pg) -> list[str]:
         if "public.api_models" not in ours:
             done.append(f"built index {name} on public.api_models (concurrently)")
     if pg.execute(_USAGE_UNCOUNTED).fetchone()[0]:
-        counted = pg.execute("select dashboard.rebuild_job_usage()").fetchone()[0]
+        counted = pg.execute("select dashboard.recount_job_usage()").fetchone()[0]
+        pg.execute(VACUUM_ROLLUPS)
         if "public.jobs" not in ours:
             done.append(f"counted {counted:,} existing jobs into the usage rollups")
     return done

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from db.live import (
     SEED_INDEXES,
+    VACUUM_ROLLUPS,
     finish_attaching,
     inspect_shape,
     missing_seed_indexes,
@@ -189,6 +190,7 @@ def migration_sql(engine: Engine) -> list[SqlPart]:
     for name in indexes:
         parts.append(SqlPart(f"api_models_dashboard_{name}", seed_index_sql(name) + ";\n", False))
     parts.append(SqlPart("api_models_dashboard_usage_count", _COUNT_SQL, True))
+    parts.append(SqlPart("api_models_dashboard_usage_vacuum", VACUUM_ROLLUPS + ";\n", False))
     return parts
 
 
@@ -198,7 +200,7 @@ _RECORD_SQL = (
     "values ('{version}', '{name}', '{checksum}') on conflict (version) do nothing;"
 )
 _COUNT_SQL = """-- The first count of the usage rollups, read from jobs in one snapshot (holds no write to jobs).
-select dashboard.rebuild_job_usage()
+select dashboard.recount_job_usage()
 where exists (select 1 from dashboard.usage_state where counted_at is null)
   and exists (select 1 from pg_trigger where tgname = 'dashboard_job_usage_insert'
               and tgrelid = to_regclass('public.jobs'));

@@ -367,3 +367,49 @@ def test_migrating_fills_the_coarse_rollups_from_the_daily_one_not_from_jobs(fre
         assert migrate(engine, [m for m in load_migrations() if m.version <= "0016"]) == []
     finally:
         engine.dispose()
+
+
+def test_a_recount_lays_the_rollups_out_by_time_and_the_per_day_read_needs_no_table_visit(engine, catalogue):
+    """After a recount the rows of one hour lie together (the 24-hour page's read), and a model's days are read
+    from its index alone (the per-day chart's subtraction of the models left out): counts equal either way."""
+    models, admin, other = catalogue
+    rng = random.Random(19)
+    with engine.begin() as conn:  # a backfill with the triggers off, many models interleaved in every hour
+        conn.execute(sa.text("alter table jobs disable trigger dashboard_job_usage_insert"))
+        conn.execute(
+            sa.text(
+                "insert into jobs (api_model_id, status, quality_rating, created_at) "
+                "select (cast(:models as uuid[]))[1 + (g * 7919) % 5], "
+                "(array['completed', 'failed', 'queued'])[1 + g % 3], nullif(g % 6, 0), "
+                ":start + (g * 104729 % 2000) * interval '7 minutes' from generate_series(1, 3000) g"
+            ),
+            {"models": [str(m) for m in rng.sample(models, 5)], "start": _at(2026, 9, 1, 0)},
+        )
+        conn.execute(sa.text("alter table jobs enable trigger dashboard_job_usage_insert"))
+    UsageService(engine, user_id=admin).rebuild()
+    with engine.connect() as conn:
+        for table in ("job_usage_hourly", "job_usage_daily", "job_latency_hourly", "job_latency_daily"):
+            buckets = conn.execute(sa.text(f"select bucket from dashboard.{table} order by ctid")).scalars().all()
+            assert buckets == sorted(buckets), table
+        visible = conn.execute(
+            sa.text(
+                "select pg_relation_size('dashboard.job_usage_daily') / current_setting('block_size')::int "
+                "= (select relallvisible from pg_class where oid = 'dashboard.job_usage_daily'::regclass)"
+            )
+        ).scalar_one()
+        assert visible  # vacuumed: every page all-visible, so the read by model stays in the index
+        conn.execute(sa.text("set local enable_seqscan = off"))
+        conn.execute(sa.text("set local enable_bitmapscan = off"))
+        plan = "\n".join(
+            conn.execute(
+                sa.text(
+                    "explain select bucket, status, jobs, rated, rating_sum from dashboard.job_usage_daily "
+                    "where api_model_id = :m and bucket >= :lo"
+                ),
+                {"m": models[0], "lo": _at(2026, 9, 2, 0)},
+            ).scalars()
+        )
+        assert "Index Only Scan using job_usage_daily_model_counts_idx" in plan
+    for period in ALL_RANGES:
+        assert _exact(engine, admin, period) == _seed(engine, period), period
+    _assert_days_equal(engine, admin, models, other, [UsageRange(), UsageRange(start=_at(2026, 9, 3, 5))])
