@@ -268,6 +268,9 @@ def days_table(days: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
+CHART_OPEN = "model_usage_chart_{}"  # the session state key of a model's chart expander: open or not
+
+
 def render_model_usage(model_id: UUID | str, display_name: str) -> None:
     """A model's own usage over time: jobs per day by status, its failure rate, and the totals."""
     choices = {k: PRESETS[k] for k in ("7d", "30d", "90d", "all")}
@@ -298,9 +301,14 @@ def render_model_usage(model_id: UUID | str, display_name: str) -> None:
         tiles[2].metric("Failure rate", "—" if pd.isna(row.failure_rate) else f"{row.failure_rate:.1%}", border=True)
         rating = "—" if pd.isna(row.avg_quality_rating) else f"{row.avg_quality_rating:.2f}"
         tiles[3].metric("Average rating", rating, border=True, help=f"From {row.rated_jobs:,} rated jobs")
-        figure = usage_charts.model_over_time(days, title=f"{display_name}: jobs per day (UTC)")
-        name = file_slug("jobs per day of model", str(model_id)[:8], choices[choice])
-        show_chart(figure, days_table(days), name=name, key=f"model_{model_id}")
+        # Drawn when opened: the first chart a browser tab draws loads and starts the charting library, about 0.8 s
+        # of the browser's time (bench/README.md), which opening a model to edit it should not pay.
+        chart = st.expander("Jobs per day: chart and CSV", key=CHART_OPEN.format(model_id), on_change="rerun")
+        if chart.open:
+            with chart:
+                figure = usage_charts.model_over_time(days, title=f"{display_name}: jobs per day (UTC)")
+                name = file_slug("jobs per day of model", str(model_id)[:8], choices[choice])
+                show_chart(figure, days_table(days), name=name, key=f"model_{model_id}")
     st.page_link(
         paths.USAGE,
         label="Compare with other models on Usage",

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.services.usage import UsageRange
+from dashboard.ui.usage_view import CHART_OPEN
 from tests import hostile
 from tests.app.conftest import texts, user_id
 from tests.factories import make_job, make_model, make_provider
@@ -172,7 +173,11 @@ def test_the_model_editor_shows_the_models_usage(demo_db, engine, signed_in):
             {"m": model, "s": period.start},
         ).scalar_one()
     assert _metrics(at)["Jobs"] == f"{jobs:,}"
+    assert not _charts(at)  # the chart is drawn once its expander is opened
+    at.session_state[CHART_OPEN.format(model)] = True  # what clicking the expander's header does
+    at.run()
     assert any("jobs per day" in c["layout"]["title"]["text"] for c in _charts(at))
+    assert "CSV: jobs-per-day-of-model" in " ".join(_download_labels(at))
     link = [e for e in at.get("page_link") if "usage" in e.proto.page]
     assert link and f"model={model}" in link[0].proto.query_string
 
