@@ -26,7 +26,7 @@ st.caption(
 
 people = {str(a["actor_id"]): a["email"] or str(a["actor_id"]) for a in service.actors()}
 init_state("h_table", url_param("table", list(TABLES), ALL))
-init_state("h_model", url_param("model", list(model_search.model_ids()), ALL))
+init_state("h_model", url_param("model", model_search.model_ids(), ALL))
 init_state("h_person", url_param("person", list(people), ALL))
 top = st.columns([1, 1.2, 2, 1.5, 1.5], vertical_alignment="bottom")
 table = top[0].selectbox("Table", [ALL, *TABLES], key="h_table", format_func=lambda t: TABLES.get(t, t))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import streamlit as st
 
 from dashboard.text import md_escape, visible
 
 
-def url_param(name: str, allowed: list[str] | tuple[str, ...] | None = None, default: str = "") -> str:
+def url_param(name: str, allowed: Collection[str] | None = None, default: str = "") -> str:
     """A query parameter, or default when absent or not one of the allowed values (URLs are input too); a value
     ignored is said once, so that a person whose link was mangled knows why the page does not show it."""
     if name not in st.query_params:

@@ -165,3 +165,13 @@ def test_the_editors_search_takes_hostile_text_literally(demo_db, signed_in, tex
     at.text_input(key="ed_find").input(text[:100]).run()
     assert not at.exception, at.exception
     assert at.selectbox(key="ed_switch").value == str(SDXL_ID)
+
+
+def test_the_editors_search_finds_a_model_added_since_it_last_searched(demo_db, engine, signed_in):
+    """The labels searched are kept per data version: a model added by anyone is found on the next click."""
+    at = signed_in(page=EDITOR)
+    at.text_input(key="ed_pick_find").input("many 7").run()
+    assert at.selectbox[0].options == []
+    _add_models(engine, 7)
+    at.run()
+    assert [read(o) for o in at.selectbox[0].options] == ["Many 7 · many"]
