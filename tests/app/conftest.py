@@ -68,6 +68,15 @@ def signed_in(engine) -> Callable[..., AppTest]:
     return make
 
 
+def open_history(at: AppTest, engine, key: str = "history") -> AppTest:
+    """Every history entry opened, as clicking each one's header does: an entry's changes and its restore are drawn
+    only once it is open (key: "history" on the History page, "editor" in the Model editor)."""
+    with engine.connect() as conn:
+        for entry in conn.execute(sa.text("select id from dashboard.audit_log")).scalars():
+            at.session_state[f"open_{key}_{entry}"] = True
+    return at.run()
+
+
 def texts(at: AppTest) -> str:
     """Everything the page says, for assertions on messages."""
     parts = [

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from dashboard.services import ModelService
 from tests import hostile
-from tests.app.conftest import texts, user_id
+from tests.app.conftest import open_history, texts, user_id
 from tests.factories import only_these_jobs
 
 PAGE = "pages/history.py"
@@ -27,7 +27,8 @@ def test_an_edit_shows_who_changed_what(demo_db, engine, signed_in):
     shown = hostile.read(first)
     assert hostile.markdown_problems(first) == []
     assert f"admin@example.com · changed model {HOSTILE} (2 fields)" in shown
-    changes = at.dataframe[0].value
+    assert not at.dataframe  # closed entries draw nothing
+    changes = open_history(at, engine).dataframe[0].value
     assert dict(zip(changes["Field"], changes["After"], strict=True)) == {"display_name": HOSTILE, "priority": "6"}
 
 
@@ -44,7 +45,7 @@ def test_restore_from_the_editor_is_recorded(demo_db, engine, signed_in):
     ModelService(engine, user_id=admin).update_model(model, {"priority": 8})
     at = signed_in(page="pages/model_editor.py", id=str(model))
     assert "History" in [s.value for s in at.subheader]
-    restore = next(b for b in at.button if b.key.startswith("restore_editor_"))
+    restore = next(b for b in open_history(at, engine, "editor").button if b.key.startswith("restore_editor_"))
     restore.click().run()
     next(b for b in at.button if b.key.endswith("_yes")).click().run()
     assert not at.exception
@@ -89,7 +90,7 @@ def test_a_restore_that_takes_the_default_back_says_so_before_and_after(demo_db,
     )
     models.update_model(flux, {"display_name": HOSTILE})
     models.set_default(flux)  # SDXL gives the default up: restoring that entry takes it back
-    at = signed_in(page="pages/model_editor.py", id=str(sdxl))
+    at = open_history(signed_in(page="pages/model_editor.py", id=str(sdxl)), engine, "editor")
     next(b for b in at.button if b.key.startswith("restore_editor_")).click().run()
     assert not at.exception, at.exception
     assert f"SDXL 1.0 becomes the default for image/generation, replacing {HOSTILE}" in hostile.read(texts(at))
@@ -100,7 +101,8 @@ def test_a_restore_that_takes_the_default_back_says_so_before_and_after(demo_db,
 
 
 def _restore(at, entry_id: int, *, key: str = "history"):
-    at.button(key=f"restore_{key}_{entry_id}").click().run()
+    at.session_state[f"open_{key}_{entry_id}"] = True  # as clicking the entry's header does
+    at.run().button(key=f"restore_{key}_{entry_id}").click().run()
     assert not at.exception, at.exception
     return at
 
@@ -162,7 +164,7 @@ def test_flags_read_true_and_false_in_the_table_and_the_csv(demo_db, engine, sig
 
     admin, sdxl = user_id(engine, "admin@example.com"), _sdxl(engine)
     ModelService(engine, user_id=admin).update_model(sdxl, {"is_active": False, "display_name": HOSTILE})
-    at = signed_in(page=PAGE)
+    at = open_history(signed_in(page=PAGE), engine)
     changes = at.dataframe[0].value
     assert dict(zip(changes["Field"], zip(changes["Before"], changes["After"], strict=True), strict=True))[
         "is_active"

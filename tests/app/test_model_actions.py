@@ -58,7 +58,8 @@ def test_a_deleted_model_comes_back_from_history_as_the_confirmation_says(demo_d
     deletion = _db(
         engine, "select id from dashboard.audit_log where row_id = :i and action = 'delete'", i=victim
     ).scalar_one()
-    bring_back = at.button(key=f"restore_history_{deletion}")
+    at.session_state[f"open_history_{deletion}"] = True  # as clicking the entry's header does
+    bring_back = at.run().button(key=f"restore_history_{deletion}")
     assert bring_back.label == "Bring this model back"
     bring_back.click().run()
     at.button(key=f"restore_history_{deletion}_yes").click().run()
