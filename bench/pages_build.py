@@ -6,7 +6,7 @@ How it is built, in one database per size (kept, and reused while its build mark
   3. N - 32 more models through `TransferService.apply` (the Import page's path, as the demo admin, in files of
      2,000 rows): variants of the demo's models spread over 13 demo slots and 10 more, image/generation the
      biggest (13%), 85% active, priorities 1-60, no new default, providers weighted (a few carry most);
-  4. M jobs with `add_demo_jobs` (COPY), loaded with the usage triggers off, then `rebuild_job_usage()` and
+  4. M jobs with `add_demo_jobs` (COPY), loaded with the usage triggers off, then `recount_job_usage()` and
      `vacuum analyze`: the rollups exact and nothing pending, as seed-demo leaves them after its fold.
      By default the jobs are loaded before step 3, so they fall on the demo's 32 models (the demo's popularity);
      with spread=True after it, so every model gets jobs (the demo's models by their popularity, the others 1 each).
@@ -161,7 +161,7 @@ def _fill(engine: Engine, size: Size, say: Say, started: float) -> None:
         load_jobs(engine, size.jobs, say, lap)
     with engine.begin() as conn:
         counted = conn.execute(usage_queries.REBUILD).scalar_one()
-    lap(f"rebuild_job_usage(): {counted:,} jobs counted")
+    lap(f"recount_job_usage(): {counted:,} jobs counted")
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("vacuum analyze"))
     lap("vacuum analyze")

@@ -150,7 +150,7 @@ def build(maintenance: Engine, url: str, name: str, jobs: int) -> float:
         t = time.perf_counter()
         with engine.begin() as conn:
             counted = conn.execute(usage_queries.REBUILD).scalar_one()
-        say(f"    rebuild_job_usage(): {counted:,} jobs counted in {clock(time.perf_counter() - t)}")
+        say(f"    recount_job_usage(): {counted:,} jobs counted in {clock(time.perf_counter() - t)}")
         t = time.perf_counter()
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("vacuum analyze"))
