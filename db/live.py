@@ -54,13 +54,22 @@ PLATFORM_TABLES = (
 MODALITIES = ("text", "image", "video", "audio")
 
 
-# After a recount (recount_job_usage() lays the rollups out by time): marks their pages all-visible, which the
-# per-day chart's index-only reads need (autovacuum may not come for weeks on a large table), and gives the
-# planner their new sizes. Outside a transaction, as the schema's owner.
+# The usage rollups recounted from jobs, then laid out by time (migration 0019); returns the jobs counted.
+RECOUNT = "select dashboard.recount_job_usage()"
+# After a recount: marks the rollups' pages all-visible, which the per-day chart's index-only reads need (autovacuum
+# may not come for weeks on a large table), and gives the planner their new sizes. Outside a transaction.
 VACUUM_ROLLUPS = (
     "vacuum (analyze) dashboard.job_usage_hourly, dashboard.job_usage_daily, dashboard.job_latency_hourly, "
     "dashboard.job_latency_daily"
 )
+
+
+def recount_usage(pg) -> int:
+    """Recount the usage rollups from jobs, laid out by time and vacuumed; the jobs counted. pg: a psycopg
+    connection in autocommit, of the schema's owner (the recount rewrites the rollups)."""
+    counted = pg.execute(RECOUNT).fetchone()[0]
+    pg.execute(VACUUM_ROLLUPS)
+    return int(counted)
 
 
 def finish_attaching(pg) -> list[str]:
@@ -73,8 +82,7 @@ def finish_attaching(pg) -> list[str]:
         if "public.api_models" not in ours:
             done.append(f"built index {name} on public.api_models (concurrently)")
     if pg.execute(_USAGE_UNCOUNTED).fetchone()[0]:
-        counted = pg.execute("select dashboard.recount_job_usage()").fetchone()[0]
-        pg.execute(VACUUM_ROLLUPS)
+        counted = recount_usage(pg)
         if "public.jobs" not in ours:
             done.append(f"counted {counted:,} existing jobs into the usage rollups")
     return done

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from dashboard.queries.tables import api_models, api_providers, jobs
+from db.live import RECOUNT
 
 _TZ = sa.DateTime(timezone=True)
 
@@ -582,7 +583,7 @@ def day_counts(source: sa.FromClause, *, only: list[str] | None = None, without:
 
 
 FOLD = sa.text("select dashboard.fold_job_usage()")
-REBUILD = sa.text("select dashboard.recount_job_usage()")  # the CLI's usage --rebuild: recount, then lay out by time
+REBUILD = sa.text(RECOUNT)  # the recount, in a transaction of the caller's (the benchmarks' builds)
 PENDING = sa.text(
     "select (select count(*) from dashboard.job_usage_delta) + (select count(*) from dashboard.job_usage_delta_1)"
 )

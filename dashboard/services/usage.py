@@ -24,7 +24,7 @@ from dashboard.queries import usage as q
 from dashboard.services import usage_folding
 from dashboard.services.base import ActingService
 from dashboard.services.errors import InvalidRange
-from db.live import VACUUM_ROLLUPS
+from db.live import recount_usage
 
 PRESETS = {
     "24h": "Last 24 hours",
@@ -230,10 +230,8 @@ class UsageService(ActingService):
         vacuumed (db/live.py), then fold, so that what the recount dropped is freed too; returns the jobs counted.
         Runs as the server's login role, which must own the schema (an operator's act, like migrating); the fold
         runs as this service's person."""
-        with self.engine.begin() as conn:
-            counted = int(conn.execute(q.REBUILD).scalar_one())
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(VACUUM_ROLLUPS)
+            counted = recount_usage(conn.connection.driver_connection)
         self.fold()
         return counted
 

@@ -30,6 +30,7 @@ class _Labels:
     ids: tuple[str, ...]
     labels: tuple[str, ...]
     folded: tuple[str, ...]
+    id_set: frozenset[str]  # the ids again, to check a model named in a link
 
 
 def _labels(label: Callable[[dict], str]) -> _Labels:
@@ -40,18 +41,14 @@ def _labels(label: Callable[[dict], str]) -> _Labels:
 @st.cache_resource(ttl=600, max_entries=32, show_spinner=False)
 def _built(reader: str, version: CacheVersion, style: str, _label: Callable[[dict], str]) -> _Labels:
     rows = cached.model_choices()
+    ids = tuple(str(row["id"]) for row in rows)
     labels = tuple(_label(row) for row in rows)
-    return _Labels(tuple(str(row["id"]) for row in rows), labels, tuple(text.casefold() for text in labels))
+    return _Labels(ids, labels, tuple(text.casefold() for text in labels), frozenset(ids))
 
 
 def model_ids() -> frozenset[str]:
     """Every model id the person may see (to check a model named in a link)."""
-    return _ids(cached.reader(), context().cache_version)
-
-
-@st.cache_resource(ttl=600, max_entries=32, show_spinner=False)
-def _ids(reader: str, version: CacheVersion) -> frozenset[str]:
-    return frozenset(str(row["id"]) for row in cached.model_choices())
+    return _labels(labelled).id_set
 
 
 def matches(text: str, *, keep: str | None = None, label: Callable[[dict], str] = labelled) -> dict[str, str]:
