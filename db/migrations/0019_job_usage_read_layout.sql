@@ -18,19 +18,36 @@ create index if not exists job_usage_daily_model_counts_idx
   on dashboard.job_usage_daily (api_model_id, bucket) include (status, jobs, rated, rating_sum);
 drop index if exists dashboard.job_usage_daily_model_idx;
 
+-- The hourly, daily and latency rollups rewritten in the order of their primary keys (bucket first).
+create or replace function dashboard.lay_out_job_usage() returns void
+language plpgsql set search_path = '' as $fn$
+begin
+  cluster dashboard.job_usage_hourly using job_usage_hourly_pkey;
+  cluster dashboard.job_usage_daily using job_usage_daily_pkey;
+  cluster dashboard.job_latency_hourly using job_latency_hourly_pkey;
+  cluster dashboard.job_latency_daily using job_latency_daily_pkey;
+end
+$fn$;
+comment on function dashboard.lay_out_job_usage() is
+  'The usage and latency rollups rewritten in bucket order (what their reads by time need).';
+revoke all on function dashboard.lay_out_job_usage() from public, anon, authenticated, service_role;
+
 create or replace function dashboard.recount_job_usage() returns bigint
 language plpgsql set search_path = '' as $fn$
 declare
   counted bigint;
 begin
   counted := dashboard.rebuild_job_usage();
-  cluster dashboard.job_usage_hourly using job_usage_hourly_pkey;
-  cluster dashboard.job_usage_daily using job_usage_daily_pkey;
-  cluster dashboard.job_latency_hourly using job_latency_hourly_pkey;
-  cluster dashboard.job_latency_daily using job_latency_daily_pkey;
+  perform dashboard.lay_out_job_usage();
   return counted;
 end
 $fn$;
 comment on function dashboard.recount_job_usage() is
-  'rebuild_job_usage(), then the hourly and daily rollups rewritten in bucket order (what their reads by time need).';
+  'rebuild_job_usage(), then the rollups laid out by time (lay_out_job_usage()).';
 revoke all on function dashboard.recount_job_usage() from public, anon, authenticated, service_role;
+
+-- Rollups already counted (a project attached before this migration) are laid out here once, as a recount now
+-- leaves them. This rewrites only our tables, holding folds and the dashboard's usage reads while it runs (about
+-- 45 s for 1.8 GB of rollups at 10M jobs spread over 10,000 models), never the platform's writes, which go to the
+-- deltas.
+select dashboard.lay_out_job_usage();

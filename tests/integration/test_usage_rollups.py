@@ -413,3 +413,26 @@ def test_a_recount_lays_the_rollups_out_by_time_and_the_per_day_read_needs_no_ta
     for period in ALL_RANGES:
         assert _exact(engine, admin, period) == _seed(engine, period), period
     _assert_days_equal(engine, admin, models, other, [UsageRange(), UsageRange(start=_at(2026, 9, 3, 5))])
+
+
+def test_migrating_lays_out_rollups_counted_before_and_keeps_every_count(fresh_database):
+    """A project counted before 0019 (the recount's hash order) is laid out by time when it migrates."""
+    engine = create_db_engine(fresh_database)
+    try:
+        migrate(engine, [m for m in load_migrations() if m.version < "0019"])
+        provider = make_provider(engine, display_name=hostile.HTML)
+        models = [make_model(engine, provider, display_name=f"M{i}") for i in range(4)]
+        admin = make_user(engine, "admin")
+        _random_writes(engine, models, random.Random(23), 120)
+        with engine.begin() as conn:
+            conn.execute(sa.text("select dashboard.rebuild_job_usage()"))  # the old recount: no layout
+        before = {period: _exact(engine, admin, period) for period in ALL_RANGES}
+        assert migrate(engine)[0] == "0019"
+        with engine.connect() as conn:
+            for table in ("job_usage_hourly", "job_usage_daily", "job_latency_hourly", "job_latency_daily"):
+                buckets = conn.execute(sa.text(f"select bucket from dashboard.{table} order by ctid")).scalars().all()
+                assert buckets == sorted(buckets), table
+        for period in ALL_RANGES:
+            assert _exact(engine, admin, period) == before[period] == _seed(engine, period), period
+    finally:
+        engine.dispose()
