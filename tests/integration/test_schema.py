@@ -159,6 +159,7 @@ def test_what_the_dashboard_owns_lives_in_its_own_schema(engine):
         "job_usage_day_totals",
         "job_latency_hourly",
         "job_latency_daily",
+        "job_usage_changes",
         "audit_log",
         "sign_in_attempts",
         "sessions",
