@@ -13,10 +13,11 @@ from bisect import bisect_left
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
-from dashboard.queries.usage import DELTA_TABLES, in_range, listed_ids, whole_days
+from dashboard.queries.usage import DELTA_TABLES, epoch, in_range, listed_ids, whole_days
 
 _FIRST, _PER_DOUBLING, _EDGE_COUNT = -4, 4, 89  # edges 2^-4 s .. 2^18 s, four per doubling
 # Upper edges in seconds, each a whole number of microseconds (as the database compares durations).
@@ -44,28 +45,35 @@ def upper_edge(bucket: int) -> float | None:
     return EDGES[max(bucket, 0)]
 
 
-def percentile(counts: Mapping[int, int], q: float) -> float | None:
-    """The upper edge of the bucket holding the q-quantile (q in (0, 1]) of the jobs counted, as percentile_disc
-    picks it: the ceil(q * n)-th shortest job. math.inf when that bucket is the open last one; None without jobs."""
+COLUMNS = OPEN_BUCKET + 1  # a histogram row: jobs per bucket, 0 .. OPEN_BUCKET
+_UPPER_EDGES = np.append(np.asarray(EDGES), np.inf)
+
+
+def percentiles(histograms: np.ndarray, q: float) -> np.ndarray:
+    """Per row of a (models x COLUMNS) array of jobs per bucket, the upper edge of the bucket holding the q-quantile
+    (q in (0, 1]) of the row's jobs, as percentile_disc picks it: the ceil(q * n)-th shortest job, where n counts the
+    buckets with more than 0 jobs. inf when that bucket is the open last one; nan for a row without jobs."""
     if not 0 < q <= 1:
         raise ValueError(f"q must be in (0, 1], not {q!r}")
-    if not counts:
-        return None
-    if len(counts) == 1:  # the usual case on a quiet model: every quantile is that bucket's
-        ((bucket, jobs),) = counts.items()
-        return (upper_edge(bucket) or math.inf) if jobs > 0 else None
-    kept = sorted((bucket, jobs) for bucket, jobs in counts.items() if jobs > 0)
-    total = sum(jobs for _, jobs in kept)
-    if not total:
-        return None
-    rank = max(1, math.ceil(round(q * total, 9)))  # 0.95 * 20 is 19, not 19.000000000000004
-    seen = 0
-    for bucket, jobs in kept:
-        seen += jobs
-        if seen >= rank:
-            edge = upper_edge(bucket)
-            return math.inf if edge is None else edge
-    raise AssertionError("unreachable: the counts add up to total")
+    kept = np.maximum(histograms, 0)
+    total = kept.sum(axis=1)
+    rank = np.maximum(1, np.ceil(np.round(q * total, 9)))  # 0.95 * 20 is 19, not 19.000000000000004
+    edges = _UPPER_EDGES[(kept.cumsum(axis=1) >= rank[:, None]).argmax(axis=1)]
+    return np.where(total > 0, edges, np.nan)
+
+
+def histogram(counts: Mapping[int, int]) -> np.ndarray:
+    """One model's jobs per bucket as a histogram row (a bucket outside 0 .. OPEN_BUCKET counts as the nearest)."""
+    row = np.zeros(COLUMNS, dtype=np.int64)
+    for bucket, jobs in counts.items():
+        row[min(max(int(bucket), 0), OPEN_BUCKET)] += jobs
+    return row
+
+
+def percentile(counts: Mapping[int, int], q: float) -> float | None:
+    """percentiles() of one model's jobs per bucket: None without jobs."""
+    value = float(percentiles(histogram(counts)[None, :], q)[0])
+    return None if math.isnan(value) else value
 
 
 LATENCY_BASIS = sa.text("select dashboard.latency_basis()")
@@ -116,6 +124,33 @@ def latency_counts(start: datetime | None, end: datetime | None, *, only: list[s
             if not (first is None and last is None) and first != last
         ),
     ]
+    return _per_model_and_bucket([*parts, *_delta_parts(start, end)], only=only)
+
+
+def latency_parts(rollup_from: datetime | None, deltas_from: datetime, end: datetime) -> sa.Select:
+    """latency_counts' rows of a part of a range whose other parts are read elsewhere: the hourly rollup's rows of
+    [rollup_from, end) (none when rollup_from is None) and the unfolded deltas of [deltas_from, end)."""
+    h = _hourly.c
+    rollup = (
+        [sa.select(h.api_model_id, h.duration_bucket, h.jobs).where(*in_range(h.bucket, rollup_from, end))]
+        if rollup_from is not None
+        else []
+    )
+    return _per_model_and_bucket([*rollup, *_delta_parts(deltas_from, end)])
+
+
+def latency_rows(grain: str, buckets: list[datetime]) -> sa.Select:
+    """(bucket as Unix seconds, model id as text, duration bucket, jobs) of the hourly (grain "hour") or daily
+    ("day") latency rollup's rows in the buckets listed (RLS: admins only)."""
+    r = (_hourly if grain == "hour" else _daily).c
+    return sa.select(epoch(r.bucket), sa.cast(r.api_model_id, sa.Text), r.duration_bucket, r.jobs).where(
+        r.bucket == sa.any_(sa.bindparam("buckets", buckets, type_=ARRAY(_TZ)))
+    )
+
+
+def _delta_parts(start: datetime | None, end: datetime | None) -> list[sa.Select]:
+    """The unfolded deltas of jobs created in [start, end) as (model, duration bucket, +jobs / -jobs) rows."""
+    parts = []
     for x in (table.c for table in _deltas):
         parts.append(
             sa.select(x.api_model_id, x.duration_bucket, x.jobs).where(
@@ -129,6 +164,10 @@ def latency_counts(start: datetime | None, end: datetime | None, *, only: list[s
                 *in_range(x.old_created_at, start, end),
             )
         )
+    return parts
+
+
+def _per_model_and_bucket(parts: list[sa.Select], *, only: list[str] | None = None) -> sa.Select:
     u = sa.union_all(*parts).subquery("u")
     model, bucket, jobs = u.c  # by position: the delta sides' names differ
     joined = u

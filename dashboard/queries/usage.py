@@ -123,8 +123,8 @@ def _delta_sides(x, start: datetime | None, end: datetime | None, *, grain: str 
         x.status,
         sa.func.date_trunc(grain, x.created_at, "UTC").label("day"),
         x.jobs,
-        sa.case((x.quality_rating.is_(None), 0), else_=x.jobs),
-        (sa.func.coalesce(x.quality_rating, 0) * x.jobs).cast(sa.BigInteger),
+        sa.case((x.quality_rating.is_(None), 0), else_=x.jobs).label("rated"),
+        (sa.func.coalesce(x.quality_rating, 0) * x.jobs).cast(sa.BigInteger).label("rating_sum"),
     ).where(x.api_model_id.is_not(None), *in_range(x.created_at, start, end))
     old_side = sa.select(
         x.old_api_model_id,
@@ -137,13 +137,83 @@ def _delta_sides(x, start: datetime | None, end: datetime | None, *, grain: str 
     return [new_side, old_side]
 
 
-def hourly_source(start: datetime, end: datetime) -> sa.FromClause:
+def hourly_source(start: datetime, end: datetime, *, deltas_from: datetime | None = None) -> sa.FromClause:
     """rollup_source's rows at the grain of an hour (day holds the hour), for a short range: the hourly rollup plus
-    the unfolded deltas, exact at this moment (RLS: admins only), for jobs created in [start, end)."""
+    the unfolded deltas, exact at this moment (RLS: admins only), for jobs created in [start, end). deltas_from:
+    the deltas from there instead (the hours before start being read from the rollup elsewhere)."""
     h = _hourly.c
     hours = sa.select(h.api_model_id, h.status, h.bucket.label("day"), h.jobs, h.rated, h.rating_sum)
-    sides = [side for table in _deltas for side in _delta_sides(table.c, start, end, grain="hour")]
+    first = start if deltas_from is None else deltas_from
+    sides = [side for table in _deltas for side in _delta_sides(table.c, first, end, grain="hour")]
     return sa.union_all(hours.where(*in_range(h.bucket, start, end)), *sides).subquery("hours")
+
+
+def delta_source(start: datetime, end: datetime) -> sa.FromClause:
+    """The unfolded deltas alone, as rollup_source's rows at the grain of an hour, for jobs created in [start, end):
+    what a copy of the rollups kept from an earlier read lacks (RLS: admins only)."""
+    sides = [side for table in _deltas for side in _delta_sides(table.c, start, end, grain="hour")]
+    return sa.union_all(*sides).subquery("deltas")
+
+
+def rollup_rows(grain: str, buckets: list[datetime]) -> sa.Select:
+    """(bucket as Unix seconds, model id as text, total, completed, failed, rated, rating_sum) of the hourly (grain
+    "hour") or daily ("day") rollup's rows in the buckets listed, per bucket and model (RLS: admins only)."""
+    r = (_hourly if grain == "hour" else _daily).c
+    return (
+        sa.select(epoch(r.bucket), sa.cast(r.api_model_id, sa.Text), *_sums(r))
+        .where(r.bucket == sa.any_(sa.bindparam("buckets", buckets, type_=ARRAY(_TZ))))
+        .group_by(r.bucket, r.api_model_id)
+    )
+
+
+# Migration 0020: per hour of creation, the version of the last fold that changed its rollups; '-infinity' (read as
+# hour null): the version of the last change of any other kind, which every hour's copy depends on too.
+_changes = sa.table("job_usage_changes", sa.column("hour", _TZ), sa.column("version", UUID), schema="dashboard")
+
+
+# Which database, since when: a copy kept of it is of this database only (a database dropped and created again under
+# the same name has another oid; one restored from a backup, another server start).
+DATABASE_IDENTITY = sa.text(
+    "select d.oid::bigint, pg_catalog.pg_postmaster_start_time() from pg_catalog.pg_database d "
+    "where d.datname = pg_catalog.current_database()"
+)
+
+
+def changes(lo: datetime, hi: datetime) -> sa.Select:
+    """(hour, version) of the hours in [lo, hi) that a fold changed, and (null, version) for every hour (RLS: admins
+    only: no row at all for anyone else)."""
+    c = _changes.c
+    everything = c.hour == sa.cast(sa.literal("-infinity"), _TZ)
+    return sa.select(sa.case((everything, None), else_=c.hour), c.version).where(
+        sa.or_(everything, sa.and_(*in_range(c.hour, lo, hi)))
+    )
+
+
+def epoch(column) -> sa.ColumnElement:
+    """A timestamp as whole Unix seconds (a bigint: cheaper to send and compare than a timestamp)."""
+    return sa.cast(sa.extract("epoch", column), sa.BigInteger)
+
+
+def model_parts(source: sa.FromClause) -> sa.Select:
+    """model_counts' figures of a part of a range (the other parts read elsewhere): every model with a row, a zero
+    total included (a job moved from completed to failed is 0 jobs, +1 failed, -1 completed)."""
+    u = source.c
+    return sa.select(sa.cast(u.api_model_id, sa.Text), *_sums(u)).group_by(u.api_model_id)
+
+
+def _sums(u) -> list:
+    """total, completed, failed, rated, rating_sum: 0 where there is nothing to add up."""
+    jobs = sa.func.sum(u.jobs)
+    return [
+        sa.func.coalesce(total, 0).cast(sa.BigInteger)
+        for total in (
+            jobs,
+            jobs.filter(u.status == "completed"),
+            jobs.filter(u.status == "failed"),
+            sa.func.sum(u.rated),
+            sa.func.sum(u.rating_sum),
+        )
+    ]
 
 
 # ─── Per-model totals over long ranges: months and all time (migration 0016) ────────────────────────

@@ -23,6 +23,7 @@ from dashboard.queries import catalogue as catalogue_queries
 from dashboard.queries import health as hq
 from dashboard.queries import latency as lq
 from dashboard.queries import usage as q
+from dashboard.services import usage_spans
 from dashboard.services.base import ActingService
 from dashboard.services.catalogue import Picks, picks_of
 from dashboard.services.errors import InvalidRange, NotAllowed
@@ -32,14 +33,12 @@ from dashboard.services.health_rules import (
     HealthThresholds,
     ModelHealth,
     assess,
-    could_need_attention,
+    needs_attention,
 )
 from dashboard.services.usage import UsageRange, UsageService, failure_rate
 
 WINDOWS = {"1h": "the last hour", "24h": "the last 24 hours"}
 _WINDOW_HOURS = {"1h": 1, "24h": 24}
-
-_BY_LIST_MAX = 500  # past this many models, latency is read for every model and the rest left out here
 
 
 @dataclass(frozen=True)
@@ -106,10 +105,11 @@ class HealthService(ActingService):
         transaction, when not given. The job figures, and the names of the models they concern, are read now
         either way.
 
-        detail: None for every model; N for every pick and its next in line, every model that can have a finding
-        (health_rules.could_need_attention) and the N busiest of the rest, counting the others in left_out. The
-        findings are the same either way; a screen that shows a few rows (the Overview shows findings only) reads
-        and judges a few models, not every model with a job."""
+        detail: None for every model; N for every pick, every model with a finding and the N busiest of the rest,
+        counting the others in left_out. The findings are the same either way: every model is judged on its figures
+        first (health_rules.needs_attention), and only the models kept have their names read, so a screen that
+        shows a few rows (the Overview shows findings only) does not read the catalogue rows of every model with a
+        job."""
         if window not in WINDOWS:
             raise InvalidRange(f"unknown window {window!r}; choose one of {', '.join(WINDOWS)}")
         thresholds = thresholds or HealthThresholds()
@@ -129,22 +129,34 @@ class HealthService(ActingService):
         def source(first: datetime | None, last: datetime, *, by_day: bool = False) -> sa.FromClause:
             return self._usage.source(UsageRange(first, last), by_day=by_day, decided=decided)[0]
 
-        with self._transaction(self._usage.read_engine) as conn:
+        # One snapshot: the copies of past hours and days kept between reports (usage_spans) are checked against
+        # versions read with everything else.
+        with self._transaction(self._usage.read_engine, snapshot=True) as conn:
             if picks is None:
                 picks = picks_of([dict(r._mapping) for r in conn.execute(catalogue_queries.SLOT_PICKS)])
-            counts = _counts(conn.execute(q.model_counts(source(start, end))))
+            spans = None
+            if decided[0].source == "rollups":
+                database = self._usage.read_engine.url.render_as_string(hide_password=True)
+                spans = usage_spans.read(
+                    conn, database, start=start, hour=hour, end=end, baseline=(baseline_start, baseline_end)
+                )
+            if spans is None:  # jobs counted as the seed's query does (a backlog too big to fold first)
+                spans = tuple(
+                    usage_spans.tally(
+                        conn.execute(q.model_counts(source(first, last))), conn.execute(lq.latency_counts(first, last))
+                    )
+                    for first, last in ((start, end), (baseline_start, baseline_end))
+                )
+            in_window, in_baseline = spans
             stuck = _stuck(conn, source(None, stuck_before), source(None, stuck_before, by_day=True), stuck_before)
-            others, left_out = _detailed(set(counts) | set(stuck), counts, stuck, picks, thresholds, detail)
-            timed = _latency(conn, start, end, [m for m in others | set(picks) if counts.get(m, (0, 0))[1]])
-            # Every model reported, and each pick's next in line (its rate is quoted), with its baseline: a figure
-            # shown is never a zero that stands for "not read".
-            reported = sorted(set(picks) | {n for n in picks.values() if n} | others)
-            baseline = _counts(conn.execute(q.model_counts(source(baseline_start, baseline_end), only=reported)))
-            baseline_timed = _latency(conn, baseline_start, baseline_end, reported)
-            named = _models_by_id(conn, reported)
+            with_jobs = set(in_window.with_jobs()) | set(stuck)
+            judged = _rows(picks, {}, in_window, in_baseline, stuck, with_jobs)  # no names yet
+            others, left_out = _detailed(judged, with_jobs, picks, thresholds, detail)
+            # The names of every model reported, and of each pick's next in line (quoted in its finding).
+            named = _models_by_id(conn, sorted(set(picks) | {n for n in picks.values() if n} | others))
             basis = conn.execute(lq.LATENCY_BASIS).scalar()
         decided[2]()  # what the backlog's rule does after a read (a fold in the background)
-        rows = _rows(picks, named, counts, baseline, stuck, timed, baseline_timed, others)
+        rows = _rows(picks, named, in_window, in_baseline, stuck, others)
         models, found = assess(rows, thresholds, window=f"in {WINDOWS[window]}", now=now)
         return HealthReport(
             window=window,
@@ -163,55 +175,36 @@ class HealthService(ActingService):
 
 
 # ─── Reads ────────────────────────────────────────────────────────────────────────────────────────
-Counts = tuple[int, int, int, int, int]  # total, completed, failed, rated, rating_sum
-
-
-def _counts(result: sa.CursorResult) -> dict[str, Counts]:
-    return {m: (t or 0, c or 0, f or 0, r or 0, s or 0) for m, t, c, f, r, s in result.all()}
-
-
 def _models_by_id(conn: sa.Connection, ids: list[str]) -> dict[str, dict]:
     """The catalogue's rule columns of the models given (ids as text) that still exist, read by id: RLS checks
     these rows only, not the whole catalogue."""
-    return {str(r.id): dict(r._mapping) for r in conn.execute(hq.models_by_id(ids))} if ids else {}
+    if not ids:
+        return {}
+    result = conn.execute(hq.models_by_id(ids))
+    keys = list(result.keys())
+    return {str(row.id): dict(zip(keys, row, strict=True)) for row in result}
 
 
 def _detailed(
-    models: set[str],
-    counts: dict[str, Counts],
-    stuck: dict[str, tuple[int, int, datetime | None]],
+    judged: list[ModelHealth],
+    with_jobs: set[str],
     picks: dict[str, str | None],
     thresholds: HealthThresholds,
     detail: int | None,
 ) -> tuple[set[str], int]:
     """The models with jobs to report in detail (see report's detail) and how many are left out."""
     if detail is None:
-        return models, 0
+        return with_jobs, 0
     kept, rest = set(), []
-    for model in models:
-        _, completed, failed, rated, _ = counts.get(model, (0, 0, 0, 0, 0))
-        queued, processing, _ = stuck.get(model, (0, 0, None))
-        if model in picks or could_need_attention(
-            completed=completed, failed=failed, rated=rated, stuck=queued + processing, thresholds=thresholds
-        ):
-            kept.add(model)
+    for model in judged:
+        if model.model_id not in with_jobs:
+            continue
+        if model.routed or needs_attention(model, thresholds):
+            kept.add(model.model_id)
         else:
             rest.append(model)
-    busiest = heapq.nsmallest(max(detail, 0), rest, key=lambda m: (-counts.get(m, (0,))[0], m))
-    return kept | set(busiest), len(rest) - len(busiest)
-
-
-def _latency(conn: sa.Connection, start: datetime, end: datetime, models: list[str]) -> dict[str, dict[int, int]]:
-    """Completed jobs per duration bucket of each model given, created in [start, end)."""
-    if not models:
-        return {}
-    only = sorted(models) if len(models) <= _BY_LIST_MAX else None
-    wanted = set(models)
-    found: dict[str, dict[int, int]] = {}
-    for model, bucket, jobs in conn.execute(lq.latency_counts(start, end, only=only)).all():
-        if str(model) in wanted and jobs:
-            found.setdefault(str(model), {})[int(bucket)] = int(jobs)
-    return found
+    busiest = heapq.nsmallest(max(detail, 0), rest, key=lambda m: (-m.jobs, m.model_id))
+    return kept | {m.model_id for m in busiest}, len(rest) - len(busiest)
 
 
 def _stuck(
@@ -243,11 +236,9 @@ def _oldest(conn: sa.Connection, source: sa.FromClause, ids: list[str]) -> dict[
 def _rows(
     picks: dict[str, str | None],
     named: dict[str, dict],
-    counts: dict[str, Counts],
-    baseline: dict[str, Counts],
+    window: usage_spans.Tally,
+    baseline: usage_spans.Tally,
     stuck: dict[str, tuple[int, int, datetime | None]],
-    timed: dict[str, dict[int, int]],
-    baseline_timed: dict[str, dict[int, int]],
     others: set[str],
 ) -> list[ModelHealth]:
     """A ModelHealth for every pick and every other model with jobs in the window or stuck jobs."""
@@ -256,10 +247,9 @@ def _rows(
         model = named.get(model_id)
         next_id = picks.get(model_id)
         next_model = named.get(next_id) if next_id else None
-        total, completed, failed, rated, rating_sum = counts.get(model_id, (0, 0, 0, 0, 0))
-        b_total, b_completed, b_failed, b_rated, b_sum = baseline.get(model_id, (0, 0, 0, 0, 0))
+        total, completed, failed, rated, rating_sum = window.counts_of(model_id)
+        b_total, b_completed, b_failed, b_rated, b_sum = baseline.counts_of(model_id)
         queued, processing, oldest = stuck.get(model_id, (0, 0, None))
-        buckets, baseline_buckets = timed.get(model_id, {}), baseline_timed.get(model_id, {})
         rows.append(
             ModelHealth(
                 modality=model["modality"] if model else "",
@@ -269,7 +259,7 @@ def _rows(
                 provider=model["provider_name"] if model else "",
                 routed=model_id in picks,
                 next_model=next_model["display_name"] if next_model else None,
-                next_failure_rate=_next_rate(next_model, counts, baseline),
+                next_failure_rate=_next_rate(next_model, window, baseline),
                 jobs=total,
                 completed=completed,
                 failed=failed,
@@ -277,11 +267,11 @@ def _rows(
                 baseline_jobs=b_total,
                 baseline_failure_rate=failure_rate(b_failed, b_completed),
                 baseline_finished=b_completed + b_failed,
-                p50_seconds=lq.percentile(buckets, 0.5),
-                p95_seconds=lq.percentile(buckets, 0.95),
-                baseline_p95_seconds=lq.percentile(baseline_buckets, 0.95),
-                timed=sum(buckets.values()),
-                baseline_timed=sum(baseline_buckets.values()),
+                p50_seconds=window.percentile_of(0.5, model_id),
+                p95_seconds=window.percentile_of(0.95, model_id),
+                baseline_p95_seconds=baseline.percentile_of(0.95, model_id),
+                timed=window.timed_of(model_id),
+                baseline_timed=baseline.timed_of(model_id),
                 stuck_jobs=queued + processing,
                 stuck_queued=queued,
                 stuck_processing=processing,
@@ -295,11 +285,11 @@ def _rows(
     return rows
 
 
-def _next_rate(model: dict | None, counts: dict[str, Counts], baseline: dict[str, Counts]) -> float | None:
+def _next_rate(model: dict | None, window: usage_spans.Tally, baseline: usage_spans.Tally) -> float | None:
     """The next in line's failure rate over the baseline and the window together (it rarely gets jobs)."""
     if model is None:
         return None
-    now, before = counts.get(str(model["id"]), (0,) * 5), baseline.get(str(model["id"]), (0,) * 5)
+    now, before = window.counts_of(str(model["id"])), baseline.counts_of(str(model["id"]))
     return failure_rate(now[2] + before[2], now[1] + before[1])
 
 

@@ -1,0 +1,267 @@
+"""Per-model job counts and durations over a window of whole hours and a baseline of whole days (what Health
+judges), as arrays, read from the rollups and kept in memory per database for as long as they are true.
+
+The window's closed hours and the baseline's days change only when a fold applies a late change to them or the
+rollups are rewritten, and migration 0020 versions each hour for exactly that. So what was read of a closed hour or
+a day is kept under its versions (an hour's, and the one for every hour), and read again only when they change;
+the current hour and the deltas not folded yet are read every time. The versions are read in the same snapshot as
+everything else (the caller's transaction is REPEATABLE READ), so a copy is never kept under versions it does not
+match. Nothing here decides who may read: the reads run as the caller, and without the versions row (RLS shows it
+to admins and the service role only) nothing is kept or served.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+
+import numpy as np
+import sqlalchemy as sa
+
+from dashboard.queries import latency as lq
+from dashboard.queries import usage as q
+
+Counts = tuple[int, int, int, int, int]  # total, completed, failed, rated, rating_sum
+_COUNTS = 5
+_HOUR, _DAY = timedelta(hours=1), timedelta(days=1)
+_SUMS_KEPT = 4  # sums of pieces kept per database: the two windows' closed hours and their two baselines
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Per model over one span: counts[i] = (total, completed, failed, rated, rating_sum) and durations[i] = completed
+    jobs per duration bucket (lq.COLUMNS) of the model models[i]."""
+
+    models: Sequence[str]
+    counts: np.ndarray
+    durations: np.ndarray
+    _percentiles: dict[float, list[float | None]] = field(default_factory=dict, compare=False, repr=False)
+
+    @cached_property
+    def row(self) -> dict[str, int]:
+        return {model: i for i, model in enumerate(self.models)}
+
+    @cached_property
+    def _counts(self) -> list[Counts]:
+        return [tuple(row) for row in self.counts.tolist()]
+
+    @cached_property
+    def _timed(self) -> list[int]:
+        return self.durations.sum(axis=1).tolist()
+
+    def counts_of(self, model: str) -> Counts:
+        i = self.row.get(model)
+        return (0, 0, 0, 0, 0) if i is None else self._counts[i]
+
+    def with_jobs(self) -> dict[str, Counts]:
+        """The counts of every model whose total is not 0 (a rollup row a fold took back to zero is no job)."""
+        return {model: counts for model, counts in zip(self.models, self._counts, strict=True) if counts[0]}
+
+    def timed_of(self, model: str) -> int:
+        """Completed jobs with a duration (what a percentile is of), as the rows add up."""
+        i = self.row.get(model)
+        return 0 if i is None else self._timed[i]
+
+    def percentile_of(self, q: float, model: str) -> float | None:
+        """lq.percentiles' value for one model (worked out for every model at once, on the first call for q)."""
+        values = self._percentiles.get(q)
+        if values is None:
+            values = [None if math.isnan(v) else v for v in lq.percentiles(self.durations, q).tolist()]
+            self._percentiles[q] = values
+        i = self.row.get(model)
+        return None if i is None else values[i]
+
+
+def tally(count_rows: Iterable[Sequence], duration_rows: Iterable[Sequence]) -> Tally:
+    """A Tally of rows read in full: (model, total, completed, failed, rated, rating_sum) and (model, bucket, jobs)."""
+    parts = _Parts(_Models())
+    parts.add_counts(count_rows)
+    parts.add_durations(duration_rows)
+    counts, durations = _zeros(len(parts.models.ids))
+    parts.add_into(counts, durations)
+    return Tally(tuple(parts.models.ids), counts, durations)
+
+
+def read(
+    conn: sa.Connection,
+    database: str,
+    *,
+    start: datetime,
+    hour: datetime,
+    end: datetime,
+    baseline: tuple[datetime, datetime],
+) -> tuple[Tally, Tally] | None:
+    """(window, baseline): jobs created in [start, end), the hours before `hour` kept between calls, and in
+    [baseline[0], baseline[1]), whole days kept between calls; None when the versions cannot be read (not an admin,
+    or no versions row), and the caller reads in full. database: whose copies (the engine's URL, without password)."""
+    versions: dict[datetime | None, object] = {}
+    for at, version in conn.execute(q.changes(baseline[0], hour)):
+        versions[None if at is None else at.astimezone(UTC)] = version
+    if None not in versions:
+        return None
+    everything = versions[None]
+    hours = _steps(start, hour, _HOUR)
+    days = _steps(*baseline, _DAY)
+    hour_keys = [("hour", h, (versions.get(h),), everything) for h in hours]
+    day_keys = [("day", d, tuple(versions.get(d + k * _HOUR) for k in range(24)), everything) for d in days]
+    store = _store((database, *conn.execute(q.DATABASE_IDENTITY).one()))
+    store.fetch(conn, hour_keys + day_keys, forget_before=min(days[0] if days else start, start) - _DAY)
+
+    window = _Parts(store.models)
+    window.add_counts(conn.execute(q.model_parts(q.hourly_source(hour, end, deltas_from=start))))
+    window.add_durations(conn.execute(lq.latency_parts(hour, start, end)))
+    later = _Parts(store.models)
+    later.add_counts(conn.execute(q.model_parts(q.delta_source(*baseline))))
+    later.add_durations(conn.execute(lq.latency_parts(None, *baseline)))
+    return store.total(hour_keys, window), store.total(day_keys, later)
+
+
+def _steps(first: datetime, end: datetime, step: timedelta) -> list[datetime]:
+    return [first + i * step for i in range(max(0, int((end - first) / step)))]
+
+
+# ─── Model rows ───────────────────────────────────────────────────────────────────────────────────
+class _Models:
+    """Every model id seen, each given a row number once (per database, for as long as the process runs)."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.ids: list[str] = []
+        self._lock = threading.Lock()
+
+    def rows(self, ids: Sequence[str]) -> np.ndarray:
+        index = self.index
+        with self._lock:
+            for model in ids:
+                if model not in index:
+                    index[model] = len(self.ids)
+                    self.ids.append(model)
+            return np.fromiter((index[m] for m in ids), dtype=np.int64, count=len(ids))
+
+
+@dataclass
+class _Parts:
+    """Rows read for one span, as arrays of model rows and figures, to be added up into a Tally."""
+
+    models: _Models
+    count_rows: list[np.ndarray] = field(default_factory=list)
+    count_values: list[np.ndarray] = field(default_factory=list)
+    duration_rows: list[np.ndarray] = field(default_factory=list)
+    duration_buckets: list[np.ndarray] = field(default_factory=list)
+    duration_jobs: list[np.ndarray] = field(default_factory=list)
+
+    def add_counts(self, rows: Iterable[Sequence]) -> None:
+        rows = list(rows)
+        if rows:
+            columns = list(zip(*rows, strict=True))
+            self.count_rows.append(self.models.rows(columns[0]))
+            self.count_values.append(np.array(columns[1:], dtype=np.int64).T)
+
+    def add_durations(self, rows: Iterable[Sequence]) -> None:
+        rows = list(rows)
+        if rows:
+            model, bucket, jobs = zip(*rows, strict=True)
+            self.duration_rows.append(self.models.rows(model))
+            self.duration_buckets.append(np.clip(np.array(bucket, dtype=np.int64), 0, lq.OPEN_BUCKET))
+            self.duration_jobs.append(np.array(jobs, dtype=np.int64))
+
+    def add_into(self, counts: np.ndarray, durations: np.ndarray) -> None:
+        """Add these rows to per-model arrays (rows numbered by self.models, as many as they have)."""
+        for rows, values in zip(self.count_rows, self.count_values, strict=True):
+            np.add.at(counts, rows, values)
+        for rows, buckets, jobs in zip(self.duration_rows, self.duration_buckets, self.duration_jobs, strict=True):
+            np.add.at(durations, (rows, buckets), jobs)
+
+
+def _zeros(size: int, base: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """New per-model arrays of counts and durations for size models, holding base's rows first when given."""
+    counts, durations = np.zeros((size, _COUNTS), np.int64), np.zeros((size, lq.COLUMNS), np.int64)
+    if base is not None:
+        counts[: len(base[0])], durations[: len(base[1])] = base
+    return counts, durations
+
+
+# ─── What is kept per database ────────────────────────────────────────────────────────────────────
+Key = tuple  # (grain, period start, its hours' versions, every hour's version)
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.models = _Models()
+        self.pieces: dict[tuple[str, datetime], tuple[Key, _Parts]] = {}
+        self.sums: OrderedDict[tuple[Key, ...], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def fetch(self, conn: sa.Connection, keys: list[Key], *, forget_before: datetime) -> None:
+        """Read the periods whose copy is missing or out of date, in one read per grain and kind."""
+        with self._lock:
+            missing = [k for k in keys if self.pieces.get((k[0], k[1]), (None,))[0] != k]
+        for grain in ("hour", "day"):
+            wanted = {int(k[1].timestamp()): k for k in missing if k[0] == grain}
+            if not wanted:
+                continue
+            periods = [k[1] for k in wanted.values()]
+            parts = {at: _Parts(self.models) for at in wanted}
+            for at, rows in _by_period(conn.execute(q.rollup_rows(grain, periods))):
+                parts[at].add_counts(rows)
+            for at, rows in _by_period(conn.execute(lq.latency_rows(grain, periods))):
+                parts[at].add_durations(rows)
+            with self._lock:
+                for at, key in wanted.items():
+                    self.pieces[(grain, key[1])] = (key, parts[at])
+        with self._lock:
+            for period in [p for p in self.pieces if p[1] < forget_before]:
+                del self.pieces[period]
+
+    def total(self, keys: list[Key], fresh: _Parts) -> Tally:
+        """The kept periods' sum (itself kept, by their keys) plus what was read fresh."""
+        with self._lock:
+            kept = self.sums.get(tuple(keys))
+            pieces = [self.pieces[(k[0], k[1])][1] for k in keys]
+        if kept is None:
+            counts, durations = _zeros(len(self.models.ids))
+            for piece in pieces:
+                piece.add_into(counts, durations)
+            counts.flags.writeable = durations.flags.writeable = False  # shared: every later total copies it
+            kept = (counts, durations)
+            with self._lock:
+                self.sums[tuple(keys)] = kept
+                while len(self.sums) > _SUMS_KEPT:
+                    self.sums.popitem(last=False)
+        models = tuple(self.models.ids)
+        counts, durations = _zeros(len(models), kept)
+        fresh.add_into(counts, durations)
+        return Tally(models, counts, durations)
+
+
+def _by_period(result: Iterable[Sequence]) -> Iterable[tuple[int, list[tuple]]]:
+    """Rows (period as Unix seconds, rest...) grouped by period, each without its period."""
+    groups: dict[int, list[tuple]] = {}
+    for row in result:
+        groups.setdefault(int(row[0]), []).append(tuple(row[1:]))
+    return groups.items()
+
+
+_STORES: OrderedDict[tuple, _Store] = OrderedDict()
+_STORES_KEPT = 4  # databases (or server starts) whose copies a process keeps
+_STORES_LOCK = threading.Lock()
+
+
+def _store(database: tuple) -> _Store:
+    with _STORES_LOCK:
+        store = _STORES.pop(database, None) or _Store()
+        _STORES[database] = store
+        while len(_STORES) > _STORES_KEPT:
+            _STORES.popitem(last=False)
+        return store
+
+
+def forget() -> None:
+    """Drop every copy (tests; a process that wants its memory back)."""
+    with _STORES_LOCK:
+        _STORES.clear()
