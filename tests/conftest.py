@@ -105,3 +105,12 @@ def _no_periodic_usage_folding(monkeypatch: pytest.MonkeyPatch) -> None:
     from dashboard.services import usage_folding
 
     monkeypatch.setattr(usage_folding, "KEEP_FOLDED_SECONDS", None)
+
+
+@pytest.fixture(autouse=True)
+def _no_background_health_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report reads the past hours and days it lacks itself, not in a thread that would outlive the test's
+    database; the tests of that thread turn it back on."""
+    from dashboard.services import usage_spans
+
+    monkeypatch.setattr(usage_spans, "READ_NOW_MAX", None)

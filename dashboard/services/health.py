@@ -9,6 +9,7 @@ that would read as "healthy").
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from dataclasses import asdict, dataclass
@@ -33,12 +34,15 @@ from dashboard.services.health_rules import (
     HealthThresholds,
     ModelHealth,
     assess,
+    could_need_attention,
     needs_attention,
 )
 from dashboard.services.usage import UsageRange, UsageService, failure_rate
 
 WINDOWS = {"1h": "the last hour", "24h": "the last 24 hours"}
 _WINDOW_HOURS = {"1h": 1, "24h": 24}
+
+_BY_LIST_MAX = 500  # past this many models, a baseline's latency is read for every model
 
 
 @dataclass(frozen=True)
@@ -106,10 +110,10 @@ class HealthService(ActingService):
         either way.
 
         detail: None for every model; N for every pick, every model with a finding and the N busiest of the rest,
-        counting the others in left_out. The findings are the same either way: every model is judged on its figures
-        first (health_rules.needs_attention), and only the models kept have their names read, so a screen that
-        shows a few rows (the Overview shows findings only) does not read the catalogue rows of every model with a
-        job."""
+        counting the others in left_out. The findings are the same either way: the models whose window allows a
+        finding (health_rules.could_need_attention) are judged on their figures first (needs_attention), and only
+        the models kept have their names read, so a screen that shows a few rows (the Overview shows findings
+        only) does not read the catalogue rows of every model with a job."""
         if window not in WINDOWS:
             raise InvalidRange(f"unknown window {window!r}; choose one of {', '.join(WINDOWS)}")
         thresholds = thresholds or HealthThresholds()
@@ -137,21 +141,38 @@ class HealthService(ActingService):
             spans = None
             if decided[0].source == "rollups":
                 database = self._usage.read_engine.url.render_as_string(hide_password=True)
-                spans = usage_spans.read(
-                    conn, database, start=start, hour=hour, end=end, baseline=(baseline_start, baseline_end)
+                spans_of = functools.partial(
+                    usage_spans.read,
+                    database=database,
+                    start=start,
+                    hour=hour,
+                    end=end,
+                    baseline=(baseline_start, baseline_end),
                 )
-            if spans is None:  # jobs counted as the seed's query does (a backlog too big to fold first)
-                spans = tuple(
-                    usage_spans.tally(
-                        conn.execute(q.model_counts(source(first, last))), conn.execute(lq.latency_counts(first, last))
-                    )
-                    for first, last in ((start, end), (baseline_start, baseline_end))
-                )
-            in_window, in_baseline = spans
+
+                def warm() -> None:
+                    with self._transaction(self._usage.read_engine, snapshot=True) as own:
+                        spans_of(own)
+
+                spans = spans_of(conn, warm=warm)
             stuck = _stuck(conn, source(None, stuck_before), source(None, stuck_before, by_day=True), stuck_before)
-            with_jobs = set(in_window.with_jobs()) | set(stuck)
-            judged = _rows(picks, {}, in_window, in_baseline, stuck, with_jobs)  # no names yet
-            others, left_out = _detailed(judged, with_jobs, picks, thresholds, detail)
+            if spans is None:  # read in full: the window, then the baselines of the models it needs (below)
+                in_window = usage_spans.tally(
+                    conn.execute(q.model_counts(source(start, end))), conn.execute(lq.latency_counts(start, end))
+                )
+            else:
+                in_window, in_baseline = spans
+            window_counts = in_window.with_jobs()
+            with_jobs = set(window_counts) | set(stuck)
+            could, quiet = _could_need_attention(with_jobs, window_counts, stuck, picks, thresholds, detail)
+            if spans is None:
+                needed = sorted(set(picks) | {n for n in picks.values() if n} | could | quiet)
+                in_baseline = usage_spans.tally(
+                    conn.execute(q.model_counts(source(baseline_start, baseline_end), only=needed)),
+                    conn.execute(lq.latency_counts(baseline_start, baseline_end, only=_listed(needed))),
+                )
+            judged = _rows(picks, {}, in_window, in_baseline, stuck, could)  # no names yet
+            others, left_out = _detailed(judged, with_jobs, window_counts, picks, thresholds, detail)
             # The names of every model reported, and of each pick's next in line (quoted in its finding).
             named = _models_by_id(conn, sorted(set(picks) | {n for n in picks.values() if n} | others))
             basis = conn.execute(lq.LATENCY_BASIS).scalar()
@@ -185,26 +206,53 @@ def _models_by_id(conn: sa.Connection, ids: list[str]) -> dict[str, dict]:
     return {str(row.id): dict(zip(keys, row, strict=True)) for row in result}
 
 
+def _could_need_attention(
+    with_jobs: set[str],
+    counts: dict[str, usage_spans.Counts],
+    stuck: dict[str, tuple[int, int, datetime | None]],
+    picks: dict[str, str | None],
+    thresholds: HealthThresholds,
+    detail: int | None,
+) -> tuple[set[str], set[str]]:
+    """(the models whose window alone allows a finding, or every pick; the busiest `detail` of the others, or all of
+    them without detail): the models whose baselines a report needs. The busiest models without a finding that a
+    report in detail keeps are among these: a model that cannot have one is outdone by fewer others of its kind."""
+    could, rest = set(), []
+    for model in with_jobs:
+        _, completed, failed, rated, _ = counts.get(model, (0, 0, 0, 0, 0))
+        queued, processing, _ = stuck.get(model, (0, 0, None))
+        if model in picks or could_need_attention(
+            completed=completed, failed=failed, rated=rated, stuck=queued + processing, thresholds=thresholds
+        ):
+            could.add(model)
+        else:
+            rest.append(model)
+    if detail is None:
+        return could, set(rest)
+    return could, set(heapq.nsmallest(max(detail, 0), rest, key=lambda m: (-counts.get(m, (0,))[0], m)))
+
+
 def _detailed(
     judged: list[ModelHealth],
     with_jobs: set[str],
+    counts: dict[str, usage_spans.Counts],
     picks: dict[str, str | None],
     thresholds: HealthThresholds,
     detail: int | None,
 ) -> tuple[set[str], int]:
-    """The models with jobs to report in detail (see report's detail) and how many are left out."""
+    """The models with jobs to report in detail (see report's detail) and how many are left out: every pick, every
+    model judged to need attention, and the busiest of the rest."""
     if detail is None:
         return with_jobs, 0
-    kept, rest = set(), []
-    for model in judged:
-        if model.model_id not in with_jobs:
-            continue
-        if model.routed or needs_attention(model, thresholds):
-            kept.add(model.model_id)
-        else:
-            rest.append(model)
-    busiest = heapq.nsmallest(max(detail, 0), rest, key=lambda m: (-m.jobs, m.model_id))
-    return kept | {m.model_id for m in busiest}, len(rest) - len(busiest)
+    kept = {m.model_id for m in judged if m.model_id in with_jobs and (m.routed or needs_attention(m, thresholds))}
+    rest = [m for m in with_jobs if m not in kept]
+    busiest = heapq.nsmallest(max(detail, 0), rest, key=lambda m: (-counts.get(m, (0,))[0], m))
+    return kept | set(busiest), len(rest) - len(busiest)
+
+
+def _listed(models: list[str]) -> list[str] | None:
+    """A list to read by, or None to read every model: past _BY_LIST_MAX, one read of all costs less."""
+    return models if len(models) <= _BY_LIST_MAX else None
 
 
 def _stuck(

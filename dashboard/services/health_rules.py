@@ -96,6 +96,17 @@ def with_failure_rate(model: ModelHealth, *, completed: int, failed: int) -> Mod
     return replace(model, completed=completed, failed=failed, failure_rate=failure_rate(failed, completed))
 
 
+def could_need_attention(*, completed: int, failed: int, rated: int, stuck: int, thresholds: HealthThresholds) -> bool:
+    """Whether a model with these window counts can have any finding, whatever its baseline and latency: each kind
+    needs enough finished jobs, rated jobs or stuck jobs in the window first. A report leaves the figures of a model
+    that cannot out of its detail (services/health.py), so this must hold for every rule below (tested so)."""
+    return (
+        _enough(completed + failed, thresholds.min_jobs)
+        or _enough(rated, thresholds.min_rated)
+        or _enough(stuck, thresholds.min_stuck)
+    )
+
+
 def needs_attention(model: ModelHealth, thresholds: HealthThresholds) -> bool:
     """Whether model_findings finds anything on the model: the same rules, without the messages (which name the
     model), so that a report can judge every model before it reads the names of those it shows."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -30,6 +30,9 @@ Counts = tuple[int, int, int, int, int]  # total, completed, failed, rated, rati
 _COUNTS = 5
 _HOUR, _DAY = timedelta(hours=1), timedelta(days=1)
 _SUMS_KEPT = 4  # sums of pieces kept per database: the two windows' closed hours and their two baselines
+# Periods a report reads itself when its copies lack them (an hour turning, a late change): past this, a background
+# thread reads them (None: the report always reads them itself; the tests, for reports that do not race a thread).
+READ_NOW_MAX: int | None = 3
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ class Tally:
 def tally(count_rows: Iterable[Sequence], duration_rows: Iterable[Sequence]) -> Tally:
     """A Tally of rows read in full: (model, total, completed, failed, rated, rating_sum) and (model, bucket, jobs)."""
     parts = _Parts(_Models())
-    parts.add_counts(count_rows)
+    parts.add_counts((model, *(v or 0 for v in values)) for model, *values in count_rows)  # sums of nothing: null
     parts.add_durations(duration_rows)
     counts, durations = _zeros(len(parts.models.ids))
     parts.add_into(counts, durations)
@@ -95,10 +98,15 @@ def read(
     hour: datetime,
     end: datetime,
     baseline: tuple[datetime, datetime],
+    warm: Callable[[], None] | None = None,
 ) -> tuple[Tally, Tally] | None:
     """(window, baseline): jobs created in [start, end), the hours before `hour` kept between calls, and in
     [baseline[0], baseline[1]), whole days kept between calls; None when the versions cannot be read (not an admin,
-    or no versions row), and the caller reads in full. database: whose copies (the engine's URL, without password)."""
+    or no versions row), and the caller reads in full. database: whose copies (the engine's URL, without password).
+
+    warm: how to run this read in a transaction of its own. Given, and more than READ_NOW_MAX periods missing (a
+    process's first report: every past hour and day of every model), the copies are read by warm() in a background
+    thread and None is returned, so that this report reads only what it shows, as a report without copies does."""
     versions: dict[datetime | None, object] = {}
     for at, version in conn.execute(q.changes(baseline[0], hour)):
         versions[None if at is None else at.astimezone(UTC)] = version
@@ -110,7 +118,11 @@ def read(
     hour_keys = [("hour", h, (versions.get(h),), everything) for h in hours]
     day_keys = [("day", d, tuple(versions.get(d + k * _HOUR) for k in range(24)), everything) for d in days]
     store = _store((database, *conn.execute(q.DATABASE_IDENTITY).one()))
-    store.fetch(conn, hour_keys + day_keys, forget_before=min(days[0] if days else start, start) - _DAY)
+    missing = store.missing(hour_keys + day_keys)
+    if warm is not None and READ_NOW_MAX is not None and len(missing) > READ_NOW_MAX:
+        store.warm_in_background(warm)
+        return None
+    store.fetch(conn, missing, forget_before=min(days[0] if days else start, start) - _DAY)
 
     window = _Parts(store.models)
     window.add_counts(conn.execute(q.model_parts(q.hourly_source(hour, end, deltas_from=start))))
@@ -195,12 +207,16 @@ class _Store:
         self.models = _Models()
         self.pieces: dict[tuple[str, datetime], tuple[Key, _Parts]] = {}
         self.sums: OrderedDict[tuple[Key, ...], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self.warming: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def fetch(self, conn: sa.Connection, keys: list[Key], *, forget_before: datetime) -> None:
-        """Read the periods whose copy is missing or out of date, in one read per grain and kind."""
+    def missing(self, keys: list[Key]) -> list[Key]:
+        """The periods whose copy is missing or out of date."""
         with self._lock:
-            missing = [k for k in keys if self.pieces.get((k[0], k[1]), (None,))[0] != k]
+            return [k for k in keys if self.pieces.get((k[0], k[1]), (None,))[0] != k]
+
+    def fetch(self, conn: sa.Connection, missing: list[Key], *, forget_before: datetime) -> None:
+        """Read the periods given (missing()), in one read per grain and kind."""
         for grain in ("hour", "day"):
             wanted = {int(k[1].timestamp()): k for k in missing if k[0] == grain}
             if not wanted:
@@ -217,6 +233,21 @@ class _Store:
         with self._lock:
             for period in [p for p in self.pieces if p[1] < forget_before]:
                 del self.pieces[period]
+
+    def warm_in_background(self, warm: Callable[[], None]) -> None:
+        """Run warm() in a daemon thread, unless one is already warming this store."""
+        with self._lock:
+            if self.warming is not None and self.warming.is_alive():
+                return
+
+            def run() -> None:
+                try:
+                    warm()
+                except Exception:  # noqa: BLE001 — a lost connection or a revoked role: the next report tries again
+                    pass
+
+            self.warming = threading.Thread(target=run, name="usage-spans-warm", daemon=True)
+            self.warming.start()
 
     def total(self, keys: list[Key], fresh: _Parts) -> Tally:
         """The kept periods' sum (itself kept, by their keys) plus what was read fresh."""
@@ -261,7 +292,16 @@ def _store(database: tuple) -> _Store:
         return store
 
 
+def settle(timeout: float = 60) -> None:
+    """Wait for the background reads under way (tests, benchmarks)."""
+    with _STORES_LOCK:
+        threads = [s.warming for s in _STORES.values() if s.warming is not None]
+    for thread in threads:
+        thread.join(timeout)
+
+
 def forget() -> None:
     """Drop every copy (tests; a process that wants its memory back)."""
+    settle()
     with _STORES_LOCK:
         _STORES.clear()

@@ -157,3 +157,21 @@ def test_the_versions_are_for_admins_and_the_service_role_only(engine, scene):
             assert bool(conn.execute(q.changes(WINDOW_START - timedelta(days=9), NOW)).all()) is rows
     with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), acting_as(engine, None) as conn:
         conn.execute(q.changes(WINDOW_START, NOW)).all()
+
+
+def test_a_first_report_reads_what_it_shows_while_a_background_read_keeps_the_rest(engine, scene, monkeypatch):
+    """A process's first report does not wait for every past hour and day of every model: it reads in full what it
+    shows (as a report without copies does), a thread reads the copies, and reports after it use them. Both ways
+    give the same report, in every detail."""
+    _fold(engine)
+    for detail in (None, 0, 2):
+        monkeypatch.setattr(usage_spans, "READ_NOW_MAX", 3)
+        usage_spans.forget()
+        first = _report(engine, window="24h", detail=detail)
+        usage_spans.settle()
+        assert ("hour", WINDOW_START) in _kept()  # read by the thread
+        monkeypatch.setattr(usage_spans, "READ_NOW_MAX", None)  # from here, a missing copy would be read now
+        before = _kept()
+        assert _report(engine, window="24h", detail=detail) == first
+        assert _read_again(before) == set()
+        _assert_exact(engine, first)
