@@ -278,15 +278,14 @@ def test_absurd_counts_do_not_break_the_rules():
     assert "1970-01-01 00:00-01:00 UTC" in messages[1]
 
 
-# ─── Which models can have a finding at all ───────────────────────────────────────────────────────
-@pytest.mark.parametrize("seed", range(6))
-def test_a_model_that_cannot_have_a_finding_has_none_whatever_its_other_figures(seed):
-    """could_need_attention reads only the window's counts; model_findings, given any baseline and latency on top
-    of counts it calls quiet, finds nothing. Thresholds vary too, zero and absurd ones included."""
+# ─── Which models can have a finding at all, and which have one ──────────────────────────────────
+def _random_cases(seed: int, count: int = 2000):
+    """(thresholds, window counts (completed, failed, rated, stuck), a model with those counts and any baseline and
+    latency on top): thresholds vary too, zero and absurd ones included."""
     import random
 
     rng = random.Random(seed)
-    for _ in range(2000):
+    for _ in range(count):
         limits = HealthThresholds(
             min_jobs=rng.choice([0, 1, 5, 20]),
             min_rated=rng.choice([0, 1, 20]),
@@ -298,10 +297,8 @@ def test_a_model_that_cannot_have_a_finding_has_none_whatever_its_other_figures(
             rating_drop=rng.choice([-1.0, 0.0, 0.5]),
         )
         completed, failed, rated = (rng.choice([0, 1, 2, 5, 19, 20, 40]) for _ in range(3))
+        rated = min(rated, completed)
         stuck = rng.choice([0, 0, 1, 2])
-        quiet = not rules.could_need_attention(
-            completed=completed, failed=failed, rated=min(rated, completed), stuck=stuck, thresholds=limits
-        )
         timed = rng.randint(0, completed)
         model = _model(
             jobs=completed + failed + stuck,
@@ -310,8 +307,8 @@ def test_a_model_that_cannot_have_a_finding_has_none_whatever_its_other_figures(
             failure_rate=failed / (completed + failed) if completed + failed else None,
             stuck_jobs=stuck,
             stuck_queued=stuck,
-            rated=min(rated, completed),
-            avg_rating=rng.choice([None, 1.0, 5.0]) if min(rated, completed) else None,
+            rated=rated,
+            avg_rating=rng.choice([None, 1.0, 5.0]) if rated else None,
             baseline_rated=rng.choice([0, 20, 500]),
             baseline_avg_rating=rng.choice([None, 4.5]),
             baseline_failure_rate=rng.choice([None, 0.0, 0.5]),
@@ -321,7 +318,17 @@ def test_a_model_that_cannot_have_a_finding_has_none_whatever_its_other_figures(
             timed=timed,
             baseline_timed=rng.choice([0, 20, 500]),
         )
-        if quiet:
+        yield limits, (completed, failed, rated, stuck), model
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_model_that_cannot_have_a_finding_has_none_whatever_its_other_figures(seed):
+    """could_need_attention reads only the window's counts; model_findings, given any baseline and latency on top
+    of counts it calls quiet, finds nothing."""
+    for limits, (completed, failed, rated, stuck), model in _random_cases(seed):
+        if not rules.could_need_attention(
+            completed=completed, failed=failed, rated=rated, stuck=stuck, thresholds=limits
+        ):
             assert rules.model_findings(model, limits, window=HOUR, now=NOW) == [], (limits, model)
 
 
@@ -333,45 +340,9 @@ def test_busy_rated_or_stuck_models_can_need_attention_and_quiet_ones_cannot():
     assert not rules.could_need_attention(completed=0, failed=0, rated=0, stuck=0, thresholds=T)
 
 
-# ─── Which models need attention, before their names are known ───────────────────────────────────
 @pytest.mark.parametrize("seed", range(6))
 def test_needs_attention_says_whether_model_findings_finds_anything(seed):
-    """needs_attention (what a report judges every model by before it reads names) agrees with model_findings on
-    any figures. Thresholds vary too, zero and absurd ones included."""
-    import random
-
-    rng = random.Random(seed)
-    for _ in range(2000):
-        limits = HealthThresholds(
-            min_jobs=rng.choice([0, 1, 5, 20]),
-            min_rated=rng.choice([0, 1, 20]),
-            min_stuck=rng.choice([0, 1, 3]),
-            failure_rate=rng.choice([0.0, 0.25, 1.0]),
-            failure_points=rng.choice([0.0, 0.1]),
-            failure_factor=rng.choice([0.0, 2.0]),
-            latency_factor=rng.choice([0.0, 1.0, 2.0]),
-            rating_drop=rng.choice([-1.0, 0.0, 0.5]),
-        )
-        completed, failed, rated = (rng.choice([0, 1, 2, 5, 19, 20, 40]) for _ in range(3))
-        stuck = rng.choice([0, 0, 1, 2])
-        timed = rng.randint(0, completed)
-        model = _model(
-            jobs=completed + failed + stuck,
-            completed=completed,
-            failed=failed,
-            failure_rate=failed / (completed + failed) if completed + failed else None,
-            stuck_jobs=stuck,
-            stuck_queued=stuck,
-            rated=min(rated, completed),
-            avg_rating=rng.choice([None, 1.0, 5.0]) if min(rated, completed) else None,
-            baseline_rated=rng.choice([0, 20, 500]),
-            baseline_avg_rating=rng.choice([None, 4.5]),
-            baseline_failure_rate=rng.choice([None, 0.0, 0.5]),
-            baseline_finished=rng.choice([0, 20, 500]),
-            p95_seconds=rng.choice([None, 1.0, math.inf]) if timed else None,
-            baseline_p95_seconds=rng.choice([None, 0.1]),
-            timed=timed,
-            baseline_timed=rng.choice([0, 20, 500]),
-        )
+    """needs_attention (what a report judges models by before it reads their names) agrees with model_findings."""
+    for limits, _, model in _random_cases(seed):
         found = rules.model_findings(model, limits, window=HOUR, now=NOW)
         assert rules.needs_attention(model, limits) is bool(found), (limits, model)
