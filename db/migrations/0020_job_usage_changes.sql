@@ -70,7 +70,13 @@ $do$;
 -- A fold (fold_job_usage() calls fold_deltas() for the table it folds) says that it is one, and notes the hours it
 -- changes: every hour with a delta side (the latency sides are some of the same rows). 0017's arithmetic is kept as
 -- it is, under another name.
-alter function dashboard.fold_deltas(smallint) rename to fold_deltas_arithmetic;
+do $do$
+begin
+  if pg_catalog.to_regprocedure('dashboard.fold_deltas_arithmetic(smallint)') is null then
+    alter function dashboard.fold_deltas(smallint) rename to fold_deltas_arithmetic;
+  end if;
+end
+$do$;
 comment on function dashboard.fold_deltas_arithmetic(smallint) is
   'fold_job_usage()''s arithmetic for one delta table: counts, then durations (0017).';
 
