@@ -67,41 +67,56 @@ begin
 end
 $do$;
 
--- A fold (fold_job_usage() calls fold_deltas() for the table it folds) says that it is one, and notes the hours it
--- changes: every hour with a delta side (the latency sides are some of the same rows). 0017's arithmetic is kept as
--- it is, under another name.
-do $do$
-begin
-  if pg_catalog.to_regprocedure('dashboard.fold_deltas_arithmetic(smallint)') is null then
-    alter function dashboard.fold_deltas(smallint) rename to fold_deltas_arithmetic;
-  end if;
-end
-$do$;
-comment on function dashboard.fold_deltas_arithmetic(smallint) is
-  'fold_job_usage()''s arithmetic for one delta table: counts, then durations (0017).';
-
+-- 0017's fold arithmetic (fold_job_usage() calls it for the table it folds), as a fold: it says so for the triggers
+-- above, and notes every hour it changes, from the hours it groups the deltas by anyway (the latency sides are some
+-- of the same rows). Noting them from a scan of its own would add about half a fold's cost (1.1 us a delta).
 create or replace function dashboard.fold_deltas(_slot smallint) returns void
 language plpgsql
 set search_path = ''
 as $fn$
 begin
   perform pg_catalog.set_config('dashboard.folding', 'on', true);
-  insert into dashboard.job_usage_changes as c (hour, version)
-  select h.hour, pg_catalog.gen_random_uuid()
-  from (
-    select pg_catalog.date_trunc('hour', x.created_at, 'UTC') as hour
-    from (select d.api_model_id, d.created_at from dashboard.job_usage_delta d where _slot = 0
-          union all select d.old_api_model_id, d.old_created_at from dashboard.job_usage_delta d where _slot = 0
-          union all select d.api_model_id, d.created_at from dashboard.job_usage_delta_1 d where _slot = 1
-          union all select d.old_api_model_id, d.old_created_at from dashboard.job_usage_delta_1 d where _slot = 1) x
-    where x.api_model_id is not null and x.created_at is not null
-    group by 1
-  ) h
-  on conflict (hour) do update set version = excluded.version;
-  perform dashboard.fold_deltas_arithmetic(_slot);
+  with gone as (
+    select d.api_model_id, d.status, d.created_at, d.quality_rating, d.old_api_model_id, d.old_status,
+           d.old_created_at, d.old_quality_rating, d.jobs
+    from dashboard.job_usage_delta d where _slot = 0
+    union all
+    select d.api_model_id, d.status, d.created_at, d.quality_rating, d.old_api_model_id, d.old_status,
+           d.old_created_at, d.old_quality_rating, d.jobs
+    from dashboard.job_usage_delta_1 d where _slot = 1
+  ), sides as (
+    select api_model_id, status, created_at, jobs,
+           case when quality_rating is null then 0 else jobs end as rated,
+           coalesce(quality_rating, 0) * jobs as rating_sum
+    from gone where api_model_id is not null
+    union all
+    select old_api_model_id, old_status, old_created_at, -jobs,
+           case when old_quality_rating is null then 0 else -jobs end, -coalesce(old_quality_rating, 0) * jobs
+    from gone where old_api_model_id is not null
+  ), hourly as (
+    select pg_catalog.date_trunc('hour', created_at, 'UTC') as bucket, api_model_id, status,
+           sum(jobs)::bigint as jobs, sum(rated)::bigint as rated, sum(rating_sum)::bigint as rating_sum
+    from sides group by 1, api_model_id, status
+  ), noted as (  -- new in 0020: every hour this fold changes gets a new version
+    insert into dashboard.job_usage_changes as c (hour, version)
+    select b.bucket, pg_catalog.gen_random_uuid()
+    from (select distinct h.bucket from hourly h where h.bucket is not null) b
+    on conflict (hour) do update set version = excluded.version
+  ), into_hourly as (
+    insert into dashboard.job_usage_hourly as t (bucket, api_model_id, status, jobs, rated, rating_sum)
+    select bucket, api_model_id, status, jobs, rated, rating_sum from hourly
+    on conflict (bucket, api_model_id, status) do update
+      set jobs = t.jobs + excluded.jobs, rated = t.rated + excluded.rated,
+          rating_sum = t.rating_sum + excluded.rating_sum
+  )
+  insert into dashboard.job_usage_daily as t (bucket, api_model_id, status, jobs, rated, rating_sum)
+  select pg_catalog.date_trunc('day', bucket, 'UTC'), api_model_id, status, sum(jobs), sum(rated), sum(rating_sum)
+  from hourly group by 1, api_model_id, status
+  on conflict (bucket, api_model_id, status) do update
+    set jobs = t.jobs + excluded.jobs, rated = t.rated + excluded.rated,
+        rating_sum = t.rating_sum + excluded.rating_sum;
+  perform dashboard.fold_latency(_slot);
   perform pg_catalog.set_config('dashboard.folding', 'off', true);
 end
 $fn$;
-comment on function dashboard.fold_deltas(smallint) is
-  'fold_deltas_arithmetic(), as a fold: the hours it changes noted in job_usage_changes.';
 revoke all on function dashboard.fold_deltas(smallint) from public, anon, authenticated, service_role;
