@@ -463,7 +463,9 @@ def cmd_health(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
         report = HealthService(_migrated_engine(), user_id=SERVICE_ROLE).report(
-            args.window, thresholds=settings.health_thresholds
+            args.window,
+            thresholds=settings.health_thresholds,
+            keep_copies=False,  # one report, then the process ends
         )
     except (DatabaseUnavailable, ServiceError) as exc:  # 2: health unknown, not "needs attention" (1)
         print(f"error: {visible(exc)}", file=sys.stderr)

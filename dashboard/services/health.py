@@ -101,6 +101,7 @@ class HealthService(ActingService):
         thresholds: HealthThresholds | None = None,
         picks: Picks | None = None,
         detail: int | None = None,
+        keep_copies: bool = True,
     ) -> HealthReport:
         """Every routed slot's pick and every model with jobs in the window or stuck jobs, with the findings.
 
@@ -113,7 +114,10 @@ class HealthService(ActingService):
         counting the others in left_out. The findings are the same either way: the models whose window allows a
         finding (health_rules.could_need_attention) are judged on their figures first (needs_attention), and only
         the models kept have their names read, so a screen that shows a few rows (the Overview shows findings
-        only) does not read the catalogue rows of every model with a job."""
+        only) does not read the catalogue rows of every model with a job.
+
+        keep_copies: keep what is read of past hours and days for the next reports of this process (usage_spans);
+        False for a process that makes one report and exits (it reads what it shows, and nothing in the background)."""
         if window not in WINDOWS:
             raise InvalidRange(f"unknown window {window!r}; choose one of {', '.join(WINDOWS)}")
         thresholds = thresholds or HealthThresholds()
@@ -139,7 +143,7 @@ class HealthService(ActingService):
             if picks is None:
                 picks = picks_of([dict(r._mapping) for r in conn.execute(catalogue_queries.SLOT_PICKS)])
             spans = None
-            if decided[0].source == "rollups":
+            if keep_copies and decided[0].source == "rollups":
                 database = self._usage.read_engine.url.render_as_string(hide_password=True)
                 spans_of = functools.partial(
                     usage_spans.read,

@@ -175,3 +175,12 @@ def test_a_first_report_reads_what_it_shows_while_a_background_read_keeps_the_re
         assert _report(engine, window="24h", detail=detail) == first
         assert _read_again(before) == set()
         _assert_exact(engine, first)
+
+
+def test_a_report_that_keeps_no_copies_reads_in_full_and_leaves_nothing_behind(engine, scene):
+    """What the command line asks for (one report, then the process ends): the same report, no copy kept."""
+    _fold(engine)
+    alone = _report(engine, window="24h", detail=2, keep_copies=False)
+    assert usage_spans._STORES == {}
+    assert _report(engine, window="24h", detail=2) == alone
+    _assert_exact(engine, alone)
