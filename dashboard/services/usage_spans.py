@@ -153,7 +153,7 @@ class _Models:
                 if model not in index:
                     index[model] = len(self.ids)
                     self.ids.append(model)
-            return np.fromiter((index[m] for m in ids), dtype=np.int64, count=len(ids))
+            return np.fromiter((index[m] for m in ids), dtype=np.int32, count=len(ids))
 
 
 @dataclass
@@ -179,7 +179,8 @@ class _Parts:
         if rows:
             model, bucket, jobs = zip(*rows, strict=True)
             self.duration_rows.append(self.models.rows(model))
-            self.duration_buckets.append(np.clip(np.array(bucket, dtype=np.int64), 0, lq.OPEN_BUCKET))
+            buckets = np.clip(np.array(bucket, dtype=np.int64), 0, lq.OPEN_BUCKET)  # any smallint, then 0..89
+            self.duration_buckets.append(buckets.astype(np.int8))
             self.duration_jobs.append(np.array(jobs, dtype=np.int64))
 
     def add_into(self, counts: np.ndarray, durations: np.ndarray) -> None:
