@@ -122,7 +122,7 @@ def read(
     if warm is not None and READ_NOW_MAX is not None and len(missing) > READ_NOW_MAX:
         store.warm_in_background(warm)
         return None
-    store.fetch(conn, missing, forget_before=min(days[0] if days else start, start) - _DAY)
+    pieces = store.pieces_for(conn, hour_keys + day_keys, forget_before=min([*days, start]) - _DAY)
 
     window = _Parts(store.models)
     window.add_counts(conn.execute(q.model_parts(q.hourly_source(hour, end, deltas_from=start))))
@@ -130,7 +130,7 @@ def read(
     later = _Parts(store.models)
     later.add_counts(conn.execute(q.model_parts(q.delta_source(*baseline))))
     later.add_durations(conn.execute(lq.latency_parts(None, *baseline)))
-    return store.total(hour_keys, window), store.total(day_keys, later)
+    return store.total(hour_keys, pieces, window), store.total(day_keys, pieces, later)
 
 
 def _steps(first: datetime, end: datetime, step: timedelta) -> list[datetime]:
@@ -216,10 +216,13 @@ class _Store:
         with self._lock:
             return [k for k in keys if self.pieces.get((k[0], k[1]), (None,))[0] != k]
 
-    def fetch(self, conn: sa.Connection, missing: list[Key], *, forget_before: datetime) -> None:
-        """Read the periods given (missing()), in one read per grain and kind."""
+    def pieces_for(self, conn: sa.Connection, keys: list[Key], *, forget_before: datetime) -> dict[Key, _Parts]:
+        """The copy of each period under exactly these keys: kept, or read now (one read per grain and kind) and kept.
+        Another report may replace a kept copy meanwhile (a later snapshot's): this one keeps to its own."""
+        with self._lock:
+            found = {k: self.pieces[(k[0], k[1])][1] for k in keys if self.pieces.get((k[0], k[1]), (None,))[0] == k}
         for grain in ("hour", "day"):
-            wanted = {int(k[1].timestamp()): k for k in missing if k[0] == grain}
+            wanted = {int(k[1].timestamp()): k for k in keys if k[0] == grain and k not in found}
             if not wanted:
                 continue
             periods = [k[1] for k in wanted.values()]
@@ -228,12 +231,13 @@ class _Store:
                 parts[at].add_counts(rows)
             for at, rows in _by_period(conn.execute(lq.latency_rows(grain, periods))):
                 parts[at].add_durations(rows)
+            found |= {key: parts[at] for at, key in wanted.items()}
             with self._lock:
-                for at, key in wanted.items():
-                    self.pieces[(grain, key[1])] = (key, parts[at])
+                self.pieces |= {(grain, key[1]): (key, parts[at]) for at, key in wanted.items()}
         with self._lock:
             for period in [p for p in self.pieces if p[1] < forget_before]:
                 del self.pieces[period]
+        return found
 
     def warm_in_background(self, warm: Callable[[], None]) -> None:
         """Run warm() in a daemon thread, unless one is already warming this store."""
@@ -250,15 +254,14 @@ class _Store:
             self.warming = threading.Thread(target=run, name="usage-spans-warm", daemon=True)
             self.warming.start()
 
-    def total(self, keys: list[Key], fresh: _Parts) -> Tally:
-        """The kept periods' sum (itself kept, by their keys) plus what was read fresh."""
+    def total(self, keys: list[Key], pieces: dict[Key, _Parts], fresh: _Parts) -> Tally:
+        """The periods' sum (kept, by their keys) plus what was read fresh."""
         with self._lock:
             kept = self.sums.get(tuple(keys))
-            pieces = [self.pieces[(k[0], k[1])][1] for k in keys]
         if kept is None:
             counts, durations = _zeros(len(self.models.ids))
-            for piece in pieces:
-                piece.add_into(counts, durations)
+            for key in keys:
+                pieces[key].add_into(counts, durations)
             counts.flags.writeable = durations.flags.writeable = False  # shared: every later total copies it
             kept = (counts, durations)
             with self._lock:

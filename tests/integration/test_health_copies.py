@@ -184,3 +184,29 @@ def test_a_report_that_keeps_no_copies_reads_in_full_and_leaves_nothing_behind(e
     assert usage_spans._STORES == {}
     assert _report(engine, window="24h", detail=2) == alone
     _assert_exact(engine, alone)
+
+
+def test_a_read_in_an_older_snapshot_keeps_to_its_own_copies(engine, scene):
+    """Two reports of one process in different snapshots (a thread each): the newer one's copies replace the kept
+    ones, and the older one still adds up the figures of its own snapshot, read under its own versions."""
+    _fold(engine)
+    before = _report(engine, window="24h")
+    sdxl = str(scene["sdxl"])
+    spans = {
+        "database": engine.url.render_as_string(hide_password=True),
+        "start": before.start,
+        "hour": before.end - timedelta(hours=1),
+        "end": before.end,
+        "baseline": (before.baseline_start, before.baseline_end),
+    }
+    with acting_as(engine, SERVICE_ROLE, snapshot=True) as older:  # its snapshot: before the late change
+        with engine.begin() as conn:
+            conn.execute(sa.text("update jobs set status = 'failed' where created_at = :at"), {"at": WINDOW_START})
+        _fold(engine)
+        after = _report(engine, window="24h")  # the 09:00 copy is now the newer snapshot's
+        window, _ = usage_spans.read(older, **spans)
+    row = {m.model_id: m for m in before.models}[sdxl]
+    assert window.counts_of(sdxl)[:3] == (row.jobs, row.completed, row.failed)
+    changed = {m.model_id: m for m in after.models}[sdxl]
+    assert (changed.completed, changed.failed) == (row.completed - 1, row.failed + 1)
+    _assert_exact(engine, _report(engine, window="24h"))
