@@ -201,19 +201,21 @@ def model_parts(source: sa.FromClause) -> sa.Select:
     return sa.select(sa.cast(u.api_model_id, sa.Text), *_sums(u)).group_by(u.api_model_id)
 
 
-def _sums(u) -> list:
-    """total, completed, failed, rated, rating_sum: 0 where there is nothing to add up."""
+_SUM_NAMES = ("total_jobs", "completed_jobs", "failed_jobs", "rated_jobs", "rating_sum")
+
+
+def _sums(u, *, zero: bool = True) -> list:
+    """The per-model figures every count reads: total, completed, failed, rated, rating_sum (zero: 0, not null,
+    where there is nothing to add up)."""
     jobs = sa.func.sum(u.jobs)
-    return [
-        sa.func.coalesce(total, 0).cast(sa.BigInteger)
-        for total in (
-            jobs,
-            jobs.filter(u.status == "completed"),
-            jobs.filter(u.status == "failed"),
-            sa.func.sum(u.rated),
-            sa.func.sum(u.rating_sum),
-        )
-    ]
+    sums = (
+        jobs,
+        jobs.filter(u.status == "completed"),
+        jobs.filter(u.status == "failed"),
+        sa.func.sum(u.rated),
+        sa.func.sum(u.rating_sum),
+    )
+    return [(sa.func.coalesce(total, 0) if zero else total).cast(sa.BigInteger) for total in sums]
 
 
 # ─── Per-model totals over long ranges: months and all time (migration 0016) ────────────────────────
@@ -627,11 +629,7 @@ def model_counts(source: sa.FromClause, *, only: list[str] | None = None) -> sa.
     return (
         sa.select(
             sa.cast(u.api_model_id, sa.Text).label("model_id"),
-            jobs_sum.cast(sa.BigInteger).label("total_jobs"),
-            jobs_sum.filter(u.status == "completed").cast(sa.BigInteger).label("completed_jobs"),
-            jobs_sum.filter(u.status == "failed").cast(sa.BigInteger).label("failed_jobs"),
-            sa.func.sum(u.rated).cast(sa.BigInteger).label("rated_jobs"),
-            sa.func.sum(u.rating_sum).cast(sa.BigInteger).label("rating_sum"),
+            *(sum_.label(name) for sum_, name in zip(_sums(u, zero=False), _SUM_NAMES, strict=True)),
         )
         .select_from(joined)
         .group_by(u.api_model_id)
