@@ -38,18 +38,31 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 QUIET_MS = 500
+# After landing (signing in, a new tab) the journey waits this long before its first click, as a person reads the
+# page they land on; every later click follows the one before as soon as the page is quiet. A tab makes Plotly
+# ready in such a pause (dashboard/ui/chart_warmup.py): without one, its first chart page loads Plotly itself.
+READ_LANDING_MS = 3_000
 START_WAIT_MS = 10_000
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 RUNNING = '[data-testid="stApp"][data-test-script-state="running"]'
 # Every DOM change's time, in epoch milliseconds (the same clock as the harness's time.time()).
 # And when the script state last turned notRunning (the run over, as the page learns it).
+# A change inside a live region one pixel across is a screen reader's announcement ("4 options available."), which
+# the select boxes clear a while after they were used: nothing anyone sees, so it does not count as drawing.
 WATCH_DOM = """
 window.__benchLast = Date.now();
 window.__benchIdle = 0;
+const __benchAnnounced = (node) => {
+  const element = node && (node.nodeType === 1 ? node : node.parentElement);
+  const region = element && element.closest('[aria-live]');
+  if (!region) return false;
+  const box = region.getBoundingClientRect();
+  return box.width <= 1 || box.height <= 1;
+};
 new MutationObserver((records) => {
   const now = Date.now();
-  window.__benchLast = now;
   for (const r of records) {
+    if (!__benchAnnounced(r.target)) window.__benchLast = now;
     if (r.attributeName === 'data-test-script-state' && r.target.getAttribute(r.attributeName) === 'notRunning') {
       window.__benchIdle = now;
     }
@@ -356,6 +369,7 @@ def run_journeys(
                     timed = [_sign_in(page, traffic, url, email, password)]
                 else:
                     timed = [_open_signed_in(page, traffic, url)]
+                page.wait_for_timeout(READ_LANDING_MS)
                 for step in journey(models_page):
                     timed.append(_timed(page, traffic, step))
                 for t in timed:
