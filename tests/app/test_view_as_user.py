@@ -66,3 +66,16 @@ def test_an_admin_viewing_as_a_user_is_told_why_an_admin_link_does_not_open(demo
     assert dict(at.query_params) == {}
     at.toggle(key="view_as_user").set_value(False).run()  # the admin again: the same link opens the page
     assert "is for admins only" not in texts(at)
+
+
+def _warm_up_scripts(at) -> list[str]:
+    return [e.proto.body for e in at.get("html") if "PlotlyChart." in e.proto.body]
+
+
+def test_only_admins_tabs_make_plotly_ready_and_viewing_as_a_user_stops_it(demo_db, signed_in):
+    at = signed_in(page="pages/models.py")
+    [body] = _warm_up_scripts(at)
+    assert "import(chunk)" in body
+    assert not _warm_up_scripts(signed_in("viewer@example.com", page="pages/models.py"))
+    at.toggle(key="view_as_user").set_value(True).run()
+    assert not _warm_up_scripts(at)  # a plain user's pages draw no chart
