@@ -14,6 +14,7 @@ import heapq
 import math
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -175,8 +176,8 @@ class HealthService(ActingService):
                     conn.execute(q.model_counts(source(baseline_start, baseline_end), only=needed)),
                     conn.execute(lq.latency_counts(baseline_start, baseline_end, only=_listed(needed))),
                 )
-            judged = _rows(picks, {}, in_window, in_baseline, stuck, could)  # no names yet
-            others, left_out = _detailed(judged, with_jobs, window_counts, picks, thresholds, detail)
+            flagged = _flagged(could - set(picks), in_window, in_baseline, stuck, thresholds)  # no names yet
+            others, left_out = _detailed(flagged, with_jobs, window_counts, picks, detail)
             # The names of every model reported, and of each pick's next in line (quoted in its finding).
             named = _models_by_id(conn, sorted(set(picks) | {n for n in picks.values() if n} | others))
             basis = conn.execute(lq.LATENCY_BASIS).scalar()
@@ -237,18 +238,17 @@ def _could_need_attention(
 
 
 def _detailed(
-    judged: list[ModelHealth],
+    flagged: set[str],
     with_jobs: set[str],
     counts: dict[str, usage_spans.Counts],
     picks: dict[str, str | None],
-    thresholds: HealthThresholds,
     detail: int | None,
 ) -> tuple[set[str], int]:
     """The models with jobs to report in detail (see report's detail) and how many are left out: every pick, every
-    model judged to need attention, and the busiest of the rest."""
+    model flagged as needing attention, and the busiest of the rest."""
     if detail is None:
         return with_jobs, 0
-    kept = {m.model_id for m in judged if m.model_id in with_jobs and (m.routed or needs_attention(m, thresholds))}
+    kept = {m for m in with_jobs if m in picks or m in flagged}
     rest = [m for m in with_jobs if m not in kept]
     busiest = heapq.nsmallest(max(detail, 0), rest, key=lambda m: (-counts.get(m, (0,))[0], m))
     return kept | set(busiest), len(rest) - len(busiest)
@@ -299,9 +299,6 @@ def _rows(
         model = named.get(model_id)
         next_id = picks.get(model_id)
         next_model = named.get(next_id) if next_id else None
-        total, completed, failed, rated, rating_sum = window.counts_of(model_id)
-        b_total, b_completed, b_failed, b_rated, b_sum = baseline.counts_of(model_id)
-        queued, processing, oldest = stuck.get(model_id, (0, 0, None))
         rows.append(
             ModelHealth(
                 modality=model["modality"] if model else "",
@@ -312,29 +309,57 @@ def _rows(
                 routed=model_id in picks,
                 next_model=next_model["display_name"] if next_model else None,
                 next_failure_rate=_next_rate(next_model, window, baseline),
-                jobs=total,
-                completed=completed,
-                failed=failed,
-                failure_rate=failure_rate(failed, completed),
-                baseline_jobs=b_total,
-                baseline_failure_rate=failure_rate(b_failed, b_completed),
-                baseline_finished=b_completed + b_failed,
-                p50_seconds=window.percentile_of(0.5, model_id),
-                p95_seconds=window.percentile_of(0.95, model_id),
-                baseline_p95_seconds=baseline.percentile_of(0.95, model_id),
-                timed=window.timed_of(model_id),
-                baseline_timed=baseline.timed_of(model_id),
-                stuck_jobs=queued + processing,
-                stuck_queued=queued,
-                stuck_processing=processing,
-                stuck_oldest_from=oldest,
-                rated=rated,
-                avg_rating=rating_sum / rated if rated else None,
-                baseline_rated=b_rated,
-                baseline_avg_rating=b_sum / b_rated if b_rated else None,
+                **_figures(model_id, window, baseline, stuck),
             )
         )
     return rows
+
+
+def _figures(
+    model_id: str,
+    window: usage_spans.Tally,
+    baseline: usage_spans.Tally,
+    stuck: dict[str, tuple[int, int, datetime | None]],
+) -> dict[str, Any]:
+    """A model's figures, as ModelHealth holds them (all but its names, its routing and its next in line)."""
+    total, completed, failed, rated, rating_sum = window.counts_of(model_id)
+    b_total, b_completed, b_failed, b_rated, b_sum = baseline.counts_of(model_id)
+    queued, processing, oldest = stuck.get(model_id, (0, 0, None))
+    return {
+        "jobs": total,
+        "completed": completed,
+        "failed": failed,
+        "failure_rate": failure_rate(failed, completed),
+        "baseline_jobs": b_total,
+        "baseline_failure_rate": failure_rate(b_failed, b_completed),
+        "baseline_finished": b_completed + b_failed,
+        "p50_seconds": window.percentile_of(0.5, model_id),
+        "p95_seconds": window.percentile_of(0.95, model_id),
+        "baseline_p95_seconds": baseline.percentile_of(0.95, model_id),
+        "timed": window.timed_of(model_id),
+        "baseline_timed": baseline.timed_of(model_id),
+        "stuck_jobs": queued + processing,
+        "stuck_queued": queued,
+        "stuck_processing": processing,
+        "stuck_oldest_from": oldest,
+        "rated": rated,
+        "avg_rating": rating_sum / rated if rated else None,
+        "baseline_rated": b_rated,
+        "baseline_avg_rating": b_sum / b_rated if b_rated else None,
+    }
+
+
+def _flagged(
+    models: set[str],
+    window: usage_spans.Tally,
+    baseline: usage_spans.Tally,
+    stuck: dict[str, tuple[int, int, datetime | None]],
+    thresholds: HealthThresholds,
+) -> set[str]:
+    """The models given that need attention: needs_attention on their figures, before anything is named. Judged on
+    the figures alone (a SimpleNamespace of them): a ModelHealth costs several times more to build, and on a busy
+    platform 8,500 models are judged over 24 hours."""
+    return {m for m in models if needs_attention(SimpleNamespace(**_figures(m, window, baseline, stuck)), thresholds)}
 
 
 def _next_rate(model: dict | None, window: usage_spans.Tally, baseline: usage_spans.Tally) -> float | None:
