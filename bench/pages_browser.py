@@ -39,8 +39,8 @@ CHROMIUM_ARGS = [
 ]
 QUIET_MS = 500
 # After landing (signing in, a new tab) the journey waits this long before its first click, as a person reads the
-# page they land on; every later click follows the one before as soon as the page is quiet. A tab makes Plotly
-# ready in such a pause (dashboard/ui/chart_warmup.py): without one, its first chart page loads Plotly itself.
+# page they land on; every later click follows the one before as soon as the page is quiet. A tab makes the table
+# and chart code ready in such a pause (dashboard/ui/tab_warmup.py): without one, its first table and chart pay.
 READ_LANDING_MS = 3_000
 START_WAIT_MS = 10_000
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'

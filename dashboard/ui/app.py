@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard.database import DatabaseUnavailable
 from dashboard.services.catalogue import CatalogueService
-from dashboard.ui import chart_warmup, paths
+from dashboard.ui import paths, tab_warmup
 from dashboard.ui.context import Context, get_engine, load_settings, set_context
 from dashboard.ui.feedback import database_down, show_flashes
 from dashboard.ui.guards import allow_uploads
@@ -147,8 +147,8 @@ if identity is None:
 render_account_box(identity)
 acting = effective_identity(identity)  # an admin may view the pages as a plain user
 allow_uploads(acting.is_admin)  # only admins' sessions may upload (the Import page), checked by guards.py
-if acting.is_admin:  # their pages draw charts: the tab makes Plotly ready while idle
-    chart_warmup.render()
+if acting.is_admin:  # they land on the Overview: the tab makes the tables and charts ready meanwhile
+    tab_warmup.render()
 set_context(Context(engine=engine, identity=acting, data_version=version, settings=settings))
 refused = admin_page_requested(admin=acting.is_admin)
 menu = pages_for(admin=acting.is_admin, refused=refused)

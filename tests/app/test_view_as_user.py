@@ -69,13 +69,13 @@ def test_an_admin_viewing_as_a_user_is_told_why_an_admin_link_does_not_open(demo
 
 
 def _warm_up_scripts(at) -> list[str]:
-    return [e.proto.body for e in at.get("html") if "PlotlyChart." in e.proto.body]
+    return [e.proto.body for e in at.get("html") if "__dashboardTabWarm" in e.proto.body]
 
 
-def test_only_admins_tabs_make_plotly_ready_and_viewing_as_a_user_stops_it(demo_db, signed_in):
+def test_only_admins_tabs_make_tables_and_charts_ready_and_viewing_as_a_user_stops_it(demo_db, signed_in):
     at = signed_in(page="pages/models.py")
     [body] = _warm_up_scripts(at)
-    assert "import(chunk)" in body
+    assert "PlotlyChart." in body and "DataFrame." in body
     assert not _warm_up_scripts(signed_in("viewer@example.com", page="pages/models.py"))
     at.toggle(key="view_as_user").set_value(True).run()
-    assert not _warm_up_scripts(at)  # a plain user's pages draw no chart
+    assert not _warm_up_scripts(at)  # a plain user lands on a table and draws no chart
