@@ -163,7 +163,8 @@ class HealthService(ActingService):
             stuck = _stuck(conn, source(None, stuck_before), source(None, stuck_before, by_day=True), stuck_before)
             if spans is None:  # read in full: the window, then the baselines of the models it needs (below)
                 in_window = usage_spans.tally(
-                    conn.execute(q.model_counts(source(start, end))), conn.execute(lq.latency_counts(start, end))
+                    conn.execute(q.model_counts(source(start, end))).all(),
+                    conn.execute(lq.latency_counts(start, end)).all(),
                 )
             else:
                 in_window, in_baseline = spans
@@ -173,8 +174,8 @@ class HealthService(ActingService):
             if spans is None:
                 needed = sorted(set(picks) | {n for n in picks.values() if n} | could | quiet)
                 in_baseline = usage_spans.tally(
-                    conn.execute(q.model_counts(source(baseline_start, baseline_end), only=needed)),
-                    conn.execute(lq.latency_counts(baseline_start, baseline_end, only=_listed(needed))),
+                    conn.execute(q.model_counts(source(baseline_start, baseline_end), only=needed)).all(),
+                    conn.execute(lq.latency_counts(baseline_start, baseline_end, only=_listed(needed))).all(),
                 )
             flagged = _flagged(could - set(picks), in_window, in_baseline, stuck, thresholds)  # no names yet
             others, left_out = _detailed(flagged, with_jobs, window_counts, picks, detail)

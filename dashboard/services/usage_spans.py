@@ -33,6 +33,7 @@ _SUMS_KEPT = 4  # sums of pieces kept per database: the two windows' closed hour
 # Periods a report reads itself when its copies lack them (an hour turning, a late change): past this, a background
 # thread reads them (None: the report always reads them itself; the tests, for reports that do not race a thread).
 READ_NOW_MAX: int | None = 3
+_ONE_BY_ONE = 256  # percentiles a Tally works out model by model before it works them out for every model at once
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Tally:
     counts: np.ndarray
     durations: np.ndarray
     _percentiles: dict[float, list[float | None]] = field(default_factory=dict, compare=False, repr=False)
+    _asked: dict[float, dict[int, float | None]] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def row(self) -> dict[str, int]:
@@ -71,13 +73,26 @@ class Tally:
         return 0 if i is None else self._timed[i]
 
     def percentile_of(self, q: float, model: str) -> float | None:
-        """lq.percentiles' value for one model (worked out for every model at once, on the first call for q)."""
+        """lq.percentiles' value for one model: worked out for that model alone for the first few asked (a report
+        that names a hundred models), then for every model at once (a report that judges thousands)."""
+        i = self.row.get(model)
+        if i is None:
+            return None
         values = self._percentiles.get(q)
         if values is None:
-            values = [None if math.isnan(v) else v for v in lq.percentiles(self.durations, q).tolist()]
+            asked = self._asked.setdefault(q, {})
+            if i in asked:
+                return asked[i]
+            if len(asked) < _ONE_BY_ONE:
+                asked[i] = _value(lq.percentiles(self.durations[i : i + 1], q)[0])
+                return asked[i]
+            values = [_value(v) for v in lq.percentiles(self.durations, q).tolist()]
             self._percentiles[q] = values
-        i = self.row.get(model)
-        return None if i is None else values[i]
+        return values[i]
+
+
+def _value(percentile: float) -> float | None:
+    return None if math.isnan(percentile) else float(percentile)
 
 
 def tally(count_rows: Iterable[Sequence], duration_rows: Iterable[Sequence]) -> Tally:
@@ -125,11 +140,11 @@ def read(
     pieces = store.pieces_for(conn, hour_keys + day_keys, forget_before=min([*days, start]) - _DAY)
 
     window = _Parts(store.models)
-    window.add_counts(conn.execute(q.model_parts(q.hourly_source(hour, end, deltas_from=start))))
-    window.add_durations(conn.execute(lq.latency_parts(hour, start, end)))
+    window.add_counts(conn.execute(q.model_parts(q.hourly_source(hour, end, deltas_from=start))).all())
+    window.add_durations(conn.execute(lq.latency_parts(hour, start, end)).all())
     later = _Parts(store.models)
-    later.add_counts(conn.execute(q.model_parts(q.delta_source(*baseline))))
-    later.add_durations(conn.execute(lq.latency_parts(None, *baseline)))
+    later.add_counts(conn.execute(q.model_parts(q.delta_source(*baseline))).all())
+    later.add_durations(conn.execute(lq.latency_parts(None, *baseline)).all())
     return store.total(hour_keys, pieces, window), store.total(day_keys, pieces, later)
 
 
@@ -167,6 +182,8 @@ class _Parts:
     duration_buckets: list[np.ndarray] = field(default_factory=list)
     duration_jobs: list[np.ndarray] = field(default_factory=list)
 
+    # Rows come as lists (Result.all()): a result iterated fetches them one by one, which in a report with every model
+    # busy in its hour (60,000 rows) cost about 75 ms more.
     def add_counts(self, rows: Iterable[Sequence]) -> None:
         rows = list(rows)
         if rows:
@@ -182,6 +199,10 @@ class _Parts:
             buckets = np.clip(np.array(bucket, dtype=np.int64), 0, lq.OPEN_BUCKET)  # any smallint, then 0..89
             self.duration_buckets.append(buckets.astype(np.int8))
             self.duration_jobs.append(np.array(jobs, dtype=np.int64))
+
+    @property
+    def empty(self) -> bool:
+        return not self.count_rows and not self.duration_rows
 
     def add_into(self, counts: np.ndarray, durations: np.ndarray) -> None:
         """Add these rows to per-model arrays (rows numbered by self.models, as many as they have)."""
@@ -207,7 +228,7 @@ class _Store:
     def __init__(self) -> None:
         self.models = _Models()
         self.pieces: dict[tuple[str, datetime], tuple[Key, _Parts]] = {}
-        self.sums: OrderedDict[tuple[Key, ...], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self.sums: OrderedDict[tuple[Key, ...], Tally] = OrderedDict()
         self.warming: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -227,9 +248,9 @@ class _Store:
                 continue
             periods = [k[1] for k in wanted.values()]
             parts = {at: _Parts(self.models) for at in wanted}
-            for at, rows in _by_period(conn.execute(q.rollup_rows(grain, periods))):
+            for at, rows in _by_period(conn.execute(q.rollup_rows(grain, periods)).all()):
                 parts[at].add_counts(rows)
-            for at, rows in _by_period(conn.execute(lq.latency_rows(grain, periods))):
+            for at, rows in _by_period(conn.execute(lq.latency_rows(grain, periods)).all()):
                 parts[at].add_durations(rows)
             found |= {key: parts[at] for at, key in wanted.items()}
             with self._lock:
@@ -255,7 +276,8 @@ class _Store:
             self.warming.start()
 
     def total(self, keys: list[Key], pieces: dict[Key, _Parts], fresh: _Parts) -> Tally:
-        """The periods' sum (kept, by their keys) plus what was read fresh."""
+        """The periods' sum (kept, by their keys) plus what was read fresh. With nothing fresh (a baseline no late
+        change touched), the kept sum itself: what a report works out of it (its percentiles) is kept with it."""
         with self._lock:
             kept = self.sums.get(tuple(keys))
         if kept is None:
@@ -263,13 +285,15 @@ class _Store:
             for key in keys:
                 pieces[key].add_into(counts, durations)
             counts.flags.writeable = durations.flags.writeable = False  # shared: every later total copies it
-            kept = (counts, durations)
+            kept = Tally(tuple(self.models.ids[: len(counts)]), counts, durations)
             with self._lock:
                 self.sums[tuple(keys)] = kept
                 while len(self.sums) > _SUMS_KEPT:
                     self.sums.popitem(last=False)
+        if fresh.empty:
+            return kept
         models = tuple(self.models.ids)
-        counts, durations = _zeros(len(models), kept)
+        counts, durations = _zeros(len(models), (kept.counts, kept.durations))
         fresh.add_into(counts, durations)
         return Tally(models, counts, durations)
 
