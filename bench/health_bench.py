@@ -12,6 +12,7 @@ Health page itself in AppTest (a server run, median of --runs). The jobs it adde
 
     python -m bench.health_bench                   # 10,000 models, 10M jobs (builds the database once, ~20 min)
     python -m bench.health_bench --quick           # 1,000 models, 100,000 jobs
+    python -m bench.health_bench --spread          # on the database whose 10M jobs are spread over every model
 
 Exit status 1 when a figure differs from SQL over jobs. Not a test: timings depend on the machine.
 """
@@ -60,13 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=int, default=10_000)
     parser.add_argument("--jobs", type=int, default=10_000_000)
     parser.add_argument("--quick", action="store_true", help="1,000 models and 100,000 jobs")
+    parser.add_argument("--spread", action="store_true", help="on pages_bench's database with jobs on every model")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--per-hour", type=int, default=20_000, help="jobs per hour of the added traffic")
     parser.add_argument("--no-apptest", action="store_true", help="skip the Health page's AppTest runs")
     args = parser.parse_args(argv)
     if args.quick:
         args.models, args.jobs = 1_000, 100_000
-    url = ensure_database(args.server, Size(models=args.models, jobs=args.jobs, spread=False), rebuild=False, say=say)
+    url = ensure_database(args.server, Size(models=args.models, jobs=args.jobs, spread=args.spread), rebuild=False, say=say)
     engine = create_db_engine(url)
     admin = admin_id(engine)
     service = HealthService(engine, user_id=admin)
