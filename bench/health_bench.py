@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.models, args.jobs = 1_000, 100_000
-    url = ensure_database(args.server, Size(models=args.models, jobs=args.jobs, spread=args.spread), rebuild=False, say=say)
+    size = Size(models=args.models, jobs=args.jobs, spread=args.spread)
+    url = ensure_database(args.server, size, rebuild=False, say=say)
     engine = create_db_engine(url)
     admin = admin_id(engine)
     service = HealthService(engine, user_id=admin)
