@@ -163,24 +163,25 @@ class HealthService(ActingService):
             stuck = _stuck(conn, source(None, stuck_before), source(None, stuck_before, by_day=True), stuck_before)
             if spans is None:  # read in full: the window, then the baselines of the models it needs (below)
                 in_window = usage_spans.tally(
-                    conn.execute(q.model_counts(source(start, end))).all(),
-                    conn.execute(lq.latency_counts(start, end)).all(),
+                    conn.execute(q.model_counts(source(start, end))),
+                    conn.execute(lq.latency_counts(start, end)),
                 )
             else:
                 in_window, in_baseline = spans
             window_counts = in_window.with_jobs()
             with_jobs = set(window_counts) | set(stuck)
             could, quiet = _could_need_attention(with_jobs, window_counts, stuck, picks, thresholds, detail)
+            routing = set(picks) | {n for n in picks.values() if n}  # each pick and its next in line
             if spans is None:
-                needed = sorted(set(picks) | {n for n in picks.values() if n} | could | quiet)
+                needed = sorted(routing | could | quiet)
                 in_baseline = usage_spans.tally(
-                    conn.execute(q.model_counts(source(baseline_start, baseline_end), only=needed)).all(),
-                    conn.execute(lq.latency_counts(baseline_start, baseline_end, only=_listed(needed))).all(),
+                    conn.execute(q.model_counts(source(baseline_start, baseline_end), only=needed)),
+                    conn.execute(lq.latency_counts(baseline_start, baseline_end, only=_listed(needed))),
                 )
             flagged = _flagged(could - set(picks), in_window, in_baseline, stuck, thresholds)  # no names yet
             others, left_out = _detailed(flagged, with_jobs, window_counts, picks, detail)
             # The names of every model reported, and of each pick's next in line (quoted in its finding).
-            named = _models_by_id(conn, sorted(set(picks) | {n for n in picks.values() if n} | others))
+            named = _models_by_id(conn, sorted(routing | others))
             basis = conn.execute(lq.LATENCY_BASIS).scalar()
         decided[2]()  # what the backlog's rule does after a read (a fold in the background)
         rows = _rows(picks, named, in_window, in_baseline, stuck, others)
@@ -233,9 +234,7 @@ def _could_need_attention(
             could.add(model)
         else:
             rest.append(model)
-    if detail is None:
-        return could, set(rest)
-    return could, set(heapq.nsmallest(max(detail, 0), rest, key=lambda m: (-counts.get(m, (0,))[0], m)))
+    return could, set(rest) if detail is None else _busiest(rest, counts, detail)
 
 
 def _detailed(
@@ -251,8 +250,13 @@ def _detailed(
         return with_jobs, 0
     kept = {m for m in with_jobs if m in picks or m in flagged}
     rest = [m for m in with_jobs if m not in kept]
-    busiest = heapq.nsmallest(max(detail, 0), rest, key=lambda m: (-counts.get(m, (0,))[0], m))
-    return kept | set(busiest), len(rest) - len(busiest)
+    busiest = _busiest(rest, counts, detail)
+    return kept | busiest, len(rest) - len(busiest)
+
+
+def _busiest(models: list[str], counts: dict[str, usage_spans.Counts], n: int) -> set[str]:
+    """The n models with the most jobs in the window (ties by id, so that every report keeps the same ones)."""
+    return set(heapq.nsmallest(max(n, 0), models, key=lambda m: (-counts.get(m, (0,))[0], m)))
 
 
 def _listed(models: list[str]) -> list[str] | None:
