@@ -209,3 +209,20 @@ SELECT count(*) FILTER (WHERE is_active) AS active_providers, count(*) AS provid
 PROVIDER_CHOICES = sa.select(
     api_providers.c.id, api_providers.c.name, api_providers.c.display_name, api_providers.c.is_active
 ).order_by(sa.func.lower(api_providers.c.display_name), api_providers.c.name)
+
+# The ids of the models the catalogue's writes after :since touched (a null id: any model may have changed), with
+# the count up to which changes may be missing (migration 0021). Only admins see these tables: anyone else gets no
+# row, and reads the catalogue whole.
+CHANGED_SINCE = sa.text("""
+SELECT f.write AS floor, f.epoch::text || '/' || d.oid::text AS epoch,
+       ARRAY(SELECT DISTINCT c.model_id FROM dashboard.catalogue_changes c WHERE c.write > :since LIMIT :most) AS ids
+FROM dashboard.catalogue_changes_floor f, pg_database d WHERE d.datname = current_database()
+""")
+
+# The change log's epoch (migration 0021) and the database's oid, for admins: read before a whole read of the
+# catalogue, so that the changes later read are known to be of the same database (a copy made from a template or a
+# database dropped and made again under the same name has another oid).
+CHANGES_EPOCH = sa.text("""
+SELECT f.epoch::text || '/' || d.oid::text
+FROM dashboard.catalogue_changes_floor f, pg_database d WHERE d.datname = current_database()
+""")

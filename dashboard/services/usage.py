@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from dashboard.database import create_db_engine
 from dashboard.queries import models as model_queries
 from dashboard.queries import usage as q
-from dashboard.services import usage_folding
+from dashboard.services import catalogue_changes, usage_folding
 from dashboard.services.base import ActingService
 from dashboard.services.errors import InvalidRange
 from db.live import recount_usage
@@ -208,6 +208,22 @@ class UsageService(ActingService):
         with self._transaction(self.read_engine) as conn:
             return _catalogue(conn, spend_defaults_only=True)
 
+    def changes_epoch(self) -> str | None:
+        """The catalogue change log's epoch, read before catalogue() when catalogue_since() is to bring it up to
+        date later (None: this person may not read the log)."""
+        with self._transaction(self.read_engine) as conn:
+            return catalogue_changes.epoch(conn)
+
+    def catalogue_since(self, writes: int, epoch: str) -> tuple[pd.DataFrame, frozenset[str]] | None:
+        """What catalogue() returns for the models the catalogue's writes after the count writes touched (those this
+        person still sees), with their ids; None when only a whole read can say (see catalogue_changes)."""
+        with self._transaction(self.read_engine, snapshot=True) as conn:
+            changed = catalogue_changes.changed_since(conn, writes, epoch)
+            if changed is None:
+                return None
+            only = [q.one_of(changed)] if changed else [sa.false()]
+            return _catalogue(conn, spend_defaults_only=True, conditions=only), changed
+
     def seed_stats(self, period: UsageRange = UsageRange()) -> pd.DataFrame:
         """The seed's usage query's columns, rows and order (busiest first), over the range."""
         return self.by_model(period)[model_queries.USAGE_COLUMNS]
@@ -295,9 +311,13 @@ def _per_day(conn: sa.Connection, source: sa.FromClause, filters: UsageFilters) 
 
 
 def _catalogue(
-    conn: sa.Connection, filters: UsageFilters | None = None, *, spend_defaults_only: bool = False
+    conn: sa.Connection,
+    filters: UsageFilters | None = None,
+    *,
+    spend_defaults_only: bool = False,
+    conditions: list | None = None,
 ) -> pd.DataFrame:
-    conditions = filters.conditions() if filters else None
+    conditions = [*(filters.conditions() if filters else []), *(conditions or [])]
     result = conn.execute(q.usage_catalogue(conditions, spend_defaults_only=spend_defaults_only))
     frame = pd.DataFrame(_plain(result), columns=list(result.keys()))
     for column in ("pricing", "input_defaults"):  # JSON text (null on a live table without the seed's not null)

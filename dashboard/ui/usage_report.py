@@ -13,9 +13,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard.services.catalogue_changes import brought_up_to_date
 from dashboard.services.spend import cost_bases
 from dashboard.services.usage import UsageFilters, UsageRange, UsageService
-from dashboard.ui import cached, model_search
+from dashboard.ui import cached, kept_reads, model_search
 from dashboard.ui.context import CacheVersion, context
 
 _TTL = 600
@@ -36,11 +37,33 @@ def report(period: UsageRange, filters: UsageFilters) -> tuple[pd.DataFrame, pd.
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=32)
 def _catalogue(_service: UsageService, reader: str, version: CacheVersion) -> pd.DataFrame:
-    models = _service.catalogue()
+    def partial(kept: pd.DataFrame, writes: int, epoch: str) -> pd.DataFrame | None:
+        changes = _service.catalogue_since(writes, epoch)
+        if changes is None:
+            return None
+        fresh, changed = changes
+        return _ordered(brought_up_to_date(kept, _framed(fresh), changed, key="model_id"))
+
+    database = _service.read_engine.url.render_as_string(hide_password=True)
+    return kept_reads.refreshed(
+        (database, "usage catalogue", reader),
+        version,
+        epoch=_service.changes_epoch,
+        whole=lambda: _ordered(_framed(_service.catalogue())),
+        partial=partial,
+    )
+
+
+def _framed(models: pd.DataFrame) -> pd.DataFrame:
+    """The catalogue's rows as the page uses them: the cost of one job in place of the JSON, a label, a search text."""
     bases = cost_bases(models["pricing"], models["input_defaults"])
     frame = pd.concat([models.drop(columns=["pricing", "input_defaults"]), bases], axis=1)
     frame["label"] = frame["display_name"] + " (" + frame["provider_name"] + ")"
     frame["search"] = frame["label"].str.casefold()
+    return frame
+
+
+def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["display_name", "provider_name", "model_id"], kind="stable").reset_index(drop=True)
 
 

@@ -28,12 +28,12 @@ def _names(at) -> set[str]:
 def _version_frozen(engine):
     """Writes inside leave the catalogue's data version where it was."""
     with engine.begin() as conn:
-        conn.execute(sa.text("alter table api_models disable trigger dashboard_bump_data_version"))
+        conn.execute(sa.text("alter table api_models disable trigger dashboard_models_updated"))
     try:
         yield
     finally:
         with engine.begin() as conn:
-            conn.execute(sa.text("alter table api_models enable trigger dashboard_bump_data_version"))
+            conn.execute(sa.text("alter table api_models enable trigger dashboard_models_updated"))
 
 
 def _rename_quietly(engine) -> None:

@@ -258,7 +258,10 @@ def _table_csv(at, downloads) -> dict[tuple[str, str], int]:
     return {(r["Model"], r["provider_name"]): int(r["total_jobs"]) for r in hostile.csv_rows(data)}
 
 
-def test_the_page_equals_the_uncached_read_after_job_and_catalogue_writes(demo_db, engine, signed_in, downloads):
+def test_the_page_equals_the_uncached_read_after_job_and_catalogue_writes(
+    demo_db, engine, signed_in, downloads, monkeypatch
+):
+    reads = _count_catalogue_reads(monkeypatch)
     at = signed_in(page=PAGE, range="all", active="0")
     assert _table_csv(at, downloads) == _per_model(engine, active_only=False)
     with engine.connect() as conn:
@@ -273,6 +276,7 @@ def test_the_page_equals_the_uncached_read_after_job_and_catalogue_writes(demo_d
         )
     at.run()
     assert not at.exception, at.exception
+    assert reads == {"whole": 1, "partial": 1}  # the click after the writes read the two models they touched
     seen = _table_csv(at, downloads)
     assert seen == _per_model(engine, active_only=False) and any(name == "Renamed" for name, _ in seen)
     assert int(_metrics(at)["Jobs"].replace(",", "")) == sum(seen.values())
@@ -281,6 +285,50 @@ def test_the_page_equals_the_uncached_read_after_job_and_catalogue_writes(demo_d
     assert {r["currency"]: float(r["spend"]) for r in hostile.csv_rows(spend) if r["currency"] == "EUR"} == {
         "EUR": 2.0 * completed
     }
+
+
+def _count_catalogue_reads(monkeypatch) -> dict[str, int]:
+    """How often the page reads the catalogue whole, and only what writes touched since (UsageService's two reads)."""
+    from dashboard.services.usage import UsageService
+
+    reads = {"whole": 0, "partial": 0}
+    whole, partial = UsageService.catalogue, UsageService.catalogue_since
+
+    def counted_whole(self):
+        reads["whole"] += 1
+        return whole(self)
+
+    def counted_partial(self, writes, epoch):
+        reads["partial"] += 1
+        return partial(self, writes, epoch)
+
+    monkeypatch.setattr(UsageService, "catalogue", counted_whole)
+    monkeypatch.setattr(UsageService, "catalogue_since", counted_partial)
+    return reads
+
+
+def test_models_hidden_renamed_and_added_by_other_code_are_read_back_alone(
+    demo_db, engine, signed_in, downloads, monkeypatch
+):
+    reads = _count_catalogue_reads(monkeypatch)
+    at = signed_in(page=PAGE, range="all")
+    with engine.connect() as conn:
+        renamed, hidden = conn.execute(
+            sa.text("select id from api_models where is_active order by display_name limit 2")
+        ).scalars()
+        provider = conn.execute(sa.text("select provider_id from api_models where id = :m"), {"m": renamed}).scalar()
+    with engine.begin() as conn:
+        conn.execute(sa.text("update api_models set display_name = :n where id = :m"), {"n": HOSTILE, "m": renamed})
+        conn.execute(sa.text("update api_models set is_active = false where id = :m"), {"m": hidden})
+    added = make_model(engine, provider, display_name=hostile.RLO)  # a provider's write would be read whole
+    make_job(engine, added)
+    make_job(engine, renamed)
+    at.run()
+    assert not at.exception, at.exception
+    assert reads == {"whole": 1, "partial": 1}
+    seen = _table_csv(at, downloads)
+    assert seen == _per_model(engine, active_only=True)
+    assert {name for name, _ in seen} >= {HOSTILE, hostile.RLO}
 
 
 def _per_model_completed(engine, model) -> int:

@@ -160,6 +160,8 @@ def test_what_the_dashboard_owns_lives_in_its_own_schema(engine):
         "job_latency_hourly",
         "job_latency_daily",
         "job_usage_changes",
+        "catalogue_changes",
+        "catalogue_changes_floor",
         "audit_log",
         "sign_in_attempts",
         "sessions",

@@ -1,0 +1,82 @@
+"""Reads of the whole catalogue kept across its data versions: after a write, only what it touched is read again.
+
+A cached read keyed by the data version (ui/cached.py) misses on the first click after any write, and a read of
+every model pays the catalogue's per-row policy on all of them (at 10,000 models about 190 ms for the Usage page's
+catalogue). Here each such read is also kept per database, name and reader as of the last settled count it
+reflects; the next version's read is that one brought up to date by a partial read (services/catalogue_changes.py),
+which reads only the rows the writes since touched, under RLS as ever. Whole reads remain for what the log cannot
+say, for a version with a write still in flight (kept reads move only from settled counts), and every _MAX_AGE
+seconds, as the cached reads' own expiry did.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from dashboard.ui.context import CacheVersion
+
+T = TypeVar("T")
+_MAX_AGE = 600  # seconds: a kept read older than this is read whole again
+_MOST_KEPT = 32  # kept reads per process (database x name x reader), the least recently used dropped first
+
+
+@dataclass(frozen=True)
+class _Kept:
+    writes: int  # the settled count the value reflects
+    epoch: str | None  # the change log's, read before the whole read (None: partial reads are not for this reader)
+    since: float  # when it was last read whole (time.monotonic)
+    value: Any
+
+
+@st.cache_resource(show_spinner=False)
+def _store() -> tuple[threading.Lock, OrderedDict[tuple, _Kept]]:
+    return threading.Lock(), OrderedDict()
+
+
+def clear() -> None:
+    lock, kept = _store()
+    with lock:
+        kept.clear()
+
+
+def refreshed(
+    key: tuple,
+    version: CacheVersion,
+    *,
+    epoch: Callable[[], str | None],
+    whole: Callable[[], T],
+    partial: Callable[[T, int, str], T | None],
+) -> T:
+    """The read named by key (database, what, reader) as of version. The kept value when its count is this one;
+    else partial(kept value, its count, the log's epoch then), which returns None when only a whole read can say;
+    else the change log's epoch() then whole(). A value read at an unsettled version is returned but not kept."""
+    writes, settled, admin = version
+    key = (*key, admin)
+    lock, store = _store()
+    with lock:
+        kept = store.get(key)
+    value: T | None = None
+    if kept is not None and settled and kept.writes <= writes and time.monotonic() - kept.since < _MAX_AGE:
+        if kept.writes == writes:
+            value = kept.value
+        elif kept.epoch is not None:
+            value = partial(kept.value, kept.writes, kept.epoch)
+    if value is not None:
+        mark, since = kept.epoch, kept.since
+    else:
+        mark, since = epoch(), time.monotonic()
+        value = whole()
+    if settled:
+        with lock:
+            store[key] = _Kept(writes, mark, since, value)
+            store.move_to_end(key)
+            while len(store) > _MOST_KEPT:
+                store.popitem(last=False)
+    return value

@@ -1,0 +1,207 @@
+"""Which models each catalogue write touched (migration 0021), and a whole read brought up to date from them.
+
+Writes are made as the server's login role and as signed-in people, in SQL as other code would make them, with
+hostile text; a read brought up to date must equal a whole read made at the same moment, for an admin, and a plain
+user must never be handed the log.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from dashboard.database import acting_as
+from dashboard.services import catalogue_changes
+from dashboard.services.catalogue import CatalogueService
+from dashboard.services.catalogue_changes import brought_up_to_date, changed_since
+from dashboard.services.usage import UsageService
+from tests import hostile
+from tests.factories import make_model, make_provider, make_user
+
+
+def _log(engine, since: int) -> dict[int, set[str | None]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("select write, model_id from dashboard.catalogue_changes where write > :s"), {"s": since}
+        ).all()
+    log: dict[int, set[str | None]] = {}
+    for write, model in rows:
+        log.setdefault(write, set()).add(model)
+    return log
+
+
+def _writes(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("select last_value from dashboard.catalogue_writes")).scalar_one()
+
+
+def test_each_write_notes_the_models_it_touched_and_nothing_else(engine):
+    provider = make_provider(engine)
+    kept = str(make_model(engine, provider))
+    start = _writes(engine)
+    with engine.begin() as conn:
+        two = conn.execute(
+            sa.text(
+                "insert into api_models (provider_id, model_key, display_name, modality, task) values "
+                "(:p, 'owner/one', :a, 'image', 'generation'), (:p, 'owner/two', :b, 'text', 'chat') returning id"
+            ),
+            {"p": provider, "a": hostile.SQL, "b": hostile.RLO},
+        ).scalars()
+        first, second = (str(i) for i in two)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("update api_models set display_name = :n where id = :id"), {"n": hostile.HTML, "id": first}
+        )
+        conn.execute(sa.text("update api_models set priority = 1 where false"))  # no row: a count, no id
+        conn.execute(sa.text("delete from api_models where id = :id"), {"id": second})
+        conn.execute(
+            sa.text("update api_providers set display_name = :n where id = :id"), {"n": hostile.LONG, "id": provider}
+        )
+    log = _log(engine, start)
+    assert list(log.values()) == [{first, second}, {first}, {second}, {None}]
+    assert _writes(engine) == start + 5  # the update of no row counts, and notes nothing
+    assert kept not in set().union(*log.values())
+
+
+def test_a_new_id_notes_both_and_a_truncate_notes_that_any_model_may_have_changed(engine):
+    model = str(make_model(engine))
+    start = _writes(engine)
+    with engine.begin() as conn:
+        moved = conn.execute(
+            sa.text("update api_models set id = gen_random_uuid() where id = :id returning id"), {"id": model}
+        ).scalar_one()
+        conn.execute(sa.text("truncate api_models cascade"))
+    assert list(_log(engine, start).values()) == [{model, str(moved)}, {None}]
+
+
+def test_a_signed_in_admins_write_is_noted_though_people_have_no_rights_on_the_log(engine):
+    admin, model = make_user(engine, role="admin"), make_model(engine)
+    start = _writes(engine)
+    with acting_as(engine, admin) as conn:
+        conn.execute(sa.text("update api_models set is_active = false where id = :id"), {"id": model})
+        with pytest.raises(sa.exc.ProgrammingError):  # nobody but the owner writes the log
+            with conn.begin_nested():
+                conn.execute(sa.text("insert into dashboard.catalogue_changes values (1, null)"))
+    assert _log(engine, start) == {start + 1: {str(model)}}
+
+
+def test_only_admins_are_handed_the_changed_ids(engine):
+    admin, user, model = make_user(engine, role="admin"), make_user(engine), make_model(engine, is_active=False)
+    since = _writes(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("update api_models set priority = 3 where id = :id"), {"id": model})
+    with acting_as(engine, admin) as conn:
+        epoch = catalogue_changes.epoch(conn)
+        assert epoch and changed_since(conn, since, epoch) == {str(model)}
+    with acting_as(engine, user) as conn:  # the id of an inactive model is none of a plain user's business
+        assert catalogue_changes.epoch(conn) is None and changed_since(conn, since, epoch) is None
+        assert conn.execute(sa.text("select count(*) from dashboard.catalogue_changes")).scalar_one() == 0
+    with acting_as(engine, None) as conn, pytest.raises(sa.exc.ProgrammingError):
+        conn.execute(sa.text("select count(*) from dashboard.catalogue_changes"))
+
+
+def test_what_the_log_cannot_say_is_read_whole(engine):
+    admin, provider = make_user(engine, role="admin"), make_provider(engine)
+    models = [str(make_model(engine, provider)) for _ in range(3)]
+    with acting_as(engine, admin) as conn:
+        epoch = catalogue_changes.epoch(conn)
+        floor = conn.execute(sa.text("select write from dashboard.catalogue_changes_floor")).scalar_one()
+        since = _writes(engine)
+        assert changed_since(conn, since, epoch) == frozenset()
+        assert changed_since(conn, floor - 1, epoch) is None  # changes before the migration are not in the log
+        assert changed_since(conn, since, epoch + "0") is None  # another database's (or copy's) log
+    with engine.begin() as conn:
+        conn.execute(sa.text("update api_models set priority = priority + 1 where provider_id = :p"), {"p": provider})
+    with acting_as(engine, admin) as conn:
+        assert changed_since(conn, since, epoch) == set(models)
+        assert changed_since(conn, since, epoch, most=2) is None  # more than most: one whole read costs less
+    with engine.begin() as conn:
+        conn.execute(sa.text("update api_providers set is_active = false where id = :p"), {"p": provider})
+    with acting_as(engine, admin) as conn:
+        assert changed_since(conn, since, epoch) is None  # a provider's write: any model's row may show it
+
+
+def test_every_thousandth_write_prunes_what_is_older_than_ten_thousand_writes_and_raises_the_floor(engine):
+    admin, model = make_user(engine, role="admin"), make_model(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("insert into dashboard.catalogue_changes values (1500, null), (2500, null)"))
+        conn.execute(sa.text("select setval('dashboard.catalogue_writes', 11998)"))
+    for _ in range(3):  # 11,999, 12,000 (prunes up to 2,000), 12,001
+        with engine.begin() as conn:
+            conn.execute(sa.text("update api_models set priority = priority + 1 where id = :id"), {"id": model})
+    with engine.connect() as conn:
+        left = conn.execute(sa.text("select write from dashboard.catalogue_changes order by 1")).scalars().all()
+        floor = conn.execute(sa.text("select write from dashboard.catalogue_changes_floor")).scalar_one()
+    assert floor == 2000 and left == [2500, 11999, 12000, 12001]
+    with acting_as(engine, admin) as conn:
+        epoch = catalogue_changes.epoch(conn)
+        assert changed_since(conn, 1999, epoch) is None
+        assert changed_since(conn, 11999, epoch) == {str(model)}
+
+
+def test_a_database_copied_from_another_has_an_epoch_of_its_own(engine, admin_engine, db_url):
+    admin = make_user(engine, role="admin")
+    with acting_as(engine, admin) as conn:
+        epoch = catalogue_changes.epoch(conn)
+    engine.dispose()
+    copy = sa.engine.make_url(db_url).database + "_copy"
+    with admin_engine.connect() as conn:
+        conn.execute(sa.text(f'create database "{copy}" template "{sa.engine.make_url(db_url).database}"'))
+    try:
+        copied = sa.create_engine(sa.engine.make_url(db_url).set(database=copy))
+        with acting_as(copied, admin) as conn:
+            assert catalogue_changes.epoch(conn) not in (None, epoch)
+        copied.dispose()
+    finally:
+        with admin_engine.connect() as conn:
+            conn.execute(sa.text(f'drop database if exists "{copy}" with (force)'))
+
+
+def _by_id(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values("model_id").reset_index(drop=True)
+
+
+def _same(left: pd.DataFrame, right: pd.DataFrame) -> None:
+    left, right = _by_id(left), _by_id(right)
+    for column in ("pricing", "input_defaults"):  # dicts: compared as JSON
+        left[column], right[column] = left[column].map(json.dumps), right[column].map(json.dumps)
+    pd.testing.assert_frame_equal(left, right)
+
+
+def test_a_read_brought_up_to_date_equals_a_whole_read_after_writes_of_every_kind(engine):
+    admin_id, user_id = make_user(engine, role="admin"), make_user(engine)
+    admin, user = UsageService(engine, user_id=admin_id), UsageService(engine, user_id=user_id)
+    provider, other = make_provider(engine), make_provider(engine, display_name=hostile.BLOCKS)
+    models = [make_model(engine, provider, display_name=name) for name in hostile.MARKDOWN[:4]]
+    hidden = make_model(engine, other, is_active=False, display_name=hostile.ZERO_WIDTH)
+    epoch, kept = admin.changes_epoch(), admin.catalogue()
+    since = CatalogueService(engine, user_id=admin_id).data_version()[0]
+    with engine.begin() as conn:  # as other code writes them: renamed, priced, moved, shown, hidden, gone, added
+        conn.execute(
+            sa.text("update api_models set display_name = :n where id = :id"), {"n": hostile.SQL, "id": models[0]}
+        )
+        conn.execute(
+            sa.text("update api_models set pricing = :p, provider_id = :o where id = :id"),
+            {"p": json.dumps({"per_image": 0.04, "currency": hostile.FORMULA}), "o": other, "id": models[1]},
+        )
+        conn.execute(sa.text("update api_models set is_active = true where id = :id"), {"id": hidden})
+        conn.execute(sa.text("update api_models set is_active = false where id = :id"), {"id": models[2]})
+        conn.execute(sa.text("delete from api_models where id = :id"), {"id": models[3]})
+    added = make_model(engine, other, display_name=hostile.LONG, input_defaults={"num_images": 4})
+    fresh, changed = admin.catalogue_since(since, epoch)
+    assert changed == {str(m) for m in (*models, hidden, added)}
+    _same(brought_up_to_date(kept, fresh, changed, key="model_id"), admin.catalogue())
+    assert user.changes_epoch() is None and user.catalogue_since(since, epoch) is None  # a user reads whole
+
+
+def test_brought_up_to_date_drops_what_the_reader_no_longer_sees_and_ignores_rows_not_changed():
+    kept = pd.DataFrame({"model_id": ["a", "b", "c"], "name": ["A", "B", "C"]})
+    fresh = pd.DataFrame({"model_id": ["b", "d", "x"], "name": ["B2", "D", "not changed: ignored"]})
+    merged = brought_up_to_date(kept, fresh, frozenset({"b", "c", "d"}), key="model_id")
+    assert sorted(zip(merged["model_id"], merged["name"], strict=True)) == [("a", "A"), ("b", "B2"), ("d", "D")]
+    assert brought_up_to_date(kept, fresh, frozenset(), key="model_id") is kept
+    gone = brought_up_to_date(kept, fresh.iloc[0:0], frozenset({"a", "b", "c"}), key="model_id")
+    assert gone.empty and list(gone.columns) == ["model_id", "name"]
