@@ -1,5 +1,7 @@
 """Read-side SQL for the pages: slot summaries, overview counts, the data version."""
 
+from collections.abc import Collection
+
 import sqlalchemy as sa
 
 from dashboard.queries.tables import ROUTING_ORDER, RULE_COLUMNS, api_models, api_providers, models_with_providers
@@ -13,39 +15,62 @@ from dashboard.queries.transfer import EXPORT
 _m = api_models
 _slot = (_m.c.modality, _m.c.task)
 _can_take_jobs = sa.and_(_m.c.is_active, api_providers.c.is_active)
-_facts = (
-    sa.select(
-        *RULE_COLUMNS,
-        sa.func.row_number()
-        .over(partition_by=_slot, order_by=(_can_take_jobs.desc(), _m.c.is_active.desc(), *ROUTING_ORDER))
-        .label("name_rank"),
-        sa.func.count().over(partition_by=_slot).label("models_in_slot"),
-        sa.func.count().filter(_m.c.is_active).over(partition_by=_slot).label("active_in_slot"),
-        sa.func.count().filter(_can_take_jobs).over(partition_by=_slot).label("candidates_in_slot"),
+
+
+def _in_slots(slots: Collection[tuple[str, str]] | None) -> list:
+    """No condition, or the rows of these slots only (whole slots: each window below is one slot's). Compared as the
+    columns are, so that the comparison may be made before the per-row policy (it leaks nothing) and by the index."""
+    if slots is None:
+        return []
+    return [sa.tuple_(*_slot).in_(sorted(slots)) if slots else sa.false()]
+
+
+def slot_facts(slots: Collection[tuple[str, str]] | None = None) -> sa.Select:
+    """SLOT_FACTS, of every slot or of these (modality, task) slots only."""
+    facts = (
+        sa.select(
+            *RULE_COLUMNS,
+            sa.func.row_number()
+            .over(partition_by=_slot, order_by=(_can_take_jobs.desc(), _m.c.is_active.desc(), *ROUTING_ORDER))
+            .label("name_rank"),
+            sa.func.count().over(partition_by=_slot).label("models_in_slot"),
+            sa.func.count().filter(_m.c.is_active).over(partition_by=_slot).label("active_in_slot"),
+            sa.func.count().filter(_can_take_jobs).over(partition_by=_slot).label("candidates_in_slot"),
+        )
+        .select_from(models_with_providers)
+        .where(*_in_slots(slots))
+        .subquery()
     )
-    .select_from(models_with_providers)
-    .subquery()
-)
-SLOT_FACTS = (
-    sa.select(_facts)
-    .where(sa.or_(_facts.c.is_default, _facts.c.name_rank <= 2))
-    .order_by(_facts.c.modality, _facts.c.task, _facts.c.name_rank)
-)
+    return (
+        sa.select(facts)
+        .where(sa.or_(facts.c.is_default, facts.c.name_rank <= 2))
+        .order_by(facts.c.modality, facts.c.task, facts.c.name_rank)
+    )
+
+
+def slot_picks(slots: Collection[tuple[str, str]] | None = None) -> sa.Select:
+    """SLOT_PICKS, of every slot or of these (modality, task) slots only."""
+    candidates = (
+        sa.select(
+            *RULE_COLUMNS, sa.func.row_number().over(partition_by=_slot, order_by=ROUTING_ORDER).label("name_rank")
+        )
+        .select_from(models_with_providers)
+        .where(_can_take_jobs, *_in_slots(slots))
+        .subquery()
+    )
+    return (
+        sa.select(candidates)
+        .where(candidates.c.name_rank <= 2)
+        .order_by(candidates.c.modality, candidates.c.task, candidates.c.name_rank)
+    )
+
+
+SLOT_FACTS = slot_facts()
 
 # Each slot's first two models that can take jobs, in the routing order (name_rank agrees with ROUTING_ORDER, as in
 # SLOT_FACTS): its pick and its next in line, for what needs only those (Health). Only rows that can take jobs are
 # wanted, so an inactive model's row is never returned, and the seed's read policy is checked on active rows only.
-_candidates = (
-    sa.select(*RULE_COLUMNS, sa.func.row_number().over(partition_by=_slot, order_by=ROUTING_ORDER).label("name_rank"))
-    .select_from(models_with_providers)
-    .where(_can_take_jobs)
-    .subquery()
-)
-SLOT_PICKS = (
-    sa.select(_candidates)
-    .where(_candidates.c.name_rank <= 2)
-    .order_by(_candidates.c.modality, _candidates.c.task, _candidates.c.name_rank)
-)
+SLOT_PICKS = slot_picks()
 
 # Every model of the slot of :id, with the rule columns, in the database's order of (display_name, id).
 MODELS_OF_SLOT_OF = (
@@ -215,7 +240,9 @@ PROVIDER_CHOICES = sa.select(
 # row, and reads the catalogue whole.
 CHANGED_SINCE = sa.text("""
 SELECT f.write AS floor, f.epoch::text || '/' || d.oid::text AS epoch,
-       ARRAY(SELECT DISTINCT c.model_id FROM dashboard.catalogue_changes c WHERE c.write > :since LIMIT :most) AS ids
+       ARRAY(SELECT DISTINCT c.model_id FROM dashboard.catalogue_changes c WHERE c.write > :since LIMIT :most) AS ids,
+       (SELECT jsonb_agg(DISTINCT jsonb_build_array(c.modality, c.task)) FROM dashboard.catalogue_changes c
+        WHERE c.write > :since AND c.model_id IS NOT NULL) AS slots
 FROM dashboard.catalogue_changes_floor f, pg_database d WHERE d.datname = current_database()
 """)
 

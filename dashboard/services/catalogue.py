@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard.queries import catalogue as q
 from dashboard.queries.tables import ROUTING_ORDER, api_models
+from dashboard.services import catalogue_changes
 from dashboard.services import routing_rules as rules
 from dashboard.services.base import ActingService, Row, as_uuid
 from dashboard.services.errors import ModelNotFound
@@ -123,6 +124,9 @@ def slots_of(rows: list[Row]) -> list[Slot]:
         for (modality, task), models in rules.by_slot(rows).items()
     ]
 
+
+SlotRead = Literal["facts", "picks"]
+_SLOT_READS = {"facts": q.slot_facts, "picks": q.slot_picks}
 
 Picks = dict[str, str | None]  # each routed slot's pick's id (as text) -> its next in line's id, or None
 
@@ -295,11 +299,31 @@ class CatalogueService(ActingService):
 
     def list_slots(self) -> list[Slot]:
         """Every modality and task with its default and candidate counts."""
-        return slots_of(self._rows(q.SLOT_FACTS))  # a few rows per slot: see SLOT_FACTS
+        return slots_of(self.slot_rows("facts"))
 
     def routed_picks(self) -> Picks:
         """Every routed slot's pick and next in line: what list_slots says of them, read from active rows only."""
-        return picks_of(self._rows(q.SLOT_PICKS))
+        return picks_of(self.slot_rows("picks"))
+
+    def slot_rows(self, which: SlotRead) -> list[Row]:
+        """The rows slots_of ("facts": SLOT_FACTS, a few per slot) or picks_of ("picks": SLOT_PICKS) reads."""
+        return self._rows(_SLOT_READS[which]())
+
+    def changes_epoch(self) -> str | None:
+        """The catalogue change log's epoch, read before a whole read that a ..._since read is to bring up to date
+        later (None: this person may not read the log)."""
+        with self._transaction() as conn:
+            return catalogue_changes.epoch(conn)
+
+    def slot_rows_since(self, which: SlotRead, kept: list[Row], writes: int, epoch: str) -> list[Row] | None:
+        """kept (slot_rows(which) as of the count writes) brought up to date: the slots written to since are read
+        again, the others kept; None when only a whole read can say (see catalogue_changes)."""
+        with self._transaction(snapshot=True) as conn:
+            changes = catalogue_changes.changed_since(conn, writes, epoch)
+            if changes is None:
+                return None
+            fresh = [dict(r._mapping) for r in conn.execute(_SLOT_READS[which](changes.slots))] if changes.slots else []
+        return catalogue_changes.by_slot_brought_up_to_date(kept, fresh, changes.slots)
 
     def default_impact(self, model_id: UUID | str) -> list[Impact]:
         """What making this model its slot's default would do to routing, worst first (ModelNotFound if gone)."""

@@ -11,11 +11,15 @@ have changed, more than MOST ids, a reader who may not read the log) is None: re
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import pandas as pd
 import sqlalchemy as sa
 
 from dashboard.queries import catalogue as q
 
+Row = dict[str, Any]
 MOST = 1_000  # more changed models than this: one read of the whole catalogue costs less than a list this long
 
 
@@ -25,21 +29,37 @@ def epoch(conn: sa.Connection) -> str | None:
     return conn.execute(q.CHANGES_EPOCH).scalar()
 
 
-def changed_since(conn: sa.Connection, since: int, epoch: str, *, most: int = MOST) -> frozenset[str] | None:
-    """The ids (as text) of the models written after the count since in the log of that epoch, or None when only a
-    whole read can say."""
+@dataclass(frozen=True)
+class Changes:
+    """What the catalogue's writes since a count touched: the models' ids (as text) and their slots, before and
+    after (modality, task)."""
+
+    ids: frozenset[str]
+    slots: frozenset[tuple[str, str]]
+
+
+def changed_since(conn: sa.Connection, since: int, epoch: str, *, most: int = MOST) -> Changes | None:
+    """What was written after the count since in the log of that epoch, or None when only a whole read can say."""
     row = conn.execute(q.CHANGED_SINCE, {"since": since, "most": most + 1}).first()
     if row is None or row.epoch != epoch or since < row.floor:
         return None
     ids = row.ids or []
     if len(ids) > most or any(i is None for i in ids):
         return None
-    return frozenset(ids)
+    return Changes(frozenset(ids), frozenset((str(m), str(t)) for m, t in row.slots or []))
+
+
+def by_slot_brought_up_to_date(kept: list[Row], fresh: list[Row], slots: frozenset[tuple[str, str]]) -> list[Row]:
+    """Rows of a read by slot (modality, task), in each slot's order: kept's rows of the slots not written to, then
+    fresh's (those slots read again, in their order). A slot fresh no longer has is gone."""
+    if not slots:
+        return kept
+    return [row for row in kept if (str(row["modality"]), str(row["task"])) not in slots] + fresh
 
 
 def brought_up_to_date(kept: pd.DataFrame, fresh: pd.DataFrame, changed: frozenset[str], *, key: str) -> pd.DataFrame:
-    """kept with every changed row dropped and fresh's rows (the changed rows the reader still sees) added; in no
-    particular order. fresh holds changed rows only."""
+    """A read of models: kept with every changed row dropped and fresh's rows (the changed rows the reader still
+    sees) added; in no particular order. fresh holds changed rows only."""
     if not changed:
         return kept
     stale = kept[key].isin(changed)

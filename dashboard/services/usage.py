@@ -218,11 +218,11 @@ class UsageService(ActingService):
         """What catalogue() returns for the models the catalogue's writes after the count writes touched (those this
         person still sees), with their ids; None when only a whole read can say (see catalogue_changes)."""
         with self._transaction(self.read_engine, snapshot=True) as conn:
-            changed = catalogue_changes.changed_since(conn, writes, epoch)
-            if changed is None:
+            changes = catalogue_changes.changed_since(conn, writes, epoch)
+            if changes is None:
                 return None
-            only = [q.one_of(changed)] if changed else [sa.false()]
-            return _catalogue(conn, spend_defaults_only=True, conditions=only), changed
+            only = [q.one_of(changes.ids)] if changes.ids else [sa.false()]
+            return _catalogue(conn, spend_defaults_only=True, conditions=only), changes.ids
 
     def seed_stats(self, period: UsageRange = UsageRange()) -> pd.DataFrame:
         """The seed's usage query's columns, rows and order (busiest first), over the range."""

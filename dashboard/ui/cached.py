@@ -30,9 +30,13 @@ from dashboard.services.catalogue import (
     Picks,
     ReadPolicies,
     Slot,
+    SlotRead,
+    picks_of,
     read_policies,
+    slots_of,
 )
 from dashboard.services.providers import ProviderService
+from dashboard.ui import kept_reads
 from dashboard.ui.context import CacheVersion, context
 
 _TTL = 600
@@ -153,12 +157,25 @@ def _page(
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
 def _slots(_engine: Engine, _actor: str, reader: str, version: CacheVersion) -> list[Slot]:
-    return CatalogueService(_engine, user_id=_actor).list_slots()
+    return slots_of(_slot_rows(_engine, _actor, reader, version, "facts"))
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
 def _picks(_engine: Engine, _actor: str, reader: str, version: CacheVersion) -> Picks:
-    return CatalogueService(_engine, user_id=_actor).routed_picks()
+    return picks_of(_slot_rows(_engine, _actor, reader, version, "picks"))
+
+
+def _slot_rows(engine: Engine, actor: str, reader: str, version: CacheVersion, which: SlotRead) -> list[Row]:
+    """The rows of every slot, kept across data versions: after a write, only the slots it touched are read again
+    (ui/kept_reads.py)."""
+    service = CatalogueService(engine, user_id=actor)
+    return kept_reads.refreshed(
+        (engine.url.render_as_string(hide_password=True), f"slot {which}", reader),
+        version,
+        epoch=service.changes_epoch,
+        whole=lambda: service.slot_rows(which),
+        partial=lambda kept, writes, epoch: service.slot_rows_since(which, kept, writes, epoch),
+    )
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)

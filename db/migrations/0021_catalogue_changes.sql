@@ -5,7 +5,8 @@
 -- for the Usage page's catalogue alone, 88 ms of it as the table's owner). A write usually touches one model.
 --
 -- dashboard.catalogue_changes holds, per write (dashboard.catalogue_writes' value for that statement), the ids of
--- the models it inserted, updated or deleted; a null id means any model may have changed (a truncate, or a write to
+-- the models it inserted, updated or deleted, with their slots (modality and task) before and after, so that a
+-- read of slots can read those slots again and keep the others; a null id means any model may have changed (a truncate, or a write to
 -- api_providers, whose names and state every model's row shows). A reader that holds the catalogue as of a settled
 -- count reads the ids written after it and then those rows only, under RLS as ever: a row no longer returned is
 -- gone for that reader (deleted, or no longer visible to it). dashboard.catalogue_changes_floor says up to which
@@ -19,7 +20,9 @@
 
 create table if not exists dashboard.catalogue_changes (
   write    bigint not null,  -- dashboard.catalogue_writes' value for the write statement
-  model_id text              -- the model's id; null: any model may have changed
+  model_id text,             -- the model's id; null: any model may have changed
+  modality text,             -- its slot before or after the write (a row each when they differ)
+  task     text
 );
 create index if not exists catalogue_changes_write on dashboard.catalogue_changes (write);
 comment on table dashboard.catalogue_changes is
@@ -65,12 +68,15 @@ begin
   if tg_table_name <> 'api_models' or tg_op = 'TRUNCATE' then
     insert into dashboard.catalogue_changes (write, model_id) values (written, null);
   elsif tg_op = 'INSERT' then
-    insert into dashboard.catalogue_changes (write, model_id) select written, n.id::text from new_models n;
+    insert into dashboard.catalogue_changes (write, model_id, modality, task)
+    select written, n.id::text, n.modality::text, n.task::text from new_models n;
   elsif tg_op = 'DELETE' then
-    insert into dashboard.catalogue_changes (write, model_id) select written, o.id::text from old_models o;
+    insert into dashboard.catalogue_changes (write, model_id, modality, task)
+    select written, o.id::text, o.modality::text, o.task::text from old_models o;
   else
-    insert into dashboard.catalogue_changes (write, model_id)
-    select written, n.id::text from new_models n union select written, o.id::text from old_models o;
+    insert into dashboard.catalogue_changes (write, model_id, modality, task)
+    select written, n.id::text, n.modality::text, n.task::text from new_models n
+    union select written, o.id::text, o.modality::text, o.task::text from old_models o;
   end if;
   if written % 1000 = 0 then
     update dashboard.catalogue_changes_floor set write = written - 10000 where write < written - 10000;

@@ -14,22 +14,26 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.database import acting_as
+from dashboard.queries import catalogue as q
 from dashboard.services import catalogue_changes
-from dashboard.services.catalogue import CatalogueService
-from dashboard.services.catalogue_changes import brought_up_to_date, changed_since
+from dashboard.services import routing_rules as rules
+from dashboard.services.catalogue import CatalogueService, picks_of, slots_of
+from dashboard.services.catalogue_changes import Changes, brought_up_to_date, changed_since
 from dashboard.services.usage import UsageService
 from tests import hostile
 from tests.factories import make_model, make_provider, make_user
 
 
-def _log(engine, since: int) -> dict[int, set[str | None]]:
+def _log(engine, since: int, *, slots: bool = False) -> dict[int, set]:
+    """Per write after since, the ids it noted (with their slots, when slots)."""
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.text("select write, model_id from dashboard.catalogue_changes where write > :s"), {"s": since}
+            sa.text("select write, model_id, modality, task from dashboard.catalogue_changes where write > :s"),
+            {"s": since},
         ).all()
-    log: dict[int, set[str | None]] = {}
-    for write, model in rows:
-        log.setdefault(write, set()).add(model)
+    log: dict[int, set] = {}
+    for write, model, modality, task in rows:
+        log.setdefault(write, set()).add((model, modality, task) if slots else model)
     return log
 
 
@@ -71,10 +75,14 @@ def test_a_new_id_notes_both_and_a_truncate_notes_that_any_model_may_have_change
     start = _writes(engine)
     with engine.begin() as conn:
         moved = conn.execute(
-            sa.text("update api_models set id = gen_random_uuid() where id = :id returning id"), {"id": model}
+            sa.text("update api_models set id = gen_random_uuid(), task = :t where id = :id returning id"),
+            {"id": model, "t": hostile.SQL},
         ).scalar_one()
         conn.execute(sa.text("truncate api_models cascade"))
-    assert list(_log(engine, start).values()) == [{model, str(moved)}, {None}]
+    assert list(_log(engine, start, slots=True).values()) == [
+        {(model, "image", "generation"), (str(moved), "image", hostile.SQL)},  # before and after
+        {(None, None, None)},
+    ]
 
 
 def test_a_signed_in_admins_write_is_noted_though_people_have_no_rights_on_the_log(engine):
@@ -95,7 +103,7 @@ def test_only_admins_are_handed_the_changed_ids(engine):
         conn.execute(sa.text("update api_models set priority = 3 where id = :id"), {"id": model})
     with acting_as(engine, admin) as conn:
         epoch = catalogue_changes.epoch(conn)
-        assert epoch and changed_since(conn, since, epoch) == {str(model)}
+        assert epoch and changed_since(conn, since, epoch).ids == {str(model)}
     with acting_as(engine, user) as conn:  # the id of an inactive model is none of a plain user's business
         assert catalogue_changes.epoch(conn) is None and changed_since(conn, since, epoch) is None
         assert conn.execute(sa.text("select count(*) from dashboard.catalogue_changes")).scalar_one() == 0
@@ -110,13 +118,13 @@ def test_what_the_log_cannot_say_is_read_whole(engine):
         epoch = catalogue_changes.epoch(conn)
         floor = conn.execute(sa.text("select write from dashboard.catalogue_changes_floor")).scalar_one()
         since = _writes(engine)
-        assert changed_since(conn, since, epoch) == frozenset()
+        assert changed_since(conn, since, epoch) == Changes(frozenset(), frozenset())
         assert changed_since(conn, floor - 1, epoch) is None  # changes before the migration are not in the log
         assert changed_since(conn, since, epoch + "0") is None  # another database's (or copy's) log
     with engine.begin() as conn:
         conn.execute(sa.text("update api_models set priority = priority + 1 where provider_id = :p"), {"p": provider})
     with acting_as(engine, admin) as conn:
-        assert changed_since(conn, since, epoch) == set(models)
+        assert changed_since(conn, since, epoch) == Changes(frozenset(models), frozenset({("image", "generation")}))
         assert changed_since(conn, since, epoch, most=2) is None  # more than most: one whole read costs less
     with engine.begin() as conn:
         conn.execute(sa.text("update api_providers set is_active = false where id = :p"), {"p": provider})
@@ -139,7 +147,7 @@ def test_every_thousandth_write_prunes_what_is_older_than_ten_thousand_writes_an
     with acting_as(engine, admin) as conn:
         epoch = catalogue_changes.epoch(conn)
         assert changed_since(conn, 1999, epoch) is None
-        assert changed_since(conn, 11999, epoch) == {str(model)}
+        assert changed_since(conn, 11999, epoch).ids == {str(model)}
 
 
 def test_a_database_copied_from_another_has_an_epoch_of_its_own(engine, admin_engine, db_url):
@@ -205,3 +213,45 @@ def test_brought_up_to_date_drops_what_the_reader_no_longer_sees_and_ignores_row
     assert brought_up_to_date(kept, fresh, frozenset(), key="model_id") is kept
     gone = brought_up_to_date(kept, fresh.iloc[0:0], frozenset({"a", "b", "c"}), key="model_id")
     assert gone.empty and list(gone.columns) == ["model_id", "name"]
+
+
+@pytest.mark.parametrize("which", ["facts", "picks"])
+def test_slots_brought_up_to_date_equal_a_whole_read_after_writes_of_every_kind(engine, which):
+    admin = CatalogueService(engine, user_id=make_user(engine, role="admin"))
+    user = CatalogueService(engine, user_id=make_user(engine))
+    provider = make_provider(engine)
+    image = [make_model(engine, provider, display_name=f"{hostile.HTML} {n}", priority=n) for n in range(4)]
+    chat = [make_model(engine, provider, modality="text", task="chat", display_name=hostile.RLO) for _ in range(2)]
+    lonely = make_model(engine, provider, modality="audio", task=hostile.BLOCKS)
+    epoch, kept = admin.changes_epoch(), admin.slot_rows(which)
+    since = admin.data_version()[0]
+    with engine.begin() as conn:  # as other code writes them
+        conn.execute(sa.text("update api_models set task = 'chat', modality = 'text' where id = :m"), {"m": image[0]})
+        conn.execute(sa.text("update api_models set is_active = false where id = :m"), {"m": image[3]})
+        conn.execute(sa.text("update api_models set is_default = true where id = :m"), {"m": chat[1]})
+        conn.execute(sa.text("update api_models set priority = 99 where id = :m"), {"m": image[1]})
+        conn.execute(sa.text("delete from api_models where id = :m"), {"m": lonely})  # its slot is gone
+    make_model(engine, provider, modality="video", task=hostile.SQL)  # a slot that is new
+    brought = admin.slot_rows_since(which, kept, since, epoch)
+    whole = admin.slot_rows(which)
+    assert rules.by_slot(brought) == rules.by_slot(whole)
+    assert picks_of(brought) == picks_of(whole)
+    if which == "facts":
+        assert slots_of(brought) == slots_of(whole)
+    assert ("audio", hostile.BLOCKS) not in rules.by_slot(brought)
+    assert admin.slot_rows_since(which, whole, admin.data_version()[0], epoch) == whole  # nothing since: kept
+    assert user.changes_epoch() is None and user.slot_rows_since(which, kept, since, epoch) is None
+
+
+def test_a_slot_read_again_pays_the_per_row_policy_on_its_own_rows_only(engine):
+    """Under the seed's policy the slot's condition is checked first (it leaks nothing), by the index."""
+    admin = make_user(engine, role="admin")
+    provider = make_provider(engine)
+    for n in range(200):
+        make_model(engine, provider, modality="text", task=f"task {n % 50}")
+    compiled = q.slot_facts({("text", "task 7")}).compile(engine, compile_kwargs={"literal_binds": True})
+    with acting_as(engine, admin) as conn:
+        conn.execute(sa.text("set local enable_seqscan = off"))
+        plan = "\n".join(conn.execute(sa.text(f"explain (analyze, costs off) {compiled}")).scalars())
+    assert "Index" in plan, plan
+    assert "rows=4 " in plan or "rows=4)" in plan, plan
