@@ -141,12 +141,11 @@ BROWSE = sa.select(
 # row's timestamps, so a file says which rows and versions it holds (import ignores them).
 MODELS_EXPORT = EXPORT.add_columns(api_models.c.created_at, api_models.c.updated_at)
 
-# Every visible model's id and name, with its provider's to tell namesakes apart, by name.
-MODEL_CHOICES = (
-    sa.select(api_models.c.id, api_models.c.display_name, api_providers.c.display_name.label("provider_name"))
-    .select_from(models_with_providers)
-    .order_by(sa.func.lower(api_models.c.display_name), api_providers.c.display_name, api_models.c.id)
-)
+# Every visible model's id and name, with its provider's to tell namesakes apart (services.catalogue orders them:
+# choice_order).
+MODEL_CHOICES = sa.select(
+    api_models.c.id, api_models.c.display_name, api_providers.c.display_name.label("provider_name")
+).select_from(models_with_providers)
 
 
 # ─── Cold reads ────────────────────────────────────────────────────────────────────────────────

@@ -6,7 +6,6 @@ aggregate below is written once and reads either.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -607,13 +606,6 @@ def usage_catalogue(conditions: list | None = None, *, spend_defaults_only: bool
         .where(*(conditions or []))
         .order_by(m.id)
     )
-
-
-def one_of(ids: Collection[str]) -> sa.ColumnElement[bool]:
-    """The models whose id is one of these (ids as text, as the database gave them): one index probe each, so the
-    catalogue's per-row policy is checked on these rows only."""
-    text = sa.bindparam("one_of", ",".join(sorted(ids)), type_=sa.Text)
-    return api_models.c.id == sa.any_(sa.cast(sa.func.string_to_array(text, ","), ARRAY(UUID(as_uuid=True))))
 
 
 def listed_ids(ids: list[str], name: str) -> sa.TableValuedAlias:

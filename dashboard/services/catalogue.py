@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from dashboard.queries import catalogue as q
-from dashboard.queries.tables import ROUTING_ORDER, api_models
+from dashboard.queries.tables import ROUTING_ORDER, api_models, one_of
 from dashboard.services import catalogue_changes
 from dashboard.services import routing_rules as rules
 from dashboard.services.base import ActingService, Row, as_uuid
@@ -161,6 +161,11 @@ class Overview:
     # write status or rating
 
 
+def choice_order(row: Row) -> tuple[str, str, str]:
+    """The order models are offered in by name: name and provider without regard to case, then id."""
+    return (row["display_name"] or "").casefold(), (row["provider_name"] or "").casefold(), str(row["id"])
+
+
 def escape_like(text: str) -> str:
     """Text matched literally inside a LIKE pattern (backslash is the escape character)."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -282,8 +287,21 @@ class CatalogueService(ActingService):
         return self._rows(q.PROVIDER_CHOICES)
 
     def model_choices(self) -> list[Row]:
-        """Every visible model's id and name (with its provider's, to tell namesakes apart), by name."""
-        return self._rows(q.MODEL_CHOICES)
+        """Every visible model's id and name (with its provider's, to tell namesakes apart), by name (choice_order)."""
+        return sorted(self._rows(q.MODEL_CHOICES), key=choice_order)
+
+    def model_choices_since(self, kept: list[Row], writes: int, epoch: str) -> list[Row] | None:
+        """kept (model_choices() as of the count writes) brought up to date: the models written to since are read
+        again, the others kept; None when only a whole read can say (see catalogue_changes)."""
+        with self._transaction(snapshot=True) as conn:
+            changes = catalogue_changes.changed_since(conn, writes, epoch)
+            if changes is None:
+                return None
+            if not changes.ids:
+                return kept
+            fresh = [dict(r._mapping) for r in conn.execute(q.MODEL_CHOICES.where(one_of(changes.ids)))]
+        kept_rows = [row for row in kept if str(row["id"]) not in changes.ids]
+        return sorted(kept_rows + fresh, key=choice_order)
 
     def export_models(self, filters: ModelFilters) -> list[Row]:
         """Every matching model as the import reads it back (queries.transfer.EXPORT, the one export query, with

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from dashboard.database import create_db_engine
 from dashboard.queries import models as model_queries
 from dashboard.queries import usage as q
+from dashboard.queries.tables import one_of
 from dashboard.services import catalogue_changes, usage_folding
 from dashboard.services.base import ActingService
 from dashboard.services.errors import InvalidRange
@@ -221,7 +222,7 @@ class UsageService(ActingService):
             changes = catalogue_changes.changed_since(conn, writes, epoch)
             if changes is None:
                 return None
-            only = [q.one_of(changes.ids)] if changes.ids else [sa.false()]
+            only = [one_of(changes.ids)] if changes.ids else [sa.false()]
             return _catalogue(conn, spend_defaults_only=True, conditions=only), changes.ids
 
     def seed_stats(self, period: UsageRange = UsageRange()) -> pd.DataFrame:

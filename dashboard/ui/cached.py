@@ -195,7 +195,14 @@ def _provider_choices(_engine: Engine, _actor: str, reader: str, version: CacheV
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
 def _model_choices(_engine: Engine, _actor: str, reader: str, version: CacheVersion) -> list[Row]:
-    return CatalogueService(_engine, user_id=_actor).model_choices()
+    service = CatalogueService(_engine, user_id=_actor)
+    return kept_reads.refreshed(
+        (_engine.url.render_as_string(hide_password=True), "model choices", reader),
+        version,
+        epoch=service.changes_epoch,
+        whole=service.model_choices,
+        partial=service.model_choices_since,
+    )
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)

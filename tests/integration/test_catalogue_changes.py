@@ -255,3 +255,26 @@ def test_a_slot_read_again_pays_the_per_row_policy_on_its_own_rows_only(engine):
         plan = "\n".join(conn.execute(sa.text(f"explain (analyze, costs off) {compiled}")).scalars())
     assert "Index" in plan, plan
     assert "rows=4 " in plan or "rows=4)" in plan, plan
+
+
+def test_model_choices_brought_up_to_date_equal_a_whole_read_in_the_same_order(engine):
+    admin = CatalogueService(engine, user_id=make_user(engine, role="admin"))
+    user = CatalogueService(engine, user_id=make_user(engine))
+    provider, other = make_provider(engine, display_name="b provider"), make_provider(engine, display_name="A provider")
+    names = ["beta", "Alpha", "alpha", hostile.ZERO_WIDTH, hostile.RLO, "ÉCLAIR", "éclair"]
+    models = [make_model(engine, provider, display_name=name) for name in names]
+    epoch, kept = admin.changes_epoch(), admin.model_choices()
+    since = admin.data_version()[0]
+    with engine.begin() as conn:
+        conn.execute(sa.text("update api_models set display_name = 'ALPHA' where id = :m"), {"m": models[0]})
+        conn.execute(sa.text("update api_models set provider_id = :p where id = :m"), {"p": other, "m": models[2]})
+        conn.execute(sa.text("update api_models set is_active = false where id = :m"), {"m": models[3]})
+        conn.execute(sa.text("delete from api_models where id = :m"), {"m": models[4]})
+    make_model(engine, provider, display_name="alpha")  # a namesake: told apart by provider, then id
+    brought = admin.model_choices_since(kept, since, epoch)
+    assert brought == admin.model_choices()
+    assert [row["display_name"].casefold() for row in brought] == sorted(r["display_name"].casefold() for r in brought)
+    assert admin.model_choices_since(brought, admin.data_version()[0], epoch) is brought  # nothing since
+    viewer_sees = user.model_choices()
+    assert str(models[3]) not in {str(r["id"]) for r in viewer_sees}  # inactive: not the viewer's
+    assert user.model_choices_since(viewer_sees, since, epoch) is None  # a user reads whole
