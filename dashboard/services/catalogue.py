@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from dataclasses import dataclass, field
@@ -300,8 +301,10 @@ class CatalogueService(ActingService):
             if not changes.ids:
                 return kept
             fresh = [dict(r._mapping) for r in conn.execute(q.MODEL_CHOICES.where(one_of(changes.ids)))]
-        kept_rows = [row for row in kept if str(row["id"]) not in changes.ids]
-        return sorted(kept_rows + fresh, key=choice_order)
+        rows = [row for row in kept if str(row["id"]) not in changes.ids]
+        for row in fresh:  # kept is in choice_order already: each changed row goes to its place
+            bisect.insort(rows, row, key=choice_order)
+        return rows
 
     def export_models(self, filters: ModelFilters) -> list[Row]:
         """Every matching model as the import reads it back (queries.transfer.EXPORT, the one export query, with

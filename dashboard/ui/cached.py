@@ -9,7 +9,9 @@ still runs as the person who asked first, under RLS.
 
 The data version (dashboard.catalogue_writes, bumped by triggers on every write) changes on any write from any
 process, so a write made through another app process behind the same load balancer is seen on the next click
-here. Writes made here also drop this module's reads at once (clear()); other caches keep theirs. The version also
+here. Writes made here also drop this module's reads at once (clear()); other caches keep theirs. The reads of
+every slot and every model's name are also kept across versions (ui/kept_reads.py): after a write, only the
+models and slots it touched are read again. The version also
 says whether a write is still uncommitted (migration 0018): a read made then is kept under that state, so it is not
 served once the write commits.
 """
