@@ -17,6 +17,11 @@
 -- to it committed (or rolled back with its write). The inserts go to our own table with its owner's rights, and
 -- ids are kept as text, so nothing here can refuse a write the platform makes. Only admins read it (ids of inactive
 -- models are none of a plain user's business); anyone else's reads are read whole, as before.
+--
+-- Replacing api_models' statement trigger means dropping it, which takes a lock on api_models that holds up its
+-- reads as well as its writes while it waits; so this migration waits at most 2 s for it, and fails ("run it
+-- again") rather than stalling the platform behind a long transaction.
+set local lock_timeout = '2s';
 
 create table if not exists dashboard.catalogue_changes (
   write    bigint not null,  -- dashboard.catalogue_writes' value for the write statement

@@ -231,3 +231,17 @@ def test_a_database_migrated_by_the_earlier_file_texts_takes_the_new_ones_withou
     with fresh_engine.connect() as conn:
         recorded = conn.execute(sa.text("select checksum from dashboard.schema_migrations where version = '0002'"))
         assert recorded.scalar() == load_migrations()[1].checksum
+
+
+def test_the_change_log_migration_waits_two_seconds_for_a_long_reader_of_the_catalogue_then_stops(fresh_engine):
+    """0021 drops api_models' old trigger, whose lock would hold up the platform's reads while it waited."""
+    migrations = load_migrations()
+    earlier = [m for m in migrations if m.version < "0021"]
+    migrate(fresh_engine, earlier)
+    with fresh_engine.connect() as reader:
+        reader.execute(sa.text("select count(*) from api_models"))  # a long transaction of the platform's, open
+        with pytest.raises(MigrationError, match="0021_catalogue_changes failed and was rolled back"):
+            migrate(fresh_engine, migrations)
+        reader.rollback()
+    assert "0021" not in applied_versions(fresh_engine)
+    assert "0021" in migrate(fresh_engine, migrations)  # run again once the reader is gone
