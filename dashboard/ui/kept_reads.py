@@ -56,14 +56,18 @@ def refreshed(
 ) -> T:
     """The read named by key (database, what, reader) as of version. The kept value when its count is this one;
     else partial(kept value, its count, the log's epoch then), which returns None when only a whole read can say;
-    else the change log's epoch() then whole(). A value read at an unsettled version is returned but not kept."""
+    else the change log's epoch() then whole(). At an unsettled version (a write in flight), whole() once for that
+    count, kept apart: never the base of a later partial read. The value returned is shared: callers never change
+    it."""
     writes, settled, admin = version
     key = (*key, admin)
     lock, store = _store()
+    if not settled:  # a write in flight: read whole once for this count, kept apart, never brought up to date
+        return _unsettled(lock, store, (*key, "unsettled"), writes, whole)
     with lock:
         kept = store.get(key)
     value: T | None = None
-    if kept is not None and settled and kept.writes <= writes and time.monotonic() - kept.since < _MAX_AGE:
+    if kept is not None and kept.writes <= writes and time.monotonic() - kept.since < _MAX_AGE:
         if kept.writes == writes:
             value = kept.value
         elif kept.epoch is not None:
@@ -73,10 +77,23 @@ def refreshed(
     else:
         mark, since = epoch(), time.monotonic()
         value = whole()
-    if settled:
-        with lock:
-            store[key] = _Kept(writes, mark, since, value)
-            store.move_to_end(key)
-            while len(store) > _MOST_KEPT:
-                store.popitem(last=False)
+    _keep(lock, store, key, _Kept(writes, mark, since, value))
     return value
+
+
+def _unsettled(lock: threading.Lock, store: OrderedDict[tuple, _Kept], key: tuple, writes: int, whole: Callable):
+    with lock:
+        kept = store.get(key)
+    if kept is not None and kept.writes == writes and time.monotonic() - kept.since < _MAX_AGE:
+        return kept.value
+    value = whole()
+    _keep(lock, store, key, _Kept(writes, None, time.monotonic(), value))
+    return value
+
+
+def _keep(lock: threading.Lock, store: OrderedDict[tuple, _Kept], key: tuple, kept: _Kept) -> None:
+    with lock:
+        store[key] = kept
+        store.move_to_end(key)
+        while len(store) > _MOST_KEPT:
+            store.popitem(last=False)

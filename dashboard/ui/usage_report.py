@@ -1,17 +1,16 @@
-"""The Usage page's data: the catalogue side cached per data version and reader, the counts read on every click.
+"""The Usage page's data: the catalogue side kept per reader across data versions, the counts read on every click.
 
 Counting is cheap (the rollups); what cost most at 10,000 models was everything around it: every model's names,
 provider and pricing JSON read and decoded, and a cost basis worked out per model, on every click. That side
-changes only when the catalogue does, so it is read once per catalogue data version and reader (ui/cached.py's
-`reader()`: one read for all admins where the policies show each of them the same rows, else one per person), with
-the cost bases worked out, and the JSON left behind. The counts are still read at every click, for the models the
-filters keep: exact at every click.
+changes only when the catalogue does, so it is kept per reader (ui/cached.py's `reader()`: one for all admins where
+the policies show each of them the same rows, else one per person), with the cost bases worked out and the JSON
+left behind, and after a write only the models it touched are read again (ui/kept_reads.py). The counts are still
+read at every click, for the models the filters keep: exact at every click.
 """
 
 from __future__ import annotations
 
 import pandas as pd
-import streamlit as st
 
 from dashboard.services.catalogue_changes import brought_up_to_date
 from dashboard.services.spend import cost_bases
@@ -19,13 +18,14 @@ from dashboard.services.usage import UsageFilters, UsageRange, UsageService
 from dashboard.ui import cached, kept_reads, model_search
 from dashboard.ui.context import CacheVersion, context
 
-_TTL = 600
 MODEL_MATCHES = model_search.MATCHES  # how many models the model filter offers for what was typed (one rule)
 
 
 def catalogue() -> pd.DataFrame:
     """Every model this person may see: ids, names, provider, modality, task, active, the cost of one job
-    (spend.BASIS_COLUMNS) and a search text; cached per catalogue data version and reader (see ui/cached.py)."""
+    (spend.BASIS_COLUMNS) and a search text; kept per reader and brought up to date after a write (ui/kept_reads.py).
+    One frame shared by every click and session, not a copy each: nothing may change it (filters and the report
+    make frames of their own)."""
     ctx = context()
     return _catalogue(ctx.usage, cached.reader(), ctx.cache_version)
 
@@ -35,21 +35,20 @@ def report(period: UsageRange, filters: UsageFilters) -> tuple[pd.DataFrame, pd.
     return context().usage.report(period, filters, catalogue=catalogue())
 
 
-@st.cache_data(ttl=_TTL, show_spinner=False, max_entries=32)
-def _catalogue(_service: UsageService, reader: str, version: CacheVersion) -> pd.DataFrame:
+def _catalogue(service: UsageService, reader: str, version: CacheVersion) -> pd.DataFrame:
     def partial(kept: pd.DataFrame, writes: int, epoch: str) -> pd.DataFrame | None:
-        changes = _service.catalogue_since(writes, epoch)
+        changes = service.catalogue_since(writes, epoch)
         if changes is None:
             return None
         fresh, changed = changes
         return _ordered(brought_up_to_date(kept, _framed(fresh), changed, key="model_id"))
 
-    database = _service.read_engine.url.render_as_string(hide_password=True)
+    database = service.read_engine.url.render_as_string(hide_password=True)
     return kept_reads.refreshed(
         (database, "usage catalogue", reader),
         version,
-        epoch=_service.changes_epoch,
-        whole=lambda: _ordered(_framed(_service.catalogue())),
+        epoch=service.changes_epoch,
+        whole=lambda: _ordered(_framed(service.catalogue())),
         partial=partial,
     )
 

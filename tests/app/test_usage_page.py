@@ -331,6 +331,38 @@ def test_models_hidden_renamed_and_added_by_other_code_are_read_back_alone(
     assert {name for name, _ in seen} >= {HOSTILE, hostile.RLO}
 
 
+def test_no_click_changes_the_catalogue_frame_every_click_and_session_shares(demo_db, engine, signed_in):
+    from dashboard.ui import kept_reads
+
+    def frames() -> dict:
+        lock, store = kept_reads._store()
+        with lock:
+            return {
+                key: kept.value
+                for key, kept in store.items()
+                if "usage catalogue" in key and key[0].endswith(f"/{engine.url.database}")  # other tests' are there
+            }
+
+    from dashboard.services.usage import UsageService
+    from dashboard.ui.usage_report import _framed, _ordered
+
+    signed_in(page=PAGE, range="all")
+    read_now = _ordered(_framed(UsageService(engine, user_id=user_id(engine, "admin@example.com")).catalogue()))
+    assert len(frames()) == 1
+    with engine.connect() as conn:
+        model = conn.execute(sa.text("select id from api_models where is_active limit 1")).scalar_one()
+    for query in (
+        {"range": "7d", "modality": "video", "group": "provider", "active": "0"},
+        {"range": "all", "group": "task"},
+        {"range": "all", "model": str(model)},
+        {"range": "24h", "group": "modality"},
+    ):
+        at = signed_in(page=PAGE, **query)
+        assert not at.exception, at.exception
+    (kept,) = frames().values()
+    pd.testing.assert_frame_equal(kept, read_now)
+
+
 def _per_model_completed(engine, model) -> int:
     with engine.connect() as conn:
         return conn.execute(

@@ -45,11 +45,13 @@ def test_a_settled_read_is_kept_and_brought_up_to_date_from_its_count():
     assert reads.wholes == 1
 
 
-def test_a_read_at_a_count_with_a_write_in_flight_is_served_but_never_kept():
+def test_a_count_with_a_write_in_flight_is_read_whole_once_and_never_brought_up_to_date():
     reads = Reads()
     reads.read(KEY, (5, True, True))
     assert reads.read(KEY, (6, False, True)) == "whole 2" and reads.partials == []
+    assert reads.read(KEY, (6, False, True)) == "whole 2"  # the same count, still in flight: read once
     assert reads.read(KEY, (6, True, True)) == "whole 1 + since 5"  # once settled, from the last settled count
+    assert reads.read(KEY, (7, False, True)) == "whole 3"
 
 
 def test_whatever_the_log_cannot_say_is_read_whole():
