@@ -92,6 +92,49 @@ def in_range(column, lo: datetime | None, hi: datetime | None) -> list:
     return [*([column >= lo] if lo is not None else []), *([column < hi] if hi is not None else [])]
 
 
+# An edge of a range (its hours before its first whole day, or after its last) longer than this is read as its whole
+# day less the hours of that day outside the range: just after midnight, the last 24 hours' first edge is 23 hours,
+# 230,000 hourly rows at 10,000 models, where the day and the one hour outside it are 20,000.
+EDGE_AS_DAY_HOURS = 12
+
+
+def edge_parts(first: datetime, last: datetime, *, by_day: bool) -> list[sa.Select]:
+    """The rollup rows of jobs created in [first, last), whole hours within one UTC day: (model, status, day (the
+    UTC day, or null when not by_day), jobs, rated, rating_sum), some counting negatively. Up to EDGE_AS_DAY_HOURS,
+    the hourly rollup's rows of those hours; past it, the daily rollup's row of that day less the hourly rollup's
+    rows of its hours outside [first, last)."""
+    h, d = _hourly.c, _daily.c
+    no_day = sa.null().cast(_TZ).label("day")
+
+    def hours(lo: datetime, hi: datetime, sign: int) -> sa.Select:
+        counts = (h.jobs, h.rated, h.rating_sum) if sign > 0 else (-h.jobs, -h.rated, -h.rating_sum)
+        day = _day(h.bucket).label("day") if by_day else no_day
+        return sa.select(h.api_model_id, h.status, day, *counts).where(*in_range(h.bucket, lo, hi))
+
+    if last - first <= timedelta(hours=EDGE_AS_DAY_HOURS):
+        return [hours(first, last, 1)]
+    day = first.replace(hour=0, minute=0, second=0, microsecond=0)
+    whole = sa.select(
+        d.api_model_id, d.status, d.bucket.label("day") if by_day else no_day, d.jobs, d.rated, d.rating_sum
+    )
+    parts = [whole.where(d.bucket == day)]
+    if first > day:
+        parts.append(hours(day, first, -1))
+    if last < day + timedelta(days=1):
+        parts.append(hours(last, day + timedelta(days=1), -1))
+    return parts
+
+
+def _edges(start: datetime | None, lo: datetime | None, hi: datetime | None, end: datetime | None, *, by_day: bool):
+    """edge_parts of a range's two edges, [start, lo) and [hi, end), where there are any."""
+    return [
+        part
+        for first, last in ((start, lo), (hi, end))
+        if first is not None and last is not None and first != last
+        for part in edge_parts(first, last, by_day=by_day)
+    ]
+
+
 def rollup_source(start: datetime | None, end: datetime | None) -> sa.FromClause:
     """Rollups plus unfolded deltas, exact at this moment (RLS: admins only), for jobs created in [start, end).
 
@@ -102,15 +145,9 @@ def rollup_source(start: datetime | None, end: datetime | None) -> sa.FromClause
     """
     start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
     lo, hi = whole_days(start, end)
-    d, h = _daily.c, _hourly.c
+    d = _daily.c
     daily = sa.select(d.api_model_id, d.status, d.bucket.label("day"), d.jobs, d.rated, d.rating_sum)
-    edges = [
-        sa.select(h.api_model_id, h.status, _day(h.bucket).label("day"), h.jobs, h.rated, h.rating_sum).where(
-            *in_range(h.bucket, first, last)
-        )
-        for first, last in ((start, lo), (hi, end))
-        if not (first is None and last is None)
-    ]
+    edges = _edges(start, lo, hi, end, by_day=True)
     sides = [side for table in _deltas for side in _delta_sides(table.c, start, end)]
     return sa.union_all(daily.where(*in_range(d.bucket, lo, hi)), *edges, *sides).subquery("u")
 
@@ -325,14 +362,7 @@ def model_totals_source(
         columns = [c.jobs, c.rated, c.rating_sum] if sign > 0 else [-c.jobs, -c.rated, -c.rating_sum]
         select = sa.select(c.api_model_id, c.status, no_day, *columns)
         parts.append(select if kind == "total" else select.where(*in_range(c.bucket, a, b)))
-    h = _hourly.c
-    for first, last in ((start, lo), (hi, end)):
-        if not (first is None and last is None) and first != last:
-            parts.append(
-                sa.select(h.api_model_id, h.status, no_day, h.jobs, h.rated, h.rating_sum).where(
-                    *in_range(h.bucket, first, last)
-                )
-            )
+    parts += _edges(start, lo, hi, end, by_day=False)
     parts += [side for table in _deltas for side in _delta_sides(table.c, start, end)]
     return sa.union_all(*parts).subquery("u")
 
@@ -380,15 +410,9 @@ def day_counts_from_totals(
         return day_counts(rollup_source(start, end), only=only, without=without)
     start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
     lo, hi = whole_days(start, end)
-    d, t, h = _daily.c, _day_totals.c, _hourly.c
+    d, t = _daily.c, _day_totals.c
     totals: list[sa.Select] = []
-    per_model: list[sa.Select] = [
-        sa.select(h.api_model_id, h.status, _day(h.bucket).label("day"), h.jobs, h.rated, h.rating_sum).where(
-            *in_range(h.bucket, first, last)
-        )
-        for first, last in ((start, lo), (hi, end))
-        if not (first is None and last is None) and first != last
-    ]
+    per_model: list[sa.Select] = _edges(start, lo, hi, end, by_day=True)
     per_model += [side for table in _deltas for side in _delta_sides(table.c, start, end)]
     if not (lo is not None and lo == hi):
         today = (now or datetime.now(UTC)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -41,7 +41,16 @@ MONTH_RANGES = [
     UsageRange(start=_at(2026, 10, 31, 23), end=_at(2026, 11, 1)),  # the last hour of a month
     UsageRange.between_days(date(2026, 8, 1), date(2027, 1, 31)),  # beyond the jobs at both ends
 ]
-ALL_RANGES = [*RANGES, *MONTH_RANGES]
+# Edges of more than EDGE_AS_DAY_HOURS, read as their day less the hours outside them (12 hours: still hour by hour).
+EDGE_RANGES = [
+    UsageRange(start=_at(2026, 11, 20, 2)),  # open end: a first edge of 22 hours
+    UsageRange(end=_at(2026, 11, 12, 20)),  # open start: a last edge of 20 hours
+    UsageRange(start=_at(2026, 11, 20, 1), end=_at(2026, 11, 20, 23)),  # 22 hours inside one day
+    UsageRange(start=_at(2026, 11, 18, 12), end=_at(2026, 11, 19, 13)),  # 12 hours, then 13
+    UsageRange(start=_at(2026, 11, 16, 11), end=_at(2026, 11, 21, 14)),  # 13 hours, days, then 14
+    UsageRange.preset("24h", now=_at(2026, 11, 23, 1, 30)),  # just after midnight: 23 hours of yesterday
+]
+ALL_RANGES = [*RANGES, *MONTH_RANGES, *EDGE_RANGES]
 
 # The three rollups, each as the daily rollup summed the same way (rows that sum to nothing left out).
 _KEPT = {
@@ -198,6 +207,38 @@ def test_a_plan_of_months_minus_days_reads_the_same_as_the_daily_rollup(engine, 
                     )
                     daily = usage_queries.rollup_source(period.start, period.end)
                     assert per_model(coarse) == per_model(daily), (month_cost, now, first_month, period)
+
+
+def test_a_long_edge_read_as_its_day_less_the_hours_outside_equals_the_jobs_hour_by_hour(engine, catalogue):
+    """Jobs in every hour of the edges' days, some folded, some pending, some moved out of their hour or model."""
+    models, admin, other = catalogue
+    with engine.begin() as conn:
+        for n, model in enumerate(models):
+            conn.execute(
+                sa.text(
+                    "insert into jobs (api_model_id, status, quality_rating, created_at) "
+                    "select :m, (array['completed', 'failed', 'queued'])[1 + (h % 3)], nullif(h % 6, 0), "
+                    "  :first + make_interval(hours => h, mins => (h * 7 + :n) % 60) "
+                    "from generate_series(0, 24 * 9 - 1) h"
+                ),
+                {"m": model, "n": n, "first": _at(2026, 11, 12)},
+            )
+        conn.execute(
+            sa.text("insert into jobs (api_model_id, status, created_at) values (null, 'failed', :c)"),
+            {"c": _at(2026, 11, 20, 5)},
+        )
+    UsageService(engine, user_id=admin).fold()
+    with engine.begin() as conn:  # pending: later hours of those days, and jobs moved out of their hour and model
+        conn.execute(sa.text("update jobs set status = 'completed' where extract(hour from created_at) = 23"))
+        conn.execute(sa.text("update jobs set created_at = created_at - interval '5 hours' where quality_rating = 5"))
+        conn.execute(sa.text("update jobs set api_model_id = :m where quality_rating = 4"), {"m": models[1]})
+    for period in EDGE_RANGES:
+        assert _exact(engine, admin, period) == _seed(engine, period), period
+    _assert_days_equal(engine, admin, models, other, EDGE_RANGES)
+    UsageService(engine, user_id=admin).fold()
+    for period in EDGE_RANGES:
+        assert _exact(engine, admin, period) == _seed(engine, period), period
+    _assert_days_equal(engine, admin, models, other, EDGE_RANGES)
 
 
 # ─── Per day: totals of every model minus the models left out ────────────────────────────────────
