@@ -230,8 +230,11 @@ def measure(
     engine: Engine, admin: UUID, facts: Facts, chosen: list[View], *, runs: int, say: Callable[[str], None]
 ) -> list[Measured]:
     """Each view warm and cold, in one AppTest session signed in as admin."""
+    from dashboard.ui import memory
+
     _Sent.install()
     at = signed_in_app(admin)
+    memory.settle()  # as the web server does at start (dashboard/ui/server.py)
     results = []
     for view in chosen:
         result = Measured(view)
