@@ -27,11 +27,12 @@ create table if not exists dashboard.catalogue_changes (
   write    bigint not null,  -- dashboard.catalogue_writes' value for the write statement
   model_id text,             -- the model's id; null: any model may have changed
   modality text,             -- its slot before or after the write (a row each when they differ)
-  task     text
+  task     text,
+  written_at timestamptz not null default pg_catalog.now()
 );
 create index if not exists catalogue_changes_write on dashboard.catalogue_changes (write);
 comment on table dashboard.catalogue_changes is
-  'Per catalogue write, the ids of the models it touched (null: any model); pruned to the last 10,000 writes.';
+  'Per catalogue write, the ids of the models it touched (null: any model); pruned to the last hour and 10,000 writes.';
 
 create table if not exists dashboard.catalogue_changes_floor (
   id    boolean primary key default true check (id),
@@ -59,18 +60,26 @@ end
 $do$;
 
 -- Every write statement on the catalogue: the shared lock, the count, and the ids the statement touched (from its
--- transition tables on api_models; a null id for a truncate or a write to api_providers). Every 1,000th write drops
--- what is older than the last 10,000 writes and raises the floor to say so.
+-- transition tables on api_models). A null id instead for a truncate, a write to api_providers, or a statement that
+-- touched more than 1,000 models (readers read everything past that many anyway): so the log holds at most 1,000
+-- models a write, whatever a platform's sync job rewrites. Every 100th write drops what is older than an hour or than
+-- the last 10,000 writes (a reader keeps nothing for more than ten minutes) and raises the floor past what it dropped.
 create or replace function dashboard.bump_data_version() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $fn$
 declare
   written bigint;
+  touched bigint := 0;
 begin
   perform pg_catalog.pg_advisory_xact_lock_shared(1684108136, 1);
   written := pg_catalog.nextval('dashboard.catalogue_writes'::pg_catalog.regclass);
-  if tg_table_name <> 'api_models' or tg_op = 'TRUNCATE' then
+  if tg_table_name = 'api_models' and tg_op = 'INSERT' then
+    select count(*) into touched from new_models;
+  elsif tg_table_name = 'api_models' and tg_op in ('UPDATE', 'DELETE') then
+    select count(*) into touched from old_models;
+  end if;
+  if tg_table_name <> 'api_models' or tg_op = 'TRUNCATE' or touched > 1000 then
     insert into dashboard.catalogue_changes (write, model_id) values (written, null);
   elsif tg_op = 'INSERT' then
     insert into dashboard.catalogue_changes (write, model_id, modality, task)
@@ -83,9 +92,15 @@ begin
     select written, n.id::text, n.modality::text, n.task::text from new_models n
     union select written, o.id::text, o.modality::text, o.task::text from old_models o;
   end if;
-  if written % 1000 = 0 then
-    update dashboard.catalogue_changes_floor set write = written - 10000 where write < written - 10000;
-    delete from dashboard.catalogue_changes where write <= written - 10000;
+  if written % 100 = 0 then
+    with gone as (
+      delete from dashboard.catalogue_changes c
+      where c.write <= written - 10000 or c.written_at < pg_catalog.now() - interval '1 hour'
+      returning c.write
+    )
+    update dashboard.catalogue_changes_floor f set write = g.top
+    from (select max(gone.write) as top from gone) g
+    where g.top > f.write;
   end if;
   return null;
 end

@@ -133,22 +133,51 @@ def test_what_the_log_cannot_say_is_read_whole(engine):
         assert changed_since(conn, since, epoch) is None  # a provider's write: any model's row may show it
 
 
-def test_every_thousandth_write_prunes_what_is_older_than_ten_thousand_writes_and_raises_the_floor(engine):
+def test_every_hundredth_write_prunes_what_is_an_hour_or_ten_thousand_writes_old_and_raises_the_floor(engine):
     admin, model = make_user(engine, role="admin"), make_model(engine)
     with engine.begin() as conn:
-        conn.execute(sa.text("insert into dashboard.catalogue_changes values (1500, null), (2500, null)"))
+        conn.execute(
+            sa.text(
+                "insert into dashboard.catalogue_changes (write, model_id, written_at) values "
+                "(1500, null, now()), (2500, null, now()), (5000, :m, now() - interval '61 minutes'), "
+                "(5001, :m, now() - interval '59 minutes')"
+            ),
+            {"m": str(model)},
+        )
         conn.execute(sa.text("select setval('dashboard.catalogue_writes', 11998)"))
-    for _ in range(3):  # 11,999, 12,000 (prunes up to 2,000), 12,001
+    for _ in range(3):  # 11,999, 12,000 (prunes up to 2,000 and what is over an hour old), 12,001
         with engine.begin() as conn:
             conn.execute(sa.text("update api_models set priority = priority + 1 where id = :id"), {"id": model})
     with engine.connect() as conn:
         left = conn.execute(sa.text("select write from dashboard.catalogue_changes order by 1")).scalars().all()
         floor = conn.execute(sa.text("select write from dashboard.catalogue_changes_floor")).scalar_one()
-    assert floor == 2000 and left == [2500, 11999, 12000, 12001]
+    assert left == [2500, 5001, 11999, 12000, 12001] and floor == 5000  # the last write dropped
     with acting_as(engine, admin) as conn:
         epoch = catalogue_changes.epoch(conn)
-        assert changed_since(conn, 1999, epoch) is None
-        assert changed_since(conn, 11999, epoch).ids == {str(model)}
+        assert changed_since(conn, 4999, epoch) is None
+        assert changed_since(conn, 5000, epoch).ids == {str(model)}
+
+
+def test_a_statement_touching_more_than_a_thousand_models_notes_any_model_in_one_row(engine):
+    provider = make_provider(engine)
+    start = _writes(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "insert into api_models (provider_id, model_key, display_name, modality, task) "
+                "select :p, 'bulk/' || g, :n || g, 'image', 'generation' from generate_series(1, 1001) g"
+            ),
+            {"p": provider, "n": hostile.SQL},
+        )
+        conn.execute(sa.text("update api_models set priority = 7 where provider_id = :p"), {"p": provider})
+        conn.execute(
+            sa.text("update api_models set priority = 8 where provider_id = :p and model_key <> 'bulk/1'"),
+            {"p": provider},
+        )  # a thousand exactly: each noted
+        conn.execute(sa.text("delete from api_models where provider_id = :p"), {"p": provider})
+    counts = {write: len(ids) for write, ids in _log(engine, start, slots=True).items()}
+    assert list(counts.values()) == [1, 1, 1000, 1]
+    assert [None in ids for ids in _log(engine, start).values()] == [True, True, False, True]
 
 
 def test_a_database_copied_from_another_has_an_epoch_of_its_own(engine, admin_engine, db_url):
