@@ -103,8 +103,14 @@ audit_log = sa.Table(
 )
 
 
+def id_array(ids: Collection[str], name: str) -> sa.ColumnElement:
+    """Ids (as text, as the database gave them) as a uuid[], sent as one text parameter named name: a list
+    parameter of 10,000 costs 2-3x more."""
+    text = sa.bindparam(name, ",".join(ids), type_=sa.Text)
+    return sa.cast(sa.func.string_to_array(text, ","), ARRAY(UUID(as_uuid=True)))
+
+
 def one_of(ids: Collection[str]) -> sa.ColumnElement[bool]:
-    """The models whose id is one of these (ids as text, as the database gave them): one index probe each, so the
-    catalogue's per-row policy is checked on these rows only."""
-    text = sa.bindparam("one_of", ",".join(sorted(ids)), type_=sa.Text)
-    return api_models.c.id == sa.any_(sa.cast(sa.func.string_to_array(text, ","), ARRAY(UUID(as_uuid=True))))
+    """The models whose id is one of these (ids as text): one index probe each, so the catalogue's per-row policy is
+    checked on these rows only."""
+    return api_models.c.id == sa.any_(id_array(sorted(ids), "one_of"))

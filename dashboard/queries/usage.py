@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
-from dashboard.queries.tables import api_models, api_providers, jobs
+from dashboard.queries.tables import api_models, api_providers, id_array, jobs
 from db.live import RECOUNT
 
 _TZ = sa.DateTime(timezone=True)
@@ -635,10 +635,8 @@ def usage_catalogue(conditions: list | None = None, *, spend_defaults_only: bool
 def listed_ids(ids: list[str], name: str) -> sa.TableValuedAlias:
     """Model ids (as text) as a table with one column, id. A list, not a join to api_models, so that counting never
     pays the catalogue's per-row RLS checks: the caller picks the models from the catalogue it already holds. Sent
-    as one text parameter (a list parameter of 10,000 costs 2-3x more); the ids come from the database."""
-    text = sa.bindparam(name, ",".join(ids), type_=sa.Text)
-    array = sa.cast(sa.func.string_to_array(text, ","), ARRAY(UUID(as_uuid=True)))
-    return sa.func.unnest(array).table_valued("id").render_derived(name=name)
+    as one text parameter (tables.id_array); the ids come from the database."""
+    return sa.func.unnest(id_array(ids, name)).table_valued("id").render_derived(name=name)
 
 
 def model_counts(source: sa.FromClause, *, only: list[str] | None = None) -> sa.Select:
