@@ -355,15 +355,19 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
         print(f"added {added:,} jobs")
         return 0
     try:
-        result = seed_demo(engine, jobs=jobs, progress=_progress)
+        seed_demo(engine, jobs=jobs, progress=_progress, committed=_show_demo)
     except CatalogueNotEmpty as exc:
         print(f"error: {exc} (use --jobs-only to add jobs to it)", file=sys.stderr)
         return 1
+    return 0
+
+
+def _show_demo(result) -> None:
+    """Said once the seed is committed, before its fold (the passwords are shown even if the fold is cut short)."""
     print(f"loaded {result.models} models and {result.jobs:,} jobs")
     print("demo accounts (passwords are shown only now):")
     for email, password in result.passwords.items():
-        print(f"  {email}  {password}")
-    return 0
+        print(f"  {email}  {password}", flush=True)
 
 
 def _progress(done: int, total: int) -> None:
@@ -534,8 +538,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     embedded = settings.database_url is None
     engine = _migrated_engine()
     if embedded:
-        for line in prepare_embedded(engine, progress=_progress):
-            print(line)
+        prepare_embedded(engine, progress=_progress)
         if any(option.startswith("--server.address") for option in args.streamlit_options):
             print("On the embedded database the app listens on localhost only; --server.address was ignored.")
     engine.dispose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,24 +19,40 @@ _HAS_ADMIN = sa.text("select exists (select 1 from user_roles where role = 'admi
 _HAS_MODELS = sa.text("select exists (select 1 from api_models)")
 
 
-def prepare_embedded(engine: Engine, *, progress: Callable[[int, int], None] | None = None) -> Iterator[str]:
-    """On the embedded database: demo data on first start, and an admin account; yield what to print."""
-    from dashboard.demo import seed_demo
+def prepare_embedded(
+    engine: Engine,
+    *,
+    say: Callable[[str], None] = print,
+    progress: Callable[[int, int], None] | None = None,
+    jobs: int | None = None,
+    bcrypt_rounds: int = 12,
+) -> None:
+    """On the embedded database: demo data on first start, and an admin account; say what to print.
+
+    A first start stopped while it seeds (Ctrl-C, a closed terminal) leaves nothing behind, so the next start seeds
+    again and shows the passwords then (dashboard.demo.seed_demo is one transaction). The passwords are said as
+    soon as the seed is committed, before the fold that follows it.
+    """
+    from dashboard.demo import DEFAULT_JOBS, DemoResult, seed_demo
 
     with engine.connect() as conn:
         has_models, has_admin = conn.execute(_HAS_MODELS).scalar(), conn.execute(_HAS_ADMIN).scalar()
     if not has_models and not has_admin:
-        result = seed_demo(engine, progress=progress)
-        yield f"Loaded the demo catalogue: {result.models} models and {result.jobs:,} jobs."
-        yield "Sign in with one of these accounts (the passwords are shown only now):"
-        for email, password in result.passwords.items():
-            yield f"  {email}  {password}"
+
+        def show(result: DemoResult) -> None:
+            say(f"Loaded the demo catalogue: {result.models} models and {result.jobs:,} jobs.")
+            say("Sign in with one of these accounts (the passwords are shown only now):")
+            for email, password in result.passwords.items():
+                say(f"  {email}  {password}")
+
+        jobs = DEFAULT_JOBS if jobs is None else jobs
+        seed_demo(engine, jobs=jobs, progress=progress, bcrypt_rounds=bcrypt_rounds, committed=show)
         return
     if not has_admin:
         password = secrets.token_urlsafe(12)
         create_user(engine, email=FALLBACK_ADMIN, password=password, role="admin")
-        yield "There was no admin account, so one was created (the password is shown only now):"
-        yield f"  {FALLBACK_ADMIN}  {password}"
+        say("There was no admin account, so one was created (the password is shown only now):")
+        say(f"  {FALLBACK_ADMIN}  {password}")
 
 
 def streamlit_command(options: list[str], *, localhost_only: bool) -> list[str]:

@@ -21,7 +21,7 @@ from dashboard.queries.tables import api_models, api_providers
 from dashboard.services.errors import ServiceError
 from dashboard.services.transfer.formats import COLUMNS
 from dashboard.services.usage import UsageService
-from dashboard.services.users import create_user
+from dashboard.services.users import add_account
 
 DEFAULT_JOBS = 50_000
 HISTORY_DAYS = 180
@@ -51,23 +51,32 @@ def seed_demo(
     now: datetime | None = None,
     progress: Progress | None = None,
     bcrypt_rounds: int = 12,
+    committed: Callable[[DemoResult], None] | None = None,
 ) -> DemoResult:
-    """Fill an empty catalogue with providers, models and accounts, then add jobs."""
-    with engine.connect() as conn:
-        existing = conn.execute(q.MODEL_COUNT).scalar_one()
-    if existing:
-        raise CatalogueNotEmpty(f"the catalogue already has {existing} model(s); seed-demo only fills an empty one")
+    """Fill an empty catalogue with providers, models, accounts and jobs, then fold the jobs' usage.
+
+    All of it is one transaction: a seed interrupted before its commit (Ctrl-C, a killed process) leaves nothing,
+    so the next start seeds again and shows new passwords, where it used to find accounts whose passwords were
+    never shown and a catalogue without jobs. `committed` is told the result as soon as it is committed, before
+    the fold: a fold cut short leaves the counts exact, and the passwords have been shown.
+    """
     result = DemoResult()
-    for email, role in DEMO_ACCOUNTS:
-        password = secrets.token_urlsafe(12)
-        create_user(engine, email=email, password=password, role=role, rounds=bcrypt_rounds)
-        result.passwords[email] = password
     with engine.begin() as conn:
+        existing = conn.execute(q.MODEL_COUNT).scalar_one()
+        if existing:
+            raise CatalogueNotEmpty(f"the catalogue already has {existing} model(s); seed-demo only fills an empty one")
+        for email, role in DEMO_ACCOUNTS:
+            password = secrets.token_urlsafe(12)
+            add_account(conn, email=email, password=password, role=role, rounds=bcrypt_rounds)
+            result.passwords[email] = password
         admin_id = conn.execute(q.ACCOUNT_ID, {"email": "admin@example.com"}).scalar_one()
         provider_ids = _insert_providers(conn)
         result.models = _insert_models(conn, provider_ids, admin_id)
         _insert_customers(conn)
-    result.jobs = add_demo_jobs(engine, jobs=jobs, now=now, progress=progress)
+        result.jobs = _copy_jobs(conn, jobs=jobs, now=now, progress=progress)
+    if committed:
+        committed(result)
+    _fold(engine, result.jobs)
     return result
 
 
@@ -97,13 +106,26 @@ def _insert_customers(conn: sa.Connection) -> None:
 
 
 def add_demo_jobs(engine: Engine, *, jobs: int, now: datetime | None = None, progress: Progress | None = None) -> int:
-    """Add jobs spread over the last six months across the catalogue's models, in COPY chunks."""
+    """Add jobs spread over the last six months across the catalogue's models, in one transaction; then fold."""
+    with engine.begin() as conn:
+        written = _copy_jobs(conn, jobs=jobs, now=now, progress=progress)
+    _fold(engine, written)
+    return written
+
+
+def _fold(engine: Engine, jobs: int) -> None:
+    """The triggers counted every job as a delta: fold them now, so the demo starts in the fast state."""
+    if jobs:
+        UsageService(engine, user_id=SERVICE_ROLE).fold()
+
+
+def _copy_jobs(conn: sa.Connection, *, jobs: int, now: datetime | None, progress: Progress | None) -> int:
+    """The jobs, in COPY chunks on the caller's transaction; none when there are no models or customers."""
     if jobs <= 0:
         return 0
     now = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
-    with engine.connect() as conn:
-        models = conn.execute(q.JOB_MODELS).all()
-        users = list(conn.execute(q.CUSTOMERS).scalars())
+    models = conn.execute(q.JOB_MODELS).all()
+    users = list(conn.execute(q.CUSTOMERS).scalars())
     if not models or not users:
         return 0
     behaviour = _behaviour_by_name()
@@ -119,25 +141,20 @@ def add_demo_jobs(engine: Engine, *, jobs: int, now: datetime | None = None, pro
     user_ids = np.array([str(u) for u in users])
     rng = np.random.default_rng(_SEED + jobs)
     written = 0
-    with engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        with raw.cursor() as cursor:
-            while written < jobs:
-                n = min(_CHUNK, jobs - written)
-                frame = _job_chunk(rng, n, now, weights, fail, rating, inactive, incidents, model_ids, user_ids)
-                buffer = io.StringIO()
-                frame.to_csv(buffer, header=False, index=False)
-                with cursor.copy(
-                    "copy jobs (id, user_id, api_model_id, status, quality_rating, error_message, "
-                    "created_at, updated_at, completed_at) from stdin with (format csv)"
-                ) as copy:
-                    copy.write(buffer.getvalue())
-                written += n
-                if progress:
-                    progress(written, jobs)
-        raw.commit()
-    # The triggers counted every job as a delta: fold them now, so the demo starts in the fast state.
-    UsageService(engine, user_id=SERVICE_ROLE).fold()
+    with conn.connection.driver_connection.cursor() as cursor:
+        while written < jobs:
+            n = min(_CHUNK, jobs - written)
+            frame = _job_chunk(rng, n, now, weights, fail, rating, inactive, incidents, model_ids, user_ids)
+            buffer = io.StringIO()
+            frame.to_csv(buffer, header=False, index=False)
+            with cursor.copy(
+                "copy jobs (id, user_id, api_model_id, status, quality_rating, error_message, "
+                "created_at, updated_at, completed_at) from stdin with (format csv)"
+            ) as copy:
+                copy.write(buffer.getvalue())
+            written += n
+            if progress:
+                progress(written, jobs)
     return written
 
 

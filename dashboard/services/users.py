@@ -105,10 +105,19 @@ def create_user(engine: Engine, *, email: str, password: str, role: str, rounds:
     """Create an account as Supabase Auth would, with its profile and role; return its id.
 
     Runs as the server's own login role, not as a signed-in person: creating accounts is an
-    operator's act (the CLI), like Supabase's service role. The id is made here (Supabase's auth.users has no
-    default for it); the account is confirmed, signs in with an email and password, and has an
-    auth.identities row where that table exists. On a Supabase project whose postgres role may not write the
-    auth schema, InvalidUser says how to create the account in Supabase Auth and give the role in SQL.
+    operator's act (the CLI), like Supabase's service role.
+    """
+    with engine.begin() as conn:
+        return add_account(conn, email=email, password=password, role=role, rounds=rounds)
+
+
+def add_account(conn: Connection, *, email: str, password: str, role: str, rounds: int = BCRYPT_ROUNDS) -> UUID:
+    """create_user's writes, in the caller's transaction (the demo seeds its accounts with its catalogue).
+
+    The id is made here (Supabase's auth.users has no default for it); the account is confirmed, signs in with an
+    email and password, and has an auth.identities row where that table exists. On a Supabase project whose
+    postgres role may not write the auth schema, InvalidUser says how to create the account in Supabase Auth and
+    give the role in SQL.
     """
     email = checked_email(email)
     if role not in ROLES:
@@ -116,14 +125,13 @@ def create_user(engine: Engine, *, email: str, password: str, role: str, rounds:
     _check_password(password)
     user_id = uuid.uuid4()
     try:
-        with engine.begin() as conn:
-            if conn.execute(users_q.USER_EXISTS, {"email": email}).first():
-                raise InvalidUser(f"an account for {email} already exists")
-            _insert(conn, "auth.users", _account(user_id, email, hash_password(password, rounds=rounds)))
-            _insert(conn, "auth.identities", _identity(user_id, email))
-            profile = {"id": user_id, "email": email, "display_name": email.split("@")[0]}
-            _insert(conn, "public.profiles", profile, on_conflict_do_nothing=True)  # a trigger may have made it
-            conn.execute(users_q.INSERT_ROLE, {"id": user_id, "role": role})
+        if conn.execute(users_q.USER_EXISTS, {"email": email}).first():
+            raise InvalidUser(f"an account for {email} already exists")
+        _insert(conn, "auth.users", _account(user_id, email, hash_password(password, rounds=rounds)))
+        _insert(conn, "auth.identities", _identity(user_id, email))
+        profile = {"id": user_id, "email": email, "display_name": email.split("@")[0]}
+        _insert(conn, "public.profiles", profile, on_conflict_do_nothing=True)  # a trigger may have made it
+        conn.execute(users_q.INSERT_ROLE, {"id": user_id, "role": role})
     except sa.exc.DBAPIError as exc:
         if _sqlstate(exc) == _NO_PERMISSION:
             raise InvalidUser(_create_elsewhere(email, role, exc)) from None
