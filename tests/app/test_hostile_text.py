@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from streamlit.runtime.media_file_manager import MediaFileManager
 
-from dashboard.text import md_escape
+from dashboard.text import md_escape, visible
 from tests import hostile
 from tests.app.conftest import texts
 from tests.factories import make_user
@@ -69,8 +69,11 @@ def test_the_overview(catalogue, engine, signed_in):
         conn.execute(sa.text("update api_providers set is_active = false where id = :id"), {"id": catalogue["evil"]})
     at = signed_in(ADMIN, page="pages/overview.py")
     assert page_problems(at) == []
-    warnings = " ".join(w.value for w in at.warning)
-    assert md_escape(hostile.EMAIL) in warnings and md_escape(hostile.RLO) in warnings
+    warnings = " ".join(w.value for w in at.warning)  # the first few slots, as alerts (markdown, escaped)
+    listed = " ".join(t.value for e in at.expander for t in e.text)  # the rest, as plain text
+    for text in (hostile.EMAIL, hostile.RLO):
+        assert md_escape(text) in warnings or visible(text) in listed
+    assert "\u202e" not in listed  # the override shown as an escape, not obeyed
     assert md_escape(f"Signed in as {ADMIN} · admin") in [c.value for c in at.sidebar.caption]
 
 
