@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
 import sys
 
@@ -42,3 +43,26 @@ def test_the_web_server_settles_the_collector_at_start():
         check=True,
     ).stdout.split()
     assert [int(n) for n in shown[:3]] == [memory.YOUNG, memory.OLDER, memory.OLDER] and int(shown[3]) > 100_000
+
+
+def test_the_served_app_runs_no_full_collection_after_each_run_and_watches_no_source_files():
+    """Streamlit's own defaults, turned off in the app's config (read from the folder `python -m dashboard run`
+    serves from): a full collection after every run (115-200 ms a click with the reads kept), and a watcher that
+    walked every loaded module on the event loop after a new session's first run."""
+    from dashboard.starting import REPO
+
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from streamlit import config; config.get_config_options(force_reparse=True); "
+            "print(config.get_option('runner.postScriptGC'), config.get_option('server.fileWatcherType'))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=REPO,
+        env={k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")},
+    ).stdout.split()
+    assert shown == ["False", "none"]
