@@ -39,11 +39,17 @@ def plot_text(value: object) -> str:
     return html.escape("" if value is None or (isinstance(value, float) and pd.isna(value)) else visible(value))
 
 
+# Margins are set here, never measured by Plotly (automargin, which Streamlit's theme turns on for every axis):
+# automargin draws a chart, measures its labels and draws it again, about 160 ms of every Usage click in the
+# browser for the page's charts. A name axis gets the room its longest label needs (_name_axis).
+LABEL_CHARS = 40  # a longer name is cut on the axis ("…"); its hover text has it whole
+_CHAR_PX = 7.5  # a 12 px sans-serif character at its widest on average (DejaVu Sans ~7, Arial ~6.7), rounded up
+_MARGIN = {"l": 64, "r": 16, "t": 56, "b": 56}  # room for numeric ticks, an axis title, the title and a legend
 # Built as one dict and one list of traces: go.Figure(data=..., layout=...) costs about a millisecond, where
 # add_bar() and update_layout() on a figure cost 10-15 ms each (Plotly validates every step), times five charts
 # on every click of the Usage page.
 _BASE_LAYOUT = {
-    "margin": {"l": 8, "r": 8, "t": 48, "b": 8},
+    "margin": _MARGIN,
     "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1, "traceorder": "normal"},
     "hoverlabel": {"namelength": -1},
     "font": {"family": _FONT},
@@ -52,11 +58,29 @@ _BASE_LAYOUT = {
 
 def _figure(traces: list, *, title: str, height: int, **layout) -> go.Figure:
     title_layout = {"text": plot_text(title), "x": 0, "xanchor": "left"}
-    return go.Figure(data=traces, layout={**_BASE_LAYOUT, "title": title_layout, "height": height, **layout})
+    axes = {"xaxis": {"automargin": False}, "yaxis": {"automargin": False}}
+    for name, axis in axes.items():
+        axis.update(layout.pop(name, {}))
+    return go.Figure(data=traces, layout={**_BASE_LAYOUT, "title": title_layout, "height": height, **axes, **layout})
 
 
 def _axis(title: str, **extra) -> dict:
     return {"title": {"text": title}, **extra}
+
+
+def _name_axis(names: list[str], **extra) -> tuple[dict, dict]:
+    """(yaxis, margin) for a horizontal bar chart whose bars are the given names (as _labels gives them): each
+    name cut to LABEL_CHARS on the axis, and a left margin that fits the longest. The bars keep the whole names,
+    so two names that are cut alike stay two bars, and the hover text shows them whole."""
+    names = list(dict.fromkeys(names))  # once each, in order (stacked traces repeat them)
+    shown = [_cut(html.unescape(name)) for name in names]
+    widest = max((len(name) for name in shown), default=0)
+    axis = {"tickmode": "array", "tickvals": names, "ticktext": [plot_text(name) for name in shown], **extra}
+    return axis, {**_MARGIN, "l": int(widest * _CHAR_PX) + 16}
+
+
+def _cut(name: str) -> str:
+    return name if len(name) <= LABEL_CHARS else name[: LABEL_CHARS - 1].rstrip() + "…"
 
 
 def _bar_height(rows: int) -> int:
@@ -91,13 +115,15 @@ def jobs_per_group(usage: pd.DataFrame, label: str, *, title: str = "Jobs") -> g
         )
         for status, column in (("completed", "completed_jobs"), ("failed", "failed_jobs"), ("other", "other_jobs"))
     ]
+    yaxis, margin = _name_axis(names)
     return _figure(
         traces,
         title=title,
         height=_bar_height(len(top)),
         barmode="stack",
         xaxis=_axis("Jobs"),
-        yaxis={"automargin": True},
+        yaxis=yaxis,
+        margin=margin,
     )
 
 
@@ -136,17 +162,19 @@ def failure_rates(usage: pd.DataFrame, label: str, *, title: str = "Failure rate
         )
     ]
     peak = float(top["failure_rate"].max()) if len(top) else 0.0
+    yaxis, margin = _name_axis(list(bars[0].y or []))
     return _figure(
         bars,
         title=title,
         height=_bar_height(len(top)),
         showlegend=False,
         xaxis={
-            "title": {"text": "Failed jobs as a share of finished jobs"},
+            "title": {"text": "Failed ÷ finished jobs"},
             "tickformat": ".0%",
             "range": [0, max(peak * 1.7, 0.01)],
         },
-        yaxis={"automargin": True},
+        yaxis=yaxis,
+        margin=margin,
     )
 
 
@@ -166,7 +194,15 @@ def jobs_per_day(days: pd.DataFrame, *, title: str = "Jobs per day (UTC)") -> go
                 hovertemplate=f"%{{x|%a %d %b %Y}}<br>{plot_text(status)}: %{{y:,}}<extra></extra>",
             )
         )
-    return _figure(traces, title=title, height=360, barmode="stack", xaxis=_axis("Day (UTC)"), yaxis=_axis("Jobs"))
+    return _figure(
+        traces,
+        title=title,
+        height=360,
+        barmode="stack",
+        xaxis=_axis("Day (UTC)"),
+        yaxis=_axis("Jobs"),
+        margin={**_MARGIN, "b": 72},  # a date's ticks may take two lines
+    )
 
 
 def quality(usage: pd.DataFrame, label: str, *, title: str = "Average quality rating") -> go.Figure:
@@ -183,17 +219,19 @@ def quality(usage: pd.DataFrame, label: str, *, title: str = "Average quality ra
             hover="%{y}<br>%{x:.2f} average from %{customdata:,} ratings<extra></extra>",
         )
     ]
+    yaxis, margin = _name_axis(list(bars[0].y or []))
     return _figure(
         bars,
         title=title,
         height=_bar_height(len(top)),
         showlegend=False,
         xaxis={
-            "title": {"text": "Average rating (1 to 5; rated jobs in brackets)"},
+            "title": {"text": "Rating, 1 to 5 (rated jobs)"},
             "range": [0, 7],
             "tickvals": [1, 2, 3, 4, 5],
         },
-        yaxis={"automargin": True},
+        yaxis=yaxis,
+        margin=margin,
     )
 
 
@@ -223,12 +261,14 @@ def spend(costed: pd.DataFrame, label: str = "display_name", *, title: str = "Es
         )
     currencies = sorted(set(top["currency"]))
     axis = f"Estimated spend ({plot_text(currencies[0])})" if len(currencies) == 1 else "Estimated spend"
+    yaxis, margin = _name_axis([name for trace in traces for name in trace.y], categoryorder="total ascending")
     return _figure(
         traces,
         title=title,
         height=_bar_height(len(top)),
         xaxis=_axis(axis),
-        yaxis={"automargin": True, "categoryorder": "total ascending"},
+        yaxis=yaxis,
+        margin=margin,
     )
 
 
@@ -249,13 +289,15 @@ def model_over_time(days: pd.DataFrame, *, title: str) -> go.Figure:
         hovertemplate="%{x|%a %d %b %Y}<br>failure rate: %{y:.1%}<extra></extra>",
     )
     fig.update_layout(
+        margin={**_MARGIN, "b": 72, "r": 64},  # the rate's ticks and title on the right
         yaxis2={
+            "automargin": False,
             "overlaying": "y",
             "side": "right",
             "tickformat": ".0%",
             "rangemode": "tozero",
             "title": "Failure rate",
             "showgrid": False,
-        }
+        },
     )
     return fig
