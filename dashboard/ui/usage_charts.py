@@ -75,7 +75,9 @@ def _name_axis(names: list[str], **extra) -> tuple[dict, dict]:
     names = list(dict.fromkeys(names))  # once each, in order (stacked traces repeat them)
     shown = [_cut(html.unescape(name)) for name in names]
     widest = max((len(name) for name in shown), default=0)
-    axis = {"tickmode": "array", "tickvals": names, "ticktext": [plot_text(name) for name in shown], **extra}
+    axis = dict(extra)
+    if any(len(name) > LABEL_CHARS for name in map(html.unescape, names)):  # else the bars' own names are the ticks
+        axis.update(tickmode="array", tickvals=names, ticktext=[plot_text(name) for name in shown])
     return axis, {**_MARGIN, "l": int(widest * _CHAR_PX) + 16}
 
 

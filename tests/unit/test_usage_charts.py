@@ -205,3 +205,9 @@ def test_long_names_are_cut_on_the_axis_and_whole_in_the_bars():
         assert sorted(shown) == sorted([long[:39].rstrip() + "…"] * 2 + ["x" * 37 + "<b…", "short"])
         assert "<b" not in "".join(axis.ticktext)  # cut first, then escaped: no tag, no broken entity
         assert figure.layout.margin.l == int(charts.LABEL_CHARS * 7.5) + 16
+
+
+def test_names_that_fit_are_sent_once():
+    figure = charts.jobs_per_group(_usage(["short", "also short"]), "display_name")
+    assert figure.layout.yaxis.tickvals is None and figure.layout.yaxis.ticktext is None
+    assert figure.layout.margin.l == int(len("also short") * 7.5) + 16
