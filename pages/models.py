@@ -22,6 +22,10 @@ from dashboard.ui.model_views import (
 
 ctx = context()
 admin = ctx.identity.is_admin
+# One click on a model's row opens it: for admins the editor, at once, before anything of this page is drawn (drawn
+# first, the page went to the browser only to be replaced by the editor); others get the read-only view below.
+if admin and (clicked := take_click("models_table")):
+    st.switch_page(paths.EDITOR, query_params={"id": clicked})
 head, action = st.columns([4, 1], vertical_alignment="bottom")
 head.title("Models")
 if admin and action.button("New model", icon=":material/add:", type="primary"):
@@ -66,13 +70,11 @@ if not rows:
     st.info("No model matches these filters. Clear the filters, or the search, to see more.")
     st.stop()
 
-# One click on a model's row opens it: the editor for admins, the read-only view for others. Admins tick rows
-# (the checkboxes) to change several at once.
-clicked = take_click("models_table") if admin else picked_to_view("models_table")
-if admin and clicked:
-    st.switch_page(paths.EDITOR, query_params={"id": clicked})
-if clicked and not admin:
-    show_model_panel(ctx.models.get_model(clicked))  # above the table, where the click was
+# A plain user's click shows the model above the table, where the click was. Admins tick rows (the checkboxes) to
+# change several at once.
+clicked = None if admin else picked_to_view("models_table")
+if clicked:
+    show_model_panel(ctx.models.get_model(clicked))
 frame = models_frame(rows)
 ids = [str(i) for i in frame["id"]]
 bulk_view.keep_selection("models_table", (filters, page_size, page), ids)

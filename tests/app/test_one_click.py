@@ -37,6 +37,18 @@ def test_an_admins_click_on_a_row_opens_the_model_in_the_editor(demo_db, signed_
     assert at.query_params.get("id") in (str(SDXL_ID), [str(SDXL_ID)])
 
 
+def test_an_admins_click_switches_before_the_models_page_is_drawn(demo_db, signed_in, monkeypatch):
+    """Drawn first, the Models page went to the browser only to be replaced by the editor."""
+    at = signed_in(page=MODELS, q="SDXL 1.0")
+    from dashboard.ui import model_filters
+
+    drawn = []
+    monkeypatch.setattr(model_filters, "render_filters", lambda **kw: drawn.append(kw) or None)
+    _click(at, 0, "model_key")
+    assert not at.exception, at.exception
+    assert drawn == [] and read(at.title[0].value) == "SDXL 1.0"
+
+
 def test_coming_back_to_the_table_does_not_open_the_model_again(demo_db, signed_in):
     at = _click(signed_in(page=MODELS, q="SDXL 1.0"), 0)
     assert read(at.title[0].value) == "SDXL 1.0"
