@@ -367,7 +367,8 @@ def _show_demo(result) -> None:
     print(f"loaded {result.models} models and {result.jobs:,} jobs")
     print("demo accounts (passwords are shown only now):")
     for email, password in result.passwords.items():
-        print(f"  {email}  {password}", flush=True)
+        print(f"  {email}  {password}")
+    sys.stdout.flush()  # before the fold: a process killed during it has printed them
 
 
 def _progress(done: int, total: int) -> None:

@@ -19,10 +19,14 @@ _HAS_ADMIN = sa.text("select exists (select 1 from user_roles where role = 'admi
 _HAS_MODELS = sa.text("select exists (select 1 from api_models)")
 
 
+def _say(line: str) -> None:
+    print(line, flush=True)  # a password must not wait in a buffer for a process that may be killed next
+
+
 def prepare_embedded(
     engine: Engine,
     *,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None] = _say,
     progress: Callable[[int, int], None] | None = None,
     jobs: int | None = None,
     bcrypt_rounds: int = 12,

@@ -152,3 +152,43 @@ def test_a_demo_email_already_in_auth_users_stops_the_seed_whole(engine, email):
     with pytest.raises(InvalidUser, match="already exists"):
         seed_demo(engine, jobs=100, bcrypt_rounds=4)
     assert _written(engine) == (0, 0, 1, 0, 0, 0)
+
+
+def test_seed_demo_prints_working_passwords_before_its_fold(fresh_database):
+    """Read through a pipe (block-buffered, as under a process manager) and killed as soon as they appear: the
+    passwords came out before the fold, and they sign in."""
+    env = {**os.environ, "DATABASE_URL": fresh_database}
+    migrated = subprocess.run([sys.executable, "-m", "dashboard", "migrate"], env=env, cwd=REPO, capture_output=True)
+    assert migrated.returncode == 0, migrated.stderr
+    seeding = subprocess.Popen(
+        [sys.executable, "-m", "dashboard", "seed-demo", "--jobs", "200000"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    from dashboard.database import create_db_engine
+
+    engine = create_db_engine(fresh_database)
+    try:
+        lines: list[str] = []
+        for line in seeding.stdout:
+            lines.append(line)
+            if len(_passwords(lines)) == 2:
+                break
+        with engine.connect() as conn:
+            pending = conn.execute(_PENDING).scalar()
+        os.kill(seeding.pid, signal.SIGKILL)  # during the fold, or before it
+        seeding.wait(30)
+        shown = _passwords(lines)
+        assert set(shown) == {"admin@example.com", "viewer@example.com"}, lines
+        assert pending > 0  # printed before the fold had folded anything
+        assert sign_in(engine, email="admin@example.com", password=shown["admin@example.com"]).user_id is not None
+        assert _written(engine)[-1] == 200_000
+        frame = UsageService(engine, user_id=SERVICE_ROLE).by_model()
+        with engine.connect() as conn:
+            seed = {str(r[0]): tuple(r[1:]) for r in conn.execute(_SEED_USAGE)}
+        assert {str(r.model_id): (r.total_jobs, r.completed_jobs, r.failed_jobs) for r in frame.itertuples()} == seed
+    finally:
+        engine.dispose()
