@@ -155,8 +155,9 @@ def test_a_demo_email_already_in_auth_users_stops_the_seed_whole(engine, email):
 
 
 def test_seed_demo_prints_working_passwords_before_its_fold(fresh_database):
-    """Read through a pipe (block-buffered, as under a process manager) and killed as soon as they appear: the
-    passwords came out before the fold, and they sign in."""
+    """Read through a pipe (block-buffered, as under a process manager) and killed as soon as they appear: they
+    came out whole, they sign in, and the counts are exact whether the fold ran or not. (That they come before the
+    fold is test_the_passwords_are_shown_before_the_fold_so_a_fold_cut_short_loses_nothing's.)"""
     env = {**os.environ, "DATABASE_URL": fresh_database}
     migrated = subprocess.run([sys.executable, "-m", "dashboard", "migrate"], env=env, cwd=REPO, capture_output=True)
     assert migrated.returncode == 0, migrated.stderr
@@ -177,13 +178,10 @@ def test_seed_demo_prints_working_passwords_before_its_fold(fresh_database):
             lines.append(line)
             if len(_passwords(lines)) == 2:
                 break
-        with engine.connect() as conn:
-            pending = conn.execute(_PENDING).scalar()
-        os.kill(seeding.pid, signal.SIGKILL)  # during the fold, or before it
+        os.kill(seeding.pid, signal.SIGKILL)  # during the fold (grouped deltas fold fast: perhaps after it)
         seeding.wait(30)
         shown = _passwords(lines)
         assert set(shown) == {"admin@example.com", "viewer@example.com"}, lines
-        assert pending > 0  # printed before the fold had folded anything
         assert sign_in(engine, email="admin@example.com", password=shown["admin@example.com"]).user_id is not None
         assert _written(engine)[-1] == 200_000
         frame = UsageService(engine, user_id=SERVICE_ROLE).by_model()
