@@ -68,17 +68,17 @@ def _axis(title: str, **extra) -> dict:
     return {"title": {"text": title}, **extra}
 
 
-def _name_axis(names: list[str], **extra) -> tuple[dict, dict]:
-    """(yaxis, margin) for a horizontal bar chart whose bars are the given names (as _labels gives them): each
+def _name_axis(traces: list, **extra) -> tuple[dict, dict]:
+    """(yaxis, margin) for a horizontal bar chart of these traces, whose bars are names as _labels gives them: each
     name cut to LABEL_CHARS on the axis, and a left margin that fits the longest. The bars keep the whole names,
     so two names that are cut alike stay two bars, and the hover text shows them whole."""
-    names = list(dict.fromkeys(names))  # once each, in order (stacked traces repeat them)
-    shown = [_cut(html.unescape(name)) for name in names]
-    widest = max((len(name) for name in shown), default=0)
+    names = list(dict.fromkeys(name for trace in traces for name in trace.y or ()))  # stacked traces repeat them
+    whole = [html.unescape(name) for name in names]
+    shown = [_cut(name) for name in whole]
     axis = dict(extra)
-    if any(len(name) > LABEL_CHARS for name in map(html.unescape, names)):  # else the bars' own names are the ticks
+    if shown != whole:  # else the bars' own names are the ticks
         axis.update(tickmode="array", tickvals=names, ticktext=[plot_text(name) for name in shown])
-    return axis, {**_MARGIN, "l": int(widest * _CHAR_PX) + 16}
+    return axis, {**_MARGIN, "l": int(max(map(len, shown), default=0) * _CHAR_PX) + 16}
 
 
 def _cut(name: str) -> str:
@@ -117,7 +117,7 @@ def jobs_per_group(usage: pd.DataFrame, label: str, *, title: str = "Jobs") -> g
         )
         for status, column in (("completed", "completed_jobs"), ("failed", "failed_jobs"), ("other", "other_jobs"))
     ]
-    yaxis, margin = _name_axis(names)
+    yaxis, margin = _name_axis(traces)
     return _figure(
         traces,
         title=title,
@@ -164,7 +164,7 @@ def failure_rates(usage: pd.DataFrame, label: str, *, title: str = "Failure rate
         )
     ]
     peak = float(top["failure_rate"].max()) if len(top) else 0.0
-    yaxis, margin = _name_axis(list(bars[0].y or []))
+    yaxis, margin = _name_axis(bars)
     return _figure(
         bars,
         title=title,
@@ -221,7 +221,7 @@ def quality(usage: pd.DataFrame, label: str, *, title: str = "Average quality ra
             hover="%{y}<br>%{x:.2f} average from %{customdata:,} ratings<extra></extra>",
         )
     ]
-    yaxis, margin = _name_axis(list(bars[0].y or []))
+    yaxis, margin = _name_axis(bars)
     return _figure(
         bars,
         title=title,
@@ -263,7 +263,7 @@ def spend(costed: pd.DataFrame, label: str = "display_name", *, title: str = "Es
         )
     currencies = sorted(set(top["currency"]))
     axis = f"Estimated spend ({plot_text(currencies[0])})" if len(currencies) == 1 else "Estimated spend"
-    yaxis, margin = _name_axis([name for trace in traces for name in trace.y], categoryorder="total ascending")
+    yaxis, margin = _name_axis(traces, categoryorder="total ascending")
     return _figure(
         traces,
         title=title,
@@ -291,7 +291,7 @@ def model_over_time(days: pd.DataFrame, *, title: str) -> go.Figure:
         hovertemplate="%{x|%a %d %b %Y}<br>failure rate: %{y:.1%}<extra></extra>",
     )
     fig.update_layout(
-        margin={**_MARGIN, "b": 72, "r": 64},  # the rate's ticks and title on the right
+        margin={"r": 64},  # the rate's ticks and title on the right (the rest as jobs_per_day set it)
         yaxis2={
             "automargin": False,
             "overlaying": "y",
