@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, aggregate_order_by
 
 from dashboard.queries.tables import api_models, api_providers, id_array, jobs
 from db.live import RECOUNT
@@ -226,6 +226,18 @@ def changes(lo: datetime, hi: datetime) -> sa.Select:
     )
 
 
+def changes_digest(lo: datetime | None, hi: datetime) -> sa.Select:
+    """(whether the every-hour version is there, one digest of it and of the versions of the hours in [lo, hi) (lo
+    None: every hour before hi)): equal digests, equal rollups for those hours. RLS: admins only (false, null for
+    anyone else)."""
+    c = _changes.c
+    everything = c.hour == sa.cast(sa.literal("-infinity"), _TZ)
+    versions = sa.func.string_agg(sa.cast(c.version, sa.Text), aggregate_order_by(sa.literal(","), c.hour))
+    return sa.select(sa.func.coalesce(sa.func.bool_or(everything), False), sa.func.md5(versions)).where(
+        sa.or_(everything, sa.and_(*in_range(c.hour, lo, hi)))
+    )
+
+
 def epoch(column) -> sa.ColumnElement:
     """A timestamp as whole Unix seconds (a bigint: cheaper to send and compare than a timestamp)."""
     return sa.cast(sa.extract("epoch", column), sa.BigInteger)
@@ -399,21 +411,31 @@ def day_counts_from_totals(
     only: list[str] | None = None,
     without: list[str] | None = None,
     now: datetime | None = None,
+    days_from: datetime | None = None,
+    deltas: bool = True,
 ) -> sa.Select:
     """day_counts(rollup_source(start, end), only=only, without=without): the same rows (RLS: admins only), with
     whole days read from the per-day totals of every model minus the days of the models left out (without), not
     from every model's days; the days of the models listed (only), or of every model over a short range, by model.
     The hours at either edge and the unfolded deltas are read per model, as in rollup_source. Ids as text. More
-    than BY_MODEL_MAX models listed: day_counts over rollup_source itself."""
+    than BY_MODEL_MAX models listed: day_counts over rollup_source itself.
+
+    days_from: whole days before it are left out of the rollups' part (the caller keeps them; services/usage_days.py);
+    deltas=False: the rollups' part alone. Neither is taken with more than BY_MODEL_MAX models listed."""
     listed = only if only is not None else without
     if listed is not None and len(listed) > BY_MODEL_MAX:
+        if days_from is not None or not deltas:
+            raise ValueError(f"days_from and deltas are for at most {BY_MODEL_MAX:,} models listed")
         return day_counts(rollup_source(start, end), only=only, without=without)
     start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
     lo, hi = whole_days(start, end)
     d, t = _daily.c, _day_totals.c
     totals: list[sa.Select] = []
     per_model: list[sa.Select] = _edges(start, lo, hi, end, by_day=True)
-    per_model += [side for table in _deltas for side in _delta_sides(table.c, start, end)]
+    if deltas:
+        per_model += [side for table in _deltas for side in _delta_sides(table.c, start, end)]
+    if days_from is not None and (lo is None or days_from > lo):
+        lo = days_from if hi is None else min(days_from, hi)
     if not (lo is not None and lo == hi):
         today = (now or datetime.now(UTC)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         upto = today + timedelta(days=1)
@@ -448,6 +470,7 @@ def day_counts_from_totals(
     u = sa.union_all(*totals).subquery("u")
     day, status, jobs, rated, rating_sum = u.c
     jobs_sum = sa.func.sum(jobs)
+    whole = days_from is None and deltas  # a part keeps a day of no job: a rating moved within it is not nothing
     return (
         sa.select(
             day.label("day"),
@@ -457,7 +480,7 @@ def day_counts_from_totals(
             sa.func.sum(rating_sum).cast(sa.BigInteger).label("rating_sum"),
         )
         .group_by(day, status)
-        .having(jobs_sum != 0)
+        .having(jobs_sum != 0 if whole else sa.true())
         .order_by(day, status)
     )
 

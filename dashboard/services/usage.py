@@ -22,7 +22,7 @@ from dashboard.database import create_db_engine
 from dashboard.queries import models as model_queries
 from dashboard.queries import usage as q
 from dashboard.queries.tables import one_of
-from dashboard.services import catalogue_changes, usage_folding
+from dashboard.services import catalogue_changes, usage_days, usage_folding
 from dashboard.services.base import ActingService
 from dashboard.services.errors import InvalidRange
 from db.live import recount_usage
@@ -174,7 +174,8 @@ class UsageService(ActingService):
         decided = self.decide()  # once for both reads: one look at the backlog, at most one fold
         per_model, after = self.source(period, by_day=False, decided=decided)
         day_counts, _ = self._day_counts(period, decided=decided)
-        with self._transaction(self.read_engine) as conn:
+        keep_days = decided[0].source == "rollups"  # past days kept between reports (usage_days), in one snapshot
+        with self._transaction(self.read_engine, snapshot=keep_days) as conn:
             models = _matching(_catalogue(conn, filters) if catalogue is None else catalogue, filters)
             kept = models["model_id"].tolist()
             few = len(kept) <= _FEW_MODELS  # else count every model, and leave out in pandas what is not kept
@@ -185,7 +186,9 @@ class UsageService(ActingService):
             if with_jobs:  # the days of the models kept: listed, or all but those left out, whichever is shorter
                 shorter = few or len(with_jobs) <= len(left_out)  # (few: only the kept were counted)
                 listed = {"only": sorted(with_jobs)} if shorter else {"without": sorted(left_out)}
-                days = _plain(conn.execute(day_counts(**listed)))
+                database = self.read_engine.url.render_as_string(hide_password=True)
+                kept = usage_days.read(conn, database, period.start, period.end, **listed) if keep_days else None
+                days = _plain(conn.execute(day_counts(**listed))) if kept is None else kept
         after()
         return _counted(models, counts), _days(days)
 
