@@ -111,17 +111,23 @@ def role_and_claims(user_id: Actor) -> tuple[str, str]:
 
 
 @contextmanager
-def acting_as(engine: Engine, user_id: Actor, *, snapshot: bool = False) -> Iterator[Connection]:
+def acting_as(
+    engine: Engine, user_id: Actor, *, snapshot: bool = False, lock: sa.Executable | None = None
+) -> Iterator[Connection]:
     """A transaction run as this person under RLS, as Supabase does it.
 
     None acts as an anonymous visitor; SERVICE_ROLE as a trusted backend (a job worker), which
     bypasses RLS exactly as Supabase's service key does. snapshot: every statement sees the database as the first
-    one did (REPEATABLE READ), for reads that must agree with each other.
+    one did (REPEATABLE READ), for reads that must agree with each other. lock: a LOCK TABLE run first, as the login
+    role, before the snapshot is taken: a table another transaction may TRUNCATE (not MVCC-safe: a snapshot older
+    than the truncation sees it empty) is then either truncated before the snapshot or not until this ends.
     """
     role, claims = role_and_claims(user_id)
     if snapshot:
         engine = engine.execution_options(isolation_level="REPEATABLE READ")
     with engine.begin() as conn:
+        if lock is not None:
+            conn.execute(lock)
         # set_config(..., true) lasts until the end of this transaction; the pooled connection is
         # back to its login role afterwards, so nothing leaks to the next person who borrows it.
         conn.execute(

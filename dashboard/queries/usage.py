@@ -70,6 +70,10 @@ def _delta(name: str) -> sa.TableClause:
 # The two delta tables the triggers take turns writing (migration 0013); a fold truncates the one it folded.
 DELTA_TABLES = ("job_usage_delta", "job_usage_delta_1")
 _deltas = [_delta(name) for name in DELTA_TABLES]
+# Taken before a snapshot that reads the rollups and the deltas in more than one statement (acting_as's lock): a fold
+# truncates what it folded, and a snapshot from before it would see those rows in neither. Writers are not held up
+# (they take ROW EXCLUSIVE); a fold waits at most its lock timeout for such a read, then leaves the rest to the next.
+LOCK_DELTAS = sa.text("lock table dashboard.job_usage_delta, dashboard.job_usage_delta_1 in access share mode")
 
 
 def _day(column):
@@ -185,10 +189,10 @@ def hourly_source(start: datetime, end: datetime, *, deltas_from: datetime | Non
     return sa.union_all(hours.where(*in_range(h.bucket, start, end)), *sides).subquery("hours")
 
 
-def delta_source(start: datetime, end: datetime) -> sa.FromClause:
-    """The unfolded deltas alone, as rollup_source's rows at the grain of an hour, for jobs created in [start, end):
-    what a copy of the rollups kept from an earlier read lacks (RLS: admins only)."""
-    sides = [side for table in _deltas for side in _delta_sides(table.c, start, end, grain="hour")]
+def delta_source(start: datetime | None, end: datetime | None, *, grain: str = "hour") -> sa.FromClause:
+    """The unfolded deltas alone, as rollup_source's rows at the grain of an hour (or a day), for jobs created in
+    [start, end) (None: open): what a copy of the rollups kept from an earlier read lacks (RLS: admins only)."""
+    sides = [side for table in _deltas for side in _delta_sides(table.c, start, end, grain=grain)]
     return sa.union_all(*sides).subquery("deltas")
 
 
@@ -250,7 +254,13 @@ def model_parts(source: sa.FromClause) -> sa.Select:
     return sa.select(sa.cast(u.api_model_id, sa.Text), *_sums(u)).group_by(u.api_model_id)
 
 
-_SUM_NAMES = ("total_jobs", "completed_jobs", "failed_jobs", "rated_jobs", "rating_sum")
+SUM_NAMES = (  # model_counts' figures, after the model id
+    "total_jobs",
+    "completed_jobs",
+    "failed_jobs",
+    "rated_jobs",
+    "rating_sum",
+)
 
 
 def _sums(u, *, zero: bool = True) -> list:
@@ -358,11 +368,13 @@ def model_totals_source(
     *,
     first_month: datetime | None = None,
     now: datetime | None = None,
+    deltas: bool = True,
 ) -> sa.FromClause:
     """Per-model rows for jobs created in [start, end), exact at this moment (RLS: admins only), for totals per
     model only: day is null, and some rows count negatively (all time minus what lies outside, a month minus
     the days of it outside). Whole days come from the monthly, daily and all-time rollups as coarse_terms
-    plans them; the hours at either edge and the unfolded deltas as in rollup_source."""
+    plans them; the hours at either edge and the unfolded deltas as in rollup_source (deltas=False: the rollups
+    alone)."""
     start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
     now = (now or datetime.now(UTC)).astimezone(UTC)
     lo, hi = whole_days(start, end)
@@ -375,7 +387,14 @@ def model_totals_source(
         select = sa.select(c.api_model_id, c.status, no_day, *columns)
         parts.append(select if kind == "total" else select.where(*in_range(c.bucket, a, b)))
     parts += _edges(start, lo, hi, end, by_day=False)
-    parts += [side for table in _deltas for side in _delta_sides(table.c, start, end)]
+    if deltas:
+        parts += [side for table in _deltas for side in _delta_sides(table.c, start, end)]
+    if not parts:  # no whole day, no edge, no deltas: nothing, with the columns
+        parts.append(
+            sa.select(
+                _total.c.api_model_id, _total.c.status, no_day, _total.c.jobs, _total.c.rated, _total.c.rating_sum
+            ).where(sa.false())
+        )
     return sa.union_all(*parts).subquery("u")
 
 
@@ -411,7 +430,6 @@ def day_counts_from_totals(
     only: list[str] | None = None,
     without: list[str] | None = None,
     now: datetime | None = None,
-    days_from: datetime | None = None,
     deltas: bool = True,
 ) -> sa.Select:
     """day_counts(rollup_source(start, end), only=only, without=without): the same rows (RLS: admins only), with
@@ -420,12 +438,12 @@ def day_counts_from_totals(
     The hours at either edge and the unfolded deltas are read per model, as in rollup_source. Ids as text. More
     than BY_MODEL_MAX models listed: day_counts over rollup_source itself.
 
-    days_from: whole days before it are left out of the rollups' part (the caller keeps them; services/usage_days.py);
-    deltas=False: the rollups' part alone. Neither is taken with more than BY_MODEL_MAX models listed."""
+    deltas=False: the rollups alone (services/usage_past.py reads the deltas apart); not with more than BY_MODEL_MAX
+    models listed."""
     listed = only if only is not None else without
     if listed is not None and len(listed) > BY_MODEL_MAX:
-        if days_from is not None or not deltas:
-            raise ValueError(f"days_from and deltas are for at most {BY_MODEL_MAX:,} models listed")
+        if not deltas:
+            raise ValueError(f"deltas=False is for at most {BY_MODEL_MAX:,} models listed")
         return day_counts(rollup_source(start, end), only=only, without=without)
     start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
     lo, hi = whole_days(start, end)
@@ -434,8 +452,6 @@ def day_counts_from_totals(
     per_model: list[sa.Select] = _edges(start, lo, hi, end, by_day=True)
     if deltas:
         per_model += [side for table in _deltas for side in _delta_sides(table.c, start, end)]
-    if days_from is not None and (lo is None or days_from > lo):
-        lo = days_from if hi is None else min(days_from, hi)
     if not (lo is not None and lo == hi):
         today = (now or datetime.now(UTC)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         upto = today + timedelta(days=1)
@@ -470,7 +486,6 @@ def day_counts_from_totals(
     u = sa.union_all(*totals).subquery("u")
     day, status, jobs, rated, rating_sum = u.c
     jobs_sum = sa.func.sum(jobs)
-    whole = days_from is None and deltas  # a part keeps a day of no job: a rating moved within it is not nothing
     return (
         sa.select(
             day.label("day"),
@@ -480,7 +495,7 @@ def day_counts_from_totals(
             sa.func.sum(rating_sum).cast(sa.BigInteger).label("rating_sum"),
         )
         .group_by(day, status)
-        .having(jobs_sum != 0 if whole else sa.true())
+        .having(jobs_sum != 0)
         .order_by(day, status)
     )
 
@@ -596,7 +611,7 @@ def by_model(source: sa.FromClause, conditions: list) -> sa.Select:
     )
 
 
-def _per_day(u, joined: sa.FromClause, conditions: list) -> sa.Select:
+def _per_day(u, joined: sa.FromClause, conditions: list, *, partial: bool = False) -> sa.Select:
     """Jobs per day (UTC) and status, with ratings, over the rows of joined that the conditions keep."""
     jobs_sum = sa.func.sum(u.jobs)
     return (
@@ -610,7 +625,7 @@ def _per_day(u, joined: sa.FromClause, conditions: list) -> sa.Select:
         .select_from(joined)
         .where(*conditions)
         .group_by(u.day, u.status)
-        .having(jobs_sum != 0)
+        .having(sa.true() if partial else jobs_sum != 0)
         .order_by(u.day, u.status)
     )
 
@@ -662,9 +677,10 @@ def listed_ids(ids: list[str], name: str) -> sa.TableValuedAlias:
     return sa.func.unnest(id_array(ids, name)).table_valued("id").render_derived(name=name)
 
 
-def model_counts(source: sa.FromClause, *, only: list[str] | None = None) -> sa.Select:
+def model_counts(source: sa.FromClause, *, only: list[str] | None = None, partial: bool = False) -> sa.Select:
     """Per model with jobs in the source (only those given, when given; ids as text): total, completed, failed
-    and rated jobs and the ratings' sum (the source's day may be null: a per-model source)."""
+    and rated jobs and the ratings' sum (the source's day may be null: a per-model source). partial: the source is
+    a part of a sum (the deltas alone), so a model whose jobs add up to none is kept: its rating may have moved."""
     u = source.c
     jobs_sum = sa.func.sum(u.jobs)
     joined = source
@@ -674,16 +690,24 @@ def model_counts(source: sa.FromClause, *, only: list[str] | None = None) -> sa.
     return (
         sa.select(
             sa.cast(u.api_model_id, sa.Text).label("model_id"),
-            *(sum_.label(name) for sum_, name in zip(_sums(u, zero=False), _SUM_NAMES, strict=True)),
+            *(sum_.label(name) for sum_, name in zip(_sums(u, zero=False), SUM_NAMES, strict=True)),
         )
         .select_from(joined)
         .group_by(u.api_model_id)
-        .having(jobs_sum != 0)  # a rollup row a fold took back to zero (its jobs deleted or moved) is no job
+        # A rollup row a fold took back to zero (its jobs deleted or moved) is no job.
+        .having(sa.true() if partial else jobs_sum != 0)
     )
 
 
-def day_counts(source: sa.FromClause, *, only: list[str] | None = None, without: list[str] | None = None) -> sa.Select:
-    """by_day's rows (jobs per day and status, with ratings) of only the models given, or without those given."""
+def day_counts(
+    source: sa.FromClause,
+    *,
+    only: list[str] | None = None,
+    without: list[str] | None = None,
+    partial: bool = False,
+) -> sa.Select:
+    """by_day's rows (jobs per day and status, with ratings) of only the models given, or without those given.
+    partial: as in model_counts."""
     u = source.c
     joined, left_out = source, []
     if only is not None:
@@ -692,7 +716,7 @@ def day_counts(source: sa.FromClause, *, only: list[str] | None = None, without:
     if without is not None:  # an anti-join: the rows of no model listed
         listed = listed_ids(without, "without_models")
         joined, left_out = joined.outerjoin(listed, listed.c.id == u.api_model_id), [listed.c.id.is_(None)]
-    return _per_day(u, joined, left_out)
+    return _per_day(u, joined, left_out, partial=partial)
 
 
 FOLD = sa.text("select dashboard.fold_job_usage()")

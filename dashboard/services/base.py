@@ -40,10 +40,15 @@ class ActingService:
         self.user_id: Actor = user_id if user_id in (None, SERVICE_ROLE) else as_uuid(user_id, "user_id")
 
     @contextmanager
-    def _transaction(self, engine: Engine | None = None, *, snapshot: bool = False) -> Iterator[Connection]:
+    def _transaction(
+        self, engine: Engine | None = None, *, snapshot: bool = False, lock: sa.Executable | None = None
+    ) -> Iterator[Connection]:
         """A transaction as this person, on self.engine unless another (a read replica) is given; snapshot: one
-        snapshot for all its statements (acting_as)."""
-        with _translate_db_errors(), acting_as(engine or self.engine, self.user_id, snapshot=snapshot) as conn:
+        snapshot for all its statements; lock: a LOCK TABLE taken before it (acting_as)."""
+        with (
+            _translate_db_errors(),
+            acting_as(engine or self.engine, self.user_id, snapshot=snapshot, lock=lock) as conn,
+        ):
             yield conn
 
     def _rows(self, statement: sa.Executable, **params: Any) -> list[Row]:

@@ -140,11 +140,12 @@ class HealthService(ActingService):
 
         # One snapshot: the copies of past hours and days kept between reports (usage_spans) are checked against
         # versions read with everything else.
-        with self._transaction(self._usage.read_engine, snapshot=True) as conn:
+        rollups = decided[0].source == "rollups"
+        with self._transaction(self._usage.read_engine, snapshot=True, lock=q.LOCK_DELTAS if rollups else None) as conn:
             if picks is None:
                 picks = picks_of([dict(r._mapping) for r in conn.execute(catalogue_queries.SLOT_PICKS)])
             spans = None
-            if keep_copies and decided[0].source == "rollups":
+            if keep_copies and rollups:
                 database = self._usage.read_engine.url.render_as_string(hide_password=True)
                 spans_of = functools.partial(
                     usage_spans.read,
@@ -156,7 +157,7 @@ class HealthService(ActingService):
                 )
 
                 def warm() -> None:
-                    with self._transaction(self._usage.read_engine, snapshot=True) as own:
+                    with self._transaction(self._usage.read_engine, snapshot=True, lock=q.LOCK_DELTAS) as own:
                         spans_of(own)
 
                 spans = spans_of(conn, warm=warm)

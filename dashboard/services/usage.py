@@ -22,7 +22,7 @@ from dashboard.database import create_db_engine
 from dashboard.queries import models as model_queries
 from dashboard.queries import usage as q
 from dashboard.queries.tables import one_of
-from dashboard.services import catalogue_changes, usage_days, usage_folding
+from dashboard.services import catalogue_changes, usage_folding, usage_past
 from dashboard.services.base import ActingService
 from dashboard.services.errors import InvalidRange
 from db.live import recount_usage
@@ -174,21 +174,27 @@ class UsageService(ActingService):
         decided = self.decide()  # once for both reads: one look at the backlog, at most one fold
         per_model, after = self.source(period, by_day=False, decided=decided)
         day_counts, _ = self._day_counts(period, decided=decided)
-        keep_days = decided[0].source == "rollups"  # past days kept between reports (usage_days), in one snapshot
-        with self._transaction(self.read_engine, snapshot=keep_days) as conn:
+        keep = decided[0].source == "rollups"  # the range's past kept between reports (usage_past), one snapshot
+        with self._transaction(self.read_engine, snapshot=keep, lock=q.LOCK_DELTAS if keep else None) as conn:
             models = _matching(_catalogue(conn, filters) if catalogue is None else catalogue, filters)
             kept = models["model_id"].tolist()
             few = len(kept) <= _FEW_MODELS  # else count every model, and leave out in pandas what is not kept
-            counts = _plain(conn.execute(q.model_counts(per_model, only=kept if few else None))) if kept else []
-            counted = {row[0] for row in counts}
+            database = self.read_engine.url.render_as_string(hide_password=True)
+            past = usage_past.split(conn, database, period.start, period.end) if keep and kept else None
+            if past is not None:
+                counts = usage_past.model_counts(conn, past, only=kept if few else None, first_month=decided[1])
+            else:
+                rows = _plain(conn.execute(q.model_counts(per_model, only=kept if few else None))) if kept else []
+                counts = pd.DataFrame(rows, columns=["model_id", *_TOTALS])
+            counted = set(counts["model_id"])
             with_jobs, left_out = counted.intersection(kept), counted.difference(kept)
             days = []
             if with_jobs:  # the days of the models kept: listed, or all but those left out, whichever is shorter
                 shorter = few or len(with_jobs) <= len(left_out)  # (few: only the kept were counted)
                 listed = {"only": sorted(with_jobs)} if shorter else {"without": sorted(left_out)}
-                database = self.read_engine.url.render_as_string(hide_password=True)
-                kept = usage_days.read(conn, database, period.start, period.end, **listed) if keep_days else None
-                days = _plain(conn.execute(day_counts(**listed))) if kept is None else kept
+                days = None if past is None else usage_past.day_counts(conn, past, **listed)
+                if days is None:
+                    days = _plain(conn.execute(day_counts(**listed)))
         after()
         return _counted(models, counts), _days(days)
 
@@ -347,7 +353,7 @@ def _matching(models: pd.DataFrame, filters: UsageFilters) -> pd.DataFrame:
 
 
 _FEW_MODELS = 500  # up to this many models, counts are read for them only (by a list), not for every model
-_TOTALS = ["total_jobs", "completed_jobs", "failed_jobs", "rated_jobs", "rating_sum"]
+_TOTALS = list(q.SUM_NAMES)  # model_counts' figures
 # by_model's first columns; the catalogue's other ones follow them.
 _FIRST_COLUMNS = [
     *("model_id", "display_name", "modality", "task", "provider_name", "is_active"),
@@ -360,9 +366,10 @@ def _plain(result: sa.CursorResult) -> list[tuple]:
     return list(map(tuple, result.all()))
 
 
-def _counted(models: pd.DataFrame, counts: list) -> pd.DataFrame:
-    """Every model given with its counts (model_counts' rows), busiest first, as by_model gives them."""
-    frame = models.merge(pd.DataFrame(counts, columns=["model_id", *_TOTALS]), on="model_id", how="left")
+def _counted(models: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
+    """Every model given with its counts (model_counts' rows: model_id, then _TOTALS), busiest first, as by_model
+    gives them."""
+    frame = models.merge(counts, on="model_id", how="left")
     for column in _TOTALS:
         frame[column] = frame[column].fillna(0).astype("int64")
     frame["avg_quality_rating"] = frame["rating_sum"] / frame["rated_jobs"].where(frame["rated_jobs"] > 0)

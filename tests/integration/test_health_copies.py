@@ -4,6 +4,7 @@ only what changed is read again."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -148,6 +149,32 @@ def test_a_report_after_a_fold_racing_it_is_exact(engine, scene):
         versions_now = conn.execute(q.changes(WINDOW_START - timedelta(days=9), NOW)).all()
     assert versions_then != versions_now  # the fold noted 09:00, after the snapshot
     _assert_exact(engine, _report(engine, window="24h"))
+
+
+def test_reports_racing_folds_of_late_changes_are_exact(engine, scene):
+    """A fold truncates the deltas it folded; a report's snapshot from before it would see them in neither the deltas
+    nor the rollups. The report locks the delta tables before its snapshot: every report is the jobs."""
+    _fold(engine)
+    _report(engine, window="24h")
+    stop = threading.Event()
+
+    def fold() -> None:
+        while not stop.is_set():
+            _fold(engine)
+
+    folding = threading.Thread(target=fold)
+    folding.start()
+    try:
+        for status in ("failed", "completed", "failed", "completed"):  # late changes, folded while reports read
+            with engine.begin() as conn:
+                conn.execute(
+                    sa.text("update jobs set status = :s where created_at = :at"), {"s": status, "at": WINDOW_START}
+                )
+            for window in WINDOWS:
+                _assert_exact(engine, _report(engine, window=window))
+    finally:
+        stop.set()
+        folding.join(timeout=60)
 
 
 def test_the_versions_are_for_admins_and_the_service_role_only(engine, scene):

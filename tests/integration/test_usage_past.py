@@ -1,10 +1,11 @@
-"""The per-day counts' past days kept between reports (services/usage_days.py, migration 0020): a read served from a
-kept copy is the jobs counted one by one, through late changes, folds, pending deltas, a recount and a hand edit of
-the rollups, for every list of models a filter makes; only admins' reads keep or use a copy."""
+"""The past of a usage report's range kept between reports (services/usage_past.py, migration 0020): per model and
+per day, a read served from a kept copy is the jobs counted one by one, through late changes, folds, pending deltas,
+a recount and a hand edit of the rollups, for every list of models a filter makes; only admins keep or use a copy."""
 
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 
 from dashboard.database import acting_as
 from dashboard.queries import usage as q
-from dashboard.services import usage_days
+from dashboard.services import usage_past
 from dashboard.services.usage import UsageRange, UsageService
 from tests import hostile
 from tests.factories import make_model, make_user
@@ -30,22 +31,66 @@ DATABASE = "the test database"
 
 @pytest.fixture(autouse=True)
 def no_copies():
-    usage_days.forget()
+    usage_past.forget()
     yield
-    usage_days.forget()
+    usage_past.forget()
+
+
+def _snapshot(engine, person):
+    """A transaction as the report opens it: the delta tables locked, then one snapshot."""
+    return acting_as(engine, person, snapshot=True, lock=q.LOCK_DELTAS)
 
 
 def _kept_days(engine, person, period: UsageRange, **listed):
-    with acting_as(engine, person, snapshot=True) as conn:
-        return usage_days.read(conn, DATABASE, period.start, period.end, now=NOW, **listed)
+    with _snapshot(engine, person) as conn:
+        return _days_in(conn, period, **listed)
+
+
+def _days_in(conn, period: UsageRange, **listed):
+    past = usage_past.split(conn, DATABASE, period.start, period.end, now=NOW)
+    return None if past is None else usage_past.day_counts(conn, past, now=NOW, **listed)
+
+
+def _kept_counts(engine, person, period: UsageRange, only=None):
+    with _snapshot(engine, person) as conn:
+        past = usage_past.split(conn, DATABASE, period.start, period.end, now=NOW)
+        return None if past is None else _rows(usage_past.model_counts(conn, past, only=only, now=NOW))
+
+
+def _rows(frame) -> list[tuple]:
+    """A frame of counts as sorted tuples of plain values."""
+    return sorted(tuple(row) for row in frame.itertuples(index=False, name=None))
+
+
+_JOB_COUNTS = sa.text("""
+select api_model_id::text, count(*), count(*) filter (where status = 'completed'),
+       count(*) filter (where status = 'failed'), count(quality_rating), coalesce(sum(quality_rating), 0)
+from jobs where api_model_id is not null and created_at >= :start and created_at < :end
+group by 1 order by 1
+""")
+
+
+def _counts_from_jobs(engine, period: UsageRange, only=None) -> list:
+    start, end = period.start or datetime(1, 1, 1, tzinfo=UTC), period.end or datetime(9999, 1, 1, tzinfo=UTC)
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(_JOB_COUNTS, {"start": start, "end": end})]
+    return [r for r in rows if only is None or r[0] in only]
 
 
 def _assert_exact(engine, admin, models, other, periods) -> int:
     """Every list of models a filter makes, over every range: served (kept or read now) equals jobs counted one by
-    one. Returns how many reads were served from copies (the rest were too short to keep)."""
+    one, per model and per day. Returns how many reads were served from copies (the rest had no past)."""
     served = 0
+    for period in periods:
+        counts = _kept_counts(engine, admin, period)
+        if counts is not None:
+            served += 1
+            assert counts == _counts_from_jobs(engine, period), period
     for what, kept, left_out in [("every model", None, None), *_model_lists(engine, models, other)]:
         for period in periods:
+            if kept is not None:
+                counts = _kept_counts(engine, admin, period, only=kept)
+                assert counts is None or counts == _counts_from_jobs(engine, period, only=kept), (what, period)
             for listed in ({"only": kept}, {"without": left_out}) if kept is not None else ({},):
                 rows = _kept_days(engine, admin, period, **listed)
                 if rows is None:
@@ -56,7 +101,7 @@ def _assert_exact(engine, admin, models, other, periods) -> int:
 
 
 def _copies() -> dict:
-    return {key: copy for key, copy in usage_days._kept.items()}
+    return {key: copy for key, copy in usage_past._kept.items() if key[0] == "days"}
 
 
 def test_kept_days_are_the_jobs_counted_through_late_changes_folds_and_pending_deltas(engine, catalogue):  # noqa: F811
@@ -113,25 +158,71 @@ def test_a_recount_and_a_hand_edit_of_the_rollups_replace_the_copy(engine, catal
         assert rows == [tuple(r) for r in conn.execute(q.day_counts_from_totals(None, None, now=NOW))]
 
 
-def test_reads_in_two_snapshots_around_a_fold_each_keep_to_their_own_versions(engine, catalogue):  # noqa: F811
-    """A read whose snapshot is from before a fold of a past day never serves the copy kept after it, nor keeps its
-    own copy under the later versions: each is exact in its own snapshot."""
+def test_a_fold_waits_for_a_report_in_its_snapshot_or_leaves_its_deltas_to_the_next(engine, catalogue):  # noqa: F811
+    """A fold truncates the deltas it folded, which a snapshot taken before it would see in neither the deltas nor the
+    rollups (TRUNCATE is not MVCC-safe): the report's transaction locks the delta tables before its snapshot, so the
+    fold gives up after its lock timeout, and the report is exact in its own snapshot."""
     models, admin, _ = catalogue
     _random_writes(engine, models, random.Random(5), 60)
     UsageService(engine, user_id=admin).fold()
     period = UsageRange(start=NOW - timedelta(days=30))
-    with engine.begin() as conn:
+    assert _kept_days(engine, admin, period) is not None
+    with engine.begin() as conn:  # a late change to a past day, pending
         conn.execute(
-            sa.text("update jobs set status = 'failed' where id = (select id from jobs where created_at < :t limit 1)"),
-            {"t": NOW - timedelta(days=3)},
+            sa.text("update jobs set status = 'failed' where created_at >= :t"), {"t": NOW - timedelta(days=9)}
         )
-    expected_after = _days_from_jobs(engine, period)
-    with acting_as(engine, admin, snapshot=True) as old:
-        old.execute(sa.text("select 1")).all()  # the snapshot is taken: the fold below is not in it
-        UsageService(engine, user_id=admin).fold()
-        assert _kept_days(engine, admin, period) == expected_after  # kept under the new versions
-        assert usage_days.read(old, DATABASE, period.start, period.end, now=NOW) == expected_after
-    assert _kept_days(engine, admin, period) == expected_after
+    expected = _days_from_jobs(engine, period)
+    with _snapshot(engine, admin) as old:
+        assert UsageService(engine, user_id=admin).fold() == 0
+        assert _days_in(old, period) == expected
+    UsageService(engine, user_id=admin).fold()  # (a background fold of an earlier report may have been first)
+    assert _kept_days(engine, admin, period) == expected
+
+
+_JOB_DAYS = sa.text("""
+select date_trunc('day', created_at, 'UTC'), status::text, count(*), count(quality_rating),
+       coalesce(sum(quality_rating), 0)
+from jobs where api_model_id is not null and created_at >= :start group by 1, 2 order by 1, 2
+""")
+
+
+def test_reports_racing_folds_and_writers_are_the_jobs_of_their_own_snapshot(engine, catalogue):  # noqa: F811
+    models, admin, _ = catalogue
+    _random_writes(engine, models, random.Random(21), 60)
+    UsageService(engine, user_id=admin).fold()
+    period = UsageRange(start=NOW - timedelta(days=30))
+    stop = threading.Event()
+
+    def fold() -> None:
+        while not stop.is_set():
+            UsageService(engine, user_id=admin).fold()
+
+    def write() -> None:
+        rng = random.Random(22)
+        while not stop.is_set():
+            _random_writes(engine, models, rng, 3)
+
+    threads = [threading.Thread(target=fold), threading.Thread(target=write)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(12):
+            with _snapshot(engine, admin) as conn:
+                days = _days_in(conn, period)
+                past = usage_past.split(conn, DATABASE, period.start, None, now=NOW)
+                counts = _rows(usage_past.model_counts(conn, past, now=NOW))
+                conn.execute(sa.text("reset role"))  # the jobs themselves, in the same snapshot
+                expected = [tuple(r) for r in conn.execute(_JOB_DAYS, {"start": period.start})]
+                expected_counts = [
+                    tuple(r)
+                    for r in conn.execute(_JOB_COUNTS, {"start": period.start, "end": datetime(9999, 1, 1, tzinfo=UTC)})
+                ]
+            assert days == expected
+            assert counts == expected_counts
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
 
 
 def test_only_admins_keep_or_use_copies(engine, catalogue):  # noqa: F811
@@ -143,14 +234,34 @@ def test_only_admins_keep_or_use_copies(engine, catalogue):  # noqa: F811
     assert len(_copies()) == 1
 
 
-def test_short_ranges_and_long_lists_are_read_whole(engine, catalogue, monkeypatch):  # noqa: F811
+def test_ranges_with_no_past_and_long_lists_are_read_whole(engine, catalogue, monkeypatch):  # noqa: F811
     models, admin, _ = catalogue
     _random_writes(engine, models, random.Random(9), 30)
-    assert _kept_days(engine, admin, UsageRange.preset("24h", now=NOW)) is None
-    assert _kept_days(engine, admin, UsageRange(start=NOW - timedelta(days=2))) is None
-    monkeypatch.setattr(usage_days.q, "BY_MODEL_MAX", 1)
+    today = NOW.replace(hour=0)
+    for period in (UsageRange(start=today), UsageRange(start=NOW - timedelta(hours=3), end=NOW)):
+        assert _kept_days(engine, admin, period) is None
+        assert _kept_counts(engine, admin, period) is None
+    monkeypatch.setattr(usage_past.q, "BY_MODEL_MAX", 1)
     assert _kept_days(engine, admin, UsageRange(), only=[str(m) for m in models[:2]]) is None
     assert not _copies()
+
+
+def test_the_last_24_hours_keep_yesterdays_hours_and_read_todays(engine, catalogue):  # noqa: F811
+    models, admin, _ = catalogue
+    _random_writes(engine, models, random.Random(13), 60)
+    UsageService(engine, user_id=admin).fold()
+    for now in (NOW, NOW.replace(hour=0, minute=30), NOW.replace(hour=23, minute=59)):
+        period = UsageRange.preset("24h", now=now)
+        with acting_as(engine, admin, snapshot=True) as conn:
+            past = usage_past.split(conn, DATABASE, period.start, period.end, now=now)
+            if now.hour == 23:  # the last 24 hours are today's: no past, read whole
+                assert past is None
+                continue
+            assert past.past_end == now.replace(hour=0, minute=0)
+            days = usage_past.day_counts(conn, past, now=now)
+            counts = _rows(usage_past.model_counts(conn, past, now=now))
+        assert days == _days_from_jobs(engine, period)
+        assert counts == _counts_from_jobs(engine, period)
 
 
 def test_hostile_rows_written_in_sql_are_counted_as_the_jobs_are(engine, catalogue):  # noqa: F811
