@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard.services.catalogue import per_row_check_note
 from dashboard.text import md_escape, visible
-from dashboard.ui import cached, health_view, paths
+from dashboard.ui import cached, health_view, landing_warmup, paths
 from dashboard.ui.context import require_admin
 
 require_admin()
@@ -102,3 +102,6 @@ note = per_row_check_note(cached.policies(), models=counts["models"])
 if note:
     with st.expander("Why the first click after a change takes longer", icon=":material/speed:"):
         st.caption(md_escape(note))
+
+# Admins read this page before going on: meanwhile the server reads what their next pages read first.
+landing_warmup.after_landing()

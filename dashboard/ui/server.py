@@ -12,11 +12,12 @@ from pathlib import Path
 import streamlit as st
 from starlette.middleware import Middleware
 
-from dashboard.ui import memory
+from dashboard.ui import landing_warmup, memory
 from dashboard.ui.auth_routes import BrowserCookie, routes
 from dashboard.ui.guards import DropClearCache, UploadGuard
 
 memory.settle()  # the collector set for a process that keeps large reads (dashboard/ui/memory.py)
+landing_warmup.ENABLED = True  # while an admin reads the Overview, the server reads what comes next
 
 app = st.App(
     Path(__file__).with_name("app.py"),

@@ -19,6 +19,7 @@ from dashboard.ui import cached, kept_reads, model_search
 from dashboard.ui.context import CacheVersion, context
 
 MODEL_MATCHES = model_search.MATCHES  # how many models the model filter offers for what was typed (one rule)
+DEFAULT_RANGE = "30d"  # the range the page opens on
 
 
 def catalogue() -> pd.DataFrame:
@@ -33,6 +34,12 @@ def catalogue() -> pd.DataFrame:
 def report(period: UsageRange, filters: UsageFilters) -> tuple[pd.DataFrame, pd.DataFrame]:
     """UsageService.report for the cached catalogue: (per model, per day), counted now."""
     return context().usage.report(period, filters, catalogue=catalogue())
+
+
+def read_first_view() -> None:
+    """Read what the page opens on (its catalogue, kept per reader, and the past of its default range, kept per
+    database): dashboard/ui/landing_warmup.py does, while an admin reads the Overview."""
+    report(UsageRange.preset(DEFAULT_RANGE), UsageFilters())
 
 
 def _catalogue(service: UsageService, reader: str, version: CacheVersion) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from dashboard.ui import model_search, paths, usage_charts
 from dashboard.ui.context import context
 from dashboard.ui.model_filters import ALL, task_select
 from dashboard.ui.url import init_state, note_ignored, sync_url, url_param
-from dashboard.ui.usage_report import find_models
+from dashboard.ui.usage_report import DEFAULT_RANGE, find_models
 
 CUSTOM = "custom"
 RANGE_CHOICES = {**PRESETS, CUSTOM: "Custom"}
@@ -69,7 +69,7 @@ def render_filters(*, providers: list[dict], tasks: list[tuple[str, str]], model
 
     models: usage_report.catalogue(); the model filter searches it and offers the first matches, never all."""
     provider_names = {str(p["id"]): p["display_name"] for p in providers}
-    init_state("u_range", url_param("range", list(RANGE_CHOICES), "30d"))
+    init_state("u_range", url_param("range", list(RANGE_CHOICES), DEFAULT_RANGE))
     init_state("u_provider", url_param("provider", list(provider_names), ALL))
     init_state("u_modality", url_param("modality", list(MODALITIES), ALL))
     init_state("u_model", _model_param(models))
@@ -81,7 +81,7 @@ def render_filters(*, providers: list[dict], tasks: list[tuple[str, str]], model
 
     top = st.columns([5, 1.6, 1.2], vertical_alignment="bottom")
     choice = top[0].segmented_control("Range", list(RANGE_CHOICES), key="u_range", format_func=RANGE_BUTTONS.get)
-    choice = choice or "30d"
+    choice = choice or DEFAULT_RANGE
     group_by = top[1].selectbox("Group by", list(GROUPINGS), key="u_group", format_func=GROUPINGS.get)
     active_only = top[2].toggle("Active only", key="u_active", help="As the seed's usage query: active models only")
 
@@ -151,7 +151,7 @@ def _period(choice: str, column) -> tuple[UsageRange, str]:
 def _write_to_url(choice: str, period: UsageRange, filters: UsageFilters, group_by: str) -> None:
     custom = choice == CUSTOM and period.start and period.end
     wanted = {
-        "range": "" if choice == "30d" else choice,
+        "range": "" if choice == DEFAULT_RANGE else choice,
         "from": f"{period.start:%Y-%m-%d}" if custom else "",
         "to": f"{period.end - timedelta(days=1):%Y-%m-%d}" if custom else "",
         "provider": str(filters.provider_id or ""),

@@ -1,0 +1,86 @@
+"""The server's reads while an admin reads the Overview (dashboard/ui/landing_warmup.py): what the first Usage click
+and the first editor open need is read in the background, once per reader and catalogue version, as the admin, and
+the pages then find it kept and show what they would have shown anyway."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard.services import ModelService, usage_past
+from dashboard.ui import kept_reads, landing_warmup
+from tests.app.conftest import user_id
+
+OVERVIEW, USAGE, EDITOR = "pages/overview.py", "pages/usage.py", "pages/model_editor.py"
+
+
+@pytest.fixture
+def warmup(monkeypatch):
+    monkeypatch.setattr(landing_warmup, "ENABLED", True)
+    monkeypatch.setattr(landing_warmup, "_started", type(landing_warmup._started)())
+    usage_past.forget()
+    kept_reads.clear()
+    yield
+    landing_warmup.settle()
+    usage_past.forget()
+
+
+def _metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_an_admins_landing_reads_the_usage_pages_first_view_which_then_reads_only_today(
+    demo_db, engine, signed_in, warmup
+):
+    at = signed_in(page=OVERVIEW)
+    assert not at.exception
+    landing_warmup.settle()
+    kept = dict(usage_past._kept)
+    assert {key[0] for key in kept} == {"counts", "days"}
+    at.switch_page(f"../../{USAGE}").run()
+    assert not at.exception
+    assert dict(usage_past._kept) == kept and all(usage_past._kept[k] is kept[k] for k in kept)  # served, not re-read
+    shown = _metrics(at)
+    usage_past.forget()
+    kept_reads.clear()
+    cold = signed_in(page=USAGE)  # the same page read from nothing
+    assert _metrics(cold) == shown
+
+
+def test_once_per_reader_and_catalogue_version(demo_db, engine, signed_in, warmup):
+    signed_in(page=OVERVIEW)
+    signed_in(page=OVERVIEW).run()
+    landing_warmup.settle()
+    assert len(landing_warmup._started) == 1
+    admin = user_id(engine, "admin@example.com")
+    service = ModelService(engine, user_id=admin)
+    model = service.list_active_models()[0]
+    service.update(model["id"], {"priority": model["priority"] + 1})  # a new catalogue version
+    signed_in(page=OVERVIEW)
+    landing_warmup.settle()
+    assert len(landing_warmup._started) == 2
+
+
+def test_off_unless_the_web_server_turns_it_on(demo_db, signed_in):
+    before = dict(landing_warmup._started)
+    signed_in(page=OVERVIEW)
+    assert landing_warmup._started == before
+
+
+def test_nobody_but_an_admin_starts_it(demo_db, engine, signed_in, warmup):
+    at = signed_in("viewer@example.com")  # lands on Models: the Overview is not even in a user's menu
+    assert not at.exception
+    assert not landing_warmup._started
+
+
+def test_a_read_that_fails_leaves_the_others_and_the_page_alone(demo_db, signed_in, warmup, monkeypatch):
+    done = []
+
+    def fails() -> None:
+        raise RuntimeError("the connection was lost")
+
+    monkeypatch.setattr(landing_warmup, "READS", (fails, lambda: done.append(True)))
+    at = signed_in(page=OVERVIEW)
+    landing_warmup.settle()
+    assert not at.exception and done == [True]
+    at.switch_page(f"../../{EDITOR}").run()
+    assert not at.exception
