@@ -17,7 +17,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
-from dashboard.queries.usage import DELTA_TABLES, epoch, in_range, listed_ids, whole_days
+from dashboard.queries.usage import READ_DELTA_TABLES, epoch, in_range, listed_ids, whole_days
 
 _FIRST, _PER_DOUBLING, _EDGE_COUNT = -4, 4, 89  # edges 2^-4 s .. 2^18 s, four per doubling
 # Upper edges in seconds, each a whole number of microseconds (as the database compares durations).
@@ -104,7 +104,7 @@ _deltas = [
         sa.column("jobs", sa.BigInteger),
         schema="dashboard",
     )
-    for name in DELTA_TABLES
+    for name in READ_DELTA_TABLES
 ]
 
 

@@ -69,7 +69,10 @@ def _delta(name: str) -> sa.TableClause:
 
 # The two delta tables the triggers take turns writing (migration 0013); a fold truncates the one it folded.
 DELTA_TABLES = ("job_usage_delta", "job_usage_delta_1")
-_deltas = [_delta(name) for name in DELTA_TABLES]
+# What every read adds to the rollups as deltas: those two, and the deltas no fold can put in an hour (a side with no
+# created_at or no status, migration 0022), held apart and never folded.
+READ_DELTA_TABLES = (*DELTA_TABLES, "job_usage_held")
+_deltas = [_delta(name) for name in READ_DELTA_TABLES]
 # Taken before a snapshot that reads the rollups and the deltas in more than one statement (acting_as's lock): a fold
 # truncates what it folded, and a snapshot from before it would see those rows in neither. Writers are not held up
 # (they take ROW EXCLUSIVE); a fold waits at most its lock timeout for such a read, then leaves the rest to the next.

@@ -315,9 +315,21 @@ def _per_model(conn: sa.Connection, source: sa.FromClause, filters: UsageFilters
 
 def _per_day(conn: sa.Connection, source: sa.FromClause, filters: UsageFilters) -> pd.DataFrame:
     result = conn.execute(q.by_day(source, filters.conditions()))
-    frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    return _dated(pd.DataFrame(result.all(), columns=list(result.keys())))
+
+
+# A job with no status (a live table may allow it) is counted under this in the per-day rows: in total, as the seed's
+# COUNT(j.id) counts it, and in neither completed nor failed.
+NO_STATUS = "(no status)"
+
+
+def _dated(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per-day rows with their day as a UTC timestamp, without the rows of jobs that have no creation time (a live
+    table may allow it: they count in all time, on no day), a missing status named NO_STATUS."""
+    frame = frame[frame["day"].notna()].copy()
     frame["day"] = pd.to_datetime(frame["day"], utc=True)
-    return frame
+    frame["status"] = frame["status"].fillna(NO_STATUS)
+    return frame.reset_index(drop=True)
 
 
 def _catalogue(
@@ -379,8 +391,7 @@ def _counted(models: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
 
 
 def _days(rows: list) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["day", "status", "jobs", "rated_jobs", "rating_sum"])
-    frame["day"] = pd.to_datetime(frame["day"], utc=True)
+    frame = _dated(pd.DataFrame(rows, columns=["day", "status", "jobs", "rated_jobs", "rating_sum"]))
     return frame.astype({"jobs": "int64", "rated_jobs": "int64", "rating_sum": "int64"})
 
 

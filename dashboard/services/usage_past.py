@@ -111,8 +111,9 @@ def day_counts(
     without: Sequence[str] | None = None,
     now: datetime | None = None,
 ) -> list[Row] | None:
-    """q.day_counts_from_totals(start, end, only=, without=)'s rows, by day and status, the past from a kept copy;
-    None for a list longer than q.BY_MODEL_MAX (read in full: one range scan)."""
+    """q.day_counts_from_totals(start, end, only=, without=)'s rows, by day and status (a null day or status, which
+    held deltas may have, last), the past from a kept copy; None for a list longer than q.BY_MODEL_MAX (read in
+    full: one range scan)."""
     lists = {"only": only} if only is not None else {"without": without} if without is not None else {}
     if any(len(ids) > q.BY_MODEL_MAX for ids in lists.values()):
         return None
@@ -127,7 +128,9 @@ def day_counts(
         rest += _rows(conn.execute(q.day_counts_from_totals(past.today, past.end, now=now, deltas=False, **lists)))
     deltas = q.delta_source(past.start, past.end, grain="day")
     rest += _rows(conn.execute(q.day_counts(deltas, **lists, partial=True)))
-    return sorted(_added(kept, rest))
+    return sorted(
+        _added(kept, rest), key=lambda row: (row[0] is None, row[0] or past.today, row[1] is None, row[1] or "")
+    )
 
 
 def _kept_copy(key: tuple, digest: str, read: Callable[[], T]) -> T:

@@ -151,6 +151,7 @@ def test_what_the_dashboard_owns_lives_in_its_own_schema(engine):
         "usage_state",
         "job_usage_delta",
         "job_usage_delta_1",
+        "job_usage_held",
         "usage_slot",
         "job_usage_hourly",
         "job_usage_daily",
