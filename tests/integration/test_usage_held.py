@@ -7,12 +7,12 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
 from dashboard.database import SERVICE_ROLE
 from dashboard.queries import usage as q
+from dashboard.services.errors import ServiceError
 from dashboard.services.usage import NO_STATUS, UsageRange, UsageService
 from tests.integration.test_usage import NOW, RANGES, _exact, _random_writes, _seed, catalogue  # noqa: F401
 from tests.seed_spec import seed_queries
@@ -142,7 +142,7 @@ def test_a_recount_says_what_stops_it_then_counts_once_they_are_fixed(engine, lo
     _odd_writes(engine, models)
     service = UsageService(engine, user_id=admin)
     service.fold()
-    with pytest.raises(psycopg.errors.RaiseException, match="no created_at or no status"):
+    with pytest.raises(ServiceError, match="no created_at or no status.*Give them a created_at"):
         service.rebuild()
     _assert_exact(engine, admin)  # nothing changed
     with engine.begin() as conn:
@@ -169,3 +169,31 @@ def test_only_admins_read_the_held_deltas(engine, loose_jobs):
             assert bool(conn.execute(sa.text("select count(*) from dashboard.job_usage_held")).scalar_one()) is rows
     with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), acting_as(engine, None) as conn:
         conn.execute(sa.text("select 1 from dashboard.job_usage_held")).all()
+
+
+def test_migrating_says_why_the_first_count_did_not_run_and_counts_once_they_are_fixed(fresh_database):
+    """A live project whose jobs already hold such rows: the migrations apply, the first count says what stops it
+    (one line, with what to do), and the next migrate counts."""
+    from dashboard.database import create_db_engine
+    from db.migrate import MigrationError, migrate
+    from tests.factories import make_model, make_provider
+
+    engine = create_db_engine(fresh_database)
+    try:
+        migrate(engine)
+        model = make_model(engine, make_provider(engine))
+        with engine.begin() as conn:
+            conn.execute(sa.text("alter table jobs alter column created_at drop not null"))
+            conn.execute(sa.text("update dashboard.usage_state set counted_at = null"))  # as before a first count
+            conn.execute(
+                sa.text("insert into jobs (api_model_id, status, created_at) values (:m, 'queued', null)"), {"m": model}
+            )
+        with pytest.raises(MigrationError, match="first count of usage did not run: .*no created_at"):
+            migrate(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.text("update jobs set created_at = now() where created_at is null"))
+        assert migrate(engine) == []
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("select counted_at is not null from dashboard.usage_state")).scalar_one()
+    finally:
+        engine.dispose()
