@@ -329,10 +329,13 @@ NO_STATUS = "(no status)"
 def _dated(frame: pd.DataFrame) -> pd.DataFrame:
     """Per-day rows with their day as a UTC timestamp, without the rows of jobs that have no creation time (a live
     table may allow it: they count in all time, on no day), a missing status named NO_STATUS."""
-    frame = frame[frame["day"].notna()].copy()
+    dated = frame["day"].notna()
+    if not dated.all():
+        frame = frame[dated].reset_index(drop=True)
     frame["day"] = pd.to_datetime(frame["day"], utc=True)
-    frame["status"] = frame["status"].fillna(NO_STATUS)
-    return frame.reset_index(drop=True)
+    if frame["status"].isna().any():
+        frame["status"] = frame["status"].fillna(NO_STATUS)
+    return frame
 
 
 def _catalogue(

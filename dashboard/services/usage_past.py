@@ -22,7 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import pandas as pd
@@ -33,6 +33,10 @@ from dashboard.queries import usage as q
 Row = tuple
 T = TypeVar("T")
 KEPT = 32  # copies kept per process: each range's counts and days, with and without Active only, a few databases
+# A past of whole days up to this many is read whole at every click: today's rows read apart and added to a copy cost
+# more than reading those days with them (7 days: 181-207 ms a click kept, 145-153 ms read whole; 30 days the same
+# either way). A past that begins inside a day (the last 24 hours) is always kept: that edge is most of its cost.
+READ_WHOLE_DAYS = 14
 
 _kept: OrderedDict[tuple, tuple[str, object]] = OrderedDict()  # key -> (digest, rows or frame), never changed
 _lock = threading.Lock()
@@ -58,12 +62,15 @@ class Past:
 def split(
     conn: sa.Connection, database: str, start: datetime | None, end: datetime | None, *, now: datetime | None = None
 ) -> Past | None:
-    """The range's past and its versions' digest; None when it has no past, or the versions cannot be read (not an
-    admin), and the caller reads in full. conn: a transaction with one snapshot. database: whose copies."""
+    """The range's past and its versions' digest; None when it has no past, a past not worth keeping (whole days,
+    READ_WHOLE_DAYS at most), or the versions cannot be read (not an admin), and the caller reads in full. conn: a
+    transaction with one snapshot. database: whose copies."""
     start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
     today = (now or datetime.now(UTC)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     past_end = today if end is None else min(end, today)
     if start is not None and start >= past_end:
+        return None
+    if start is not None and start.hour == 0 and past_end - start <= timedelta(days=READ_WHOLE_DAYS):
         return None
     readable, digest = conn.execute(q.changes_digest(start, past_end)).one()
     if not readable:

@@ -237,13 +237,16 @@ def test_only_admins_keep_or_use_copies(engine, catalogue):  # noqa: F811
     assert len(_copies()) == 1
 
 
-def test_ranges_with_no_past_and_long_lists_are_read_whole(engine, catalogue, monkeypatch):  # noqa: F811
+def test_ranges_with_no_past_or_a_short_one_and_long_lists_are_read_whole(engine, catalogue, monkeypatch):  # noqa: F811
     models, admin, _ = catalogue
     _random_writes(engine, models, random.Random(9), 30)
     today = NOW.replace(hour=0)
-    for period in (UsageRange(start=today), UsageRange(start=NOW - timedelta(hours=3), end=NOW)):
+    short = UsageRange.preset("7d", now=NOW)  # six whole past days: cheaper read whole with today's
+    for period in (UsageRange(start=today), UsageRange(start=NOW - timedelta(hours=3), end=NOW), short):
         assert _kept_days(engine, admin, period) is None
         assert _kept_counts(engine, admin, period) is None
+    assert _kept_days(engine, admin, UsageRange.preset("30d", now=NOW)) is not None
+    usage_past.forget()
     monkeypatch.setattr(usage_past.q, "BY_MODEL_MAX", 1)
     assert _kept_days(engine, admin, UsageRange(), only=[str(m) for m in models[:2]]) is None
     assert not _copies()
