@@ -22,11 +22,8 @@ from collections.abc import Callable
 
 from streamlit.runtime.scriptrunner import add_script_run_ctx
 
-from dashboard.ui import cached, editor_parts, usage_report
-from dashboard.ui.context import context
-
 ENABLED = False
-READS: tuple[Callable[[], None], ...] = (usage_report.read_first_view, editor_parts.read_switcher)
+READS: tuple[Callable[[], None], ...] = ()  # what is read (empty: _reads()); tests put their own here
 _KEPT = 64  # (database, reader, version) remembered as read, the oldest forgotten first
 _started: OrderedDict[tuple, threading.Thread] = OrderedDict()
 _lock = threading.Lock()
@@ -36,11 +33,15 @@ def after_landing() -> None:
     """Start the reads in a background thread, unless this database, reader and catalogue version had them."""
     if not ENABLED:
         return
+    from dashboard.ui import cached
+    from dashboard.ui.context import context
+
     ctx = context()
     key = (ctx.engine.url.render_as_string(hide_password=True), cached.reader(), ctx.cache_version)
+    reads = READS or _reads()
 
     def run() -> None:
-        for read in READS:
+        for read in reads:
             try:
                 read()
             except Exception:  # noqa: BLE001 — signed out, a role revoked, a lost connection: the click reads it
@@ -55,6 +56,14 @@ def after_landing() -> None:
         while len(_started) > _KEPT:
             _started.popitem(last=False)
     thread.start()
+
+
+def _reads() -> tuple[Callable[[], None], ...]:
+    # Imported here, not by the module: server.py imports this before Streamlit's runtime exists, and the pages'
+    # cached reads would then each log that they found none.
+    from dashboard.ui import editor_parts, usage_report
+
+    return (usage_report.read_first_view, editor_parts.read_switcher)
 
 
 def settle(timeout: float = 60) -> None:
