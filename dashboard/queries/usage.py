@@ -392,12 +392,6 @@ def model_totals_source(
     parts += _edges(start, lo, hi, end, by_day=False)
     if deltas:
         parts += [side for table in _deltas for side in _delta_sides(table.c, start, end)]
-    if not parts:  # no whole day, no edge, no deltas: nothing, with the columns
-        parts.append(
-            sa.select(
-                _total.c.api_model_id, _total.c.status, no_day, _total.c.jobs, _total.c.rated, _total.c.rating_sum
-            ).where(sa.false())
-        )
     return sa.union_all(*parts).subquery("u")
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from dashboard.database import create_db_engine
+from dashboard.database import create_db_engine, plain_rows
 from dashboard.queries import models as model_queries
 from dashboard.queries import usage as q
 from dashboard.queries.tables import one_of
@@ -184,7 +184,7 @@ class UsageService(ActingService):
             if past is not None:
                 counts = usage_past.model_counts(conn, past, only=kept if few else None, first_month=decided[1])
             else:
-                rows = _plain(conn.execute(q.model_counts(per_model, only=kept if few else None))) if kept else []
+                rows = plain_rows(conn.execute(q.model_counts(per_model, only=kept if few else None))) if kept else []
                 counts = pd.DataFrame(rows, columns=["model_id", *_TOTALS])
             counted = set(counts["model_id"])
             with_jobs, left_out = counted.intersection(kept), counted.difference(kept)
@@ -194,7 +194,7 @@ class UsageService(ActingService):
                 listed = {"only": sorted(with_jobs)} if shorter else {"without": sorted(left_out)}
                 days = None if past is None else usage_past.day_counts(conn, past, **listed)
                 if days is None:
-                    days = _plain(conn.execute(day_counts(**listed)))
+                    days = plain_rows(conn.execute(day_counts(**listed)))
         after()
         return _counted(models, counts), _days(days)
 
@@ -208,7 +208,7 @@ class UsageService(ActingService):
         rows = []
         if model_ids:
             with self._transaction(self.read_engine) as conn:
-                rows = _plain(conn.execute(q.model_counts(source, only=model_ids)))
+                rows = plain_rows(conn.execute(q.model_counts(source, only=model_ids)))
         after()
         return {row[0]: tuple(int(v or 0) for v in row[1:]) for row in rows}
 
@@ -347,7 +347,7 @@ def _catalogue(
 ) -> pd.DataFrame:
     conditions = [*(filters.conditions() if filters else []), *(conditions or [])]
     result = conn.execute(q.usage_catalogue(conditions, spend_defaults_only=spend_defaults_only))
-    frame = pd.DataFrame(_plain(result), columns=list(result.keys()))
+    frame = pd.DataFrame(plain_rows(result), columns=list(result.keys()))
     for column in ("pricing", "input_defaults"):  # JSON text (null on a live table without the seed's not null)
         texts = frame[column].fillna("null")
         frame[column] = pd.Series(json.loads(f"[{','.join(texts)}]"), index=frame.index, dtype=object)
@@ -377,11 +377,6 @@ _FIRST_COLUMNS = [
     *("model_id", "display_name", "modality", "task", "provider_name", "is_active"),
     *("total_jobs", "completed_jobs", "failed_jobs", "avg_quality_rating", "rated_jobs", "rating_sum"),
 ]
-
-
-def _plain(result: sa.CursorResult) -> list[tuple]:
-    # Plain tuples: pandas builds a frame from 10,000 of them in a millisecond, from SQLAlchemy's rows in 50.
-    return list(map(tuple, result.all()))
 
 
 def _counted(models: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
