@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import psycopg
-
 # The seed's recommended indexes (its "Indexing Recommendations", by name), as PostgreSQL prints them
 # after "USING": an existing index with the same definition under any name counts as present.
 SEED_INDEXES = {
@@ -66,18 +64,10 @@ VACUUM_ROLLUPS = (
 )
 
 
-class RecountRefused(Exception):
-    """The recount cannot put every job in an hour (migration 0022: jobs with no created_at or no status); the
-    message says what to do. Nothing was changed."""
-
-
 def recount_usage(pg) -> int:
     """Recount the usage rollups from jobs, laid out by time and vacuumed; the jobs counted. pg: a psycopg
     connection in autocommit, of the schema's owner (the recount rewrites the rollups)."""
-    try:
-        counted = pg.execute(RECOUNT).fetchone()[0]
-    except psycopg.errors.RaiseException as exc:
-        raise RecountRefused(f"{exc.diag.message_primary} ({exc.diag.message_hint})") from None
+    counted = pg.execute(RECOUNT).fetchone()[0]
     pg.execute(VACUUM_ROLLUPS)
     return int(counted)
 

@@ -24,8 +24,8 @@ from dashboard.queries import usage as q
 from dashboard.queries.tables import one_of
 from dashboard.services import catalogue_changes, usage_folding, usage_past
 from dashboard.services.base import ActingService
-from dashboard.services.errors import InvalidRange, ServiceError
-from db.live import RecountRefused, recount_usage
+from dashboard.services.errors import InvalidRange
+from db.live import recount_usage
 
 PRESETS = {
     "24h": "Last 24 hours",
@@ -256,11 +256,8 @@ class UsageService(ActingService):
         vacuumed (db/live.py), then fold, so that what the recount dropped is freed too; returns the jobs counted.
         Runs as the server's login role, which must own the schema (an operator's act, like migrating); the fold
         runs as this service's person."""
-        try:
-            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                counted = recount_usage(conn.connection.driver_connection)
-        except RecountRefused as exc:
-            raise ServiceError(str(exc)) from None
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            counted = recount_usage(conn.connection.driver_connection)
         self.fold()
         return counted
 

@@ -1,6 +1,7 @@
 """Jobs with no creation time or no status (migration 0022): a live jobs table may allow them. The platform's writes
 succeed, every fold goes on, and every read counts them as the seed's query does: in all time, in no range with a
-bound, in neither completed nor failed; the per-day rows leave out a job with no day."""
+bound, in neither completed nor failed; the per-day rows leave out a job with no day. A recount holds them as a
+fold does (migration 0023)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import sqlalchemy as sa
 
 from dashboard.database import SERVICE_ROLE
 from dashboard.queries import usage as q
-from dashboard.services.errors import ServiceError
 from dashboard.services.usage import NO_STATUS, UsageRange, UsageService
 from tests.integration.test_usage import NOW, RANGES, _exact, _random_writes, _seed, catalogue  # noqa: F401
 from tests.seed_spec import seed_queries
@@ -136,21 +136,55 @@ def test_the_platforms_writes_succeed_as_the_service_key_makes_them(engine, loos
         )
 
 
-def test_a_recount_says_what_stops_it_then_counts_once_they_are_fixed(engine, loose_jobs):
+def _durations_counted(engine) -> tuple[int, int]:
+    """(jobs in the latency rollups, completed jobs with both times): a held job has no duration to count."""
+    with engine.connect() as conn:
+        rolled = conn.execute(sa.text("select coalesce(sum(jobs), 0) from dashboard.job_latency_daily")).scalar_one()
+        timed = conn.execute(
+            sa.text(
+                "select count(*) from jobs where api_model_id is not null and status = 'completed' "
+                "and created_at is not null and completed_at is not null"
+            )
+        ).scalar_one()
+    return rolled, timed
+
+
+def test_a_recount_holds_them_and_counts_as_the_seed_does_before_and_after_they_are_fixed(engine, loose_jobs):
     models, admin = loose_jobs
     _random_writes(engine, models, random.Random(8), 30)
     _odd_writes(engine, models)
+    with engine.begin() as conn:  # completed, with no creation time and an absurd completion: no duration either
+        conn.execute(
+            sa.text(
+                "insert into jobs (api_model_id, status, created_at, completed_at) "
+                "values (:m, 'completed', null, 'infinity'), (:m, 'completed', null, now())"
+            ),
+            {"m": models[1]},
+        )
     service = UsageService(engine, user_id=admin)
-    service.fold()
-    with pytest.raises(ServiceError, match="no created_at or no status.*Give them a created_at"):
-        service.rebuild()
-    _assert_exact(engine, admin)  # nothing changed
-    with engine.begin() as conn:
+    with engine.connect() as conn:
+        jobs = conn.execute(sa.text("select count(*) from jobs where api_model_id is not null")).scalar_one()
+        odd = conn.execute(
+            sa.text(
+                "select count(*) from jobs where api_model_id is not null and (created_at is null or status is null)"
+            )
+        ).scalar_one()
+    assert service.rebuild() == jobs
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select coalesce(sum(jobs), 0) from dashboard.job_usage_held")).scalar_one() == odd
+        assert conn.execute(q.PENDING).scalar_one() == 0
+    _assert_exact(engine, admin)
+    rolled, timed = _durations_counted(engine)
+    assert rolled == timed
+    with engine.begin() as conn:  # fixed later: a delta whose old side is the held one
         conn.execute(
             sa.text("update jobs set created_at = :c where created_at is null"),
             {"c": datetime(2026, 11, 1, tzinfo=UTC)},
         )
         conn.execute(sa.text("update jobs set status = 'queued' where status is null"))
+    _assert_exact(engine, admin)  # pending
+    service.fold()
+    _assert_exact(engine, admin)  # folded: the fix held beside what the recount held
     service.rebuild()
     with engine.connect() as conn:
         assert conn.execute(sa.text("select count(*) from dashboard.job_usage_held")).scalar_one() == 0
@@ -171,29 +205,33 @@ def test_only_admins_read_the_held_deltas(engine, loose_jobs):
         conn.execute(sa.text("select 1 from dashboard.job_usage_held")).all()
 
 
-def test_migrating_says_why_the_first_count_did_not_run_and_counts_once_they_are_fixed(fresh_database):
-    """A live project whose jobs already hold such rows: the migrations apply, the first count says what stops it
-    (one line, with what to do), and the next migrate counts."""
+def test_migrating_a_live_project_whose_jobs_hold_them_counts_at_once(fresh_database):
+    """A live project whose jobs already hold such rows when it first attaches: migrating finishes (it refused
+    before migration 0023, so the dashboard did not start), and the counts are the seed's."""
     from dashboard.database import create_db_engine
-    from db.migrate import MigrationError, migrate
-    from tests.factories import make_model, make_provider
+    from db.migrate import migrate
+    from tests.factories import make_model, make_provider, make_user
 
     engine = create_db_engine(fresh_database)
     try:
         migrate(engine)
         model = make_model(engine, make_provider(engine))
         with engine.begin() as conn:
-            conn.execute(sa.text("alter table jobs alter column created_at drop not null"))
+            conn.execute(
+                sa.text("alter table jobs alter column created_at drop not null, alter column status drop not null")
+            )
             conn.execute(sa.text("update dashboard.usage_state set counted_at = null"))  # as before a first count
             conn.execute(
-                sa.text("insert into jobs (api_model_id, status, created_at) values (:m, 'queued', null)"), {"m": model}
+                sa.text(
+                    "insert into jobs (api_model_id, status, created_at) "
+                    "values (:m, 'queued', null), (:m, null, now()), (:m, 'completed', now())"
+                ),
+                {"m": model},
             )
-        with pytest.raises(MigrationError, match="first count of usage did not run: .*no created_at"):
-            migrate(engine)
-        with engine.begin() as conn:
-            conn.execute(sa.text("update jobs set created_at = now() where created_at is null"))
         assert migrate(engine) == []
         with engine.connect() as conn:
             assert conn.execute(sa.text("select counted_at is not null from dashboard.usage_state")).scalar_one()
+            assert conn.execute(sa.text("select sum(jobs) from dashboard.job_usage_held")).scalar_one() == 2
+        _assert_exact(engine, make_user(engine, "admin"))
     finally:
         engine.dispose()
