@@ -260,6 +260,9 @@ def model_parts(source: sa.FromClause) -> sa.Select:
     return sa.select(sa.cast(u.api_model_id, sa.Text), *_sums(u)).group_by(u.api_model_id)
 
 
+# The ids (as text) of every model the reader sees, under RLS.
+VISIBLE_MODEL_IDS = sa.select(sa.cast(api_models.c.id, sa.Text))
+
 SUM_NAMES = (  # model_counts' figures, after the model id
     "total_jobs",
     "completed_jobs",

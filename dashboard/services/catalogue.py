@@ -23,7 +23,7 @@ from dashboard.services.errors import ModelNotFound
 from dashboard.services.routing_rules import Finding, Impact
 from dashboard.services.spend import UNIT_NAMES
 from dashboard.services.transfer.formats import exact_row
-from dashboard.services.usage import UsageFilters, UsageRange, UsageService, failure_rate
+from dashboard.services.usage import UsageRange, UsageService, failure_rate
 from dashboard.services.validation import MODALITIES
 
 Status = Literal["active", "inactive", "all"]
@@ -386,14 +386,15 @@ class CatalogueService(ActingService):
             jobs_open_to_people=forgeable,
         )
 
-    def recent_jobs(self, *, days: int = 30) -> tuple[int, float | None]:
-        """Jobs created today and in the days before it (UTC), whatever their status, and their failure rate."""
-        recent = UsageService(self.engine, user_id=self.user_id).by_day(
-            UsageRange.last_days(days), UsageFilters(active_only=False)
-        )
-        per_status = recent.groupby("status")["jobs"].sum()
-        failed, completed = int(per_status.get("failed", 0)), int(per_status.get("completed", 0))
-        return int(per_status.sum()), failure_rate(failed, completed)
+    def recent_jobs(
+        self, *, days: int = 30, usage: UsageService | None = None, catalogue: pd.DataFrame | None = None
+    ) -> tuple[int, float | None]:
+        """Jobs created today and in the days before it (UTC), whatever their status, and their failure rate: of the
+        models this person sees, counted now (UsageService.totals). usage: this person's (a page's reads a replica);
+        catalogue: the models as a page keeps them (else their ids are read here)."""
+        usage = usage or UsageService(self.engine, user_id=self.user_id)
+        jobs, completed, failed = usage.totals(UsageRange.last_days(days), catalogue=catalogue)
+        return jobs, failure_rate(failed, completed)
 
 
 @dataclass(frozen=True)

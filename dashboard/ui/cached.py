@@ -18,7 +18,6 @@ served once the write commits.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import streamlit as st
@@ -124,13 +123,17 @@ def default_models() -> list[Row]:
 
 
 def overview() -> Overview:
-    """The Overview's figures: its catalogue part read once per data version (with the slots every page shares), its
-    job figures once a minute, whatever the catalogue does. Shared among admins only where they also see every job."""
+    """The Overview's catalogue figures, read once per data version (with the slots every page shares); its job
+    figures are usage_report.recent_jobs(). Shared among admins only where they also see every job."""
     ctx = context()
-    who = reader() if ctx.identity.is_admin and policies().admins_see_every_job else ctx.user_key
-    jobs, rate = _recent_jobs(ctx.engine, ctx.user_key, who, ctx.identity.is_admin)
-    figures = _overview(ctx.engine, ctx.user_key, who, ctx.cache_version, slots())
-    return replace(figures, jobs_30d=jobs, failure_rate_30d=rate)
+    return _overview(ctx.engine, ctx.user_key, job_reader(), ctx.cache_version, slots())
+
+
+def job_reader() -> str:
+    """Whom a cached read of job figures is for: the admins' shared reader where each admin also sees every job, else
+    the person."""
+    ctx = context()
+    return reader() if ctx.identity.is_admin and policies().admins_see_every_job else ctx.user_key
 
 
 def models_for_task(modality: str, task: str) -> list[Row]:
@@ -215,13 +218,6 @@ def _default_models(_engine: Engine, _actor: str, reader: str, version: CacheVer
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)
 def _overview(_engine: Engine, _actor: str, reader: str, version: CacheVersion, _slots: list[Slot]) -> Overview:
     return CatalogueService(_engine, user_id=_actor).overview(slots=_slots, jobs=False)
-
-
-# Job counts move without the catalogue changing (and a catalogue write does not move them): a minute is the most
-# they may lag.
-@st.cache_data(ttl=60, show_spinner=False, max_entries=128)
-def _recent_jobs(_engine: Engine, _actor: str, reader: str, admin: bool) -> tuple[int, float | None]:
-    return CatalogueService(_engine, user_id=_actor).recent_jobs()
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=128)

@@ -11,6 +11,7 @@ read at every click, for the models the filters keep: exact at every click.
 from __future__ import annotations
 
 import pandas as pd
+import streamlit as st
 
 from dashboard.services.catalogue_changes import brought_up_to_date
 from dashboard.services.spend import cost_bases
@@ -34,6 +35,20 @@ def catalogue() -> pd.DataFrame:
 def report(period: UsageRange, filters: UsageFilters) -> tuple[pd.DataFrame, pd.DataFrame]:
     """UsageService.report for the cached catalogue: (per model, per day), counted now."""
     return context().usage.report(period, filters, catalogue=catalogue())
+
+
+def recent_jobs() -> tuple[int, float | None]:
+    """The Overview's jobs of the last 30 days and their failure rate, for the models in this person's kept catalogue,
+    counted at most a minute ago (job counts move without the catalogue changing). A count reads only today and the
+    deltas: the range's past is the copy the page's own 30 days keep (usage_past)."""
+    ctx = context()
+    return _recent_jobs(ctx.user_key, cached.job_reader(), ctx.identity.is_admin)
+
+
+@st.cache_data(ttl=60, show_spinner=False, max_entries=128)
+def _recent_jobs(_actor: str, reader: str, admin: bool) -> tuple[int, float | None]:
+    ctx = context()
+    return ctx.catalogue.recent_jobs(usage=ctx.usage, catalogue=catalogue())
 
 
 def read_first_view() -> None:

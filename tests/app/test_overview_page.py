@@ -24,13 +24,14 @@ def _links(at) -> list[tuple[str, str, dict[str, list[str]]]]:
     return [(e.proto.label, e.proto.page, parse_qs(e.proto.query_string)) for e in at.get("page_link")]
 
 
-def _recent_jobs(engine) -> tuple[int, int, int]:
+def _recent_jobs(engine, *, with_model: bool = False) -> tuple[int, int, int]:
     with engine.connect() as conn:
         return conn.execute(
             sa.text(
                 "select count(*), count(*) filter (where status = 'failed'), "
                 "count(*) filter (where status in ('completed', 'failed')) "
                 "from jobs where created_at >= date_trunc('day', now(), 'UTC') - interval '29 days'"
+                + (" and api_model_id in (select id from api_models)" if with_model else "")
             )
         ).one()
 
@@ -47,6 +48,23 @@ def test_an_admin_sees_the_catalogues_numbers(demo_db, engine, signed_in):
         "Jobs (30 days)": f"{jobs:,}",
         "Failure rate (30 days)": f"{failed / finished:.1%}" if finished else "—",
     }
+
+
+def test_the_job_figures_count_the_models_jobs_only(demo_db, engine, signed_in):
+    """Jobs written in SQL as the platform writes them, one of a model named in markup and one with no model: the
+    figures are the jobs of the models, as the seed's query counts them."""
+    model = make_model(engine, make_provider(engine), display_name=hostile.SCRIPT)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "insert into jobs (api_model_id, status) values (:m, 'failed'), (:m, 'completed'), (null, 'failed')"
+            ),
+            {"m": model},
+        )
+    at = signed_in(page=PAGE)
+    jobs, failed, finished = _recent_jobs(engine, with_model=True)
+    assert _metrics(at)["Jobs (30 days)"] == f"{jobs:,}"
+    assert _metrics(at)["Failure rate (30 days)"] == f"{failed / finished:.1%}"
 
 
 def test_the_demos_gaps_need_attention_errors_first(demo_db, signed_in):

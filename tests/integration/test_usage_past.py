@@ -310,3 +310,48 @@ def test_a_pending_rating_change_of_a_past_day_moves_its_rating_not_its_jobs(eng
         )
     assert (day, "completed", 1, 1, 5) in _kept_days(engine, admin, period)
     assert _kept_days(engine, admin, period) == _days_from_jobs(engine, period)
+
+
+def test_totals_are_the_jobs_of_the_models_each_person_sees_and_keep_the_ranges_past(engine, catalogue):  # noqa: F811
+    """UsageService.totals (the Overview's 30 days): pending and folded, for an admin (a copy of the past, kept and
+    served) and for a plain user (their own jobs of the models they see, no copy); a job of a hidden model, one with
+    no model and one of a far past are written in SQL."""
+    models, admin, other = catalogue
+    hidden = make_model(engine, other, display_name=hostile.SCRIPT, is_active=False)
+    user = make_user(engine, "user")
+    period = UsageRange.last_days(30)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("insert into jobs (user_id, api_model_id, status, created_at) values (:u, :m, :s, :t)"),
+            [
+                {"u": user, "m": hidden, "s": "failed", "t": period.start},
+                {"u": user, "m": models[0], "s": "completed", "t": period.start + timedelta(days=3)},
+                {"u": user, "m": None, "s": "failed", "t": period.start + timedelta(days=4)},
+                {"u": user, "m": models[1], "s": "failed", "t": period.start - timedelta(microseconds=1)},
+            ],
+        )
+    rng = random.Random(21)
+    _random_writes(engine, models, rng, 30)
+    UsageService(engine, user_id=admin).fold()
+    _random_writes(engine, models, rng, 10)  # pending
+
+    def expected(person) -> tuple[int, int, int]:
+        with acting_as(engine, person) as conn:  # as the person: RLS on jobs and on api_models
+            return tuple(
+                conn.execute(
+                    sa.text(
+                        "select count(*), count(*) filter (where j.status = 'completed'), "
+                        "count(*) filter (where j.status = 'failed') from jobs j join api_models m "
+                        "on m.id = j.api_model_id where j.created_at >= :start"
+                    ),
+                    {"start": period.start},
+                ).one()
+            )
+
+    assert UsageService(engine, user_id=admin).totals(period) == expected(admin)
+    kept = dict(usage_past._kept)
+    assert [key[0] for key in kept] == ["counts"]
+    assert UsageService(engine, user_id=admin).totals(period) == expected(admin)
+    assert all(usage_past._kept[k] is kept[k] for k in kept)  # served, not read again
+    assert UsageService(engine, user_id=user).totals(period) == expected(user) != expected(admin)
+    assert dict(usage_past._kept) == kept
