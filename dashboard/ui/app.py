@@ -13,8 +13,8 @@ import streamlit as st
 
 from dashboard.database import DatabaseUnavailable
 from dashboard.services.catalogue import CatalogueService
-from dashboard.ui import paths, tab_warmup
-from dashboard.ui.context import Context, get_engine, load_settings, set_context
+from dashboard.ui import landing_warmup, paths, tab_warmup
+from dashboard.ui.context import Context, get_engine, load_settings, set_context, usage_read_engine
 from dashboard.ui.feedback import database_down, show_flashes
 from dashboard.ui.guards import allow_uploads
 from dashboard.ui.session import (
@@ -141,6 +141,7 @@ if identity is None:
     # Every page is registered (hidden) so that a deep link such as /models?task=tts survives signing in,
     # but none runs: only the sign-in form does.
     st.navigation(pages_for(admin=True), position="hidden")
+    landing_warmup.at_first_page(engine, usage_read_engine(settings))  # read while the person types
     render_sign_in(engine)
     st.stop()
 

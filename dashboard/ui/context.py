@@ -98,9 +98,13 @@ class Context:
     @property
     def usage(self) -> UsageService:
         """Usage reads go to the read replica when DATABASE_READ_URL names one; folding stays on the primary."""
-        replica = self.settings.read_database_url
-        read_engine = get_engine(replica, str(self.settings.data_dir)) if replica else None
-        return UsageService(self.engine, user_id=self.identity.user_id, read_db=read_engine)
+        return UsageService(self.engine, user_id=self.identity.user_id, read_db=usage_read_engine(self.settings))
+
+
+def usage_read_engine(settings: Settings) -> Engine | None:
+    """The read replica's engine when DATABASE_READ_URL names one (usage reads go there), else None: the primary."""
+    replica = settings.read_database_url
+    return get_engine(replica, str(settings.data_dir)) if replica else None
 
 
 def set_context(context: Context) -> None:

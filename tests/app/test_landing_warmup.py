@@ -84,3 +84,26 @@ def test_a_read_that_fails_leaves_the_others_and_the_page_alone(demo_db, signed_
     assert not at.exception and done == [True]
     at.switch_page(f"../../{EDITOR}").run()
     assert not at.exception
+
+
+def test_a_processs_first_page_reads_the_overviews_past_as_the_service_role_once(demo_db, engine, signed_in, warmup):
+    """The sign-in form (nobody signed in) starts it; the Overview's job figures then read only today, and are what
+    they would have been read from nothing."""
+    at = signed_in(None)
+    assert not at.exception and at.button  # the sign-in form
+    landing_warmup.settle()
+    kept = dict(usage_past._kept)
+    assert [key[0] for key in kept] == ["counts"]
+    signed_in(None)
+    assert len([key for key in landing_warmup._started if key[0] == "process"]) == 1
+    overview = signed_in(page=OVERVIEW)
+    assert all(usage_past._kept[k] is kept[k] for k in kept)  # served, not read again
+    shown = _metrics(overview)
+    usage_past.forget()
+    assert _metrics(signed_in(page=OVERVIEW)) == shown
+
+
+def test_a_processs_first_page_reads_nothing_without_the_web_server(demo_db, signed_in):
+    before = dict(landing_warmup._started)
+    signed_in(None)
+    assert landing_warmup._started == before
