@@ -193,27 +193,35 @@ def _no_background_health_reads(monkeypatch: pytest.MonkeyPatch) -> None:
 _TIER_SECONDS = {"browser": 6.0, "app": 1.0, "integration": 0.6, "unit": 0.01}
 
 
+def deal(costs: dict[str, float], first: set[str], count: int) -> dict[str, int]:
+    """Each file's share (0 to count-1): the files in first all in share 0, the others dealt out, costliest first, to
+    the share with the least cost so far. The same files and costs always give the same shares."""
+    loads, share = [0.0] * count, {}
+    for path in sorted(costs, key=lambda p: (p not in first, -costs[p], p)):
+        share[path] = 0 if path in first else min(range(count), key=lambda k: (loads[k], k))
+        loads[share[path]] += costs[path]
+    return share
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: every half must deal out the same files
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """TEST_SHARD=K/N keeps the K-th of N shares of the test files (0-based): the browser tests all in share 0, the
-    other files dealt out, costliest first, to the share with the least so far (by _TIER_SECONDS). CI runs share 0
-    against the server and share 1 on the embedded PostgreSQL at the same time: each test runs once, and each
-    database about half the suite."""
+    """TEST_SHARD=K/N keeps the K-th of N shares of the test files (0-based; deal() by _TIER_SECONDS, the browser
+    tests in share 0). CI runs share 0 against the server and share 1 on the embedded PostgreSQL at the same time:
+    each test runs once, and each database about half the suite."""
     shard = os.environ.get("TEST_SHARD")
     if not shard:
         return
     index, count = (int(part) for part in shard.split("/"))
     costs: dict[str, float] = {}
+    browser: set[str] = set()
     for item in items:
         path = item.nodeid.split("::")[0]
-        tier = "browser" if item.get_closest_marker("browser") else path.split("/")[1]
+        if item.get_closest_marker("browser"):
+            browser.add(path)
+        tier = "browser" if path in browser else path.split("/")[1]
         costs[path] = costs.get(path, 0.0) + _TIER_SECONDS.get(tier, 0.6)
-    loads, share = [0.0] * count, {}
-    browser_files = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("browser")}
-    for path in sorted(costs, key=lambda p: (p not in browser_files, -costs[p], p)):
-        share[path] = 0 if path in browser_files else min(range(count), key=lambda k: (loads[k], k))
-        loads[share[path]] += costs[path]
+    share = deal(costs, browser, count)
     kept = [item for item in items if share[item.nodeid.split("::")[0]] == index]
-    left = [item for item in items if share[item.nodeid.split("::")[0]] != index]
-    if left:
-        config.hook.pytest_deselected(items=left)
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if share[item.nodeid.split("::")[0]] != index])
         items[:] = kept

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -179,13 +180,11 @@ class UsageService(ActingService):
             models = _matching(_catalogue(conn, filters) if catalogue is None else catalogue, filters)
             kept = models["model_id"].tolist()
             few = len(kept) <= _FEW_MODELS  # else count every model, and leave out in pandas what is not kept
-            database = self.read_engine.url.render_as_string(hide_password=True)
-            past = usage_past.split(conn, database, period.start, period.end) if keep and kept else None
-            if past is not None:
-                counts = usage_past.model_counts(conn, past, only=kept if few else None, first_month=decided[1])
+            if kept:
+                only = kept if few else None
+                counts, past = self._model_counts(conn, period, per_model, decided, keep=keep, only=only)
             else:
-                rows = plain_rows(conn.execute(q.model_counts(per_model, only=kept if few else None))) if kept else []
-                counts = pd.DataFrame(rows, columns=["model_id", *_TOTALS])
+                counts, past = pd.DataFrame([], columns=["model_id", *_TOTALS]), None
             counted = set(counts["model_id"])
             with_jobs, left_out = counted.intersection(kept), counted.difference(kept)
             days = []
@@ -210,16 +209,30 @@ class UsageService(ActingService):
         keep = decided[0].source == "rollups"
         with self._transaction(self.read_engine, snapshot=keep, lock=q.LOCK_DELTAS if keep else None) as conn:
             seen = set(catalogue["model_id"] if catalogue is not None else conn.execute(q.VISIBLE_MODEL_IDS).scalars())
-            database = self.read_engine.url.render_as_string(hide_password=True)
-            past = usage_past.split(conn, database, period.start, period.end) if keep else None
-            if past is not None:
-                counts = usage_past.model_counts(conn, past, first_month=decided[1])
-            else:
-                counts = pd.DataFrame(plain_rows(conn.execute(q.model_counts(source))), columns=["model_id", *_TOTALS])
+            counts, _ = self._model_counts(conn, period, source, decided, keep=keep)
         after()
         # A mask from a set, not isin: on this text column isin took 114 ms for 10,000 models, the mask about 1 ms.
-        counted = counts.loc[pd.Series([model in seen for model in counts["model_id"].tolist()], dtype=bool).values]
+        counted = counts[np.array([model in seen for model in counts["model_id"].tolist()], dtype=bool)]
         return tuple(int(counted[name].sum()) for name in ("total_jobs", "completed_jobs", "failed_jobs"))
+
+    def _model_counts(
+        self,
+        conn: sa.Connection,
+        period: UsageRange,
+        source: sa.FromClause,
+        decided: Decided,
+        *,
+        keep: bool,
+        only: list[str] | None = None,
+    ) -> tuple[pd.DataFrame, usage_past.Past | None]:
+        """q.model_counts' rows over the range as a frame (model_id, then _TOTALS), and the range's past when it came
+        from a kept copy (usage_past). keep: conn is one snapshot over the rollups, where a copy may be used."""
+        database = self.read_engine.url.render_as_string(hide_password=True)
+        past = usage_past.split(conn, database, period.start, period.end) if keep else None
+        if past is not None:
+            return usage_past.model_counts(conn, past, only=only, first_month=decided[1]), past
+        rows = plain_rows(conn.execute(q.model_counts(source, only=only)))
+        return pd.DataFrame(rows, columns=["model_id", *_TOTALS]), None
 
     def counts_of(self, period: UsageRange, model_ids: list[str]) -> dict[str, tuple[int, ...]] | None:
         """Per model listed (ids as text) with jobs in the range: (total, completed, failed, rated, rating_sum), read
