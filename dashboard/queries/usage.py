@@ -75,7 +75,8 @@ READ_DELTA_TABLES = (*DELTA_TABLES, "job_usage_held")
 _deltas = [_delta(name) for name in READ_DELTA_TABLES]
 # Taken before a snapshot that reads the rollups and the deltas in more than one statement (acting_as's lock): a fold
 # truncates what it folded, and a snapshot from before it would see those rows in neither. Writers are not held up
-# (they take ROW EXCLUSIVE); a fold waits at most its lock timeout for such a read, then leaves the rest to the next.
+# (they take ROW EXCLUSIVE), and neither is a fold (it folds beside such a read, migration 0024) until it comes to
+# truncate what it folded: then it waits for such a read 200 ms at most, and deletes the rows instead.
 LOCK_DELTAS = sa.text("lock table dashboard.job_usage_delta, dashboard.job_usage_delta_1 in access share mode")
 
 
@@ -505,8 +506,8 @@ def day_counts_from_totals(
 
 def from_jobs_source(start: datetime | None, end: datetime | None, *, by_day: bool = True) -> sa.FromClause:
     """The same rows counted from jobs by dashboard.job_usage_from_jobs() (admins; costs what the seed's query
-    costs): read when the delta backlog is too large to fold first. Without by_day, day is null and rows are
-    per model and status only, as the seed's query groups them."""
+    costs): read when the delta backlog is too large to read with the rollups. Without by_day, day is null and rows
+    are per model and status only, as the seed's query groups them."""
     start, end = (None if t is None else t.astimezone(UTC) for t in (start, end))
     return (
         sa.func.dashboard.job_usage_from_jobs(sa.literal(start, _TZ), sa.literal(end, _TZ), sa.literal(by_day))

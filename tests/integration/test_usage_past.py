@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -161,10 +162,12 @@ def test_a_recount_and_a_hand_edit_of_the_rollups_replace_the_copy(engine, catal
         assert rows == [tuple(r) for r in conn.execute(q.day_counts_from_totals(None, None, now=NOW))]
 
 
-def test_a_fold_waits_for_a_report_in_its_snapshot_or_leaves_its_deltas_to_the_next(engine, catalogue):  # noqa: F811
-    """A fold truncates the deltas it folded, which a snapshot taken before it would see in neither the deltas nor the
-    rollups (TRUNCATE is not MVCC-safe): the report's transaction locks the delta tables before its snapshot, so the
-    fold gives up after its lock timeout, and the report is exact in its own snapshot."""
+def test_a_fold_beside_a_report_in_its_snapshot_folds_and_each_side_is_exact(engine, catalogue):  # noqa: F811
+    """A fold truncates what it folded, which a snapshot taken before it would see in neither the deltas nor the
+    rollups (TRUNCATE is not MVCC-safe). The report's transaction locks the delta tables before its snapshot; the fold
+    folds beside it (migration 0024: readers are not held up), finds the table held when it comes to free it, and
+    deletes the rows instead after its 200 ms lock timeout: the report is exact in its own snapshot, a report after
+    the fold in its own, and the next fold frees the dead rows."""
     models, admin, _ = catalogue
     _random_writes(engine, models, random.Random(5), 60)
     UsageService(engine, user_id=admin).fold()
@@ -176,10 +179,22 @@ def test_a_fold_waits_for_a_report_in_its_snapshot_or_leaves_its_deltas_to_the_n
         )
     expected = _days_from_jobs(engine, period)
     with _snapshot(engine, admin) as old:
-        assert UsageService(engine, user_id=admin).fold() == 0
-        assert _days_in(old, period) == expected
-    UsageService(engine, user_id=admin).fold()  # (a background fold of an earlier report may have been first)
+        before = _days_in(old, period)
+        started = time.monotonic()
+        assert UsageService(engine, user_id=admin).fold() > 0  # it folded, though the report holds the tables
+        assert time.monotonic() - started < 5  # two folds, each waiting 200 ms to truncate, then deleting
+        assert before == _days_in(old, period) == expected  # the report's snapshot: as before the fold
+        assert _kept_days(engine, admin, period) == expected  # a report after the fold, from the rollups
+    assert _backlog(engine)[0] == 0  # deleted: nothing pending, though the dead rows are still there
+    UsageService(engine, user_id=admin).fold()  # no reader now: both tables truncated, the dead rows freed
+    assert _backlog(engine) == (0, 0)
     assert _kept_days(engine, admin, period) == expected
+
+
+def _backlog(engine) -> tuple[int, int]:
+    """Pending delta rows, and the bytes both delta tables hold (dead rows included)."""
+    with engine.connect() as conn:
+        return conn.execute(q.PENDING).scalar_one(), conn.execute(q.BACKLOG).one().pending
 
 
 _JOB_DAYS = sa.text("""
