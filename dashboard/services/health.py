@@ -131,7 +131,7 @@ class HealthService(ActingService):
         baseline_start = baseline_end - timedelta(days=BASELINE_DAYS)
         # A job is stuck once the hour it was created in ended stuck_minutes ago or more.
         stuck_before = (now - timedelta(minutes=thresholds.stuck_minutes)).replace(minute=0, second=0, microsecond=0)
-        decided = self._usage.decide()  # the backlog's rule: fold first, or read jobs, as every usage read does
+        decided = self._usage.decide()  # the backlog's rule, as every usage read follows it
         if decided[0].source == "own":
             raise NotAllowed("Health counts every person's jobs: only admins can see it")
 

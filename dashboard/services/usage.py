@@ -300,9 +300,9 @@ class UsageService(ActingService):
     def source(
         self, period: UsageRange, *, by_day: bool, decided: Decided | None = None
     ) -> tuple[sa.FromClause, Callable[[], None]]:
-        """What to read, decided by services/usage_folding.py, and what to do once it is read: the rollups
-        (folded first when the backlog asks for it), jobs counted as the seed's query does (with a fold started
-        in the background after the read, so that the two do not compete), or one's own jobs under RLS. Without
+        """What to read, decided by services/usage_folding.py, and what to do once it is read: the rollups with the
+        pending deltas, or jobs counted as the seed's query does (either with a fold started in the background after
+        the read when the backlog is large, so that the two do not compete), or one's own jobs under RLS. Without
         by_day, the rollups are read by month and all time (migration 0016): rows per model, day null."""
         decision, first_month, after = decided or self.decide()
         if decision.source == "jobs":
@@ -326,14 +326,13 @@ class UsageService(ActingService):
         return functools.partial(q.day_counts, q.jobs_source(period.start, period.end)), after
 
     def decide(self) -> Decided:
-        """The backlog's rule (folding now when it says so), the monthly rollup's first month, and the after-read."""
+        """The backlog's rule, the monthly rollup's first month, and the after-read (a fold in the background when the
+        rule says so)."""
         with self._transaction() as conn:
             backlog = conn.execute(q.BACKLOG).one()
         decision = usage_folding.decide(
             usage_folding.Backlog(int(backlog.pending), int(backlog.jobs), bool(backlog.admin))
         )
-        if decision.fold_now:
-            self.fold()
         if decision.source != "own":
             usage_folding.keep_folded(id(self.engine), self.fold)
 

@@ -74,11 +74,11 @@ def _equal_in_every_range(engine, admin) -> None:
         (Backlog(10**9, 10**9, admin=False), Decision("own")),
         (Backlog(0, 10**9, admin=True), Decision("rollups")),
         (Backlog(usage_folding.FOLD_ABOVE_BYTES, 10**9, admin=True), Decision("rollups")),
-        (Backlog(usage_folding.FOLD_ABOVE_BYTES + 1, 10**9, admin=True), Decision("rollups", fold_now=True)),
-        (Backlog(100 << 20, 10**9, admin=True), Decision("rollups", fold_now=True)),
+        (Backlog(usage_folding.FOLD_ABOVE_BYTES + 1, 10**9, admin=True), Decision("rollups", fold_in_background=True)),
+        (Backlog(100 << 20, 10**9, admin=True), Decision("rollups", fold_in_background=True)),
         (Backlog(300 << 20, 10**9, admin=True), Decision("jobs", fold_in_background=True)),
         (Backlog(2 << 20, 4 << 20, admin=True), Decision("jobs", fold_in_background=True)),
-        (Backlog(2 << 20, 9 << 20, admin=True), Decision("rollups", fold_now=True)),
+        (Backlog(2 << 20, 9 << 20, admin=True), Decision("rollups", fold_in_background=True)),
     ],
 )
 def test_which_path_a_read_takes(backlog, decision):
@@ -86,7 +86,7 @@ def test_which_path_a_read_takes(backlog, decision):
 
 
 # ─── Each state, against the seed's query ──────────────────────────────────────────────────────
-def test_a_backlog_past_the_fold_threshold_is_folded_by_the_first_read_and_leaves_nothing(
+def test_a_backlog_past_the_fold_threshold_is_read_with_the_rollups_then_folded_in_the_background_to_nothing(
     engine, catalogue, monkeypatch
 ):
     models, admin = catalogue
@@ -95,7 +95,14 @@ def test_a_backlog_past_the_fold_threshold_is_folded_by_the_first_read_and_leave
     assert _pending_jobs(engine) > 3000
     monkeypatch.setattr(usage_folding, "FOLD_ABOVE_BYTES", 0)
     monkeypatch.setattr(usage_folding, "JOBS_INSTEAD_SHARE", 1e9)
-    assert _exact(engine, admin, UsageRange()) == _seed(engine, UsageRange())  # this read folded first
+    folds: list[int] = []
+    real = usage_folding.fold_in_background
+    monkeypatch.setattr(usage_folding, "fold_in_background", lambda key, fold: (folds.append(key), real(key, fold)))
+    assert _exact(engine, admin, UsageRange()) == _seed(engine, UsageRange())  # read with the deltas, not folded first
+    assert folds, "the read starts a fold in the background once it has read"
+    deadline = time.monotonic() + 20
+    while _pending(engine)[0] and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert _pending(engine) == (0, 0), "a fold must free what it folded at once (no dead rows to scan)"
     _equal_in_every_range(engine, admin)
 
