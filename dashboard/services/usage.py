@@ -287,6 +287,11 @@ class UsageService(ActingService):
                 folded += int(conn.execute(q.FOLD).scalar_one())
         return folded
 
+    def _held_bytes(self) -> int:
+        """What the two delta tables hold, in bytes, dead rows included (q.BACKLOG's pending)."""
+        with self._transaction() as conn:
+            return int(conn.execute(q.BACKLOG).one().pending)
+
     def rebuild(self) -> int:
         """Recount the rollups from jobs (after a bulk load made with the triggers off), laid out by time and
         vacuumed (db/live.py), then fold, so that what the recount dropped is freed too; returns the jobs counted.
@@ -338,7 +343,9 @@ class UsageService(ActingService):
 
         def after() -> None:
             if decision.fold_in_background:
-                usage_folding.fold_in_background(id(self.engine), self.fold)
+                usage_folding.fold_in_background(
+                    id(self.engine), functools.partial(usage_folding.fold_until_freed, self.fold, self._held_bytes)
+                )
 
         return decision, backlog.first_month, after
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from dashboard.database import SERVICE_ROLE
+from dashboard.database import SERVICE_ROLE, acting_as
 from dashboard.queries import usage as usage_queries
 from dashboard.services import usage_folding
 from dashboard.services.usage import UsageRange, UsageService
@@ -125,6 +125,27 @@ def test_a_backlog_too_large_to_fold_in_a_read_is_read_from_jobs_and_folded_in_t
     assert _pending(engine) == (0, 0)
     monkeypatch.setattr(usage_folding, "JOBS_INSTEAD_SHARE", 1e9)
     _equal_in_every_range(engine, admin)  # and now from the rollups
+
+
+def test_a_background_fold_that_could_only_delete_folds_again_once_the_report_is_over(engine, catalogue, monkeypatch):
+    """A fold that finds a report holding its table when it comes to truncate deletes the rows instead (migration
+    0024); every read then scans them dead until a fold truncates them, so a background fold folds again shortly."""
+    models, admin = catalogue
+    _random_writes(engine, models, random.Random(6), 60)
+    monkeypatch.setattr(usage_folding, "FOLD_ABOVE_BYTES", 0)
+    monkeypatch.setattr(usage_folding, "FREE_PAUSE_SECONDS", 0.3)
+    service = UsageService(engine, user_id=admin)
+    folding = threading.Thread(target=usage_folding.fold_until_freed, args=(service.fold, service._held_bytes))
+    with acting_as(engine, admin, snapshot=True, lock=usage_queries.LOCK_DELTAS):  # a report in one snapshot
+        folding.start()
+        deadline = time.monotonic() + 10
+        while _pending(engine)[0] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        rows, held = _pending(engine)
+        assert rows == 0 and held > 0, "folded beside the report, and deleted: the dead rows are still there"
+    folding.join(10)
+    assert _pending(engine) == (0, 0)
+    _equal_in_every_range(engine, admin)
 
 
 def test_after_a_fold_reads_come_from_the_rollups_alone(engine, catalogue):
