@@ -140,11 +140,20 @@ def latency_parts(rollup_from: datetime | None, deltas_from: datetime, end: date
 
 
 def latency_rows(grain: str, buckets: list[datetime]) -> sa.Select:
-    """(bucket as Unix seconds, model id as text, duration bucket, jobs) of the hourly (grain "hour") or daily
-    ("day") latency rollup's rows in the buckets listed (RLS: admins only)."""
+    """One row per bucket listed with rows in the hourly (grain "hour") or daily ("day") latency rollup: (bucket as
+    Unix seconds, then arrays, one element per row: model id as text, duration bucket, jobs) (RLS: admins only).
+    Arrays, as rollup_rows: 7 days of 10,000 busy models are 565,000 rows, 1.0-1.1 s to fetch as rows here and
+    about 0.4 s as arrays."""
     r = (_hourly if grain == "hour" else _daily).c
-    return sa.select(epoch(r.bucket), sa.cast(r.api_model_id, sa.Text), r.duration_bucket, r.jobs).where(
-        r.bucket == sa.any_(sa.bindparam("buckets", buckets, type_=ARRAY(_TZ)))
+    return (
+        sa.select(
+            epoch(r.bucket),
+            sa.func.array_agg(sa.cast(r.api_model_id, sa.Text)),
+            sa.func.array_agg(r.duration_bucket),
+            sa.func.array_agg(r.jobs),
+        )
+        .where(r.bucket == sa.any_(sa.bindparam("buckets", buckets, type_=ARRAY(_TZ))))
+        .group_by(r.bucket)
     )
 
 

@@ -189,19 +189,29 @@ class _Parts:
     duration_jobs: list[np.ndarray] = field(default_factory=list)
 
     def add_counts(self, rows: Iterable[Sequence]) -> None:
+        """Rows of (model, total, completed, failed, rated, rating_sum)."""
         rows = _fetched(rows)
         if rows:
-            columns = list(zip(*rows, strict=True))
-            self.count_rows.append(self.models.rows(columns[0]))
-            self.count_values.append(np.array(columns[1:], dtype=np.int64).T)
+            self.add_count_columns(*zip(*rows, strict=True))
+
+    def add_count_columns(self, models: Sequence[str], *values: Sequence[int]) -> None:
+        """The same as columns: models, then totals, completed, ... (one element per model)."""
+        if models:
+            self.count_rows.append(self.models.rows(models))
+            self.count_values.append(np.array(values, dtype=np.int64).T)
 
     def add_durations(self, rows: Iterable[Sequence]) -> None:
+        """Rows of (model, duration bucket, jobs)."""
         rows = _fetched(rows)
         if rows:
-            model, bucket, jobs = zip(*rows, strict=True)
-            self.duration_rows.append(self.models.rows(model))
-            buckets = np.clip(np.array(bucket, dtype=np.int64), 0, lq.OPEN_BUCKET)  # any smallint, then 0..89
-            self.duration_buckets.append(buckets.astype(np.int8))
+            self.add_duration_columns(*zip(*rows, strict=True))
+
+    def add_duration_columns(self, models: Sequence[str], buckets: Sequence[int], jobs: Sequence[int]) -> None:
+        """The same as three columns."""
+        if models:
+            self.duration_rows.append(self.models.rows(models))
+            clipped = np.clip(np.array(buckets, dtype=np.int64), 0, lq.OPEN_BUCKET)  # any smallint, then 0..89
+            self.duration_buckets.append(clipped.astype(np.int8))
             self.duration_jobs.append(np.array(jobs, dtype=np.int64))
 
     @property
@@ -252,10 +262,10 @@ class _Store:
                 continue
             periods = [k[1] for k in wanted.values()]
             parts = {at: _Parts(self.models) for at in wanted}
-            for at, rows in _by_period(conn.execute(q.rollup_rows(grain, periods))):
-                parts[at].add_counts(rows)
-            for at, rows in _by_period(conn.execute(lq.latency_rows(grain, periods))):
-                parts[at].add_durations(rows)
+            for at, *columns in conn.execute(q.rollup_rows(grain, periods)):
+                parts[int(at)].add_count_columns(*columns)
+            for at, *columns in conn.execute(lq.latency_rows(grain, periods)):
+                parts[int(at)].add_duration_columns(*columns)
             found |= {key: parts[at] for at, key in wanted.items()}
             with self._lock:
                 self.pieces |= {(grain, key[1]): (key, parts[at]) for at, key in wanted.items()}
@@ -300,14 +310,6 @@ class _Store:
         counts, durations = _zeros(len(models), (kept.counts, kept.durations))
         fresh.add_into(counts, durations)
         return Tally(models, counts, durations)
-
-
-def _by_period(result: Iterable[Sequence]) -> Iterable[tuple[int, list[tuple]]]:
-    """Rows (period as Unix seconds, rest...) grouped by period, each without its period."""
-    groups: dict[int, list[tuple]] = {}
-    for row in _fetched(result):
-        groups.setdefault(int(row[0]), []).append(tuple(row[1:]))
-    return groups.items()
 
 
 _STORES: OrderedDict[tuple, _Store] = OrderedDict()
