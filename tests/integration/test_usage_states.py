@@ -148,6 +148,43 @@ def test_a_background_fold_that_could_only_delete_folds_again_once_the_report_is
     _equal_in_every_range(engine, admin)
 
 
+# A fold that takes two seconds over its arithmetic: a statement trigger on the daily rollup, which every fold writes
+# (this test's own database only).
+_SLOW_FOLD = """
+create function public.slow_fold_for_a_test() returns trigger language plpgsql as $$
+begin
+  perform pg_sleep(2);
+  return null;
+end $$;
+create trigger slow_fold_for_a_test after insert or update or delete on dashboard.job_usage_daily
+  for each statement execute function public.slow_fold_for_a_test();
+"""
+
+
+def test_reads_go_on_beside_a_fold_in_progress_and_see_the_counts_of_before_it(engine, catalogue):
+    """Migration 0024: a fold holds its table IN EXCLUSIVE MODE while it folds, so a read meanwhile does not wait for
+    it (before, it held ACCESS EXCLUSIVE throughout, and every read waited for the whole fold), and sees the deltas
+    and the rollups as they were: the same counts."""
+    models, admin = catalogue
+    _random_writes(engine, models, random.Random(8), 60)
+    expected = _seed(engine, UsageRange())
+    with engine.begin() as conn:
+        conn.execute(sa.text(_SLOW_FOLD))
+    folded: list[int] = []
+    folding = threading.Thread(target=lambda: folded.append(UsageService(engine, user_id=admin).fold()))
+    folding.start()
+    time.sleep(0.5)  # the fold is in its arithmetic now, for another second and more
+    started = time.monotonic()
+    assert _exact(engine, admin, UsageRange()) == expected
+    waited = time.monotonic() - started
+    assert folding.is_alive(), "the fold was still running during the read"
+    folding.join(10)
+    assert waited < 1.0, f"the read waited {waited:.2f} s for the fold"
+    assert folded and folded[0] > 0
+    assert _pending(engine) == (0, 0)
+    assert _exact(engine, admin, UsageRange()) == expected
+
+
 def test_after_a_fold_reads_come_from_the_rollups_alone(engine, catalogue):
     models, admin = catalogue
     _backfill(engine, models, 2000)
