@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -94,21 +95,23 @@ def model_counts(
 
     def read_past() -> pd.DataFrame:
         source = q.model_totals_source(past.start, past.past_end, first_month=first_month, now=now, deltas=False)
-        return _frame(conn.execute(q.model_counts(source, only=listed)))
+        return _frame(conn.execute(q.model_count_arrays(q.model_counts(source, only=listed))))
 
     kept = _kept_copy(("counts", *past.key, *_listed(only=only)), past.digest, read_past)
     parts = [q.delta_source(past.start, past.end)]
     if past.rest:
         parts.insert(0, q.model_totals_source(past.today, past.end, first_month=first_month, now=now, deltas=False))
     rest = sa.union_all(*(sa.select(*part.c) for part in parts)).subquery("rest")
-    total = kept.add(_frame(conn.execute(q.model_counts(rest, only=listed, partial=True))), fill_value=0)
+    fresh = _frame(conn.execute(q.model_count_arrays(q.model_counts(rest, only=listed, partial=True))))
+    total = kept.add(fresh, fill_value=0)
     return total[total["total_jobs"] != 0].astype("int64").reset_index()
 
 
 def _frame(result: sa.Result) -> pd.DataFrame:
-    """model_counts' rows as a frame indexed by model id, figures as int64 (none: 0)."""
-    frame = pd.DataFrame(plain_rows(result), columns=["model_id", *q.SUM_NAMES]).set_index("model_id")
-    return frame.fillna(0).astype("int64")
+    """q.model_count_arrays' row as a frame indexed by model id, figures as int64."""
+    ids, *figures = result.one()
+    columns = {name: np.array(values, dtype=np.int64) for name, values in zip(q.SUM_NAMES, figures, strict=True)}
+    return pd.DataFrame(columns, index=pd.Index(ids, name="model_id"))
 
 
 def day_counts(
