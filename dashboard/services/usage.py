@@ -287,10 +287,14 @@ class UsageService(ActingService):
                 folded += int(conn.execute(q.FOLD).scalar_one())
         return folded
 
-    def _held_bytes(self) -> int:
-        """What the two delta tables hold, in bytes, dead rows included (q.BACKLOG's pending)."""
+    def _backlog(self) -> sa.Row:
+        """q.BACKLOG's row: what the two delta tables hold in bytes (dead rows included), jobs' size, the monthly
+        rollup's first month, and whether this person reads the rollups."""
         with self._transaction() as conn:
-            return int(conn.execute(q.BACKLOG).one().pending)
+            return conn.execute(q.BACKLOG).one()
+
+    def _held_bytes(self) -> int:
+        return int(self._backlog().pending)
 
     def rebuild(self) -> int:
         """Recount the rollups from jobs (after a bulk load made with the triggers off), laid out by time and
@@ -333,8 +337,7 @@ class UsageService(ActingService):
     def decide(self) -> Decided:
         """The backlog's rule, the monthly rollup's first month, and the after-read (a fold in the background when the
         rule says so)."""
-        with self._transaction() as conn:
-            backlog = conn.execute(q.BACKLOG).one()
+        backlog = self._backlog()
         decision = usage_folding.decide(
             usage_folding.Backlog(int(backlog.pending), int(backlog.jobs), bool(backlog.admin))
         )

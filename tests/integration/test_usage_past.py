@@ -27,6 +27,7 @@ from tests.integration.test_usage_rollups import (
     _model_lists,
     catalogue,  # noqa: F401 — the fixture
 )
+from tests.integration.test_usage_states import _pending
 
 DATABASE = "the test database"
 
@@ -185,16 +186,10 @@ def test_a_fold_beside_a_report_in_its_snapshot_folds_and_each_side_is_exact(eng
         assert time.monotonic() - started < 5  # two folds, each waiting 200 ms to truncate, then deleting
         assert before == _days_in(old, period) == expected  # the report's snapshot: as before the fold
         assert _kept_days(engine, admin, period) == expected  # a report after the fold, from the rollups
-    assert _backlog(engine)[0] == 0  # deleted: nothing pending, though the dead rows are still there
+    assert _pending(engine)[0] == 0  # deleted: nothing pending, though the dead rows are still there
     UsageService(engine, user_id=admin).fold()  # no reader now: both tables truncated, the dead rows freed
-    assert _backlog(engine) == (0, 0)
+    assert _pending(engine) == (0, 0)
     assert _kept_days(engine, admin, period) == expected
-
-
-def _backlog(engine) -> tuple[int, int]:
-    """Pending delta rows, and the bytes both delta tables hold (dead rows included)."""
-    with engine.connect() as conn:
-        return conn.execute(q.PENDING).scalar_one(), conn.execute(q.BACKLOG).one().pending
 
 
 _JOB_DAYS = sa.text("""
