@@ -6,7 +6,8 @@ catalogue). Here each such read is also kept per database, name and reader as of
 reflects; the next version's read is that one brought up to date by a partial read (services/catalogue_changes.py),
 which reads only the rows the writes since touched, under RLS as ever. Whole reads remain for what the log cannot
 say, for a version with a write still in flight (kept reads move only from settled counts), and every _MAX_AGE
-seconds, as the cached reads' own expiry did.
+seconds, as the cached reads' own expiry did. One read per key at a time: a run that asks while another reads the
+same key (a sign-in's warmup, another session) waits for that read and takes its value.
 """
 
 from __future__ import annotations
@@ -40,6 +41,20 @@ def _store() -> tuple[threading.Lock, OrderedDict[tuple, _Kept]]:
     return threading.Lock(), OrderedDict()
 
 
+@st.cache_resource(show_spinner=False)
+def _reading() -> tuple[threading.Lock, dict[tuple, threading.RLock]]:
+    """A lock per key, held while that key is read: a run that asks for a read under way (a warmup's, another
+    session's) waits for it and takes its value rather than reading the same rows again beside it. One per key the
+    process has read (database, what, reader): a handful, or one per person where policies differ per person."""
+    return threading.Lock(), {}
+
+
+def _key_lock(key: tuple) -> threading.RLock:
+    lock, locks = _reading()
+    with lock:
+        return locks.setdefault(key, threading.RLock())
+
+
 def clear() -> None:
     lock, kept = _store()
     with lock:
@@ -64,21 +79,22 @@ def refreshed(
     lock, store = _store()
     if not settled:  # a write in flight: read whole once for this count, kept apart, never brought up to date
         return _unsettled(lock, store, (*key, "unsettled"), writes, whole)
-    with lock:
-        kept = store.get(key)
-    value: T | None = None
-    if kept is not None and kept.writes <= writes and time.monotonic() - kept.since < _MAX_AGE:
-        if kept.writes == writes:
-            value = kept.value
-        elif kept.epoch is not None:
-            value = partial(kept.value, kept.writes, kept.epoch)
-    if value is not None:
-        mark, since = kept.epoch, kept.since
-    else:
-        mark, since = epoch(), time.monotonic()
-        value = whole()
-    _keep(lock, store, key, _Kept(writes, mark, since, value))
-    return value
+    with _key_lock(key):  # a read of this key under way: wait for it, then take its value
+        with lock:
+            kept = store.get(key)
+        value: T | None = None
+        if kept is not None and kept.writes <= writes and time.monotonic() - kept.since < _MAX_AGE:
+            if kept.writes == writes:
+                value = kept.value
+            elif kept.epoch is not None:
+                value = partial(kept.value, kept.writes, kept.epoch)
+        if value is not None:
+            mark, since = kept.epoch, kept.since
+        else:
+            mark, since = epoch(), time.monotonic()
+            value = whole()
+        _keep(lock, store, key, _Kept(writes, mark, since, value))
+        return value
 
 
 def _unsettled(lock: threading.Lock, store: OrderedDict[tuple, _Kept], key: tuple, writes: int, whole: Callable):

@@ -9,12 +9,14 @@ finds them kept, as it would on its second visit. What is read is what the click
 caches, so nothing is less exact: the counts' copies are checked against the versions at every click, and kept
 catalogue reads are brought up to date after a write as ever. Nothing is drawn or sent.
 
-Before that, a process just started has read nothing at all: the first admin's Overview also imported the pages'
-code and read the past 30 days of every model for its job figures. So the first page a server process draws, the
-sign-in form most often, starts a thread that imports that code and reads that past as the service role, while the
-person types: the copy is kept per database, not per person (usage_past), and a read uses it only when its own
-snapshot, read as its own person, shows the versions it was read under (RLS shows them to admins and the service role
-alone); the models counted are still those the person sees. Nothing is drawn or sent; once per database and process.
+Before that, a process just started has read nothing at all: its first sign-in read the accounts' hash cost and made
+the dummy hash an unknown email is checked against (about 80 ms at cost 10), and the first admin's Overview also
+imported the pages' code and read the past 30 days of every model for its job figures. So the first page a server
+process draws, the sign-in form most often, starts a thread that does the sign-in's part, imports that code and
+reads that past as the service role, while the person types: the copy is kept per database, not per person
+(usage_past), and a read uses it only when its own snapshot, read as its own person, shows the versions it was read
+under (RLS shows them to admins and the service role alone); the models counted are still those the person sees.
+Nothing is drawn or sent; once per database and process.
 Health's copies of past hours and days (usage_spans) are not read here: at 10,000 models and 10M jobs spread over
 them that read took about 3 s, and a person signing in within those seconds (a password manager) had their first
 Overview slowed by about 1 s. Read as arrays it takes about 1 s, and it still slowed such a sign-in (1,521–1,740 ms
@@ -30,11 +32,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from uuid import UUID
 
 from sqlalchemy.engine import Engine
 from streamlit.runtime.scriptrunner import add_script_run_ctx
 
 from dashboard.database import SERVICE_ROLE
+from dashboard.services.auth import load_identity, prepare_sign_in
 from dashboard.services.catalogue import CatalogueService
 from dashboard.services.usage import UsageService
 
@@ -74,6 +78,39 @@ def after_landing() -> None:
     thread.start()
 
 
+def at_sign_in(user_id: UUID) -> None:
+    """Right after a password or code was accepted, while the browser goes through the cookie's route and comes back
+    (300-500 ms): read the Usage catalogue the Overview's job figures need, as this person and for the catalogue's
+    data version now, into the kept reads the Overview's first run then finds (ui/kept_reads.py; a run that asks
+    while it is being read waits for it rather than reading it again). Admins only: they land on the Overview."""
+    if not ENABLED:
+        return
+    from dashboard.ui import usage_report
+    from dashboard.ui.context import Context, get_engine, load_settings
+
+    settings = load_settings()
+    engine = get_engine(settings.database_url, str(settings.data_dir))
+
+    def run() -> None:
+        try:
+            identity = load_identity(engine, user_id)
+            if identity is None or identity.refused or not identity.is_admin:
+                return
+            version = CatalogueService(engine, user_id=user_id).data_version()
+            ctx = Context(engine=engine, identity=identity, data_version=version, settings=settings)
+            usage_report.read_catalogue(ctx)
+        except Exception:  # noqa: BLE001 — a lost connection, a role revoked meanwhile: the Overview reads it itself
+            pass
+
+    thread = threading.Thread(target=run, name="sign-in-warmup", daemon=True)
+    add_script_run_ctx(thread)  # the read policies' cached read (ui/cached.py) is Streamlit's
+    with _lock:
+        _started[("sign-in", object())] = thread  # every sign-in's own (settle() waits for it)
+        while len(_started) > _KEPT:
+            _started.popitem(last=False)
+    thread.start()
+
+
 def at_first_page(engine: Engine, read_engine: Engine | None) -> None:
     """Start the process's own reads (see the module's text) in a background thread, once per database."""
     if not ENABLED:
@@ -88,6 +125,10 @@ def at_first_page(engine: Engine, read_engine: Engine | None) -> None:
 
 
 def _process_reads(engine: Engine, read_engine: Engine | None) -> None:
+    try:  # the sign-in's own first costs: the hash cost read and the dummy hash made for it
+        prepare_sign_in(engine)
+    except Exception:  # noqa: BLE001 — a lost connection: the sign-in reads it as it always did
+        pass
     try:
         # The code an admin's Overview runs first (the pages' own modules; their reads come with the person).
         from dashboard.ui import health_view, model_views  # noqa: F401

@@ -17,7 +17,7 @@ from dashboard.services.catalogue_changes import brought_up_to_date
 from dashboard.services.spend import cost_bases
 from dashboard.services.usage import UsageFilters, UsageRange, UsageService
 from dashboard.ui import cached, kept_reads, model_search
-from dashboard.ui.context import CacheVersion, context
+from dashboard.ui.context import CacheVersion, Context, context
 
 MODEL_MATCHES = model_search.MATCHES  # how many models the model filter offers for what was typed (one rule)
 DEFAULT_RANGE = "30d"  # the range the page opens on
@@ -28,8 +28,12 @@ def catalogue() -> pd.DataFrame:
     (spend.BASIS_COLUMNS) and a search text; kept per reader and brought up to date after a write (ui/kept_reads.py).
     One frame shared by every click and session, not a copy each: nothing may change it (filters and the report
     make frames of their own)."""
-    ctx = context()
-    return _catalogue(ctx.usage, cached.reader(), ctx.cache_version)
+    return read_catalogue(context())
+
+
+def read_catalogue(ctx: Context) -> pd.DataFrame:
+    """catalogue() for the person and data version of ctx (landing_warmup reads it so before a page has run)."""
+    return _catalogue(ctx.usage, cached.reader(ctx), ctx.cache_version)
 
 
 def report(period: UsageRange, filters: UsageFilters) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -80,3 +80,52 @@ def test_each_database_reader_and_role_keeps_its_own_and_old_reads_are_read_whol
     clock[0] += kept_reads._MAX_AGE
     assert reads.read(KEY, (7, True, True)) == "whole 5"  # as old as a cached read's expiry: read whole
     assert reads.read(KEY, (8, True, True)) == "whole 5 + since 7"
+
+
+def test_a_read_under_way_is_waited_for_not_read_again_beside_it():
+    """A warmup reading the catalogue when a page's run asks for it: the run waits and takes that read's value."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    reads = Reads()
+
+    def slow_whole() -> str:
+        started.set()
+        release.wait(5)
+        return reads.whole()
+
+    first: list[str] = []
+    warmup = threading.Thread(
+        target=lambda: first.append(
+            kept_reads.refreshed(KEY, (5, True, True), epoch=lambda: "epoch-1", whole=slow_whole, partial=reads.partial)
+        )
+    )
+    warmup.start()
+    assert started.wait(5)
+    second: list[str] = []
+    page = threading.Thread(target=lambda: second.append(reads.read(KEY, (5, True, True))))
+    page.start()
+    page.join(0.2)
+    assert page.is_alive()  # waiting for the read under way
+    release.set()
+    warmup.join(5)
+    page.join(5)
+    assert first == second == ["whole 1"] and reads.wholes == 1
+
+
+def test_reads_of_other_keys_do_not_wait_for_each_other():
+    import threading
+
+    release = threading.Event()
+    reads = Reads()
+    warmup = threading.Thread(
+        target=lambda: kept_reads.refreshed(
+            KEY, (5, True, True), epoch=lambda: "e", whole=lambda: release.wait(5) and "slow", partial=reads.partial
+        )
+    )
+    warmup.start()
+    try:
+        assert reads.read((*KEY[:2], "user-1"), (5, True, False)) == "whole 1"  # at once, another reader's
+    finally:
+        release.set()
+        warmup.join(5)
