@@ -12,6 +12,7 @@ st.title("Overview")
 overview = cached.overview()
 slots = {slot.label: slot for slot in cached.slots()}
 counts = overview.counts
+health = health_view.start_overview_report()  # read beside the job figures; shown below
 jobs_30d, rate = usage_report.recent_jobs()
 
 models, providers, defaults, jobs, failures = st.columns(5)
@@ -95,7 +96,7 @@ if len(warnings) > SHOWN:
     st.page_link(paths.DEFAULTS, label="Go to Defaults", icon=":material/star:")
 
 # Read at every run, not cached: job counts move without the catalogue changing (ui/health_view.py).
-health_view.render_overview_section()
+health_view.render_overview_section(health())
 
 # A platform's own policy (the seed's among them) may check the role once per row: say what that costs, folded away.
 note = per_row_check_note(cached.policies(), models=counts["models"])

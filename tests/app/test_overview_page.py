@@ -215,3 +215,38 @@ def test_a_long_list_of_slots_needing_attention_shows_the_first_and_lists_the_re
     assert f"task-29 {hostile.LINK}" in listed.value
     assert ("Go to Defaults", "defaults", {}) in _links(at)
     assert len(_links(at)) <= 2 * 5 + 2  # two links a drawn slot, Defaults and Health
+
+
+def test_a_health_report_that_cannot_be_read_says_why_and_the_rest_of_the_page_stands(demo_db, signed_in, monkeypatch):
+    """The report is read in a thread beside the job figures; what it refuses with is shown in the page's run, in
+    the Health part, as the Health page shows it."""
+    from dashboard.services.errors import NotAllowed
+    from dashboard.services.health import HealthService
+    from dashboard.ui.feedback import describe_error
+
+    refusal = NotAllowed(f"Refused for {hostile.LINK}")
+
+    def refused(*args, **kwargs):
+        raise refusal
+
+    monkeypatch.setattr(HealthService, "report", refused)
+    at = signed_in(page=PAGE)
+    assert not at.exception, at.exception
+    assert md_escape(describe_error(refusal)) in [e.value for e in at.error]
+    assert _metrics(at)["Active models (of 32)"] == "28"
+    assert "Health" in [h.value for h in at.subheader]
+
+
+def test_a_connection_lost_in_the_health_read_shows_the_databases_banner(demo_db, signed_in, monkeypatch):
+    """What else the thread's read raises is raised in the page's run: a lost connection is the app's banner with a
+    retry, never a traceback, as for any other read."""
+    from dashboard.services.health import HealthService
+
+    def lost(*args, **kwargs):
+        raise sa.exc.OperationalError("select 1", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(HealthService, "report", lost)
+    at = signed_in(page=PAGE)
+    assert not at.exception, at.exception
+    assert "The database cannot be reached right now" in texts(at)
+    assert [b for b in at.button if b.key == "retry_database"]
