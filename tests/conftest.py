@@ -187,6 +187,7 @@ def _no_background_health_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     from dashboard.services import usage_spans
 
     monkeypatch.setattr(usage_spans, "READ_NOW_MAX", None)
+    monkeypatch.setattr(usage_spans, "WARM_AFTER", 0.0)  # the tests of that thread do not wait for a page's run
 
 
 # What a test costs, roughly, by tier (seconds on a two-core machine): what TEST_SHARD balances.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,10 @@ _SUMS_KEPT = 4  # sums of pieces kept per database: the two windows' closed hour
 # Periods a report reads itself when its copies lack them (an hour turning, a late change): past this, a background
 # thread reads them (None: the report always reads them itself; the tests, for reports that do not race a thread).
 READ_NOW_MAX: int | None = 3
+# How long that thread waits before it reads: the report that started it is part of a page's run (a fresh server's
+# first Overview), and the read (about 1 s of both cores at 10,000 models) slowed that run when it began at once. A
+# report in the meantime reads what it shows in full, as the first one did.
+WARM_AFTER = 1.0
 _ONE_BY_ONE = 256  # percentiles a Tally works out model by model before it works them out for every model at once
 
 
@@ -275,12 +280,13 @@ class _Store:
         return found
 
     def warm_in_background(self, warm: Callable[[], None]) -> None:
-        """Run warm() in a daemon thread, unless one is already warming this store."""
+        """Run warm() in a daemon thread, WARM_AFTER seconds from now, unless one is already warming this store."""
         with self._lock:
             if self.warming is not None and self.warming.is_alive():
                 return
 
             def run() -> None:
+                time.sleep(WARM_AFTER)
                 try:
                     warm()
                 except Exception:  # noqa: BLE001 — a lost connection or a revoked role: the next report tries again
