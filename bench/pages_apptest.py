@@ -230,6 +230,7 @@ def measure(
     engine: Engine, admin: UUID, facts: Facts, chosen: list[View], *, runs: int, say: Callable[[str], None]
 ) -> list[Measured]:
     """Each view warm and cold, in one AppTest session signed in as admin."""
+    from dashboard.services import usage_spans
     from dashboard.ui import memory
 
     _Sent.install()
@@ -244,6 +245,7 @@ def measure(
             view.enter(at, facts)
             _check(at)
             _click(at, view, facts)  # untimed: the view's caches fill
+            usage_spans.settle()  # and the background reads it started end (Health's copies, a second later)
             for _ in range(runs):
                 result.warm.append(_click(at, view, facts))
                 result.sent.append(_Sent.last)
