@@ -1,7 +1,8 @@
 """Every page of the real app in Streamlit's AppTest, signed in as an admin: warm and cold runs, and what each sends.
 
 A view is a page in one state (Models sorted by name, Usage over 7 days by provider). For each view:
-  - warm: one untimed run, then the median of N timed runs of the same view (every cache hot);
+  - warm: one untimed run, then (once the background reads it started are over) the median of N timed runs of the
+    same view (every cache hot);
   - cold: N times, a catalogue write (one active image/generation model's priority changed through ModelService,
     as an admin in another process would), then one timed run: the first click after a write;
   - bytes: the protobuf size of everything the run sent to the browser (the ForwardMsgs of the run), the figure a
