@@ -185,7 +185,7 @@ class UsageService(ActingService):
                 counts, past = self._model_counts(conn, period, per_model, decided, keep=keep, only=only)
             else:
                 counts, past = pd.DataFrame([], columns=["model_id", *_TOTALS]), None
-            counted = set(counts["model_id"])
+            counted = set(counts["model_id"].tolist())
             with_jobs, left_out = counted.intersection(kept), counted.difference(kept)
             days = []
             if with_jobs:  # the days of the models kept: listed, or all but those left out, whichever is shorter
@@ -208,7 +208,12 @@ class UsageService(ActingService):
         source, after = self.source(period, by_day=False, decided=decided)
         keep = decided[0].source == "rollups"
         with self._transaction(self.read_engine, snapshot=keep, lock=q.LOCK_DELTAS if keep else None) as conn:
-            seen = set(catalogue["model_id"] if catalogue is not None else conn.execute(q.VISIBLE_MODEL_IDS).scalars())
+            # tolist(): a set made by iterating this text column element by element took 5.1 ms for 8,543 ids, 0.7
+            # ms from its list (the same in report()).
+            ids = (
+                catalogue["model_id"].tolist() if catalogue is not None else conn.execute(q.VISIBLE_MODEL_IDS).scalars()
+            )
+            seen = set(ids)
             counts, _ = self._model_counts(conn, period, source, decided, keep=keep)
         after()
         # A mask from a set, not isin: on this text column isin took 114 ms for 10,000 models, the mask about 1 ms.
