@@ -8,8 +8,8 @@ routing picks is cached per data version and reader.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pandas as pd
@@ -324,6 +324,10 @@ def render_notes(report: HealthReport) -> None:
 OVERVIEW_FINDINGS = 5
 
 
+# The Overview's reports, read beside the page's other figures; a few at once (more would only share the same cores).
+_OVERVIEW_READS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="overview-health")
+
+
 def start_overview_report() -> Callable[[], HealthReport | None]:
     """Start reading the Overview's report (the last hour's findings only, no table) in a thread of its own, and
     return what waits for it: it shows why it could not be read (and returns None) as read_report does, and raises
@@ -331,27 +335,16 @@ def start_overview_report() -> Callable[[], HealthReport | None]:
     just started, with 10,000 models and 10M jobs, the two reads took 576 and 440 ms one after the other, each mostly
     waiting for the database. Nothing Streamlit is called from the thread: the service and its arguments are made
     here, and the read runs as this person, as any other."""
-    service, thresholds, picks = _service(), _thresholds(), slot_picks(cached.slots())
-    outcome: list[HealthReport | BaseException] = []
-
-    def read() -> None:
-        try:
-            outcome.append(service.report(DEFAULT_WINDOW, thresholds=thresholds, picks=picks, detail=0))
-        except BaseException as exc:  # noqa: BLE001 — handed to the page's run, which shows or raises it
-            outcome.append(exc)
-
-    thread = threading.Thread(target=read, name="overview-health", daemon=True)
-    thread.start()
+    report = _OVERVIEW_READS.submit(
+        _service().report, DEFAULT_WINDOW, thresholds=_thresholds(), picks=slot_picks(cached.slots()), detail=0
+    )
 
     def result() -> HealthReport | None:
-        thread.join()
-        value = outcome[0]
-        if isinstance(value, ServiceError):
-            show_error(value)
+        try:
+            return report.result()
+        except ServiceError as exc:
+            show_error(exc)
             return None
-        if isinstance(value, BaseException):
-            raise value
-        return value
 
     return result
 

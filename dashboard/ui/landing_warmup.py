@@ -37,6 +37,7 @@ from uuid import UUID
 from sqlalchemy.engine import Engine
 from streamlit.runtime.scriptrunner import add_script_run_ctx
 
+from dashboard.config import Settings
 from dashboard.database import SERVICE_ROLE
 from dashboard.services.auth import load_identity, prepare_sign_in
 from dashboard.services.catalogue import CatalogueService
@@ -72,13 +73,18 @@ def after_landing() -> None:
             return
         thread = threading.Thread(target=run, name="landing-warmup", daemon=True)
         add_script_run_ctx(thread)  # this session's: its cached reads are keyed and checked as the click's are
-        _started[key] = thread
-        while len(_started) > _KEPT:
-            _started.popitem(last=False)
+        _remember(key, thread)
     thread.start()
 
 
-def at_sign_in(user_id: UUID) -> None:
+def _remember(key: tuple, thread: threading.Thread) -> None:
+    """Note the thread as started under key (the oldest forgotten past _KEPT); the caller holds _lock."""
+    _started[key] = thread
+    while len(_started) > _KEPT:
+        _started.popitem(last=False)
+
+
+def at_sign_in(engine: Engine, settings: Settings, user_id: UUID) -> None:
     """Right after a password or code was accepted, while the browser goes through the cookie's route and comes back
     (300-500 ms): read the Usage catalogue the Overview's job figures need, as this person and for the catalogue's
     data version now, into the kept reads the Overview's first run then finds (ui/kept_reads.py; a run that asks
@@ -86,10 +92,7 @@ def at_sign_in(user_id: UUID) -> None:
     if not ENABLED:
         return
     from dashboard.ui import usage_report
-    from dashboard.ui.context import Context, get_engine, load_settings
-
-    settings = load_settings()
-    engine = get_engine(settings.database_url, str(settings.data_dir))
+    from dashboard.ui.context import Context
 
     def run() -> None:
         try:
@@ -105,9 +108,7 @@ def at_sign_in(user_id: UUID) -> None:
     thread = threading.Thread(target=run, name="sign-in-warmup", daemon=True)
     add_script_run_ctx(thread)  # the read policies' cached read (ui/cached.py) is Streamlit's
     with _lock:
-        _started[("sign-in", object())] = thread  # every sign-in's own (settle() waits for it)
-        while len(_started) > _KEPT:
-            _started.popitem(last=False)
+        _remember(("sign-in", object()), thread)  # every sign-in's own (settle() waits for it)
     thread.start()
 
 
@@ -120,7 +121,7 @@ def at_first_page(engine: Engine, read_engine: Engine | None) -> None:
         if key in _started:
             return
         thread = threading.Thread(target=_process_reads, args=(engine, read_engine), name="start-warmup", daemon=True)
-        _started[key] = thread
+        _remember(key, thread)
     thread.start()
 
 

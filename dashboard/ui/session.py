@@ -296,7 +296,7 @@ def _signed_in(user_id: UUID) -> None:
     if session_id is None:
         st.error(md_escape(CANNOT_SIGN_IN + REFUSED_BANNED))
         return
-    landing_warmup.at_sign_in(user_id)  # the landing page's first read, while the browser comes back
+    landing_warmup.at_sign_in(engine, settings, user_id)  # the landing page's first read, while the browser comes back
     code = sessions.make_handoff(engine, session_id, request_cookie(BROWSER_COOKIE))
     if code is None:
         st.rerun()  # signed in in this tab only (no browser cookie to bind a handoff to)

@@ -8,6 +8,7 @@ import pytest
 
 from dashboard.services import ModelService, auth, usage_past
 from dashboard.ui import kept_reads, landing_warmup, usage_report
+from dashboard.ui.context import get_engine, load_settings
 from tests.app.conftest import user_id
 from tests.factories import make_user
 
@@ -115,6 +116,12 @@ def test_a_processs_first_page_prepares_the_sign_in_check(demo_db, signed_in, wa
     assert auth.dummy_hash.cache_info().currsize == 1
 
 
+def _at_sign_in(person) -> None:
+    """What a sign-in through the form starts, with the app's own engine and settings."""
+    settings = load_settings()
+    landing_warmup.at_sign_in(get_engine(settings.database_url, str(settings.data_dir)), settings, person)
+
+
 def _usage_catalogues() -> list[tuple]:
     return [key for key in kept_reads._store()[1] if key[1] == "usage catalogue"]
 
@@ -125,7 +132,7 @@ def test_a_sign_in_reads_the_overviews_catalogue_while_the_browser_comes_back(
     """An admin's: read as the admin, kept for the admins' reader, then served to the Overview's first run."""
     from dashboard.services.usage import UsageService
 
-    landing_warmup.at_sign_in(user_id(engine, "admin@example.com"))
+    _at_sign_in(user_id(engine, "admin@example.com"))
     landing_warmup.settle()
     assert [key[2:] for key in _usage_catalogues()] == [("role:admin", True)]
     read = UsageService.catalogue
@@ -140,7 +147,7 @@ def test_a_sign_in_reads_the_overviews_catalogue_while_the_browser_comes_back(
 
 
 def test_a_plain_users_sign_in_reads_nothing(demo_db, engine, warmup):
-    landing_warmup.at_sign_in(user_id(engine, "viewer@example.com"))
+    _at_sign_in(user_id(engine, "viewer@example.com"))
     landing_warmup.settle()
     assert _usage_catalogues() == []
 
