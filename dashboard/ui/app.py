@@ -21,6 +21,7 @@ from dashboard.ui.session import (
     current_identity,
     effective_identity,
     render_account_box,
+    render_cookie_handoff,
     render_sign_in,
 )
 
@@ -150,6 +151,7 @@ acting = effective_identity(identity)  # an admin may view the pages as a plain 
 allow_uploads(acting.is_admin)  # only admins' sessions may upload (the Import page), checked by guards.py
 if acting.is_admin:  # they land on the Overview: the tab makes the tables and charts ready meanwhile
     tab_warmup.render()
+render_cookie_handoff()  # just signed in: the browser gets the session cookie in the background
 set_context(Context(engine=engine, identity=acting, data_version=version, settings=settings))
 refused = admin_page_requested(admin=acting.is_admin)
 menu = pages_for(admin=acting.is_admin, refused=refused)

@@ -6,10 +6,10 @@ on:
 
 - BROWSER_COOKIE, a random value set by `BrowserCookie` on the first page a browser loads. It never signs anyone
   in; it says which browser a tab runs in, so that a handoff code works only in the browser that signed in.
-- SESSION_COOKIE, the session's token (dashboard/services/sessions.py), set by GET /auth/session?code=...&next=...
-  when the code is unused, under a minute old, and made for this browser's BROWSER_COOKIE. A code that leaks (a
-  link someone is sent, a log) cannot sign another browser into the session it was made for: that is what
-  keeps an attacker from signing a victim into the attacker's own account. `next` is a path of this site only.
+- SESSION_COOKIE, the session's token (dashboard/services/sessions.py), set by POST /auth/session (body code=...)
+  when the code is unused, under a minute old, and made for this browser's BROWSER_COOKIE. The signed-in tab
+  sends it in the background. A code that leaks cannot sign another browser into the session it was made for:
+  that is what keeps an attacker from signing a victim into the attacker's own account.
 
 GET /auth/signed-out clears SESSION_COOKIE once its session has ended (the app ended it first): a link from
 another site cannot sign anyone out.
@@ -20,11 +20,11 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from dashboard.services import sessions
@@ -33,29 +33,10 @@ SESSION_COOKIE = "dashboard_session"
 BROWSER_COOKIE = "dashboard_browser"
 SESSION_PATH = "/auth/session"
 SIGNED_OUT_PATH = "/auth/signed-out"
-_MAX_NEXT = 2000
+_MAX_BODY = 200  # code=<43 characters>, with room for the encoding
 _NOT_HTML_PREFIXES = ("/_stcore/", "/static/", "/media/", "/component/", "/auth/", "/oauth2callback")
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-_EXPIRED_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign in again</title></head>
-<body style="font-family: sans-serif; max-width: 36em; margin: 4em auto">
-<h1>Sign in again</h1>
-<p>This sign-in link has expired, was already used, or was opened in another browser than the one that signed in.</p>
-<p><a href="/">Sign in</a></p>
-</body></html>
-"""
-
-
-def safe_next(value: object) -> str:
-    """A path of this site to go to after signing in, or "/": never another site, never an auth route."""
-    if not isinstance(value, str) or not value.startswith("/") or len(value) > _MAX_NEXT:
-        return "/"
-    if value.startswith("//") or "\\" in value or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        return "/"
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith(_NOT_HTML_PREFIXES):
-        return "/"
-    return urlunsplit(("", "", parts.path, parts.query, ""))
+EXPIRED = "This sign-in code has expired, was already used, or came from another browser than the one that signed in."
 
 
 def is_https(scheme: str | None, headers: dict[str, str]) -> bool:
@@ -85,16 +66,21 @@ def _secure(request: Request, settings) -> bool:
 
 
 async def exchange_handoff(request: Request) -> Response:
-    """GET /auth/session?code=...&next=...: the handoff code for the session cookie, then on to next."""
-    code = request.query_params.get("code")
+    """POST /auth/session, body code=...: the handoff code for the session cookie; 204, or 400 and no cookie.
+
+    The signed-in tab's page sends it in the background (dashboard/ui/session.py), so the person lands on their
+    page at once, with no page load. A POST keeps the code out of URLs (history, logs, Referer), and the browser
+    cookie it must come with is SameSite=Lax, which a cross-site POST does not carry.
+    """
+    code = await _form_code(request)
     browser = request.cookies.get(BROWSER_COOKIE)
     settings = _settings()
     redeemed = None
     if sessions.token_hash(code) is not None and sessions.token_hash(browser) is not None:
         redeemed = await run_in_threadpool(sessions.redeem_handoff, _engine(settings), code, browser)
     if redeemed is None:
-        return HTMLResponse(_EXPIRED_PAGE, status_code=400, headers=_NO_STORE)
-    response = RedirectResponse(safe_next(request.query_params.get("next")), status_code=303, headers=_NO_STORE)
+        return PlainTextResponse(EXPIRED, status_code=400, headers=_NO_STORE)
+    response = Response(status_code=204, headers=_NO_STORE)
     max_age = max(0, int((redeemed.expires_at - datetime.now(UTC)).total_seconds()))
     response.set_cookie(
         SESSION_COOKIE,
@@ -106,6 +92,20 @@ async def exchange_handoff(request: Request) -> Response:
         secure=_secure(request, settings),
     )
     return response
+
+
+async def _form_code(request: Request) -> str | None:
+    """The code of a form body (code=...), read up to _MAX_BODY bytes: None for anything longer or unreadable."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_BODY:
+            return None
+    try:
+        values = parse_qs(body.decode("ascii"), max_num_fields=2, strict_parsing=True).get("code", [])
+    except ValueError:  # not ASCII, not a form, or too many fields
+        return None
+    return values[0] if len(values) == 1 else None
 
 
 async def signed_out(request: Request) -> Response:
@@ -129,7 +129,7 @@ async def signed_out(request: Request) -> Response:
 
 def routes() -> list[Route]:
     return [
-        Route(SESSION_PATH, exchange_handoff, methods=["GET"]),
+        Route(SESSION_PATH, exchange_handoff, methods=["POST"]),
         Route(SIGNED_OUT_PATH, signed_out, methods=["GET"]),
     ]
 

@@ -1,17 +1,20 @@
 """Signing in and out, and who is signed in: a session in the database, found from the browser's cookie on every run.
 
 A sign-in (password, code or single sign-on) starts a session (dashboard/services/sessions.py) whose id this tab
-keeps, and sends the browser to /auth/session (dashboard/ui/auth_routes.py) with a single-use code, which sets the
-HttpOnly session cookie; every later page load, reload, typed URL or new tab of that browser finds the session
-from the cookie. On every run the session is checked in the database (not expired, idle or ended; the account
-not banned, deleted, given a new password or stripped of its admin role) and the person is read again.
+keeps, and the tab goes straight on to its page. That page's first runs carry a small script that posts a
+single-use code to /auth/session (dashboard/ui/auth_routes.py) in the background, which sets the HttpOnly session
+cookie: no page load between the sign-in and the page. Every later page load, reload, typed URL or new tab of that
+browser finds the session from the cookie. On every run the session is checked in the database (not expired, idle or
+ended; the account not banned, deleted, given a new password or stripped of its admin role) and the person is read
+again.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+import time
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from urllib.parse import urlencode, urlsplit
 from uuid import UUID
 
 import streamlit as st
@@ -39,6 +42,7 @@ _SESSION = "_dashboard_session_id"  # the session this tab is signed in to (chec
 # into a session of its own on the next run.
 _USER = "_dashboard_user_id"
 _NOTICE_SHOWN = "_dashboard_session_notice_shown"  # the ended session whose reason this tab has said already
+_HANDOFF = "_dashboard_cookie_handoff"  # a Handoff: this tab gives its session to the browser's cookie
 _CHALLENGE = "_dashboard_code_challenge"  # a CodeChallenge: the password was right, a code is awaited
 WRONG_CREDENTIALS = "Email or password is wrong."
 WRONG_CODE = "That code is not right. Type the 6-digit code your authenticator app shows now."
@@ -144,8 +148,8 @@ def _single_sign_on(engine: Engine, settings: Settings) -> Identity | None:
 
 
 def _start_session(engine: Engine, settings: Settings, user_id: UUID, *, hand_off: bool) -> UUID | None:
-    """Start a session for someone just signed in and keep it for this tab; with hand_off, send the browser to
-    the route that sets its cookie (when this browser has the cookie a handoff is bound to)."""
+    """Start a session for someone just signed in and keep it for this tab; with hand_off, give it to the browser's
+    cookie too (when this browser has the cookie a handoff is bound to)."""
     try:
         agent = st.context.headers.get("User-Agent")
     except Exception:
@@ -158,20 +162,53 @@ def _start_session(engine: Engine, settings: Settings, user_id: UUID, *, hand_of
     st.session_state[_SESSION] = session_id
     st.session_state[_USER] = user_id
     if hand_off:
-        code = sessions.make_handoff(engine, session_id, request_cookie(BROWSER_COOKIE))
-        if code is not None:
-            navigate(f"{SESSION_PATH}?{urlencode({'code': code, 'next': _here()})}")
+        _hand_off(engine, session_id)
     return session_id
 
 
-def _here() -> str:
-    """This page's path and query, where the browser comes back to after the handoff."""
-    try:
-        path = urlsplit(st.context.url or "/").path or "/"
-        query = urlencode(st.query_params.to_dict())
-    except Exception:
-        return "/"
-    return f"{path}?{query}" if query else path
+@dataclass(frozen=True)
+class Handoff:
+    code: str
+    made_at: float  # time.monotonic()
+
+
+def _hand_off(engine: Engine, session_id: UUID) -> None:
+    """A single-use code for the browser to trade for the session cookie, sent by render_cookie_handoff."""
+    code = sessions.make_handoff(engine, session_id, request_cookie(BROWSER_COOKIE))
+    if code is not None:  # None: no browser cookie to bind it to; the sign-in holds for this tab only
+        st.session_state[_HANDOFF] = Handoff(code, time.monotonic())
+
+
+# Posts the code once per page (a rerun draws the element again; the guard keeps it to one request). keepalive: the
+# request is sent even if the person closes the tab or follows a link at once.
+_HANDOFF_SCRIPT = """<script>
+(() => {
+  const code = %(code)s;
+  const sent = (window.__dashboardHandoffs = window.__dashboardHandoffs || new Set());
+  if (sent.has(code)) return;
+  sent.add(code);
+  fetch(%(path)s, {method: 'POST', body: new URLSearchParams({code}), credentials: 'same-origin',
+                   cache: 'no-store', keepalive: true}).catch(() => {});
+})();
+</script>"""
+
+
+def handoff_script(code: str) -> str:
+    """The script that trades code for the session cookie: code must be one of ours (URL-safe base64)."""
+    if sessions.token_hash(code) is None:
+        raise ValueError("not a handoff code")
+    return _HANDOFF_SCRIPT % {"code": json.dumps(code), "path": json.dumps(SESSION_PATH)}
+
+
+def render_cookie_handoff() -> None:
+    """In each run while this tab's handoff code is valid, the script that trades it for the session cookie.
+
+    Each run draws it again rather than once: a run cut short by a click may never send what it drew, and the
+    script would be lost. The code is single-use; a second request for it is refused and does no harm.
+    """
+    handoff = st.session_state.get(_HANDOFF)
+    if handoff is not None and time.monotonic() - handoff.made_at < sessions.HANDOFF_SECONDS:
+        st.sidebar.html(handoff_script(handoff.code), unsafe_allow_javascript=True)
 
 
 def navigate(url: str) -> None:
@@ -287,22 +324,17 @@ def _show_result(result: SignInResult, wrong: str) -> None:
 
 
 def _signed_in(user_id: UUID) -> None:
-    """Start the session; the browser goes on to the route that sets its cookie, or (without one) this tab reruns."""
+    """Start the session and go on to the page: its run gives the session to the browser's cookie."""
     from dashboard.ui.context import get_engine, load_settings
 
     settings = load_settings()
     engine = get_engine(settings.database_url, str(settings.data_dir))
-    session_id = _start_session(engine, settings, user_id, hand_off=False)
+    session_id = _start_session(engine, settings, user_id, hand_off=True)
     if session_id is None:
         st.error(md_escape(CANNOT_SIGN_IN + REFUSED_BANNED))
         return
-    landing_warmup.at_sign_in(engine, settings, user_id)  # the landing page's first read, while the browser comes back
-    code = sessions.make_handoff(engine, session_id, request_cookie(BROWSER_COOKIE))
-    if code is None:
-        st.rerun()  # signed in in this tab only (no browser cookie to bind a handoff to)
-    navigate(f"{SESSION_PATH}?{urlencode({'code': code, 'next': _here()})}")
-    st.info("Signing you in…", icon=":material/login:")
-    st.stop()
+    landing_warmup.at_sign_in(engine, settings, user_id)  # the landing page's first read, from this moment
+    st.rerun()
 
 
 # "View as a plain user": an id no account has and that holds no role, so RLS treats its requests as a
@@ -342,11 +374,12 @@ def end_this_session() -> None:
     from dashboard.ui.context import get_engine, load_settings
 
     session_id = st.session_state.get(_SESSION)
+    has_cookie = request_cookie(SESSION_COOKIE) is not None or _HANDOFF in st.session_state
     if session_id is not None:
         settings = load_settings()
         sessions.end_session(get_engine(settings.database_url, str(settings.data_dir)), session_id)
     sign_out(SIGNED_OUT, session_id=session_id)
-    if request_cookie(SESSION_COOKIE) is not None:
+    if has_cookie:
         # The browser loads the sign-in page afresh, without the cookie. Stop rather than rerun: a rerun clears
         # the messages not yet sent to the browser, and could drop this one (the cookie then stayed).
         navigate(SIGNED_OUT_PATH)

@@ -1,5 +1,6 @@
-"""Sessions in the app (AppTest): the identity comes from the cookie's session, sign-in hands off to the cookie route,
-sign-out ends the session, ended sessions say why, and the admins' Sessions page.
+"""Sessions in the app (AppTest): the identity comes from the cookie's session, sign-in lands at once and hands the
+session to the cookie route from the page, sign-out ends the session, ended sessions say why, and the admins'
+Sessions page.
 
 AppTest cannot send cookies (st.context.cookies comes from the browser's connection), so the tests stand in for
 the browser at dashboard.ui.session.request_cookie, the one place the app reads them.
@@ -111,7 +112,11 @@ def test_a_signed_in_tab_is_signed_out_on_its_next_click_and_told_why(demo_db, e
     assert at.text_input(key="sign_in_password") is not None
 
 
-def test_signing_in_starts_a_session_and_hands_it_to_this_browser(empty_db, engine, cookies):
+def _handoff_scripts(at) -> list[str]:
+    return [element.proto.body for element in at.get("html") if "/auth/session" in element.proto.body]
+
+
+def test_signing_in_lands_at_once_and_hands_the_session_to_this_browser(empty_db, engine, cookies, monkeypatch):
     from tests.factories import make_user
 
     ada = make_user(engine, "admin", email="ada@example.com", password="the right password")
@@ -121,7 +126,7 @@ def test_signing_in_starts_a_session_and_hands_it_to_this_browser(empty_db, engi
     at.text_input(key="sign_in_password").input("the right password")
     at.button[0].click().run()
     assert not at.exception
-    assert "Signing you in" in texts(at)  # the browser is on its way to /auth/session
+    assert "Signed in as ada@example.com · admin" in texts(at)  # on the page, no page load in between
     with engine.connect() as conn:
         row = conn.execute(
             sa.text("""
@@ -131,6 +136,36 @@ def test_signing_in_starts_a_session_and_hands_it_to_this_browser(empty_db, engi
         ).one()
     assert row.user_id == ada and row.token_hash is None and bytes(row.browser_hash) == sessions.token_hash(browser)
     assert at.session_state["_dashboard_session_id"] == row.id
+    # The page carries the script that trades the code for the cookie, on every run while the code is valid.
+    code = at.session_state["_dashboard_cookie_handoff"].code
+    assert _handoff_scripts(at) == [ui_session.handoff_script(code)]
+    assert f'"{code}"' in _handoff_scripts(at.run())[0]
+    assert sessions.redeem_handoff(engine, code, browser) is not None  # what the script's request does
+    later = ui_session.time.monotonic() + sessions.HANDOFF_SECONDS
+    monkeypatch.setattr(ui_session.time, "monotonic", lambda: later)
+    assert _handoff_scripts(at.run()) == []
+
+
+@pytest.mark.parametrize("code", ["", "</script><script>alert(1)</script>", "a" * 31, "é" * 43, None])
+def test_the_handoff_script_takes_only_a_code_of_ours(code):
+    with pytest.raises(ValueError):
+        ui_session.handoff_script(code)
+
+
+def test_signing_out_after_a_handoff_clears_the_cookie_this_tab_gave(empty_db, engine, cookies, monkeypatch):
+    """The tab's connection opened before the cookie existed, so it cannot see it: it knows it gave it."""
+    from tests.factories import make_user
+
+    make_user(engine, "admin", email="ada@example.com", password="the right password")
+    cookies[BROWSER_COOKIE] = sessions.new_token()
+    sent_to: list[str] = []
+    monkeypatch.setattr(ui_session, "navigate", sent_to.append)
+    at = _fresh().run()
+    at.text_input(key="sign_in_email").input("ada@example.com")
+    at.text_input(key="sign_in_password").input("the right password")
+    at.button[0].click().run()
+    at.button(key="sign_out").click().run()
+    assert sent_to == ["/auth/signed-out"]
 
 
 def test_without_a_browser_cookie_the_sign_in_holds_for_this_tab(empty_db, engine, cookies):
