@@ -103,8 +103,26 @@ def model_counts(
         parts.insert(0, q.model_totals_source(past.today, past.end, first_month=first_month, now=now, deltas=False))
     rest = sa.union_all(*(sa.select(*part.c) for part in parts)).subquery("rest")
     fresh = _frame(conn.execute(q.model_count_arrays(q.model_counts(rest, only=listed, partial=True))))
-    total = kept.add(fresh, fill_value=0)
-    return total[total["total_jobs"] != 0].astype("int64").reset_index()
+    return _summed(kept, fresh)
+
+
+def _summed(kept: pd.DataFrame, fresh: pd.DataFrame) -> pd.DataFrame:
+    """kept + fresh per model (both _frame's: indexed by model id, the same int64 columns), without the models at
+    zero jobs, as a frame with model_id as its first column; kept is left as it is (a copy others read).
+
+    By positions in numpy: DataFrame.add aligned the two on their text index in about 11 ms for 10,000 models,
+    this takes about 1.3 ms. fresh holds only the models with a write since the past (a few hundred at most)."""
+    at = kept.index.get_indexer(fresh.index)
+    found = at >= 0
+    values = kept.to_numpy(dtype=np.int64, copy=True)
+    added = fresh[kept.columns].to_numpy(dtype=np.int64)
+    np.add.at(values, at[found], added[found])
+    index = kept.index
+    if not found.all():
+        index = index.append(fresh.index[~found])
+        values = np.concatenate([values, added[~found]])
+    some = values[:, list(kept.columns).index("total_jobs")] != 0
+    return pd.DataFrame(values[some], columns=kept.columns, index=index[some]).reset_index()
 
 
 def _frame(result: sa.Result) -> pd.DataFrame:
