@@ -6,8 +6,9 @@ server's login role, like signing in. How a session reaches the browser:
 1. The person signs in in the Streamlit form (password, code, single sign-on). The script calls
    start_session(), keeps the session's id for this tab, and make_handoff() a single-use code, kept hashed for
    HANDOFF_SECONDS and bound to the browser cookie of that tab (see dashboard/ui/auth_routes.py).
-2. The browser is sent to /auth/session?code=...; the route calls redeem_handoff(), which trades the code, from
-   that same browser only, for a new random token, and sets it as the cookie.
+2. The tab goes on to its page, which posts the code to /auth/session in the background; the route calls
+   redeem_handoff(), which trades the code, from that same browser only, for a new random token, and sets it as
+   the cookie.
 3. Every later run, in any tab of that browser, reads the cookie and calls check_session().
 
 An admin sees and ends sessions through SessionAdmin, which first asks the database, as the admin, whether

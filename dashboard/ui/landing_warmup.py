@@ -85,10 +85,10 @@ def _remember(key: tuple, thread: threading.Thread) -> None:
 
 
 def at_sign_in(engine: Engine, settings: Settings, user_id: UUID) -> None:
-    """Right after a password or code was accepted, while the browser goes through the cookie's route and comes back
-    (300-500 ms): read the Usage catalogue the Overview's job figures need, as this person and for the catalogue's
-    data version now, into the kept reads the Overview's first run then finds (ui/kept_reads.py; a run that asks
-    while it is being read waits for it rather than reading it again). Admins only: they land on the Overview."""
+    """Right after a password or code was accepted, as the tab goes on to the Overview: read the Usage catalogue the
+    Overview's job figures need, as this person and for the catalogue's data version now, into the kept reads the
+    Overview's first run then finds (ui/kept_reads.py; a run that asks while it is being read waits for it rather
+    than reading it again), beside that run's first reads. Admins only: they land on the Overview."""
     if not ENABLED:
         return
     from dashboard.ui import usage_report
