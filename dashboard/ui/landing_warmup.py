@@ -16,7 +16,11 @@ process draws, the sign-in form most often, starts a thread that does the sign-i
 reads that past as the service role, while the person types: the copy is kept per database, not per person
 (usage_past), and a read uses it only when its own snapshot, read as its own person, shows the versions it was read
 under (RLS shows them to admins and the service role alone); the models counted are still those the person sees.
-Nothing is drawn or sent; once per database and process.
+After a time with no dashboard running, that read meets a backlog of deltas and starts a fold in the background
+(services/usage_folding.py), which moves the versions of the days it folds into; the thread waits for that fold and
+reads the past again, so that the first Overview finds a copy of the folded rollups (its job figures 86–175 ms
+instead of about 430 ms after a day of writes, 10M jobs spread over 10,000 models). Nothing is drawn or sent; once
+per database and process.
 Health's copies of past hours and days (usage_spans) are not read here: at 10,000 models and 10M jobs spread over
 them that read took about 3 s, and a person signing in within those seconds (a password manager) had their first
 Overview slowed by about 1 s. Read as arrays it takes about 1 s, and it still slowed such a sign-in (1,521–1,740 ms
@@ -30,6 +34,7 @@ code.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from uuid import UUID
@@ -39,6 +44,7 @@ from streamlit.runtime.scriptrunner import add_script_run_ctx
 
 from dashboard.config import Settings
 from dashboard.database import SERVICE_ROLE
+from dashboard.services import usage_folding
 from dashboard.services.auth import load_identity, prepare_sign_in
 from dashboard.services.catalogue import CatalogueService
 from dashboard.services.usage import UsageService
@@ -48,6 +54,7 @@ READS: tuple[Callable[[], None], ...] = ()  # what is read (empty: _reads()); te
 _KEPT = 64  # (database, reader, version) remembered as read, the oldest forgotten first
 _started: OrderedDict[tuple, threading.Thread] = OrderedDict()
 _lock = threading.Lock()
+FOLD_WAIT_SECONDS = 30  # how long the first page's reads wait for a backlog's fold before reading the past again
 
 
 def after_landing() -> None:
@@ -137,8 +144,22 @@ def _process_reads(engine: Engine, read_engine: Engine | None) -> None:
         # The 30 days' past per model, kept per database (usage_past), that the Overview's job figures add today to.
         usage = UsageService(engine, user_id=SERVICE_ROLE, read_db=read_engine)
         CatalogueService(engine, user_id=SERVICE_ROLE).recent_jobs(usage=usage)
+        if _fold_ended(FOLD_WAIT_SECONDS):  # a backlog met: the fold it started moved the versions the copy is of
+            CatalogueService(engine, user_id=SERVICE_ROLE).recent_jobs(usage=usage)
     except Exception:  # noqa: BLE001 — no service role, a lost connection: the first Overview reads as it always did
         pass
+
+
+def _fold_ended(timeout: float) -> bool:
+    """Whether a background fold was under way and ended within timeout seconds (waiting for it)."""
+    if not usage_folding.folding_in_background():
+        return False
+    deadline = time.monotonic() + timeout
+    while usage_folding.folding_in_background():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def _reads() -> tuple[Callable[[], None], ...]:
