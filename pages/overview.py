@@ -9,10 +9,10 @@ from dashboard.ui.context import require_admin
 
 require_admin()
 st.title("Overview")
+health = health_view.start_overview_report()  # read beside the catalogue and job figures; shown below
 overview = cached.overview()
 slots = {slot.label: slot for slot in cached.slots()}
 counts = overview.counts
-health = health_view.start_overview_report()  # read beside the job figures; shown below
 jobs_30d, rate = usage_report.recent_jobs()
 
 models, providers, defaults, jobs, failures = st.columns(5)

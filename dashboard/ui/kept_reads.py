@@ -7,7 +7,7 @@ reflects; the next version's read is that one brought up to date by a partial re
 which reads only the rows the writes since touched, under RLS as ever. Whole reads remain for what the log cannot
 say, for a version with a write still in flight (kept reads move only from settled counts), and every _MAX_AGE
 seconds, as the cached reads' own expiry did. One read per key at a time: a run that asks while another reads the
-same key (a sign-in's warmup, another session) waits for that read and takes its value.
+same key (the landing's warmup, another session) waits for that read and takes its value.
 """
 
 from __future__ import annotations
@@ -53,6 +53,15 @@ def _key_lock(key: tuple) -> threading.RLock:
     lock, locks = _reading()
     with lock:
         return locks.setdefault(key, threading.RLock())
+
+
+def holds(key: tuple, version: CacheVersion) -> bool:
+    """Whether refreshed(key, version, ...) would start from a kept value (no whole read): one is kept and young."""
+    writes, settled, admin = version
+    lock, store = _store()
+    with lock:
+        kept = store.get((*key, admin))
+    return settled and kept is not None and kept.writes <= writes and time.monotonic() - kept.since < _MAX_AGE
 
 
 def clear() -> None:

@@ -37,15 +37,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from uuid import UUID
 
 from sqlalchemy.engine import Engine
 from streamlit.runtime.scriptrunner import add_script_run_ctx
 
-from dashboard.config import Settings
 from dashboard.database import SERVICE_ROLE
 from dashboard.services import usage_folding
-from dashboard.services.auth import load_identity, prepare_sign_in
+from dashboard.services.auth import prepare_sign_in
 from dashboard.services.catalogue import CatalogueService
 from dashboard.services.usage import UsageService
 
@@ -89,34 +87,6 @@ def _remember(key: tuple, thread: threading.Thread) -> None:
     _started[key] = thread
     while len(_started) > _KEPT:
         _started.popitem(last=False)
-
-
-def at_sign_in(engine: Engine, settings: Settings, user_id: UUID) -> None:
-    """Right after a password or code was accepted, as the tab goes on to the Overview: read the Usage catalogue the
-    Overview's job figures need, as this person and for the catalogue's data version now, into the kept reads the
-    Overview's first run then finds (ui/kept_reads.py; a run that asks while it is being read waits for it rather
-    than reading it again), beside that run's first reads. Admins only: they land on the Overview."""
-    if not ENABLED:
-        return
-    from dashboard.ui import usage_report
-    from dashboard.ui.context import Context
-
-    def run() -> None:
-        try:
-            identity = load_identity(engine, user_id)
-            if identity is None or identity.refused or not identity.is_admin:
-                return
-            version = CatalogueService(engine, user_id=user_id).data_version()
-            ctx = Context(engine=engine, identity=identity, data_version=version, settings=settings)
-            usage_report.read_catalogue(ctx)
-        except Exception:  # noqa: BLE001 — a lost connection, a role revoked meanwhile: the Overview reads it itself
-            pass
-
-    thread = threading.Thread(target=run, name="sign-in-warmup", daemon=True)
-    add_script_run_ctx(thread)  # the read policies' cached read (ui/cached.py) is Streamlit's
-    with _lock:
-        _remember(("sign-in", object()), thread)  # every sign-in's own (settle() waits for it)
-    thread.start()
 
 
 def at_first_page(engine: Engine, read_engine: Engine | None) -> None:

@@ -33,7 +33,6 @@ from dashboard.services.auth import (
     verify_code,
 )
 from dashboard.text import md_escape
-from dashboard.ui import landing_warmup
 from dashboard.ui.auth_routes import BROWSER_COOKIE, SESSION_COOKIE, SESSION_PATH, SIGNED_OUT_PATH
 from dashboard.ui.feedback import flash
 
@@ -333,7 +332,6 @@ def _signed_in(user_id: UUID) -> None:
     if session_id is None:
         st.error(md_escape(CANNOT_SIGN_IN + REFUSED_BANNED))
         return
-    landing_warmup.at_sign_in(engine, settings, user_id)  # the landing page's first read, from this moment
     st.rerun()
 
 

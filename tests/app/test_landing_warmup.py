@@ -9,10 +9,8 @@ import sqlalchemy as sa
 
 from dashboard.queries import usage as usage_queries
 from dashboard.services import ModelService, auth, usage_folding, usage_past
-from dashboard.ui import kept_reads, landing_warmup, usage_report
-from dashboard.ui.context import get_engine, load_settings
+from dashboard.ui import kept_reads, landing_warmup
 from tests.app.conftest import user_id
-from tests.factories import make_user
 
 OVERVIEW, USAGE, EDITOR = "pages/overview.py", "pages/usage.py", "pages/model_editor.py"
 
@@ -147,60 +145,6 @@ def test_a_processs_first_page_prepares_the_sign_in_check(demo_db, signed_in, wa
     landing_warmup.settle()
     assert len(auth._hash_costs) == 1
     assert auth.dummy_hash.cache_info().currsize == 1
-
-
-def _at_sign_in(person) -> None:
-    """What a sign-in through the form starts, with the app's own engine and settings."""
-    settings = load_settings()
-    landing_warmup.at_sign_in(get_engine(settings.database_url, str(settings.data_dir)), settings, person)
-
-
-def _usage_catalogues() -> list[tuple]:
-    return [key for key in kept_reads._store()[1] if key[1] == "usage catalogue"]
-
-
-def test_a_sign_in_reads_the_overviews_catalogue_while_the_browser_comes_back(
-    demo_db, engine, signed_in, warmup, monkeypatch
-):
-    """An admin's: read as the admin, kept for the admins' reader, then served to the Overview's first run."""
-    from dashboard.services.usage import UsageService
-
-    _at_sign_in(user_id(engine, "admin@example.com"))
-    landing_warmup.settle()
-    assert [key[2:] for key in _usage_catalogues()] == [("role:admin", True)]
-    read = UsageService.catalogue
-    calls = []
-    monkeypatch.setattr(UsageService, "catalogue", lambda self: calls.append(self.user_id) or read(self))
-    overview = signed_in(page=OVERVIEW)
-    assert not overview.exception and calls == []  # served, not read again
-    shown = _metrics(overview)
-    kept_reads.clear()
-    usage_report._recent_jobs.clear()
-    assert _metrics(signed_in(page=OVERVIEW)) == shown and len(calls) == 1  # the same, read from nothing
-
-
-def test_a_plain_users_sign_in_reads_nothing(demo_db, engine, warmup):
-    _at_sign_in(user_id(engine, "viewer@example.com"))
-    landing_warmup.settle()
-    assert _usage_catalogues() == []
-
-
-def test_a_sign_in_through_the_form_reads_the_catalogue_once(demo_db, engine, signed_in, warmup, monkeypatch):
-    """Whichever comes first, the warmup or the Overview's run, the other waits for its read and takes it."""
-    from dashboard.services.usage import UsageService
-
-    make_user(engine, "admin", email="warm@example.com", password="a password for warm")
-    read = UsageService.catalogue
-    calls = []
-    monkeypatch.setattr(UsageService, "catalogue", lambda self: calls.append(self.user_id) or read(self))
-    at = signed_in(None)
-    at.text_input(key="sign_in_email").input("warm@example.com")
-    at.text_input(key="sign_in_password").input("a password for warm")
-    at.button[0].click().run()
-    landing_warmup.settle()
-    assert not at.exception and at.title[0].value == "Overview"
-    assert len([key for key in landing_warmup._started if key[0] == "sign-in"]) == 1
-    assert len(calls) == 1
 
 
 def test_a_processs_first_page_reads_nothing_without_the_web_server(demo_db, signed_in):

@@ -67,6 +67,33 @@ def test_the_job_figures_count_the_models_jobs_only(demo_db, engine, signed_in):
     assert _metrics(at)["Failure rate (30 days)"] == f"{failed / finished:.1%}"
 
 
+def test_the_job_figures_are_the_same_with_the_usage_catalogue_kept_or_not(demo_db, engine, signed_in, monkeypatch):
+    """A first Overview counts the models from the ids its count reads, without reading the Usage page's whole
+    catalogue; with that catalogue kept (the Usage page was opened), it counts from it. Same figures either way,
+    jobs of a model written in SQL with a hostile name included."""
+    from dashboard.services.usage import UsageService
+    from dashboard.ui import kept_reads, usage_report
+
+    model = make_model(engine, make_provider(engine), display_name=HOSTILE)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("insert into jobs (api_model_id, status) values (:m, 'failed'), (:m, 'completed')"), {"m": model}
+        )
+    read = UsageService.catalogue
+    wholes = []
+    monkeypatch.setattr(UsageService, "catalogue", lambda self: wholes.append(self.user_id) or read(self))
+    kept_reads.clear()
+    usage_report._recent_jobs.clear()
+    first = _metrics(signed_in(page=PAGE))
+    assert wholes == []  # the Usage catalogue was not read for it
+    signed_in(page="pages/usage.py")  # keeps it
+    assert len(wholes) == 1
+    usage_report._recent_jobs.clear()
+    assert _metrics(signed_in(page=PAGE)) == first and len(wholes) == 1  # counted from the kept one
+    jobs, failed, finished = _recent_jobs(engine, with_model=True)
+    assert first["Jobs (30 days)"] == f"{jobs:,}" and first["Failure rate (30 days)"] == f"{failed / finished:.1%}"
+
+
 def test_the_demos_gaps_need_attention_errors_first(demo_db, signed_in):
     at = signed_in(page=PAGE)
     assert [e.value for e in at.error] == [

@@ -129,3 +129,18 @@ def test_reads_of_other_keys_do_not_wait_for_each_other():
     finally:
         release.set()
         warmup.join(5)
+
+
+def test_holds_says_whether_a_read_would_start_from_a_kept_value(monkeypatch):
+    reads = Reads()
+    assert not kept_reads.holds(KEY, (5, True, True))
+    reads.read(KEY, (5, True, True))
+    assert kept_reads.holds(KEY, (5, True, True)) and kept_reads.holds(KEY, (8, True, True))  # kept, or brought on
+    assert not kept_reads.holds(KEY, (4, True, True))  # an older count than the kept one
+    assert not kept_reads.holds(KEY, (6, False, True))  # a write in flight: read whole
+    assert not kept_reads.holds(KEY, (5, True, False))  # another reader's
+    assert not kept_reads.holds((*KEY[:2], "someone"), (5, True, True))
+    later = kept_reads.time.monotonic() + kept_reads._MAX_AGE
+    monkeypatch.setattr(kept_reads.time, "monotonic", lambda: later)
+    assert not kept_reads.holds(KEY, (5, True, True))  # too old: read whole again
+    assert reads.wholes == 1
