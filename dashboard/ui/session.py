@@ -160,8 +160,10 @@ def _start_session(engine: Engine, settings: Settings, user_id: UUID, *, hand_of
         return None
     st.session_state[_SESSION] = session_id
     st.session_state[_USER] = user_id
-    if hand_off:
-        _hand_off(engine, session_id)
+    if hand_off:  # no code without a browser cookie to bind it to: the sign-in then holds for this tab only
+        code = sessions.make_handoff(engine, session_id, request_cookie(BROWSER_COOKIE))
+        if code is not None:  # posted by render_cookie_handoff
+            st.session_state[_HANDOFF] = Handoff(code, time.monotonic())
     return session_id
 
 
@@ -169,13 +171,6 @@ def _start_session(engine: Engine, settings: Settings, user_id: UUID, *, hand_of
 class Handoff:
     code: str
     made_at: float  # time.monotonic()
-
-
-def _hand_off(engine: Engine, session_id: UUID) -> None:
-    """A single-use code for the browser to trade for the session cookie, sent by render_cookie_handoff."""
-    code = sessions.make_handoff(engine, session_id, request_cookie(BROWSER_COOKIE))
-    if code is not None:  # None: no browser cookie to bind it to; the sign-in holds for this tab only
-        st.session_state[_HANDOFF] = Handoff(code, time.monotonic())
 
 
 # Posts the code once per page (a rerun draws the element again; the guard keeps it to one request). keepalive: the
