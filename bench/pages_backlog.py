@@ -121,8 +121,7 @@ def _measure(url: str, size: Size, args: argparse.Namespace) -> int:
             backlogs.append(_write(engine, admin, jobs))
             firsts.append(pages_apptest._click(at, view, facts))
             nexts.append(pages_apptest._click(at, view, facts))
-            while usage_folding.folding_in_background():  # the backlog's fold, started by the first click
-                time.sleep(0.1)
+            usage_folding.wait_for_background_folds(600)  # the backlog's fold, started by the first click
             afters.append(pages_apptest._click(at, view, facts))
         took, pending = statistics.median(b[0] for b in backlogs), statistics.median(b[1] for b in backlogs)
         rows.append((view.name, pending, firsts, nexts, afters))

@@ -86,9 +86,7 @@ def _state(label: str, engine, admin: UUID, runs: int, seed_runs: int, rows: lis
     if not ok:
         failures.append(f"{label}, first read: {why}")
     # Let a background fold the first read started finish (it runs in this process), as later clicks would.
-    deadline = time.monotonic() + 600
-    while usage_folding.folding_in_background() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    usage_folding.wait_for_background_folds(600)
     later = []
     for _ in range(runs):
         t = time.perf_counter()

@@ -59,14 +59,18 @@ def decide(backlog: Backlog) -> Decision:
 
 
 _lock = threading.Lock()
+_ended = threading.Condition(_lock)  # notified when a one-off background fold ends
 _running: set[int] = set()  # engines with a one-off background fold under way
 _keepers: dict[int, threading.Thread] = {}  # engines with a periodic folder
 
 
-def folding_in_background() -> bool:
-    """Whether a one-off background fold is under way in this process (a benchmark waits for it)."""
-    with _lock:
-        return bool(_running)
+def wait_for_background_folds(timeout: float) -> bool:
+    """Wait, timeout seconds at most, for the one-off background folds under way in this process to end: whether
+    one was under way and every one ended."""
+    with _ended:
+        if not _running:
+            return False
+        return _ended.wait_for(lambda: not _running, timeout)
 
 
 def fold_in_background(key: int, fold: Callable[[], int]) -> None:
@@ -82,8 +86,9 @@ def fold_in_background(key: int, fold: Callable[[], int]) -> None:
         except Exception:  # noqa: BLE001 — a lost connection or a revoked role: the next read tries again
             pass
         finally:
-            with _lock:
+            with _ended:
                 _running.discard(key)
+                _ended.notify_all()
 
     threading.Thread(target=run, name="usage-fold-once", daemon=True).start()
 

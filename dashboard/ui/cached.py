@@ -38,7 +38,7 @@ from dashboard.services.catalogue import (
 )
 from dashboard.services.providers import ProviderService
 from dashboard.ui import kept_reads
-from dashboard.ui.context import CacheVersion, Context, context
+from dashboard.ui.context import CacheVersion, context
 
 _TTL = 600
 # How long a process trusts what it read of the policies: a platform that changes its policies from shared rows
@@ -55,17 +55,17 @@ def clear() -> None:
     _models_for_task.clear()
 
 
-def policies(engine: Engine | None = None) -> ReadPolicies:
-    """The catalogue's read policies as this process last read them (at most a minute ago); engine: this run's."""
-    engine = engine or context().engine
+def policies() -> ReadPolicies:
+    """The catalogue's read policies as this process last read them (at most a minute ago)."""
+    engine = context().engine
     return _policies(engine, engine.url.render_as_string(hide_password=True))
 
 
-def reader(ctx: Context | None = None) -> str:
-    """Whom this click's cached reads are for (ctx: this run's context): the person's role where everyone of it sees
-    the same rows, else the person. Other modules' cached reads of the catalogue key by it too."""
-    ctx = ctx or context()
-    if policies(ctx.engine).same_rows_per_role:
+def reader() -> str:
+    """Whom this click's cached reads are for: the person's role where everyone of it sees the same rows, else the
+    person. Other modules' cached reads of the catalogue key by it too."""
+    ctx = context()
+    if policies().same_rows_per_role:
         return "role:admin" if ctx.identity.is_admin else "role:user"
     return ctx.user_key
 

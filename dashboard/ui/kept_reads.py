@@ -61,7 +61,13 @@ def holds(key: tuple, version: CacheVersion) -> bool:
     lock, store = _store()
     with lock:
         kept = store.get((*key, admin))
-    return settled and kept is not None and kept.writes <= writes and time.monotonic() - kept.since < _MAX_AGE
+    return settled and _usable(kept, writes)
+
+
+def _usable(kept: _Kept | None, writes: int) -> bool:
+    """Whether a kept read can serve the settled count writes, as it is or brought up to date: young enough, and of
+    that count or an earlier one."""
+    return kept is not None and kept.writes <= writes and time.monotonic() - kept.since < _MAX_AGE
 
 
 def clear() -> None:
@@ -92,7 +98,7 @@ def refreshed(
         with lock:
             kept = store.get(key)
         value: T | None = None
-        if kept is not None and kept.writes <= writes and time.monotonic() - kept.since < _MAX_AGE:
+        if _usable(kept, writes):
             if kept.writes == writes:
                 value = kept.value
             elif kept.epoch is not None:

@@ -34,7 +34,6 @@ code.
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -114,22 +113,11 @@ def _process_reads(engine: Engine, read_engine: Engine | None) -> None:
         # The 30 days' past per model, kept per database (usage_past), that the Overview's job figures add today to.
         usage = UsageService(engine, user_id=SERVICE_ROLE, read_db=read_engine)
         CatalogueService(engine, user_id=SERVICE_ROLE).recent_jobs(usage=usage)
-        if _fold_ended(FOLD_WAIT_SECONDS):  # a backlog met: the fold it started moved the versions the copy is of
+        # A backlog met: the fold it started moved the versions the copy is of.
+        if usage_folding.wait_for_background_folds(FOLD_WAIT_SECONDS):
             CatalogueService(engine, user_id=SERVICE_ROLE).recent_jobs(usage=usage)
     except Exception:  # noqa: BLE001 — no service role, a lost connection: the first Overview reads as it always did
         pass
-
-
-def _fold_ended(timeout: float) -> bool:
-    """Whether a background fold was under way and ended within timeout seconds (waiting for it)."""
-    if not usage_folding.folding_in_background():
-        return False
-    deadline = time.monotonic() + timeout
-    while usage_folding.folding_in_background():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def _reads() -> tuple[Callable[[], None], ...]:

@@ -29,7 +29,7 @@ def catalogue() -> pd.DataFrame:
     One frame shared by every click and session, not a copy each: nothing may change it (filters and the report
     make frames of their own)."""
     ctx = context()
-    return _catalogue(ctx.usage, cached.reader(ctx), ctx.cache_version)
+    return _catalogue(ctx.usage, cached.reader(), ctx.cache_version)
 
 
 def report(period: UsageRange, filters: UsageFilters) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -80,7 +80,7 @@ def _catalogue(service: UsageService, reader: str, version: CacheVersion) -> pd.
 
 def _catalogue_kept(ctx: Context) -> bool:
     """Whether catalogue() would start from a kept read (no whole read of every model)."""
-    return kept_reads.holds(_catalogue_key(ctx.usage, cached.reader(ctx)), ctx.cache_version)
+    return kept_reads.holds(_catalogue_key(ctx.usage, cached.reader()), ctx.cache_version)
 
 
 def _catalogue_key(service: UsageService, reader: str) -> tuple:
