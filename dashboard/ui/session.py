@@ -43,7 +43,9 @@ _USER = "_dashboard_user_id"
 _NOTICE_SHOWN = "_dashboard_session_notice_shown"  # the ended session whose reason this tab has said already
 _HANDOFF = "_dashboard_cookie_handoff"  # a Handoff: this tab gives its session to the browser's cookie
 _CHALLENGE = "_dashboard_code_challenge"  # a CodeChallenge: the password was right, a code is awaited
+_SIGN_IN_SAID = "_dashboard_sign_in_said"  # why the last sign-in failed, said under the form once
 WRONG_CREDENTIALS = "Email or password is wrong."
+MISSING_CREDENTIALS = "Enter your email and your password."
 WRONG_CODE = "That code is not right. Type the 6-digit code your authenticator app shows now."
 CODE_STEP_EXPIRED = "The sign-in took too long; type your email and password again."
 CANNOT_SIGN_IN = "This account cannot sign in here: "
@@ -262,20 +264,36 @@ def _render_sign_in_form(engine: Engine) -> None:
         return
     st.caption("Sign in to manage the models your platform routes jobs to.")
     with st.form("sign_in", clear_on_submit=False):
-        email = st.text_input("Email", key="sign_in_email", autocomplete="username", max_chars=254)
-        password = st.text_input(
+        st.text_input("Email", key="sign_in_email", autocomplete="username", max_chars=254)
+        st.text_input(
             "Password", type="password", key="sign_in_password", max_chars=1024, autocomplete="current-password"
         )
-        submitted = st.form_submit_button("Sign in", type="primary")
-    if submitted:
-        result = sign_in(engine, email=email, password=password, address=client_address())
-        if result.needs_code:
-            st.session_state[_CHALLENGE] = result.challenge
-            st.rerun()
-        _show_result(result, WRONG_CREDENTIALS)
+        st.form_submit_button("Sign in", type="primary", on_click=_submit_password, args=(engine,))
+    said = st.session_state.pop(_SIGN_IN_SAID, None)
+    if said:
+        st.error(said)
     if oidc_configured():
         st.divider()
         st.button("Sign in with your identity provider", on_click=st.login)
+
+
+def _submit_password(engine: Engine) -> None:
+    """on_click of Sign in, before the run that follows: sign in, or keep what to say and empty the password field
+    (a widget's value may be set only here, before it is drawn). Empty fields are said at once: nothing checked,
+    no attempt counted. A success starts the session, and the run that follows draws the person's page."""
+    email = st.session_state.get("sign_in_email") or ""
+    password = st.session_state.get("sign_in_password") or ""
+    if not email.strip() or not password:
+        st.session_state[_SIGN_IN_SAID] = MISSING_CREDENTIALS
+        return
+    result = sign_in(engine, email=email, password=password, address=client_address())
+    if result.needs_code:
+        st.session_state[_CHALLENGE] = result.challenge
+        return
+    said = _failure(result, WRONG_CREDENTIALS) or _start(result.user_id)
+    if said:
+        st.session_state[_SIGN_IN_SAID] = said
+        st.session_state["sign_in_password"] = ""
 
 
 def _render_code_form(engine: Engine, challenge: CodeChallenge) -> None:
@@ -297,37 +315,39 @@ def _render_code_form(engine: Engine, challenge: CodeChallenge) -> None:
             _forget_challenge()  # back to the password form, which says why
             flash(CODE_STEP_EXPIRED if result.expired else CANNOT_SIGN_IN + str(result.refused), "error")
             st.rerun()
-        _show_result(result, WRONG_CODE)
+        said = _failure(result, WRONG_CODE) or _start(result.user_id)
+        if said:
+            st.error(said)
+        else:
+            st.rerun()
 
 
 def _forget_challenge() -> None:
     st.session_state.pop(_CHALLENGE, None)
 
 
-def _show_result(result: SignInResult, wrong: str) -> None:
-    """Sign in, or say why not: throttled, refused (the password was right), or wrong."""
+def _failure(result: SignInResult, wrong: str) -> str | None:
+    """Why the sign-in failed (throttled, refused although the password was right, or wrong), as markdown; or None."""
     if result.throttled:
-        st.error(throttled_message(result.retry_minutes))
-    elif result.refused:
-        st.error(md_escape(CANNOT_SIGN_IN + result.refused))
-    elif result.user_id is None:
-        st.error(wrong)
-    else:
-        _forget_challenge()
-        _signed_in(result.user_id)
+        return throttled_message(result.retry_minutes)
+    if result.refused:
+        return md_escape(CANNOT_SIGN_IN + result.refused)
+    if result.user_id is None:
+        return wrong
+    return None
 
 
-def _signed_in(user_id: UUID) -> None:
-    """Start the session and go on to the page: its run gives the session to the browser's cookie."""
+def _start(user_id: UUID) -> str | None:
+    """Start the session of someone just signed in (the page's run gives it to the browser's cookie); or why not,
+    as markdown."""
     from dashboard.ui.context import get_engine, load_settings
 
+    _forget_challenge()
     settings = load_settings()
     engine = get_engine(settings.database_url, str(settings.data_dir))
-    session_id = _start_session(engine, settings, user_id, hand_off=True)
-    if session_id is None:
-        st.error(md_escape(CANNOT_SIGN_IN + REFUSED_BANNED))
-        return
-    st.rerun()
+    if _start_session(engine, settings, user_id, hand_off=True) is None:
+        return md_escape(CANNOT_SIGN_IN + REFUSED_BANNED)
+    return None
 
 
 # "View as a plain user": an id no account has and that holds no role, so RLS treats its requests as a
