@@ -7,6 +7,7 @@ with uploads or clear every cache) and without the session cookie routes (a relo
 out). Tests that drive app.py with AppTest need neither.
 """
 
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import streamlit as st
@@ -19,8 +20,16 @@ from dashboard.ui.guards import DropClearCache, UploadGuard
 memory.settle()  # the collector set for a process that keeps large reads (dashboard/ui/memory.py)
 landing_warmup.ENABLED = True  # while an admin reads the Overview, the server reads what comes next
 
+
+@asynccontextmanager
+async def _lifespan(_app):
+    landing_warmup.at_server_start()  # a backlog of usage deltas is folding before the first visitor signs in
+    yield None
+
+
 app = st.App(
     Path(__file__).with_name("app.py"),
+    lifespan=_lifespan,
     routes=routes(),  # /auth/session and /auth/signed-out: the session cookie (dashboard/ui/auth_routes.py)
     middleware=[Middleware(BrowserCookie), Middleware(UploadGuard), Middleware(DropClearCache)],
 )

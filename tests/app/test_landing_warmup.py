@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.queries import usage as usage_queries
-from dashboard.services import ModelService, auth, usage_folding, usage_past
-from dashboard.ui import kept_reads, landing_warmup
+from dashboard.services import ModelService, auth, usage_folding, usage_past, usage_spans
+from dashboard.ui import context, kept_reads, landing_warmup
 from tests.app.conftest import user_id
 
 OVERVIEW, USAGE, EDITOR = "pages/overview.py", "pages/usage.py", "pages/model_editor.py"
@@ -20,10 +20,22 @@ def warmup(monkeypatch):
     monkeypatch.setattr(landing_warmup, "ENABLED", True)
     monkeypatch.setattr(landing_warmup, "_started", type(landing_warmup._started)())
     usage_past.forget()
+    usage_spans.forget()
     kept_reads.clear()
     yield
     landing_warmup.settle()
     usage_past.forget()
+    usage_spans.forget()
+
+
+def _health_copies() -> int:
+    """The past hours and days Health keeps copies of, over every database."""
+    usage_spans.settle()
+    return sum(len(store.pieces) for store in usage_spans._STORES.values())
+
+
+def _health_section(at) -> list[str]:
+    return [c.value for c in at.caption if "needs attention" in c.value] + [e.value for e in [*at.error, *at.warning]]
 
 
 def _metrics(at) -> dict[str, str]:
@@ -105,6 +117,46 @@ def test_a_processs_first_page_reads_the_overviews_past_as_the_service_role_once
     assert _metrics(signed_in(page=OVERVIEW)) == shown
 
 
+def test_a_processs_first_page_keeps_healths_past_for_the_overviews_report(demo_db, engine, signed_in, warmup):
+    """Health's past hours and days are read as the service role with the rest: the Overview's first report reads only
+    the current hour and the deltas, and says what it would have said read from nothing."""
+    signed_in(None)
+    landing_warmup.settle()
+    assert _health_copies() > 0  # the window's closed hours and the baseline's days
+    kept = {k: v for store in usage_spans._STORES.values() for k, v in store.pieces.items()}
+    overview = signed_in(page=OVERVIEW)
+    assert not overview.exception
+    now = {k: v for store in usage_spans._STORES.values() for k, v in store.pieces.items()}
+    assert all(now[k] is kept[k] for k in kept)  # served, not read again
+    shown = _health_section(overview)
+    usage_spans.forget()
+    assert _health_section(signed_in(page=OVERVIEW)) == shown
+
+
+def test_the_server_start_does_the_first_pages_reads_and_the_first_page_none(demo_db, engine, signed_in, warmup):
+    landing_warmup.at_server_start()
+    landing_warmup.settle()
+    started = [key for key in landing_warmup._started if key[0] == "process"]
+    assert len(started) == 1 and [key[0] for key in usage_past._kept] == ["counts"]
+    signed_in(None)  # the sign-in form: nothing more is started
+    assert [key for key in landing_warmup._started if key[0] == "process"] == started
+
+
+def test_a_database_down_at_the_server_start_is_left_to_the_first_page(demo_db, signed_in, warmup, monkeypatch):
+    def down(*args, **kwargs):
+        raise sa.exc.OperationalError("connect", {}, OSError("Connection refused"))
+
+    monkeypatch.setattr(context, "get_engine", down)
+    landing_warmup.at_server_start()
+    landing_warmup.settle()
+    assert not [key for key in landing_warmup._started if key[0] == "process"]
+    monkeypatch.undo()
+    monkeypatch.setattr(landing_warmup, "ENABLED", True)
+    signed_in(None)
+    landing_warmup.settle()
+    assert [key[0] for key in landing_warmup._started if key[0] == "process"] == ["process"]
+
+
 def test_a_backlog_met_at_the_first_page_is_folded_and_its_past_read_again(
     demo_db, engine, signed_in, warmup, monkeypatch
 ):
@@ -129,6 +181,7 @@ def test_a_backlog_met_at_the_first_page_is_folded_and_its_past_read_again(
         assert conn.execute(usage_queries.PENDING).scalar_one() == 0  # folded
     kept = dict(usage_past._kept)
     assert [key[0] for key in kept] == ["counts"]
+    assert _health_copies() == 0  # late already: left to the first report, not read beside the first sign-in
     overview = signed_in(page=OVERVIEW)
     assert all(usage_past._kept[k] is kept[k] for k in kept)  # served, not read again
     shown = _metrics(overview)
