@@ -13,6 +13,8 @@ SLOT_MODELS = (
     .order_by(api_models.c.display_name, api_models.c.id)
 )
 
+SLOT = (api_models.c.modality, api_models.c.task)  # a slot, as SLOT_MODELS may be narrowed to some: tuple_(*SLOT)
+
 ALL_SLOTS = (
     sa.select(api_models.c.modality, api_models.c.task).distinct().order_by(api_models.c.modality, api_models.c.task)
 )

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from dashboard.database import SERVICE_ROLE, Actor, acting_as, create_db_engine
+from dashboard.services import catalogue_changes
+from dashboard.services.catalogue_changes import Changes
 from dashboard.services.errors import ConcurrentChange, EditConflict, InvalidModel, NotAllowed
 
 Row = dict[str, Any]
+T = TypeVar("T")
 
 
 def as_uuid(value: UUID | str, what: str = "id") -> UUID:
@@ -50,6 +53,16 @@ class ActingService:
             acting_as(engine or self.engine, self.user_id, snapshot=snapshot, lock=lock) as conn,
         ):
             yield conn
+
+    def _changes_since(
+        self, writes: int, epoch: str, read: Callable[[Connection, Changes], T]
+    ) -> tuple[Changes, T] | None:
+        """What the catalogue's writes after the count writes touched, and read(conn, those changes) in the same
+        snapshot (the rows a read kept as of writes needs again); None when only a whole read can say (see
+        catalogue_changes)."""
+        with self._transaction(snapshot=True) as conn:
+            changes = catalogue_changes.changed_since(conn, writes, epoch)
+            return None if changes is None else (changes, read(conn, changes))
 
     def _rows(self, statement: sa.Executable, **params: Any) -> list[Row]:
         with self._transaction() as conn:

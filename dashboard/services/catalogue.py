@@ -294,13 +294,20 @@ class CatalogueService(ActingService):
     def model_choices_since(self, kept: list[Row], writes: int, epoch: str) -> list[Row] | None:
         """kept (model_choices() as of the count writes) brought up to date: the models written to since are read
         again, the others kept; None when only a whole read can say (see catalogue_changes)."""
-        with self._transaction(snapshot=True) as conn:
-            changes = catalogue_changes.changed_since(conn, writes, epoch)
-            if changes is None:
-                return None
-            if not changes.ids:
-                return kept
-            fresh = [dict(r._mapping) for r in conn.execute(q.MODEL_CHOICES.where(one_of(changes.ids)))]
+        found = self._changes_since(
+            writes,
+            epoch,
+            lambda conn, changes: (
+                [dict(r._mapping) for r in conn.execute(q.MODEL_CHOICES.where(one_of(changes.ids)))]
+                if changes.ids
+                else []
+            ),
+        )
+        if found is None:
+            return None
+        changes, fresh = found
+        if not changes.ids:
+            return kept
         rows = [row for row in kept if str(row["id"]) not in changes.ids]
         for row in fresh:  # kept is in choice_order already: each changed row goes to its place
             bisect.insort(rows, row, key=choice_order)
@@ -339,11 +346,16 @@ class CatalogueService(ActingService):
     def slot_rows_since(self, which: SlotRead, kept: list[Row], writes: int, epoch: str) -> list[Row] | None:
         """kept (slot_rows(which) as of the count writes) brought up to date: the slots written to since are read
         again, the others kept; None when only a whole read can say (see catalogue_changes)."""
-        with self._transaction(snapshot=True) as conn:
-            changes = catalogue_changes.changed_since(conn, writes, epoch)
-            if changes is None:
-                return None
-            fresh = [dict(r._mapping) for r in conn.execute(_SLOT_READS[which](changes.slots))] if changes.slots else []
+        found = self._changes_since(
+            writes,
+            epoch,
+            lambda conn, changes: (
+                [dict(r._mapping) for r in conn.execute(_SLOT_READS[which](changes.slots))] if changes.slots else []
+            ),
+        )
+        if found is None:
+            return None
+        changes, fresh = found
         return catalogue_changes.by_slot_brought_up_to_date(kept, fresh, changes.slots)
 
     def default_impact(self, model_id: UUID | str) -> list[Impact]:

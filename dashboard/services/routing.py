@@ -10,6 +10,7 @@ shows them).
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from uuid import UUID
@@ -93,15 +94,38 @@ class RoutingService(ActingService):
         of slots: every model (ranked per slot by routing_rules, which a test checks against the seed's routing
         query) and the routing query's row of each slot's pick."""
         with self._transaction() as conn:
-            slots = rules.by_slot(rules.with_name_ranks(dict(r._mapping) for r in conn.execute(q.SLOT_MODELS)))
-            ranked = {slot: rules.candidates(models) for slot, models in slots.items()}
-            picks = [first[0]["id"] for first in ranked.values() if first]
-            rows = conn.execute(q.PICKED_ROWS, {"ids": picks}) if picks else []
-            picked = {row.id: dict(row._mapping) for row in rows}
-        return [
-            build_preview(modality, task, [picked.get(m["id"], m) for m in ranked[(modality, task)]], models)
-            for (modality, task), models in slots.items()
-        ]
+            return _previews(conn)
+
+    def preview_all_since(self, kept: list[RoutingPreview], writes: int, epoch: str) -> list[RoutingPreview] | None:
+        """kept (preview_all() as of the count writes) brought up to date: the slots written to since are read and
+        built again, the others kept as they are (a slot's preview depends on its own models alone); None when only
+        a whole read can say (see catalogue_changes)."""
+        found = self._changes_since(
+            writes, epoch, lambda conn, changes: _previews(conn, changes.slots) if changes.slots else []
+        )
+        if found is None:
+            return None
+        changes, fresh = found
+        if not changes.slots:
+            return kept
+        others = [p for p in kept if (p.modality, p.task) not in changes.slots]
+        return sorted([*others, *fresh], key=lambda p: (p.modality, p.task))
+
+
+def _previews(conn: sa.Connection, slots: Collection[tuple[str, str]] | None = None) -> list[RoutingPreview]:
+    """The previews of every slot, or of these (modality, task) slots only, in order: their models read at once,
+    ranked per slot by routing_rules (the ranks within a slot agree with the database's order either way), and the
+    routing query's row of each pick."""
+    read = q.SLOT_MODELS if slots is None else q.SLOT_MODELS.where(sa.tuple_(*q.SLOT).in_(sorted(slots)))
+    by_slot = rules.by_slot(rules.with_name_ranks(dict(r._mapping) for r in conn.execute(read)))
+    ranked = {slot: rules.candidates(models) for slot, models in by_slot.items()}
+    picks = [first[0]["id"] for first in ranked.values() if first]
+    rows = conn.execute(q.PICKED_ROWS, {"ids": picks}) if picks else []
+    picked = {row.id: dict(row._mapping) for row in rows}
+    return [
+        build_preview(modality, task, [picked.get(m["id"], m) for m in ranked[(modality, task)]], models)
+        for (modality, task), models in by_slot.items()
+    ]
 
 
 def _preview(conn: sa.Connection, modality: str, task: str) -> RoutingPreview:

@@ -1,7 +1,9 @@
 """The Routing preview page: one slot's pick, fallbacks and exclusions, every slot at once, hostile URLs."""
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
+import streamlit as st
 
 from tests import hostile
 from tests.app.conftest import texts
@@ -47,6 +49,8 @@ def test_every_slot_at_once_sees_a_write_made_in_sql_on_the_next_click(demo_db, 
     summary = at.dataframe[0].value
     assert int(at.metric[0].value) == int(before) + 1
     assert "image/generation" in set(summary["Slot"][["cannot be routed" in w for w in summary["Warnings"]]])
+    st.cache_resource.clear()  # that slot alone was built again (ui/kept_reads.py): the same as a build from nothing
+    pd.testing.assert_frame_equal(signed_in(page=PAGE).dataframe[0].value, summary)
 
 
 def test_choosing_a_modality_then_a_task(demo_db, signed_in):

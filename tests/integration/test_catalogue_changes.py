@@ -20,6 +20,7 @@ from dashboard.services import catalogue_changes
 from dashboard.services import routing_rules as rules
 from dashboard.services.catalogue import CatalogueService, picks_of, slots_of
 from dashboard.services.catalogue_changes import Changes, brought_up_to_date, changed_since
+from dashboard.services.routing import RoutingService
 from dashboard.services.usage import UsageService
 from tests import hostile
 from tests.factories import make_model, make_provider, make_user
@@ -309,3 +310,35 @@ def test_model_choices_brought_up_to_date_equal_a_whole_read_in_the_same_order(e
     viewer_sees = user.model_choices()
     assert str(models[3]) not in {str(r["id"]) for r in viewer_sees}  # inactive: not the viewer's
     assert user.model_choices_since(viewer_sees, since, epoch) is None  # a user reads whole
+
+
+def test_routing_previews_brought_up_to_date_equal_a_whole_build_after_writes_of_every_kind(engine):
+    """Routing's "All slots": only the slots written to are read and built again, and the whole equals a build from
+    nothing, slots gone and new included; after a provider's write, a whole build."""
+    admin_id = make_user(engine, role="admin")
+    routing, catalogue = RoutingService(engine, user_id=admin_id), CatalogueService(engine, user_id=admin_id)
+    provider, other = make_provider(engine), make_provider(engine, display_name=hostile.BLOCKS)
+    image = [make_model(engine, provider, display_name=f"{hostile.HTML} {n}", priority=n) for n in range(4)]
+    chat = [make_model(engine, other, modality="text", task="chat", display_name=hostile.RLO) for _ in range(2)]
+    lonely = make_model(engine, provider, modality="audio", task=hostile.BLOCKS)
+    make_model(engine, provider, modality="video", task="generation")  # a slot no write touches: kept as it was
+    epoch, kept = catalogue.changes_epoch(), routing.preview_all()
+    since = catalogue.data_version()[0]
+    with engine.begin() as conn:  # as other code writes them
+        conn.execute(sa.text("update api_models set task = 'chat', modality = 'text' where id = :m"), {"m": image[0]})
+        conn.execute(sa.text("update api_models set priority = 99, is_default = true where id = :m"), {"m": image[1]})
+        conn.execute(sa.text("update api_models set is_active = false where id = :m"), {"m": chat[0]})
+        conn.execute(sa.text("delete from api_models where id = :m"), {"m": lonely})  # its slot is gone
+    make_model(engine, provider, modality="video", task=hostile.SQL, pricing={"note": hostile.FORMULA})  # a new slot
+    brought = routing.preview_all_since(kept, since, epoch)
+    whole = routing.preview_all()
+    assert brought == whole
+    assert [(p.modality, p.task) for p in brought] == [(p.modality, p.task) for p in whole]
+    unchanged = next(p for p in kept if (p.modality, p.task) == ("video", "generation"))
+    assert any(p is unchanged for p in brought)  # not read again
+    assert routing.preview_all_since(whole, catalogue.data_version()[0], epoch) is whole  # nothing since: kept
+    user = RoutingService(engine, user_id=make_user(engine))
+    assert user.preview_all_since(kept, since, epoch) is None  # a user may not read the log: a whole build
+    with engine.begin() as conn:
+        conn.execute(sa.text("update api_providers set is_active = false where id = :p"), {"p": other})
+    assert routing.preview_all_since(whole, since, epoch) is None  # any model's row may show a provider's write
