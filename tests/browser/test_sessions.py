@@ -99,3 +99,24 @@ def test_a_handoff_link_from_someone_else_signs_nobody_in(browser_page, app_serv
     page.goto(app_server.url + "/auth/session?code=" + "A" * 43 + "&next=https://evil.example/")
     assert page.url.startswith(app_server.url + "/")  # still this site: nothing redirects anywhere
     assert "dashboard_session" not in {c["name"] for c in page.context.cookies()}
+
+
+def test_a_wrong_password_is_typed_again_with_the_email_kept(browser_page, app_server):
+    """The field a browser shows is emptied too (set in the button's callback), and an empty form asks for both."""
+    page = browser_page
+    page.goto(app_server.url + "/")
+    wait_idle(page)
+    page.get_by_role("button", name="Sign in").click()
+    wait_idle(page)
+    assert page.get_by_text("Enter your email and your password.").is_visible()
+    page.get_by_label("Email").fill(VIEWER)
+    page.get_by_role("textbox", name="Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    wait_idle(page)
+    assert page.get_by_text("Email or password is wrong.").is_visible()
+    assert page.get_by_role("textbox", name="Password").input_value() == ""
+    assert page.get_by_label("Email").input_value() == VIEWER
+    page.get_by_role("textbox", name="Password").fill(app_server.passwords[VIEWER])
+    page.get_by_role("button", name="Sign in").click()
+    _after_sign_in(page)
+    assert _signed_in_as(page, VIEWER)
