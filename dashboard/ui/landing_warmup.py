@@ -45,6 +45,7 @@ from dashboard.database import SERVICE_ROLE
 from dashboard.services import usage_folding
 from dashboard.services.auth import prepare_sign_in
 from dashboard.services.catalogue import CatalogueService
+from dashboard.services.health import HealthService
 from dashboard.services.usage import UsageService
 
 ENABLED = False
@@ -155,10 +156,7 @@ def _process_reads(engine: Engine, read_engine: Engine | None) -> None:
             return  # late already: Health's copies (below) would now compete with the first sign-in's reads
         # Health's copies of past hours and days (usage_spans), kept per database like the past above: the first
         # Overview's report then reads only the current hour and the deltas.
-        from dashboard.services.health import HealthService
-        from dashboard.ui.health_view import DEFAULT_WINDOW
-
-        HealthService(engine, user_id=SERVICE_ROLE, read_db=read_engine).report(DEFAULT_WINDOW, detail=0)
+        HealthService(engine, user_id=SERVICE_ROLE, read_db=read_engine).report(health_view.DEFAULT_WINDOW, detail=0)
     except Exception:  # noqa: BLE001 — no service role, a lost connection: the first Overview reads as it always did
         pass
 

@@ -44,6 +44,7 @@ _NOTICE_SHOWN = "_dashboard_session_notice_shown"  # the ended session whose rea
 _HANDOFF = "_dashboard_cookie_handoff"  # a Handoff: this tab gives its session to the browser's cookie
 _CHALLENGE = "_dashboard_code_challenge"  # a CodeChallenge: the password was right, a code is awaited
 _SIGN_IN_SAID = "_dashboard_sign_in_said"  # why the last sign-in failed, said under the form once
+_EMAIL, _PASSWORD = "sign_in_email", "sign_in_password"  # the sign-in form's fields
 WRONG_CREDENTIALS = "Email or password is wrong."
 MISSING_CREDENTIALS = "Enter your email and your password."
 WRONG_CODE = "That code is not right. Type the 6-digit code your authenticator app shows now."
@@ -264,10 +265,8 @@ def _render_sign_in_form(engine: Engine) -> None:
         return
     st.caption("Sign in to manage the models your platform routes jobs to.")
     with st.form("sign_in", clear_on_submit=False):
-        st.text_input("Email", key="sign_in_email", autocomplete="username", max_chars=254)
-        st.text_input(
-            "Password", type="password", key="sign_in_password", max_chars=1024, autocomplete="current-password"
-        )
+        st.text_input("Email", key=_EMAIL, autocomplete="username", max_chars=254)
+        st.text_input("Password", type="password", key=_PASSWORD, max_chars=1024, autocomplete="current-password")
         st.form_submit_button("Sign in", type="primary", on_click=_submit_password, args=(engine,))
     said = st.session_state.pop(_SIGN_IN_SAID, None)
     if said:
@@ -281,8 +280,8 @@ def _submit_password(engine: Engine) -> None:
     """on_click of Sign in, before the run that follows: sign in, or keep what to say and empty the password field
     (a widget's value may be set only here, before it is drawn). Empty fields are said at once: nothing checked,
     no attempt counted. A success starts the session, and the run that follows draws the person's page."""
-    email = st.session_state.get("sign_in_email") or ""
-    password = st.session_state.get("sign_in_password") or ""
+    email = st.session_state.get(_EMAIL) or ""
+    password = st.session_state.get(_PASSWORD) or ""
     if not email.strip() or not password:
         st.session_state[_SIGN_IN_SAID] = MISSING_CREDENTIALS
         return
@@ -290,10 +289,10 @@ def _submit_password(engine: Engine) -> None:
     if result.needs_code:
         st.session_state[_CHALLENGE] = result.challenge
         return
-    said = _failure(result, WRONG_CREDENTIALS) or _start(result.user_id)
+    said = _failure(result, WRONG_CREDENTIALS) or _start(engine, result.user_id)
     if said:
         st.session_state[_SIGN_IN_SAID] = said
-        st.session_state["sign_in_password"] = ""
+        st.session_state[_PASSWORD] = ""
 
 
 def _render_code_form(engine: Engine, challenge: CodeChallenge) -> None:
@@ -315,7 +314,7 @@ def _render_code_form(engine: Engine, challenge: CodeChallenge) -> None:
             _forget_challenge()  # back to the password form, which says why
             flash(CODE_STEP_EXPIRED if result.expired else CANNOT_SIGN_IN + str(result.refused), "error")
             st.rerun()
-        said = _failure(result, WRONG_CODE) or _start(result.user_id)
+        said = _failure(result, WRONG_CODE) or _start(engine, result.user_id)
         if said:
             st.error(said)
         else:
@@ -337,15 +336,13 @@ def _failure(result: SignInResult, wrong: str) -> str | None:
     return None
 
 
-def _start(user_id: UUID) -> str | None:
+def _start(engine: Engine, user_id: UUID) -> str | None:
     """Start the session of someone just signed in (the page's run gives it to the browser's cookie); or why not,
     as markdown."""
-    from dashboard.ui.context import get_engine, load_settings
+    from dashboard.ui.context import load_settings
 
     _forget_challenge()
-    settings = load_settings()
-    engine = get_engine(settings.database_url, str(settings.data_dir))
-    if _start_session(engine, settings, user_id, hand_off=True) is None:
+    if _start_session(engine, load_settings(), user_id, hand_off=True) is None:
         return md_escape(CANNOT_SIGN_IN + REFUSED_BANNED)
     return None
 
