@@ -182,8 +182,10 @@ def test_a_fold_beside_a_report_in_its_snapshot_folds_and_each_side_is_exact(eng
     with _snapshot(engine, admin) as old:
         before = _days_in(old, period)
         started = time.monotonic()
-        assert UsageService(engine, user_id=admin).fold() > 0  # it folded, though the report holds the tables
-        assert time.monotonic() - started < 5  # two folds, each waiting 200 ms to truncate, then deleting
+        # It folded, though the report holds the tables. A fold that cannot lock the table it folds within 200 ms
+        # (an autovacuum of it on a busy machine, say) folds nothing and the next one does: up to three are tried.
+        assert any(UsageService(engine, user_id=admin).fold() > 0 for _ in range(3))
+        assert time.monotonic() - started < 5  # folds, each waiting 200 ms at most to lock or to truncate
         assert before == _days_in(old, period) == expected  # the report's snapshot: as before the fold
         assert _kept_days(engine, admin, period) == expected  # a report after the fold, from the rollups
     assert _pending(engine)[0] == 0  # deleted: nothing pending, though the dead rows are still there
